@@ -1,0 +1,110 @@
+# dsconv - build, test, demo.
+#   make            bin/dsconv (+ CUDA kernels when nvcc is found; CUDA=0 for CPU-only)
+#   make test       unit + end-to-end tests, ends with "N passed, N failed"
+#   make demo       sample FP8 checkpoint -> BF16 -> verify
+#   make test-asan  the test suite under ASan+UBSan (CPU build)
+#   DEPS=dir        extra prefix with include/ and lib/ (cJSON, xxhash) for machines without the -dev packages
+
+CC      ?= gcc
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA    ?= $(if $(NVCC),1,0)
+BUILD   ?= build
+OPT     ?= -O2
+SAN     ?=
+CFLAGS  ?=
+CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -fopenmp -I. $(SAN) -MMD -MP
+LDFLAGS += -fopenmp $(SAN)
+LDLIBS  += -lcjson -lm -lpthread
+ifneq ($(DEPS),)
+CFLAGS  += -I$(DEPS)/include
+LDFLAGS += -L$(DEPS)/lib -Wl,-rpath,'$$ORIGIN/../$(DEPS)/lib'
+endif
+# xxHash is used header-only (XXH_INLINE_ALL in common/hash.c), so no runtime library is needed.
+
+LIB_SRC := $(wildcard common/*.c formats/*.c convert/*.c quant/*.c verify/*.c kernels/cpu/*.c)
+CMD_SRC := $(wildcard cmd/*.c)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
+
+ifeq ($(CUDA),1)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+CU_SRC  := $(wildcard kernels/cuda/*.cu)
+CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o)
+NVFLAGS ?= -O3 -std=c++17 -I. -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 -gencode arch=compute_80,code=compute_80 -Xcompiler -fopenmp,-Wall
+CFLAGS  += -DDS_HAVE_CUDA=1
+# cudart is linked statically so the binary starts where no CUDA runtime is installed;
+# cuBLAS is needed only where the CUDA path runs.
+LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcublas -lcudart_static -ldl -lrt -lstdc++
+else
+CU_OBJ  := $(BUILD)/kernels/cuda_stub.o
+endif
+
+TEST_SRC := $(wildcard tests/unit/*.c)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all clean test test-asan demo samples bench bench-quick fuzz
+all: bin/dsconv bin/dsconv-sample
+
+bin/dsconv: $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
+
+bin/dsconv-sample: $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a
+	@mkdir -p bin
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libdsconv.a: $(LIB_OBJ) $(CU_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/kernels/cuda_stub.o: kernels/cuda_stub.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu kernels/kernels.h
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdsconv.a $(BUILD)/samples/sample_gen.o tests/unit/test.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a $(LDFLAGS) $(LDLIBS)
+
+TOOL_BIN := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(wildcard tests/tools/*.c))
+$(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libdsconv.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdsconv.a $(LDFLAGS) $(LDLIBS)
+
+tests: $(TEST_BIN) $(TOOL_BIN)
+
+test: all tests
+	@bash tests/run.sh $(BUILD)
+
+# Sanitizer build in its own folder; CPU-only so it runs anywhere.
+test-asan:
+	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" BIN_SUFFIX=-asan test-asan-run
+test-asan-run: $(BUILD)/libdsconv.a $(TEST_BIN) $(TOOL_BIN) $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o
+	@mkdir -p $(BUILD)/bin
+	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv-sample $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a $(LDLIBS)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 DSCONV_BIN=$(BUILD)/bin bash tests/run.sh $(BUILD)
+
+samples: bin/dsconv-sample
+	bin/dsconv-sample --out samples/out/tiny-fp8
+
+demo: all
+	@bash samples/demo.sh
+
+bench: all
+	@bash bench/bench.sh $(SIZE_GB)
+
+bench-quick: all
+	@bash bench/bench-quick.sh
+
+clean:
+	rm -rf $(BUILD) build-asan bin samples/out
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,33 @@
+/* cmd.h - the command table (git style). Each command is one function in its
+ * own file cmd/<name>.c: it parses its options, calls the library, and returns
+ * the exit code (util.h DS_EXIT_*). argv[0] is the command name. */
+#ifndef DS_CMD_H
+#define DS_CMD_H
+
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} ds_cmd;
+
+int cmd_fp8_to_bf16(int argc, char **argv);
+int cmd_shard_for_mp(int argc, char **argv);
+int cmd_strip_mtp(int argc, char **argv);
+int cmd_requant(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_manifest(int argc, char **argv);
+
+/* Options shared by commands: --device auto|cpu|cuda, --threads N. */
+typedef enum { DS_DEV_AUTO = 0, DS_DEV_CPU, DS_DEV_CUDA } ds_device_req;
+/* Parses a --device value; DS_EXIT_USAGE on a bad value. */
+int ds_parse_device(const char *s, ds_device_req *d);
+/* Resolves auto/cuda against what this machine has: sets *use_cuda; asking
+ * for cuda where there is none is DS_EXIT_USAGE with the reason. */
+int ds_resolve_device(ds_device_req d, int *use_cuda);
+/* Sets the OpenMP thread count when n > 0. */
+void ds_set_threads(int n);
+/* Parses a positive integer option value; DS_EXIT_USAGE naming the option otherwise. */
+int ds_parse_int(const char *opt, const char *s, long min, long max, long *out);
+
+#endif

@@ -1,0 +1,86 @@
+/* inspect.c - dsconv inspect PATH [--tensors] [--json] */
+#include "cmd/cmd.h"
+#include "common/util.h"
+#include "formats/summary.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *help =
+    "usage: dsconv inspect PATH [--tensors] [--json]\n\n"
+    "Describe a checkpoint: a directory (with model.safetensors.index.json, a single\n"
+    "model.safetensors, or shard-for-mp rank files) or one .safetensors file.\n"
+    "Every shard header and the index are validated first; a malformed input is\n"
+    "reported naming the file and tensor (exit 3).\n\n"
+    "  --tensors   also list every tensor: name, dtype, shape, file\n"
+    "  --json      print the description as JSON (for scripts)\n\n"
+    "example:\n  dsconv inspect /models/DeepSeek-V3 --json | jq .mtp_layers\n";
+
+static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
+    char b[32];
+    printf("checkpoint:     %s\n", c->dir);
+    if (c->has_config)
+        printf("architecture:   %s, %d main layers, hidden %d, vocab %d\n", c->config.model_type,
+               c->config.num_hidden_layers, c->config.hidden_size, c->config.vocab_size);
+    printf("layout:         %s\n", s->layout_mp ? "model-parallel rank files (DeepSeek-Infer)" : "Hugging Face");
+    printf("layers:         %d present (%d main + %d MTP)\n", s->layers_present, s->layers_present - s->mtp_layers,
+           s->mtp_layers);
+    printf("routed experts: %d%s\n", s->routed_experts,
+           c->has_config && c->config.n_routed_experts != s->routed_experts ? " (config says otherwise)" : "");
+    if (s->fp8_block[0]) printf("fp8 block:      %dx%d (%d scale tensors)\n", s->fp8_block[0], s->fp8_block[1], s->scales);
+    else printf("fp8 block:      none\n");
+    printf("tensors:        %d, %s\n", s->n_tensors, ds_fmt_bytes(s->tensor_bytes, b, sizeof b));
+    for (int d = 0; d < DS_DTYPE_COUNT; d++)
+        if (s->tensors_by_dtype[d])
+            printf("  %-8s %6d tensors  %s\n", ds_dtype_name((ds_dtype)d), s->tensors_by_dtype[d],
+                   ds_fmt_bytes(s->bytes_by_dtype[d], b, sizeof b));
+    printf("shards:         %d\n", s->n_shards);
+    for (int i = 0; i < c->n_shards; i++)
+        printf("  %-40s %6d tensors  %s\n", c->shard_names[i], c->shards[i].n_tensors,
+               ds_fmt_bytes(c->shards[i].file_size, b, sizeof b));
+    if (!tensors) return;
+    printf("\n%-64s %-8s %-20s %s\n", "tensor", "dtype", "shape", "file");
+    for (int i = 0; i < c->n_entries; i++) {
+        const ds_ckpt_entry *e = &c->entries[i];
+        char shape[128] = "[";
+        for (int d = 0; d < e->info->ndim; d++) {
+            char x[32];
+            snprintf(x, sizeof x, "%s%lld", d ? ", " : "", (long long)e->info->shape[d]);
+            strncat(shape, x, sizeof shape - strlen(shape) - 2);
+        }
+        strcat(shape, "]");
+        printf("%-64s %-8s %-20s %s\n", e->name, ds_dtype_name(e->info->dtype), shape, c->shard_names[e->file]);
+    }
+}
+
+int cmd_inspect(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"tensors", no_argument, 0, 't'}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    int tensors = 0, json = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': tensors = 1; break;
+        case 'j': json = 1; break;
+        case 'h': fputs(help, stdout); return 0;
+        default: fputs(help, stderr); return DS_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) { fputs(help, stderr); return DS_EXIT_USAGE; }
+    ds_ckpt ck;
+    DS_TRY(ds_ckpt_open(argv[optind], &ck));
+    ds_summary s;
+    ds_summarize(&ck, &s);
+    if (json) {
+        cJSON *o = ds_summary_json(&ck, &s, tensors);
+        char *txt = cJSON_Print(o);
+        puts(txt);
+        free(txt);
+        cJSON_Delete(o);
+    } else {
+        print_text(&ck, &s, tensors);
+    }
+    ds_ckpt_close(&ck);
+    return 0;
+}

@@ -1,0 +1,48 @@
+/* wargs.h - options shared by the writing commands (fp8-to-bf16, strip-mtp,
+ * shard-for-mp, requant): parsed once here, handed to the executor. */
+#ifndef DS_WARGS_H
+#define DS_WARGS_H
+
+#include <getopt.h>
+#include "cmd/cmd.h"
+#include "convert/exec.h"
+
+/* getopt_long codes for the shared options (above any short option). */
+enum { W_DEVICE = 1000, W_THREADS, W_FORCE, W_RESUME, W_QUIET, W_JSON, W_MANIFEST, W_NO_SYNC, W_CHUNK_MB,
+       W_PROGRESS, W_HELP };
+
+#define DS_WRITE_LONG_OPTS \
+    {"device", required_argument, 0, W_DEVICE}, {"threads", required_argument, 0, W_THREADS}, \
+    {"force", no_argument, 0, W_FORCE}, {"resume", no_argument, 0, W_RESUME}, {"quiet", no_argument, 0, W_QUIET}, \
+    {"json", required_argument, 0, W_JSON}, {"manifest", required_argument, 0, W_MANIFEST}, \
+    {"no-sync", no_argument, 0, W_NO_SYNC}, {"chunk-mb", required_argument, 0, W_CHUNK_MB}, \
+    {"progress", no_argument, 0, W_PROGRESS}, {"help", no_argument, 0, W_HELP}
+
+#define DS_WRITE_HELP \
+    "  --device auto|cpu|cuda   where transforms run (default auto: cuda when a GPU is usable)\n" \
+    "  --threads N              CPU threads (default: all cores)\n" \
+    "  --force                  write into a non-empty OUT\n" \
+    "  --resume                 keep output files that are complete and valid, do the rest\n" \
+    "  --json FILE              write a JSON summary (tensors, bytes, seconds, GB/s, device)\n" \
+    "  --manifest FILE          write XXH3-128 of every output tensor and file while writing\n" \
+    "  --quiet                  no progress on stderr (shown by default when stderr is a terminal)\n" \
+    "  --progress               progress on stderr even when it is not a terminal\n" \
+    "  --no-sync                skip fsync before each rename (faster, less safe on power loss)\n" \
+    "  --chunk-mb N             source MiB per pipeline chunk (default 32)\n"
+
+typedef struct {
+    ds_device_req device;
+    long threads;
+    ds_exec_opts exec;
+    int help;
+} ds_wargs;
+
+void ds_wargs_init(ds_wargs *w, const char *command);
+/* Handles a shared option code; 1 if handled, 0 if not a shared option, or -code on error. */
+int ds_wargs_opt(ds_wargs *w, int c, const char *arg);
+/* Resolves device and threads; 0 or an exit code. */
+int ds_wargs_finish(ds_wargs *w);
+/* Prints the summary line of a finished run on stdout (unless quiet). */
+void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st);
+
+#endif

@@ -1,0 +1,70 @@
+/* util.h - exit codes, checked allocation and I/O, diagnostics.
+ *
+ * Library functions report a problem on stderr at the point where it is found
+ * (naming file and tensor) and return one of the DS_EXIT_* codes; callers pass
+ * the code up unchanged, so the command's exit status says what kind of failure
+ * it was. There is no global error buffer. */
+#ifndef DS_UTIL_H
+#define DS_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum {
+    DS_OK = 0,
+    DS_EXIT_MISMATCH = 1, /* verify found a difference */
+    DS_EXIT_USAGE = 2,    /* bad command line, device not available */
+    DS_EXIT_INPUT = 3,    /* invalid or inconsistent input */
+    DS_EXIT_IO = 4,       /* write error, no space, permission */
+};
+
+/* Diagnostics: "dsconv: error: ..." on stderr. */
+void ds_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ds_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Returns code after printing; lets "return ds_fail(DS_EXIT_INPUT, ...)" read well. */
+int ds_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Allocation that cannot return NULL: on failure it reports file:line and exits 4. */
+void *ds_xmalloc_at(size_t n, const char *file, int line);
+void *ds_xcalloc_at(size_t n, size_t sz, const char *file, int line);
+void *ds_xrealloc_at(void *p, size_t n, const char *file, int line);
+char *ds_xstrdup_at(const char *s, const char *file, int line);
+#define xmalloc(n) ds_xmalloc_at((n), __FILE__, __LINE__)
+#define xcalloc(n, s) ds_xcalloc_at((n), (s), __FILE__, __LINE__)
+#define xrealloc(p, n) ds_xrealloc_at((p), (n), __FILE__, __LINE__)
+#define xstrdup(s) ds_xstrdup_at((s), __FILE__, __LINE__)
+/* Aligned (64 B) allocation for kernel buffers; free with free(). */
+void *ds_xaligned_at(size_t n, const char *file, int line);
+#define xaligned(n) ds_xaligned_at((n), __FILE__, __LINE__)
+
+/* Propagate a non-zero status. */
+#define DS_TRY(expr) do { int ds_rc_ = (expr); if (ds_rc_) return ds_rc_; } while (0)
+
+/* Checked I/O: report "path: what: strerror (src:line)" and evaluate to DS_EXIT_IO. */
+int ds_io_fail_at(const char *path, const char *what, const char *file, int line);
+#define DS_IO_FAIL(path, what) ds_io_fail_at((path), (what), __FILE__, __LINE__)
+
+/* Whole-buffer pread/pwrite with EINTR and short-count handling. */
+int ds_pread_full(int fd, void *buf, size_t n, uint64_t off, const char *path);
+int ds_pwrite_full(int fd, const void *buf, size_t n, uint64_t off, const char *path);
+int ds_write_full(int fd, const void *buf, size_t n, const char *path);
+
+/* Small file helpers. read_file returns a NUL-terminated malloc'd buffer. */
+int ds_read_file(const char *path, char **out, size_t *len);
+/* Write a small file atomically: path.tmp then rename. */
+int ds_write_file_atomic(const char *path, const void *data, size_t len);
+int ds_copy_file_atomic(const char *src, const char *dst);
+int ds_path_exists(const char *path);
+int ds_is_dir(const char *path);
+/* malloc'd "dir/name". */
+char *ds_path_join(const char *dir, const char *name);
+const char *ds_basename(const char *path);
+int ds_mkdir_p(const char *path);
+
+double ds_now(void); /* monotonic seconds */
+
+/* Formats bytes as "1.23 GB" into buf. */
+const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,40 @@
+/* exec.h - the streaming executor that runs any ds_plan.
+ *
+ * Chunks of whole rows (whole FP8 blocks) flow through three stages that run
+ * at the same time: a reader thread (pread of source rows), the transform
+ * (CPU kernels with OpenMP, or CUDA), a writer thread (appends to the output
+ * files, hashes for manifests). Each output file receives its bytes strictly
+ * in order, under a temporary name, and is renamed when its last item is
+ * written; the plan's extra files (index last) follow. Memory is the ring of
+ * chunk buffers, whatever the model size. */
+#ifndef DS_EXEC_H
+#define DS_EXEC_H
+
+#include "convert/plan.h"
+
+typedef struct {
+    const char *out_dir;
+    const char *command;      /* for messages and the JSON report */
+    int force;                /* allow a non-empty out_dir */
+    int resume;               /* keep complete, valid output files */
+    int use_cuda;
+    int quiet;
+    int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
+    int no_sync;              /* skip fdatasync before renames */
+    size_t chunk_bytes;       /* source bytes per chunk (default 32 MiB) */
+    const char *json_path;    /* --json FILE */
+    const char *manifest_path;/* --manifest FILE */
+} ds_exec_opts;
+
+typedef struct {
+    int tensors_converted, tensors_copied, tensors_quantized;
+    int files_written, files_kept;
+    uint64_t bytes_in, bytes_out;
+    double seconds;
+} ds_exec_stats;
+
+/* Checks out_dir (empty unless force/resume), free space, then runs the plan.
+ * Returns 0 or the exit code of the first failure (temporary files removed). */
+int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_exec_stats *st);
+
+#endif

@@ -1,0 +1,199 @@
+/* plan.c - building plans, and checks shared by the plan builders. */
+#include "convert/plan.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GROW(arr, n, cap) do { if ((n) >= (cap)) { (cap) = (cap) ? (cap) * 2 : 16; \
+    (arr) = xrealloc((arr), sizeof(*(arr)) * (size_t)(cap)); } } while (0)
+
+void ds_plan_init(ds_plan *p) { memset(p, 0, sizeof *p); }
+
+void ds_plan_free(ds_plan *p) {
+    for (int i = 0; i < p->n_files; i++) {
+        for (int j = 0; j < p->files[i].n_tensors; j++) free((char *)p->files[i].tensors[j].name);
+        free(p->files[i].tensors);
+        free(p->files[i].name);
+    }
+    for (int i = 0; i < p->n_extras; i++) {
+        free(p->extras[i].name);
+        free(p->extras[i].src_path);
+        free(p->extras[i].text);
+    }
+    free(p->files); free(p->items); free(p->outs); free(p->extras);
+    memset(p, 0, sizeof *p);
+}
+
+int ds_plan_find_file(const ds_plan *p, const char *name) {
+    for (int i = 0; i < p->n_files; i++)
+        if (!strcmp(p->files[i].name, name)) return i;
+    return -1;
+}
+
+int ds_plan_add_file(ds_plan *p, const char *name) {
+    int f = ds_plan_find_file(p, name);
+    if (f >= 0) return f;
+    GROW(p->files, p->n_files, p->cap_files);
+    memset(&p->files[p->n_files], 0, sizeof(ds_plan_file));
+    p->files[p->n_files].name = xstrdup(name);
+    p->files[p->n_files].last_item = -1;
+    return p->n_files++;
+}
+
+int ds_plan_add_tensor(ds_plan *p, int f, const char *name, ds_dtype dt, int ndim, const int64_t *shape) {
+    ds_plan_file *pf = &p->files[f];
+    GROW(pf->tensors, pf->n_tensors, pf->cap);
+    ds_tensor_desc *d = &pf->tensors[pf->n_tensors];
+    memset(d, 0, sizeof *d);
+    d->name = xstrdup(name);
+    d->dtype = dt;
+    d->ndim = ndim;
+    for (int i = 0; i < ndim; i++) d->shape[i] = shape[i];
+    return pf->n_tensors++;
+}
+
+ds_plan_item *ds_plan_add_item(ds_plan *p, const ds_ckpt_entry *src, ds_xform xf) {
+    GROW(p->items, p->n_items, p->cap_items);
+    ds_plan_item *it = &p->items[p->n_items++];
+    memset(it, 0, sizeof *it);
+    it->src = src;
+    it->xform = xf;
+    it->first_out = p->n_outs;
+    return it;
+}
+
+void ds_plan_add_out(ds_plan *p, int file, int tensor, int dim, int64_t begin, int64_t end) {
+    GROW(p->outs, p->n_outs, p->cap_outs);
+    p->outs[p->n_outs++] = (ds_plan_out){file, tensor, dim, begin, end};
+    p->items[p->n_items - 1].n_out++;
+}
+
+static ds_plan_extra *add_extra(ds_plan *p, const char *name) {
+    GROW(p->extras, p->n_extras, p->cap_extras);
+    ds_plan_extra *e = &p->extras[p->n_extras++];
+    memset(e, 0, sizeof *e);
+    e->name = xstrdup(name);
+    return e;
+}
+void ds_plan_add_extra_copy(ds_plan *p, const char *name, const char *src_path) {
+    add_extra(p, name)->src_path = xstrdup(src_path);
+}
+void ds_plan_add_extra_text(ds_plan *p, const char *name, char *text) { add_extra(p, name)->text = text; }
+
+void ds_plan_finish(ds_plan *p) {
+    for (int i = 0; i < p->n_items; i++)
+        for (int k = 0; k < p->items[i].n_out; k++) p->files[p->outs[p->items[i].first_out + k].file].last_item = i;
+}
+
+uint64_t ds_plan_output_bytes(const ds_plan *p) {
+    uint64_t n = 0;
+    for (int f = 0; f < p->n_files; f++)
+        for (int t = 0; t < p->files[f].n_tensors; t++) {
+            const ds_tensor_desc *d = &p->files[f].tensors[t];
+            uint64_t e = ds_dtype_size(d->dtype);
+            for (int i = 0; i < d->ndim; i++) e *= (uint64_t)d->shape[i];
+            n += e + 128 + strlen(d->name); /* data + a header entry */
+        }
+    return n;
+}
+
+int ds_is_scale_name(const char *name) {
+    size_t n = strlen(name);
+    return n > 10 && !strcmp(name + n - 10, "_scale_inv");
+}
+
+int ds_plan_fp8_scale(const ds_ckpt *c, const ds_ckpt_entry *w, const ds_ckpt_entry **scale, int block[2]) {
+    block[0] = c->has_config && c->config.weight_block_size[0] ? c->config.weight_block_size[0] : 128;
+    block[1] = c->has_config && c->config.weight_block_size[1] ? c->config.weight_block_size[1] : 128;
+    const char *file = c->shard_names[w->file];
+    if (w->info->ndim != 2)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: F8_E4M3 weight must be 2-D (has %d dimensions)", file, w->name,
+                       w->info->ndim);
+    size_t n = strlen(w->name) + 16;
+    char *sn = xmalloc(n);
+    snprintf(sn, n, "%s_scale_inv", w->name);
+    const ds_ckpt_entry *s = ds_ckpt_find(c, sn);
+    free(sn);
+    if (!s) return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: F8_E4M3 weight has no %s_scale_inv in the checkpoint", file,
+                           w->name, w->name);
+    const char *sfile = c->shard_names[s->file];
+    int64_t er = (w->info->shape[0] + block[0] - 1) / block[0], ec = (w->info->shape[1] + block[1] - 1) / block[1];
+    if (s->info->dtype != DS_F32 || s->info->ndim != 2 || s->info->shape[0] != er || s->info->shape[1] != ec)
+        return ds_fail(DS_EXIT_INPUT,
+                       "%s: tensor %s_scale_inv: expected F32 [%lld, %lld] for weight [%lld, %lld] with %dx%d blocks, "
+                       "found %s with %d dimensions [%lld, %lld]",
+                       sfile, w->name, (long long)er, (long long)ec, (long long)w->info->shape[0],
+                       (long long)w->info->shape[1], block[0], block[1], ds_dtype_name(s->info->dtype), s->info->ndim,
+                       (long long)(s->info->ndim > 0 ? s->info->shape[0] : 0),
+                       (long long)(s->info->ndim > 1 ? s->info->shape[1] : 0));
+    const uint8_t *d = ds_ckpt_data(c, s);
+    for (int64_t i = 0; i < er * ec; i++) {
+        float v;
+        memcpy(&v, d + 4 * i, 4);
+        if (!isfinite(v))
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s_scale_inv: non-finite scale %g at block [%lld, %lld]", sfile,
+                           w->name, v, (long long)(i / ec), (long long)(i % ec));
+    }
+    *scale = s;
+    return 0;
+}
+
+cJSON *ds_plan_load_config_json(const ds_ckpt *c, int *rc) {
+    *rc = 0;
+    char *path = ds_path_join(c->dir, "config.json");
+    cJSON *j = NULL;
+    if (ds_path_exists(path)) {
+        char *txt;
+        *rc = ds_read_file(path, &txt, NULL);
+        if (!*rc) {
+            j = cJSON_Parse(txt);
+            if (!j || !cJSON_IsObject(j)) {
+                cJSON_Delete(j);
+                j = NULL;
+                *rc = ds_fail(DS_EXIT_INPUT, "%s: not a JSON object", path);
+            }
+            free(txt);
+        }
+    }
+    free(path);
+    return j;
+}
+
+int ds_plan_copy_side_files(ds_plan *p, const ds_ckpt *c, int only_token) {
+    DIR *d = opendir(c->dir);
+    if (!d) return DS_IO_FAIL(c->dir, "opendir");
+    struct dirent *de;
+    char **names = NULL;
+    int n = 0, cap = 0;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        size_t l = strlen(nm);
+        if (nm[0] == '.') continue;
+        if (l >= 12 && !strcmp(nm + l - 12, ".safetensors")) continue;
+        if (!strcmp(nm, "model.safetensors.index.json") || !strcmp(nm, "config.json")) continue;
+        if (only_token && !strstr(nm, "token")) continue;
+        char *full = ds_path_join(c->dir, nm);
+        int reg = ds_path_exists(full) && !ds_is_dir(full);
+        free(full);
+        if (!reg) continue;
+        GROW(names, n, cap);
+        names[n++] = xstrdup(nm);
+    }
+    closedir(d);
+    /* Sorted, so plans (and resumes) are deterministic. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+        }
+    for (int i = 0; i < n; i++) {
+        char *full = ds_path_join(c->dir, names[i]);
+        ds_plan_add_extra_copy(p, names[i], full);
+        free(full);
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}

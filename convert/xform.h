@@ -1,0 +1,46 @@
+/* xform.h - the transform stage of the executor: turns a chunk of source rows
+ * into output bytes on the CPU (kernels/cpu) or the GPU (kernels/cuda).
+ *
+ * A result has components: COPY and FP8_TO_BF16 have one (every output of the
+ * item takes its rows or columns from it); QUANT has one per output tensor
+ * (packed, scale, [zero point,] shape), of which all but the packed weight are
+ * small and "deferred": collected over the item's chunks and written once,
+ * after its last chunk, so every file still receives bytes in order. */
+#ifndef DS_XFORM_H
+#define DS_XFORM_H
+
+#include "convert/plan.h"
+
+#define DS_XF_MAX_PARTS 4
+
+typedef struct {
+    const uint8_t *data;
+    int64_t row0, rows, cols;  /* the chunk's rows of this component */
+    int64_t row_bytes;
+    size_t bytes;              /* deferred_done: total bytes at data */
+    int deferred;              /* nothing to write for this chunk */
+    int deferred_done;         /* the whole component is at data: write it now */
+} ds_xf_part;
+
+typedef struct { int n; ds_xf_part part[DS_XF_MAX_PARTS]; } ds_xf_result;
+
+typedef struct ds_xf_ctx ds_xf_ctx;
+
+/* Checks that every transform of the plan can run here; creates the CUDA context when use_cuda. */
+int ds_xf_create(ds_xf_ctx **x, const ds_ckpt *c, const ds_plan *p, int use_cuda, size_t max_in, size_t max_out);
+void ds_xf_destroy(ds_xf_ctx *x);
+/* Host buffers for chunks (pinned when CUDA is used). */
+void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n);
+void ds_xf_host_free(ds_xf_ctx *x, void *p);
+/* Rows per chunk must be a multiple of this (FP8 block rows, quant packing). */
+int64_t ds_xf_row_unit(const ds_plan_item *it);
+/* Output buffer bytes for a chunk of `rows` rows (0: the result is the input). */
+size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows);
+/* Which result component output k of an item reads. */
+static inline int ds_xf_component(const ds_plan_item *it, int k) { return it->xform == DS_XF_QUANT ? k : 0; }
+/* Transforms rows [r0, r1) (source bytes at in) into out; fills res. */
+int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
+              ds_xf_result *res);
+const char *ds_xf_device_name(const ds_xf_ctx *x);
+
+#endif

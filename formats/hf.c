@@ -1,0 +1,219 @@
+/* hf.c - a Hugging Face checkpoint directory: index, shards, config.
+ *
+ * Accepted layouts: DIR with model.safetensors.index.json; DIR with a single
+ * model.safetensors; DIR with other *.safetensors files and no index (e.g. the
+ * model{i}-mp{N} files of shard-for-mp); a lone FILE.safetensors. */
+#define _GNU_SOURCE
+#include "formats/hf.h"
+#include "common/util.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_entry(const void *a, const void *b) {
+    return strcmp(((const ds_ckpt_entry *)a)->name, ((const ds_ckpt_entry *)b)->name);
+}
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int ds_layer_of(const char *name) {
+    const char *p = "model.layers.";
+    if (strncmp(name, p, strlen(p)) != 0) return -1;
+    const char *s = name + strlen(p);
+    if (*s < '0' || *s > '9') return -1;
+    long v = strtol(s, (char **)&s, 10);
+    return (*s == '.' && v < 1000000) ? (int)v : -1;
+}
+
+/* Opens the named shards and builds the sorted entry table; a tensor present
+ * in two shards is an error. */
+static int open_shards(ds_ckpt *c) {
+    c->shards = xcalloc((size_t)c->n_shards + 1, sizeof(ds_st_file));
+    int total = 0;
+    for (int i = 0; i < c->n_shards; i++) {
+        char *p = ds_path_join(c->dir, c->shard_names[i]);
+        int rc = ds_st_open(p, &c->shards[i]);
+        free(p);
+        if (rc) return rc;
+        total += c->shards[i].n_tensors;
+        c->total_bytes += c->shards[i].file_size;
+    }
+    c->entries = xcalloc((size_t)total + 1, sizeof(ds_ckpt_entry));
+    for (int i = 0; i < c->n_shards; i++)
+        for (int j = 0; j < c->shards[i].n_tensors; j++) {
+            ds_ckpt_entry *e = &c->entries[c->n_entries++];
+            e->name = c->shards[i].tensors[j].name;
+            e->file = i;
+            e->info = &c->shards[i].tensors[j];
+        }
+    qsort(c->entries, (size_t)c->n_entries, sizeof(ds_ckpt_entry), cmp_entry);
+    for (int i = 1; i < c->n_entries; i++)
+        if (strcmp(c->entries[i - 1].name, c->entries[i].name) == 0)
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: present in two shards, %s and %s", c->dir,
+                           c->entries[i].name, c->shard_names[c->entries[i - 1].file],
+                           c->shard_names[c->entries[i].file]);
+    return 0;
+}
+
+static int valid_shard_name(const char *s) {
+    return s[0] && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
+}
+
+/* Reads the index's file list (unique names, sorted). */
+static int index_files(const char *index_path, const char *json, ds_ckpt *c) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return ds_fail(DS_EXIT_INPUT, "%s: not valid JSON", index_path);
+    int rc = 0;
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(root) || !cJSON_IsObject(wm)) {
+        rc = ds_fail(DS_EXIT_INPUT, "%s: no \"weight_map\" object", index_path);
+        goto out;
+    }
+    int n = cJSON_GetArraySize(wm);
+    char **names = xcalloc((size_t)n + 1, sizeof(char *));
+    int k = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, wm) {
+        if (!cJSON_IsString(it) || !valid_shard_name(it->valuestring)) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: weight_map value is not a shard file name", index_path,
+                         it->string);
+            free(names);
+            goto out;
+        }
+        names[k++] = it->valuestring;
+    }
+    qsort(names, (size_t)k, sizeof(char *), cmp_str);
+    c->shard_names = xcalloc((size_t)k + 1, sizeof(char *));
+    for (int i = 0; i < k; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]) != 0) c->shard_names[c->n_shards++] = xstrdup(names[i]);
+    free(names);
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+int ds_index_check(const char *index_path, const char *json, ds_ckpt *c) {
+    cJSON *root = cJSON_Parse(json);
+    if (!root) return ds_fail(DS_EXIT_INPUT, "%s: not valid JSON", index_path);
+    int rc = 0;
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(wm)) { rc = ds_fail(DS_EXIT_INPUT, "%s: no \"weight_map\" object", index_path); goto out; }
+    int mapped = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, wm) {
+        if (!cJSON_IsString(it)) { rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: bad weight_map value", index_path, it->string); goto out; }
+        const ds_ckpt_entry *e = ds_ckpt_find(c, it->string);
+        if (!e) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: mapped to %s but not found in that shard", index_path,
+                         it->string, it->valuestring);
+            goto out;
+        }
+        if (strcmp(c->shard_names[e->file], it->valuestring) != 0) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: mapped to %s but stored in %s", index_path, it->string,
+                         it->valuestring, c->shard_names[e->file]);
+            goto out;
+        }
+        mapped++;
+    }
+    if (mapped != c->n_entries) {
+        /* Some shard tensor is not in the index (or the index repeats a name). */
+        for (int i = 0; i < c->n_entries; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(wm, c->entries[i].name);
+            if (!v) {
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: in shard %s but missing from the index", index_path,
+                             c->entries[i].name, c->shard_names[c->entries[i].file]);
+                goto out;
+            }
+        }
+        rc = ds_fail(DS_EXIT_INPUT, "%s: the index maps a tensor name more than once", index_path);
+    }
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int list_safetensors(ds_ckpt *c) {
+    DIR *d = opendir(c->dir);
+    if (!d) return DS_IO_FAIL(c->dir, "opendir");
+    struct dirent *de;
+    int cap = 16;
+    c->shard_names = xcalloc((size_t)cap, sizeof(char *));
+    while ((de = readdir(d))) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] == '.' || l < 12 || strcmp(de->d_name + l - 12, ".safetensors") != 0) continue;
+        if (c->n_shards + 1 >= cap) { cap *= 2; c->shard_names = xrealloc(c->shard_names, sizeof(char *) * (size_t)cap); }
+        c->shard_names[c->n_shards++] = xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(c->shard_names, (size_t)c->n_shards, sizeof(char *), cmp_str);
+    if (!c->n_shards) return ds_fail(DS_EXIT_INPUT, "%s: no model.safetensors.index.json and no .safetensors files", c->dir);
+    return 0;
+}
+
+int ds_ckpt_open(const char *path, ds_ckpt *c) {
+    memset(c, 0, sizeof *c);
+    int rc = 0;
+    if (!ds_path_exists(path)) return ds_fail(DS_EXIT_INPUT, "%s: no such file or directory", path);
+    if (!ds_is_dir(path)) {
+        /* A lone file: its directory holds config.json, if any. */
+        const char *base = ds_basename(path);
+        c->dir = base == path ? xstrdup(".") : strndup(path, (size_t)(base - path - 1));
+        if (!c->dir) c->dir = xstrdup("/");
+        c->shard_names = xcalloc(2, sizeof(char *));
+        c->shard_names[0] = xstrdup(base);
+        c->n_shards = 1;
+        if ((rc = open_shards(c))) goto fail;
+    } else {
+        c->dir = xstrdup(path);
+        char *ip = ds_path_join(path, "model.safetensors.index.json");
+        if (ds_path_exists(ip)) {
+            char *json = NULL;
+            c->has_index = 1;
+            rc = ds_read_file(ip, &json, NULL);
+            if (!rc) rc = index_files(ip, json, c);
+            for (int i = 0; !rc && i < c->n_shards; i++) {
+                char *sp = ds_path_join(path, c->shard_names[i]);
+                if (!ds_path_exists(sp))
+                    rc = ds_fail(DS_EXIT_INPUT, "%s: names shard %s, which does not exist", ip, c->shard_names[i]);
+                free(sp);
+            }
+            if (!rc) rc = open_shards(c);
+            if (!rc) rc = ds_index_check(ip, json, c);
+            free(json);
+            free(ip);
+            if (rc) goto fail;
+        } else {
+            free(ip);
+            if ((rc = list_safetensors(c)) || (rc = open_shards(c))) goto fail;
+        }
+    }
+    char *cp = ds_path_join(c->dir, "config.json");
+    if (ds_path_exists(cp)) {
+        rc = ds_config_load(cp, &c->config);
+        c->has_config = rc == 0;
+    }
+    free(cp);
+    if (rc) goto fail;
+    return 0;
+fail:
+    ds_ckpt_close(c);
+    return rc;
+}
+
+void ds_ckpt_close(ds_ckpt *c) {
+    for (int i = 0; i < c->n_shards; i++) {
+        if (c->shards) ds_st_close(&c->shards[i]);
+        free(c->shard_names[i]);
+    }
+    free(c->shards);
+    free(c->shard_names);
+    free(c->entries);
+    free(c->dir);
+    memset(c, 0, sizeof *c);
+}
+
+const ds_ckpt_entry *ds_ckpt_find(const ds_ckpt *c, const char *name) {
+    ds_ckpt_entry key = {.name = name};
+    return bsearch(&key, c->entries, (size_t)c->n_entries, sizeof key, cmp_entry);
+}

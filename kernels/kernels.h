@@ -1,0 +1,165 @@
+/* kernels.h - every compute kernel, in two builds with one signature:
+ * ds_cpu_* (kernels/cpu, OpenMP, the reference) and ds_cuda_* (kernels/cuda).
+ * The CUDA versions take device pointers and run on the current stream of the
+ * caller's ds_cuda_ctx; everything else about the arguments is identical, and
+ * tests compare the two bit for bit. */
+#ifndef DS_KERNELS_H
+#define DS_KERNELS_H
+
+#include <stdint.h>
+
+/* FP8 e4m3 block dequantization to BF16 for rows [r0, r0+nrows) of a [*, cols]
+ * weight with 2-D block scales scale[(r/br)*scale_cols + c/bc] (the whole
+ * tensor's scale, row-major). out[i][j] = bf16_rne(e4m3(w[i][j]) * s): one
+ * float32 multiply, then round-to-nearest-even, as upstream's Triton kernel. */
+void ds_cpu_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows,
+                             int64_t cols, const float *scale, int64_t scale_cols,
+                             int br, int bc);
+/* Same, to float32 (verify widens weights; identical values before rounding to bf16
+ * is NOT what verify wants: it must read FP8 exactly as fp8-to-bf16 writes it, so
+ * this one rounds to bf16 and then widens). */
+void ds_cpu_dequant_fp8_f32(const uint8_t *w, float *out, int64_t r0, int64_t nrows,
+                            int64_t cols, const float *scale, int64_t scale_cols,
+                            int br, int bc);
+
+/* CUDA availability: 1 when built with CUDA and a device is usable. Never fails;
+ * on a machine without a GPU or driver it returns 0 and why in reason. */
+int ds_cuda_available(char *reason, int reason_len);
+
+/* ---- verify forward pass (owner: verify task) ----------------------------
+ * C[M,N] = A[M,K] . W[N,K]^T, float32, row-major (a linear layer: activations
+ * times a weight stored [out, in]). The CPU version sums every element in one
+ * fixed order (8 lane sums, combined pairwise), independent of threads and
+ * tiling, so identical inputs give identical bits. Returns 0. */
+int ds_cpu_gemm_f32(const float *A, const float *W, float *C, int64_t M, int64_t N, int64_t K);
+/* The CUDA version needs a cuBLAS handle: ds_cuda_blas holds it (math mode
+ * CUBLAS_PEDANTIC_MATH: true fp32, never TF32) plus device staging buffers.
+ * open: 0, or DS_EXIT_USAGE when no device is usable (message says why). */
+typedef struct ds_cuda_blas ds_cuda_blas;
+int ds_cuda_blas_open(ds_cuda_blas **b);
+void ds_cuda_blas_close(ds_cuda_blas *b);
+/* Device pointers. 0 or DS_EXIT_IO (message names the failing call). */
+int ds_cuda_gemm_f32(ds_cuda_blas *b, const float *A, const float *W, float *C,
+                     int64_t M, int64_t N, int64_t K);
+/* Host pointers: copies A and W into b's device buffers, multiplies, copies C back. */
+int ds_cuda_gemm_f32_host(ds_cuda_blas *b, const float *A, const float *W, float *C,
+                          int64_t M, int64_t N, int64_t K);
+/* ---- end verify block ---- */
+
+/* ==== CUDA device layer and FP8 -> BF16 on the GPU ==============================
+ * (block owned by the CUDA dequant/device-layer work: kernels/cuda/device.cu,
+ * kernels/cuda/dequant_fp8.cu; stubs in kernels/cuda_stub.c)
+ *
+ * Every function here exists in both builds. In the CPU-only build (CUDA=0 or no
+ * nvcc) ds_cuda_available() says "built without CUDA" and the others print that
+ * and return DS_EXIT_USAGE, so a caller needs no #ifdef: ask ds_cuda_available
+ * first and take the CPU path when it says 0. CUDA failures are printed where
+ * they happen ("CUDA: <call>: <error> (file:line)") and returned as DS_EXIT_IO;
+ * bad arguments as DS_EXIT_INPUT. Functions use the calling thread's current
+ * device (device 0 unless the program chose another). */
+#include <stddef.h>
+
+/* Device memory and blocking copies, so C callers and tests need no CUDA headers. */
+int ds_cuda_malloc(void **dptr, size_t n);
+void ds_cuda_free(void *dptr); /* NULL is fine */
+int ds_cuda_memcpy_h2d(void *dst, const void *src, size_t n);
+int ds_cuda_memcpy_d2h(void *dst, const void *src, size_t n);
+int ds_cuda_memset(void *dptr, int byte, size_t n);
+int ds_cuda_sync(void); /* waits for all work on the device; reports errors of earlier launches */
+/* Pinned (page-locked) host memory. Chunk buffers allocated here let
+ * ds_cuda_dequant_chunk copy straight between them and the device (no staging
+ * copy), and read()/pread() into them works like into any memory. */
+int ds_cuda_host_alloc(void **p, size_t n);
+void ds_cuda_host_free(void *p); /* NULL is fine */
+
+/* The kernel on device pointers: same arguments and bytes as
+ * ds_cpu_dequant_fp8_bf16 (w and out at the chunk's first row, scale the whole
+ * tensor's, indexed by absolute row r0+i). Needs scale_cols >= ceil(cols/bc).
+ * Runs on the default stream and returns when it is done. NaN results are
+ * written as 0x7FFF (see ds_cuda_dequant_chunk). */
+int ds_cuda_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
+                             const float *scale, int64_t scale_cols, int br, int bc);
+/* Same, only enqueued on stream (a cudaStream_t; NULL: the default stream);
+ * returns launch errors, later ones show at the next synchronization. */
+int ds_cuda_dequant_fp8_bf16_async(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
+                                   const float *scale, int64_t scale_cols, int br, int bc, void *stream);
+
+/* Host-level streaming for the executor. A context owns nslots CUDA streams,
+ * each with device buffers and pinned staging for stage_bytes of FP8 input
+ * (2x that of BF16 output). One context serves one thread at a time; make one
+ * per converting thread. stage_bytes 0: 16 MiB; nslots 0: 3 (>= 2 for overlap). */
+typedef struct ds_cuda_ctx ds_cuda_ctx;
+int ds_cuda_ctx_create(ds_cuda_ctx **ctx, size_t stage_bytes, int nslots);
+void ds_cuda_ctx_destroy(ds_cuda_ctx *ctx); /* NULL is fine */
+
+/* ds_cpu_dequant_fp8_bf16 on host memory, through the GPU: host_w is the chunk's
+ * first row (nrows x cols FP8 bytes), host_out the chunk's first output row
+ * (nrows x cols BF16), host_scale the whole tensor's scale ([*, scale_cols] F32;
+ * only rows r0/br .. (r0+nrows-1)/br are read). Returns when host_out is
+ * complete. Any chunk works (any r0, nrows, cols, block); the executor's chunks
+ * of whole 128-row blocks up to ~64 MiB are the intended case.
+ * Inside, the chunk is cut into pieces of whole rows of about stage_bytes; piece
+ * k goes to slot k % nslots, whose stream copies it in, runs the kernel and
+ * copies it out, so consecutive pieces overlap H2D, kernel and D2H. Buffers from
+ * ds_cuda_host_alloc (each of host_w and host_out lying inside one such
+ * allocation) are copied directly; other (pageable) memory goes through the
+ * slot's pinned staging, copied by the host while other slots' pieces run.
+ * Output bytes equal ds_cpu_dequant_fp8_bf16's for every input whose product is
+ * not NaN; a NaN product is written as 0x7FFF, the value the GPU (and with it
+ * upstream's Triton kernel) gives every NaN. */
+int ds_cuda_dequant_chunk(ds_cuda_ctx *ctx, const uint8_t *host_w, uint16_t *host_out, int64_t r0, int64_t nrows,
+                          int64_t cols, const float *host_scale, int64_t scale_cols, int br, int bc);
+/* ==== end of the CUDA device layer block ======================================= */
+
+/* ==== requant: INT4/INT8 weight quantization (owner: quant task; see quant/requant.h,
+ * quant/quant_core.h for the arithmetic and quant/MANUAL-requant.md for what it matches) ====
+ * A chunk is rows [r0, r0+nrows) of a [rows, cols] weight; w, packed, scale
+ * and zero_point point at the chunk's part of each tensor:
+ *   packed     [nrows, cols*bits/32] words: q + 2^(bits-1) LSB-first along the row
+ *              (INT4: word j holds column 8j+i in bits 4i..4i+3; INT8: 4j+i in 8i..8i+7)
+ *   scale      [nrows, ngroups] bf16 (ngroups = cols/group_size, or 1 per channel)
+ *   zero_point [ceil(nrows*bits/32), ngroups] words, only when !symmetric: the
+ *              zero points packed the same way along the rows (row 8j+i of group
+ *              g in word [j][g], bits 4i.., for INT4), so an asymmetric chunk
+ *              must start at a row that is a multiple of 32/bits (any length).
+ * Rows are independent otherwise: any split into chunks gives the same bytes.
+ * spec is a host pointer in both builds; the CUDA versions take device pointers
+ * for everything else and write the same bytes as the CPU ones. */
+#include "formats/dtype.h"
+
+typedef struct ds_quant_spec {
+    int bits;       /* 4 or 8 */
+    int group_size; /* columns per scale (multiple of 32/bits); 0: one per row ("channel") */
+    int symmetric;  /* 1: no zero point */
+    int mse;        /* 1: per-group clipping search (--method mse); 0: rtn */
+} ds_quant_spec;
+
+/* Per-row error statistics of a quantized chunk (dequantized vs input). */
+typedef struct {
+    double err_sq;      /* sum of (dequantized - input)^2 */
+    double ref_sq;      /* sum of input^2 */
+    double max_abs_err; /* largest |dequantized - input| */
+    double nonfinite;   /* inputs that are NaN or infinite (the caller rejects the tensor) */
+} ds_quant_row_stats;
+
+/* Quantizes a chunk. w: BF16 (uint16_t) or F32 (rounded to bf16 first, so an
+ * F32 copy of a BF16 weight gives the same bytes). stats: nrows entries, or NULL.
+ * 0, or DS_EXIT_INPUT for an unsupported spec/shape (cols not a multiple of the
+ * group size or of 32/bits, dtype not BF16/F32). */
+int ds_cpu_quant_rows(const ds_quant_spec *spec, const void *w, ds_dtype w_dtype, int64_t nrows, int64_t cols,
+                      uint32_t *packed, uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats);
+int ds_cuda_quant_rows(const ds_quant_spec *spec, const void *w, ds_dtype w_dtype, int64_t nrows, int64_t cols,
+                       uint32_t *packed, uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats);
+/* Same, enqueued on stream (a cudaStream_t; NULL: the default stream). */
+int ds_cuda_quant_rows_async(const ds_quant_spec *spec, const void *w, ds_dtype w_dtype, int64_t nrows,
+                             int64_t cols, uint32_t *packed, uint16_t *scale, uint32_t *zero_point,
+                             ds_quant_row_stats *stats, void *stream);
+/* The inverse (compressed-tensors' decompress): out = bf16((q - zp) * scale),
+ * written as BF16 or widened to F32 (out_dtype). Same chunk rules. */
+int ds_cpu_quant_unpack_rows(const ds_quant_spec *spec, const uint32_t *packed, const uint16_t *scale,
+                             const uint32_t *zero_point, int64_t nrows, int64_t cols, void *out, ds_dtype out_dtype);
+int ds_cuda_quant_unpack_rows(const ds_quant_spec *spec, const uint32_t *packed, const uint16_t *scale,
+                              const uint32_t *zero_point, int64_t nrows, int64_t cols, void *out, ds_dtype out_dtype);
+/* ==== end requant block ==== */
+
+#endif
