@@ -17,7 +17,7 @@ LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lcjson -lm -lpthread
 ifneq ($(DEPS),)
 CFLAGS  += -I$(DEPS)/include
-LDFLAGS += -L$(DEPS)/lib -Wl,-rpath,'$$ORIGIN/../$(DEPS)/lib'
+LDFLAGS += -L$(abspath $(DEPS))/lib -Wl,-rpath,$(abspath $(DEPS))/lib
 endif
 # xxHash is used header-only (XXH_INLINE_ALL in common/hash.c), so no runtime library is needed.
 

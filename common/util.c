@@ -228,3 +228,14 @@ const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len) {
     snprintf(buf, len, i ? "%.2f %s" : "%.0f %s", v, u[i]);
     return buf;
 }
+
+uint64_t ds_peak_rss(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    uint64_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) { kb = strtoull(line + 6, NULL, 10); break; }
+    fclose(f);
+    return kb * 1024;
+}

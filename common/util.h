@@ -63,6 +63,8 @@ const char *ds_basename(const char *path);
 int ds_mkdir_p(const char *path);
 
 double ds_now(void); /* monotonic seconds */
+/* Peak resident set size of this process (VmHWM), bytes; 0 if unknown. */
+uint64_t ds_peak_rss(void);
 
 /* Formats bytes as "1.23 GB" into buf. */
 const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len);

@@ -352,6 +352,7 @@ static int write_report(const exec *x) {
     cJSON_AddNumberToObject(o, "bytes_in", (double)s->bytes_in);
     cJSON_AddNumberToObject(o, "bytes_out", (double)s->bytes_out);
     cJSON_AddNumberToObject(o, "seconds", s->seconds);
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)ds_peak_rss());
     cJSON_AddNumberToObject(o, "gb_per_s", s->seconds > 0 ? (s->bytes_in + s->bytes_out) / s->seconds / 1e9 : 0);
     if (x->man) {
         /* per-tensor statistics of transforms (requant) ride along here */
