@@ -94,15 +94,7 @@ static int64_t src_row_bytes(const ds_plan_item *it) {
     return ds_tensor_cols(it->src->info) * (int64_t)ds_dtype_size(it->src->info->dtype);
 }
 
-/* Rows per chunk: whole blocks, about chunk_bytes of source. */
-static int64_t chunk_rows(const exec *x, const ds_plan_item *it) {
-    int64_t rb = src_row_bytes(it), rows = ds_tensor_rows(it->src->info);
-    int64_t unit = ds_xf_row_unit(it);
-    int64_t n = rb ? (int64_t)x->o->chunk_bytes / rb : rows;
-    n = n / unit * unit;
-    if (n < unit) n = unit;
-    return n < rows ? n : (rows ? rows : 1);
-}
+static int64_t chunk_rows(const exec *x, const ds_plan_item *it) { return ds_xf_chunk_rows(it, x->o->chunk_bytes); }
 
 /* ---------------------------------------------------------------- reader */
 static void *reader_main(void *arg) {
@@ -354,9 +346,8 @@ static int write_report(const exec *x) {
     cJSON_AddNumberToObject(o, "seconds", s->seconds);
     cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)ds_peak_rss());
     cJSON_AddNumberToObject(o, "gb_per_s", s->seconds > 0 ? (s->bytes_in + s->bytes_out) / s->seconds / 1e9 : 0);
-    if (x->man) {
-        /* per-tensor statistics of transforms (requant) ride along here */
-    }
+    cJSON *q = x->xf ? ds_xf_report(x->xf) : NULL;
+    if (q) cJSON_AddItemToObject(o, "quantized", q);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
     size_t n = strlen(txt);

@@ -1,44 +1,239 @@
-/* xform.c - dispatch of chunk transforms to the CPU or CUDA kernels. */
+/* xform.c - dispatch of chunk transforms to the CPU or CUDA kernels.
+ *
+ * COPY hands the source rows through. FP8_TO_BF16 runs the dequant kernel.
+ * QUANT dequantizes FP8 rows to BF16 (the same kernel, so an FP8 checkpoint
+ * quantizes to the same bytes as its BF16 conversion), then quantizes; the
+ * packed words are the chunk's result, the scales / zero points are collected
+ * in one of N_ACC per-item buffers and handed to the writer after the item's
+ * last chunk (N_ACC exceeds the items that can be in flight in the executor's
+ * ring, so a buffer is never refilled while the writer still reads it). */
 #include "convert/xform.h"
 #include "common/util.h"
 #include "kernels/kernels.h"
+#include "quant/requant.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+#define N_ACC 4
+
 struct ds_xf_ctx {
     const ds_ckpt *c;
+    const ds_plan *p;
     int use_cuda;
-    void *cuda;   /* ds_cuda_ctx when use_cuda */
+    ds_cuda_ctx *cuda;            /* streams, device buffers, pinned staging (dequant) */
+    /* QUANT */
+    uint16_t *tmp;                /* BF16 rows of an FP8 source */
+    ds_quant_row_stats *rstats;   /* per row of a chunk */
+    uint8_t *acc[N_ACC];          /* scales, zero points, shape of an item */
+    size_t acc_cap;
+    ds_quant_stats *qstats;       /* per plan item */
+    /* QUANT on the GPU: device buffers for one chunk */
+    void *d_in, *d_scale, *d_bf16, *d_packed, *d_qscale, *d_zp, *d_stats;
 };
 
+int64_t ds_xf_row_unit(const ds_plan_item *it) {
+    if (it->xform == DS_XF_FP8_TO_BF16) return it->block[0];
+    if (it->xform == DS_XF_QUANT) return it->block[0] ? it->block[0] : 128;
+    return 1;
+}
+
+static int64_t src_row_bytes(const ds_plan_item *it) {
+    return ds_tensor_cols(it->src->info) * (int64_t)ds_dtype_size(it->src->info->dtype);
+}
+
+int64_t ds_xf_chunk_rows(const ds_plan_item *it, size_t chunk_bytes) {
+    int64_t rb = src_row_bytes(it), rows = ds_tensor_rows(it->src->info);
+    int64_t unit = ds_xf_row_unit(it);
+    int64_t n = rb ? (int64_t)chunk_bytes / rb : rows;
+    n = n / unit * unit;
+    if (n < unit) n = unit;
+    return n < rows ? n : (rows ? rows : 1);
+}
+
+size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows) {
+    int64_t cols = ds_tensor_cols(it->src->info);
+    if (it->xform == DS_XF_FP8_TO_BF16) return (size_t)(rows * cols * 2);
+    if (it->xform == DS_XF_QUANT) return (size_t)(rows * cols * it->quant->bits / 8);
+    return 0;
+}
+
+/* Bytes of an item's deferred outputs (scale, zero point) and of one chunk's share. */
+static void quant_sizes(const ds_plan_item *it, int64_t rows, uint64_t *scale_b, uint64_t *zp_b) {
+    const ds_quant_spec *s = it->quant;
+    int64_t cols = it->src->info->shape[1], g = ds_quant_groups(s, cols), pf = 32 / s->bits;
+    *scale_b = (uint64_t)(rows * g * 2);
+    *zp_b = s->symmetric ? 0 : (uint64_t)((rows + pf - 1) / pf * g * 4);
+}
+
 int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cuda, size_t max_in, size_t max_out) {
-    for (int i = 0; i < p->n_items; i++)
-        if (p->items[i].xform == DS_XF_QUANT)
-            return ds_fail(DS_EXIT_USAGE, "quantization is not built into this executor yet");
     ds_xf_ctx *x = xcalloc(1, sizeof *x);
     x->c = c;
+    x->p = p;
     x->use_cuda = use_cuda;
-    (void)max_in; (void)max_out;
+    (void)max_out;
+    int rc = 0;
+    int64_t max_rows = 0, max_elems = 0;
+    uint64_t max_chunk_small = 0;
+    for (int i = 0; i < p->n_items; i++) {
+        const ds_plan_item *it = &p->items[i];
+        if (it->xform != DS_XF_QUANT) continue;
+        int64_t rows = it->src->info->shape[0], cols = it->src->info->shape[1];
+        int64_t cr = ds_xf_chunk_rows(it, max_in);
+        uint64_t sb, zb;
+        quant_sizes(it, rows, &sb, &zb);
+        if (sb + zb + 16 > x->acc_cap) x->acc_cap = sb + zb + 16;
+        quant_sizes(it, cr, &sb, &zb);
+        if (sb + zb > max_chunk_small) max_chunk_small = sb + zb;
+        if (cr > max_rows) max_rows = cr;
+        if (cr * cols > max_elems) max_elems = cr * cols;
+    }
+    if (max_rows) {
+        x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
+        x->rstats = xcalloc((size_t)max_rows, sizeof(ds_quant_row_stats));
+        for (int k = 0; k < N_ACC; k++) x->acc[k] = xaligned(x->acc_cap);
+        if (!use_cuda) x->tmp = xaligned((size_t)max_elems * 2);
+    }
+    if (use_cuda) {
+        /* Pieces of about a quarter chunk so H2D, kernel and D2H of consecutive pieces overlap. */
+        size_t stage = max_in / 4 > (4u << 20) ? max_in / 4 : (4u << 20);
+        rc = ds_cuda_ctx_create(&x->cuda, stage, 3);
+        if (!rc && max_rows) {
+            size_t scale_max = 0;
+            for (int i = 0; i < p->n_items; i++)
+                if (p->items[i].xform == DS_XF_QUANT && p->items[i].scale) {
+                    size_t b = p->items[i].scale->info->end - p->items[i].scale->info->begin;
+                    if (b > scale_max) scale_max = b;
+                }
+            if (!rc) rc = ds_cuda_malloc(&x->d_in, max_in);
+            if (!rc) rc = ds_cuda_malloc(&x->d_scale, scale_max ? scale_max : 4);
+            if (!rc) rc = ds_cuda_malloc(&x->d_bf16, (size_t)max_elems * 2);
+            if (!rc) rc = ds_cuda_malloc(&x->d_packed, (size_t)max_elems);
+            if (!rc) rc = ds_cuda_malloc(&x->d_qscale, max_chunk_small + 64);
+            if (!rc) rc = ds_cuda_malloc(&x->d_zp, max_chunk_small + 64);
+            if (!rc) rc = ds_cuda_malloc(&x->d_stats, (size_t)max_rows * sizeof(ds_quant_row_stats));
+        }
+    }
+    if (rc) { ds_xf_destroy(x); return rc; }
     *xp = x;
     return 0;
 }
 
-void ds_xf_destroy(ds_xf_ctx *x) { free(x); }
+void ds_xf_destroy(ds_xf_ctx *x) {
+    if (!x) return;
+    if (x->cuda) ds_cuda_ctx_destroy(x->cuda);
+    if (x->use_cuda) {
+        ds_cuda_free(x->d_in); ds_cuda_free(x->d_scale); ds_cuda_free(x->d_bf16); ds_cuda_free(x->d_packed);
+        ds_cuda_free(x->d_qscale); ds_cuda_free(x->d_zp); ds_cuda_free(x->d_stats);
+    }
+    for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
+    free(x->tmp);
+    free(x->rstats);
+    free(x->qstats);
+    free(x);
+}
 
-void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n) { (void)x; return xaligned(n); }
-void ds_xf_host_free(ds_xf_ctx *x, void *p) { (void)x; free(p); }
+/* Pinned memory when the GPU is used, so chunks copy straight to and from the device. */
+void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n) {
+    void *p = NULL;
+    if (!x->use_cuda) return xaligned(n);
+    if (ds_cuda_host_alloc(&p, n) != 0) {
+        ds_err("cannot allocate %zu bytes of pinned host memory (%s:%d)", n, __FILE__, __LINE__);
+        exit(DS_EXIT_IO);
+    }
+    return p;
+}
+void ds_xf_host_free(ds_xf_ctx *x, void *p) {
+    if (x->use_cuda) ds_cuda_host_free(p);
+    else free(p);
+}
 
 const char *ds_xf_device_name(const ds_xf_ctx *x) { return x->use_cuda ? "cuda" : "cpu"; }
 
-int64_t ds_xf_row_unit(const ds_plan_item *it) {
-    if (it->xform == DS_XF_FP8_TO_BF16) return it->block[0];
-    if (it->xform == DS_XF_QUANT) return 128;
-    return 1;
+static int dequant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, const uint8_t *in, uint16_t *out) {
+    const float *scale = (const float *)ds_ckpt_data(x->c, it->scale);
+    int64_t cols = ds_tensor_cols(it->src->info), scols = it->scale->info->shape[1];
+    if (x->use_cuda)
+        return ds_cuda_dequant_chunk(x->cuda, in, out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
+    ds_cpu_dequant_fp8_bf16(in, out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
+    return 0;
 }
 
-size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows) {
-    if (it->xform == DS_XF_FP8_TO_BF16) return (size_t)(rows * ds_tensor_cols(it->src->info) * 2);
+/* Quantizes rows [r0, r0+n) on the GPU: the same kernels' CUDA versions. */
+static int quant_cuda(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, const uint8_t *in,
+                      uint8_t *packed, uint8_t *qscale, uint8_t *zp, uint64_t sb, uint64_t zb) {
+    int64_t cols = it->src->info->shape[1];
+    size_t in_b = (size_t)(n * src_row_bytes(it));
+    DS_TRY(ds_cuda_memcpy_h2d(x->d_in, in, in_b));
+    const void *w = x->d_in;
+    if (it->src->info->dtype == DS_F8_E4M3) {
+        size_t sbytes = it->scale->info->end - it->scale->info->begin;
+        DS_TRY(ds_cuda_memcpy_h2d(x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes));
+        DS_TRY(ds_cuda_dequant_fp8_bf16(x->d_in, x->d_bf16, r0, n, cols, x->d_scale, it->scale->info->shape[1],
+                                        it->block[0], it->block[1]));
+        w = x->d_bf16;
+    }
+    DS_TRY(ds_cuda_quant_rows(it->quant, w, DS_BF16, n, cols, x->d_packed, x->d_qscale, zb ? x->d_zp : NULL,
+                              x->d_stats));
+    DS_TRY(ds_cuda_memcpy_d2h(packed, x->d_packed, (size_t)(n * cols * it->quant->bits / 8)));
+    DS_TRY(ds_cuda_memcpy_d2h(qscale, x->d_qscale, sb));
+    if (zb) DS_TRY(ds_cuda_memcpy_d2h(zp, x->d_zp, zb));
+    return ds_cuda_memcpy_d2h(x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats));
+}
+
+static int run_quant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
+                     ds_xf_result *res) {
+    const ds_quant_spec *s = it->quant;
+    int idx = (int)(it - x->p->items);
+    int64_t rows = it->src->info->shape[0], cols = it->src->info->shape[1], n = r1 - r0;
+    uint8_t *acc = x->acc[idx % N_ACC];
+    uint64_t scale_total, zp_total;
+    quant_sizes(it, rows, &scale_total, &zp_total);
+    ds_quant_range rg[DS_QUANT_MAX_OUTPUTS];
+    int nr = 0;
+    DS_TRY(ds_quant_chunk_ranges(s, rows, cols, r0, n, rg, &nr));
+    uint8_t *qscale = acc + rg[1].off, *zp = s->symmetric ? NULL : acc + scale_total + rg[2].off;
+    if (r0 == 0) memset(&x->qstats[idx], 0, sizeof x->qstats[idx]);
+    if (x->use_cuda) {
+        DS_TRY(quant_cuda(x, it, r0, n, in, out, qscale, zp, rg[1].len, s->symmetric ? 0 : rg[2].len));
+    } else {
+        const uint16_t *w = (const uint16_t *)in;
+        if (it->src->info->dtype == DS_F8_E4M3) {
+            DS_TRY(dequant(x, it, r0, n, in, x->tmp));
+            w = x->tmp;
+        }
+        DS_TRY(ds_cpu_quant_rows(s, w, DS_BF16, n, cols, (uint32_t *)out, (uint16_t *)qscale, (uint32_t *)zp,
+                                 x->rstats));
+    }
+    ds_quant_stats_add(&x->qstats[idx], x->rstats, n, cols);
+    if (x->qstats[idx].nonfinite)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %lld non-finite weights cannot be quantized",
+                       x->c->shard_names[it->src->file], it->src->name, (long long)x->qstats[idx].nonfinite);
+    int last = r1 >= rows;
+    res->n = nr;
+    ds_xf_part *pk = &res->part[0];
+    pk->data = out;
+    pk->row0 = r0;
+    pk->rows = n;
+    pk->cols = cols * s->bits / 32;
+    pk->row_bytes = cols * s->bits / 8;
+    for (int k = 1; k < nr; k++) {
+        ds_xf_part *q = &res->part[k];
+        q->deferred = !last;
+        q->deferred_done = last;
+    }
+    if (last) {
+        res->part[1].data = acc;
+        res->part[1].bytes = scale_total;
+        if (!s->symmetric) {
+            res->part[2].data = acc + scale_total;
+            res->part[2].bytes = zp_total;
+        }
+        uint8_t *shape = acc + scale_total + zp_total;
+        ds_quant_shape_bytes(rows, cols, shape);
+        res->part[nr - 1].data = shape;
+        res->part[nr - 1].bytes = 16;
+    }
     return 0;
 }
 
@@ -56,16 +251,26 @@ int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, cons
         p->data = in;
         p->row_bytes = cols * (int64_t)ds_dtype_size(it->src->info->dtype);
         return 0;
-    case DS_XF_FP8_TO_BF16: {
-        const float *scale = (const float *)ds_ckpt_data(x->c, it->scale);
-        int64_t scols = it->scale->info->shape[1];
-        ds_cpu_dequant_fp8_bf16(in, (uint16_t *)out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
+    case DS_XF_FP8_TO_BF16:
+        DS_TRY(dequant(x, it, r0, n, in, (uint16_t *)out));
         p->data = out;
         p->row_bytes = cols * 2;
         return 0;
-    }
     case DS_XF_QUANT:
-        break;
+        return run_quant(x, it, r0, r1, in, out, res);
     }
     return ds_fail(DS_EXIT_USAGE, "internal error: transform %d not available", (int)it->xform);
+}
+
+cJSON *ds_xf_report(const ds_xf_ctx *x) {
+    if (!x->qstats) return NULL;
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < x->p->n_items; i++) {
+        const ds_plan_item *it = &x->p->items[i];
+        if (it->xform != DS_XF_QUANT || !x->qstats[i].elements) continue;
+        cJSON *o = ds_quant_stats_json(&x->qstats[i]);
+        cJSON_AddStringToObject(o, "tensor", it->src->name);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
 }

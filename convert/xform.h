@@ -34,6 +34,8 @@ void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n);
 void ds_xf_host_free(ds_xf_ctx *x, void *p);
 /* Rows per chunk must be a multiple of this (FP8 block rows, quant packing). */
 int64_t ds_xf_row_unit(const ds_plan_item *it);
+/* Rows per chunk of about chunk_bytes of source: whole units, at least one. */
+int64_t ds_xf_chunk_rows(const ds_plan_item *it, size_t chunk_bytes);
 /* Output buffer bytes for a chunk of `rows` rows (0: the result is the input). */
 size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows);
 /* Which result component output k of an item reads. */
@@ -42,5 +44,7 @@ static inline int ds_xf_component(const ds_plan_item *it, int k) { return it->xf
 int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
               ds_xf_result *res);
 const char *ds_xf_device_name(const ds_xf_ctx *x);
+/* Per-tensor error statistics of quantized items ([{tensor, rel_l2, ...}]), or NULL. */
+cJSON *ds_xf_report(const ds_xf_ctx *x);
 
 #endif

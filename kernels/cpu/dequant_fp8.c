@@ -2,7 +2,9 @@
  *
  * Per element: one float32 multiply of the decoded e4m3 value by its block's
  * scale, then round-to-nearest-even to bf16 - the same two operations as
- * upstream's Triton kernel, so the bytes match. The 256-entry decode table
+ * upstream's Triton kernel, so the bytes match. A NaN product (e4m3 codes
+ * 0x7F/0xFF) becomes 0x7FFF, the canonical NaN the GPU's cvt.rn.bf16.f32
+ * writes for every NaN, and so what upstream writes. The 256-entry decode table
  * turns the inner loop into a gather and a multiply, which gcc vectorizes. */
 #include "kernels/kernels.h"
 #include "formats/dtype.h"
@@ -12,7 +14,7 @@
 static inline uint16_t bf16_rne(float f) {
     uint32_t x;
     memcpy(&x, &f, 4);
-    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((x >> 16) | 0x40);
+    if ((x & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FFF;
     return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1)) >> 16);
 }
 

@@ -1,0 +1,119 @@
+/* requant_plan.c - plan of requant. Shards keep their names; each tensor is
+ * quantized, kept (FP8 dequantized to BF16, others as stored) or dropped (FP8
+ * scales, folded into their weights) as quant/qrules decides; the index and
+ * config.json (compressed-tensors quantization_config, ignore list) follow. */
+#include "convert/requant_plan.h"
+#include "common/util.h"
+#include "quant/ct_config.h"
+#include "quant/qrules.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int add_quantized(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e, const ds_quant_spec *spec) {
+    if (e->info->dtype != DS_F8_E4M3 && e->info->dtype != DS_BF16)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: requant reads F8_E4M3 or BF16 weights, not %s",
+                       c->shard_names[e->file], e->name, ds_dtype_name(e->info->dtype));
+    const ds_ckpt_entry *scale = NULL;
+    int block[2] = {0, 0};
+    if (e->info->dtype == DS_F8_E4M3) DS_TRY(ds_plan_fp8_scale(c, e, &scale, block));
+    ds_quant_output outs[DS_QUANT_MAX_OUTPUTS];
+    int n = 0;
+    DS_TRY(ds_quant_outputs(spec, e->name, e->info->shape[0], e->info->shape[1], outs, &n));
+    int tix[DS_QUANT_MAX_OUTPUTS];
+    for (int k = 0; k < n; k++) tix[k] = ds_plan_add_tensor(p, file, outs[k].name, outs[k].dtype, outs[k].ndim, outs[k].shape);
+    ds_quant_outputs_free(outs, n);
+    ds_plan_item *it = ds_plan_add_item(p, e, DS_XF_QUANT);
+    it->scale = scale;
+    it->block[0] = block[0];
+    it->block[1] = block[1];
+    it->quant = spec;
+    for (int k = 0; k < n; k++) ds_plan_add_out(p, file, tix[k], -1, 0, 0);
+    return 0;
+}
+
+static int add_kept(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e) {
+    if (e->info->dtype == DS_F8_E4M3) {
+        const ds_ckpt_entry *scale;
+        int block[2];
+        DS_TRY(ds_plan_fp8_scale(c, e, &scale, block));
+        int t = ds_plan_add_tensor(p, file, e->name, DS_BF16, e->info->ndim, e->info->shape);
+        ds_plan_item *it = ds_plan_add_item(p, e, DS_XF_FP8_TO_BF16);
+        it->scale = scale;
+        it->block[0] = block[0];
+        it->block[1] = block[1];
+        ds_plan_add_out(p, file, t, -1, 0, 0);
+        return 0;
+    }
+    int t = ds_plan_add_tensor(p, file, e->name, e->info->dtype, e->info->ndim, e->info->shape);
+    ds_plan_add_item(p, e, DS_XF_COPY);
+    ds_plan_add_out(p, file, t, -1, 0, 0);
+    return 0;
+}
+
+static char *index_text(const ds_plan *p) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON *wm = cJSON_AddObjectToObject(o, "weight_map");
+    uint64_t total = 0;
+    for (int f = 0; f < p->n_files; f++)
+        for (int t = 0; t < p->files[f].n_tensors; t++) {
+            const ds_tensor_desc *d = &p->files[f].tensors[t];
+            uint64_t b = ds_dtype_size(d->dtype);
+            for (int k = 0; k < d->ndim; k++) b *= (uint64_t)d->shape[k];
+            total += b;
+            cJSON_AddStringToObject(wm, d->name, p->files[f].name);
+        }
+    cJSON_AddNumberToObject(meta, "total_size", (double)total);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+int ds_plan_requant(const ds_ckpt *c, const ds_quant_spec *spec, const char *const *ignore, int n_ignore,
+                    ds_plan *p) {
+    ds_plan_init(p);
+    if (!c->has_config)
+        return ds_fail(DS_EXIT_INPUT, "%s: requant needs config.json (layers, experts, dims)", c->dir);
+    DS_TRY(ds_quant_spec_check(spec));
+    ds_qrules *rules;
+    DS_TRY(ds_qrules_new(&rules, &c->config, spec, ignore, n_ignore));
+    int rc = 0;
+    for (int s = 0; s < c->n_shards && !rc; s++) {
+        const ds_st_file *sf = &c->shards[s];
+        int file = -1;
+        for (int t = 0; t < sf->n_tensors && !rc; t++) {
+            const ds_ckpt_entry *e = ds_ckpt_find(c, sf->tensors[t].name);
+            ds_qr_decision d;
+            if ((rc = ds_qrules_decide(rules, e->name, e->info->ndim, e->info->shape, &d))) break;
+            if (d.action == DS_QR_DROP) continue;
+            if (file < 0) file = ds_plan_add_file(p, c->shard_names[s]);
+            rc = d.action == DS_QR_QUANTIZE ? add_quantized(c, p, file, e, spec) : add_kept(c, p, file, e);
+        }
+    }
+    char **ign = NULL;
+    int n_ign = 0;
+    if (!rc) {
+        ds_qr_tensor *ts = xcalloc((size_t)c->n_entries + 1, sizeof *ts);
+        for (int i = 0; i < c->n_entries; i++)
+            ts[i] = (ds_qr_tensor){c->entries[i].name, c->entries[i].info->ndim, c->entries[i].info->shape};
+        rc = ds_qrules_ignore_list(rules, ts, c->n_entries, &ign, &n_ign);
+        free(ts);
+    }
+    ds_qrules_free(rules);
+    if (rc) return rc;
+    DS_TRY(ds_plan_copy_side_files(p, c, 0));
+    cJSON *cfg = ds_plan_load_config_json(c, &rc);
+    if (rc) { ds_qrules_list_free(ign, n_ign); return rc; }
+    ds_ct_set_quant_config(cfg, ds_ct_quant_config(spec, (const char *const *)ign, n_ign));
+    ds_qrules_list_free(ign, n_ign);
+    char *txt = cJSON_Print(cfg);
+    cJSON_Delete(cfg);
+    size_t n = strlen(txt);
+    txt = xrealloc(txt, n + 2);
+    txt[n] = '\n'; txt[n + 1] = 0;
+    ds_plan_add_extra_text(p, "config.json", txt);
+    if (c->has_index || c->n_shards > 1) ds_plan_add_extra_text(p, "model.safetensors.index.json", index_text(p));
+    ds_plan_finish(p);
+    return 0;
+}

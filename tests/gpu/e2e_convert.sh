@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# e2e_convert.sh - the conversions with --device cuda on the dev-tiny fixture,
+# on a machine with an NVIDIA GPU, after `make` (a CUDA build). Same PASS/FAIL
+# lines and closing "N passed, N failed" as tests/run.sh; exit 77 without a GPU.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+export DSCONV=$PWD/bin/dsconv DATA=$PWD/tests/data TOOLS=$PWD/${BUILD:-build}/tools
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+source tests/e2e/lib.sh
+{
+IN=$DATA/dev-tiny/input EXP=$DATA/dev-tiny/expected.json
+expect_rc "cuda: fp8-to-bf16 runs" 0 "$DSCONV" fp8-to-bf16 "$IN" "$TMP/bf16" --device cuda --json "$TMP/r.json" --quiet
+check "cuda: fp8-to-bf16 identical to upstream" "$TOOLS/golden" "$EXP" fp8_to_bf16 tensors "$TMP/bf16"
+check "cuda: report says cuda" grep -q '"device":[[:space:]]*"cuda"' "$TMP/r.json"
+expect_rc "cuda: fp8-to-bf16 small chunks" 0 "$DSCONV" fp8-to-bf16 "$IN" "$TMP/bf16c" --device cuda --chunk-mb 1 --quiet
+check "cuda: small chunks identical" "$TOOLS/golden" "$EXP" fp8_to_bf16 tensors "$TMP/bf16c"
+expect_rc "cuda: auto picks the GPU" 0 "$DSCONV" fp8-to-bf16 "$IN" "$TMP/auto" --json "$TMP/a.json" --quiet
+check "cuda: auto report says cuda" grep -q '"device":[[:space:]]*"cuda"' "$TMP/a.json"
+"$DSCONV" strip-mtp "$IN" "$TMP/nomtp" --quiet
+for n in 1 2 4 8; do
+    expect_rc "cuda: shard-for-mp --dtype bf16 mp$n" 0 "$DSCONV" shard-for-mp "$TMP/nomtp" "$TMP/mp$n" --model-parallel $n --dtype bf16 --device cuda --quiet
+    check "cuda: shard-for-mp --dtype bf16 mp$n identical to convert.py" "$TOOLS/golden" "$EXP" model_parallel bf16-mp$n "$TMP/mp$n"
+done
+if [ -x bin/dsconv-sample ]; then
+    bin/dsconv-sample --out "$TMP/s" --ue8m0 >/dev/null
+    "$DSCONV" fp8-to-bf16 "$TMP/s" "$TMP/s-cpu" --device cpu --quiet
+    expect_rc "cuda: ue8m0 sample converts" 0 "$DSCONV" fp8-to-bf16 "$TMP/s" "$TMP/s-gpu" --device cuda --quiet
+    check "cuda: ue8m0 sample = cpu bytes" bash -c "for f in '$TMP'/s-cpu/*.safetensors; do cmp -s \"\$f\" '$TMP/s-gpu/'\$(basename \"\$f\") || exit 1; done"
+fi
+} | tee "$TMP/log"
+p=$(grep -c '^PASS ' "$TMP/log"); f=$(grep -c '^FAIL ' "$TMP/log")
+echo "$p passed, $f failed"
+[ "$f" = 0 ]
