@@ -32,6 +32,8 @@ OUT=$DIR/out
 JSON=${JSON:-$DIR/bench.json}
 mkdir -p "$DIR"
 THREADS=$(nproc)
+secs() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN{printf "%.3f", a - b}'; }
+calc() { awk "BEGIN{printf \"%.3f\", $1}"; }   # bc may be missing; awk is everywhere
 
 if "$DS" fp8-to-bf16 --help >/dev/null 2>&1 && [ $CPU_ONLY = 0 ] && "$DS" inspect --help >/dev/null 2>&1; then
     HAVE_CUDA=0
@@ -46,10 +48,9 @@ if [ ! -e "$IN/model.safetensors.index.json" ]; then
     rm -rf "$IN"
     t0=$(date +%s.%N)
     "$ROOT/bin/dsconv-sample" --profile v3-bench --size-gb "$SIZE_GB" --out "$IN" || exit 1
-    echo "bench: generated $(du -sb "$IN" | cut -f1) bytes in $(echo "$(date +%s.%N) - $t0" | bc) s"
+    echo "bench: generated $(du -sb "$IN" | cut -f1) bytes in $(secs "$t0") s"
 fi
 IN_BYTES=$(du -sb "$IN" | cut -f1)
-secs() { echo "$(date +%s.%N) - $1" | bc; }
 
 # Read floor: the whole input, twice (the first may warm the page cache), the second counts.
 cat "$IN"/*.safetensors >/dev/null
@@ -69,8 +70,8 @@ write_floor() {
 ROWS=""
 row() { # name seconds bytes_out floor rss
     local ratio gbs
-    ratio=$(echo "scale=2; $2 / $4" | bc)
-    gbs=$(echo "scale=2; ($IN_BYTES + $3) / $2 / 1000000000" | bc)
+    ratio=$(calc "$2 / $4")
+    gbs=$(calc "($IN_BYTES + $3) / $2 / 1000000000")
     printf "%-26s %8.2f s %8.2f GB/s  floor %7.2f s  ratio %5.2fx  peak RSS %6d MiB\n" "$1" "$2" "$gbs" "$4" "$ratio" $(($5 / 1048576))
     ROWS="$ROWS{\"name\":\"$1\",\"seconds\":$2,\"bytes_in\":$IN_BYTES,\"bytes_out\":$3,\"floor_seconds\":$4,\"ratio\":$ratio,\"peak_rss_bytes\":$5},"
 }
@@ -87,7 +88,7 @@ run() { # name -- command...
     local out_bytes rss floor
     out_bytes=$(du -sb "$OUT" | cut -f1)
     rss=$(grep -o '"peak_rss_bytes":[[:space:]]*[0-9]*' "$DIR/r.json" | grep -o '[0-9]*$')
-    floor=$(echo "$T_READ + $(write_floor "$out_bytes")" | bc)
+    floor=$(calc "$T_READ + $(write_floor "$out_bytes")")
     row "$name" "$t" "$out_bytes" "$floor" "${rss:-0}"
     rm -rf "$OUT"
 }
@@ -114,8 +115,8 @@ if "$DS" verify --help >/dev/null 2>&1; then
         read_b=$(grep -o '"bytes_read":[[:space:]]*[0-9]*' "$DIR/v.json" 2>/dev/null | grep -o '[0-9]*$')
         rss=$(grep -o '"peak_rss_bytes":[[:space:]]*[0-9]*' "$DIR/v.json" 2>/dev/null | grep -o '[0-9]*$')
         read_b=${read_b:-0}
-        floor=$(echo "scale=3; $T_READ * $read_b / $IN_BYTES" | bc)
-        echo "verify-$dev: exit $rc, read $read_b of $IN_BYTES bytes in $t s (read floor for those bytes $floor s, $(echo "scale=2; $read_b / $t / 1000000000" | bc) GB/s)"
+        floor=$(calc "$T_READ * $read_b / $IN_BYTES")
+        echo "verify-$dev: exit $rc, read $read_b of $IN_BYTES bytes in $t s (read floor for those bytes $floor s, $(calc "$read_b / $t / 1000000000") GB/s)"
         ROWS="$ROWS{\"name\":\"verify-$dev\",\"exit\":$rc,\"seconds\":$t,\"bytes_read\":$read_b,\"read_floor_seconds\":$floor,\"peak_rss_bytes\":${rss:-0}},"
     done
 fi

@@ -20,7 +20,7 @@ enum { W_DEVICE = 1000, W_THREADS, W_FORCE, W_RESUME, W_QUIET, W_JSON, W_MANIFES
 
 #define DS_WRITE_HELP \
     "  --device auto|cpu|cuda   where transforms run (default auto: cuda when a GPU is usable)\n" \
-    "  --threads N              CPU threads (default: all cores)\n" \
+    "  --threads N              CPU threads for transforms (default: all cores but two, for the reader and writer)\n" \
     "  --force                  write into a non-empty OUT\n" \
     "  --resume                 keep output files that are complete and valid, do the rest\n" \
     "  --json FILE              write a JSON summary (tensors, bytes, seconds, GB/s, device)\n" \
