@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# tests/gpu/quant_cuda.sh [BUILD] - GPU test of the requant kernels (CUDA vs
+# CPU bytes for every strategy), on a machine with an NVIDIA GPU. From the
+# repository root:   bash tests/gpu/quant_cuda.sh
+# Builds BUILD/libdsconv.a with CUDA=1 (BUILD defaults to build-gpu), then
+# tests/gpu/quant_cuda.c against it, and runs it; then, where python3 has
+# torch, tests/gpu/quant_torch_ref.py (compressed-tensors' arithmetic done by
+# torch on CPU and GPU vs our bytes). DEPS=dir as for make (cJSON elsewhere).
+# Ends with "total: N passed, N failed".
+# Exit: 0 all passed, 1 a failure, 77 skipped because there is no GPU here
+# (a machine where nvidia-smi shows a GPU never skips).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${1:-${BUILD:-build-gpu}}
+
+gpu_seen=0
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
+skip_or_fail() {
+    if [ "$gpu_seen" = 1 ]; then echo "FAIL quant_gpu_tests_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
+    echo "SKIP: no GPU ($1)"; exit 77
+}
+
+NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
+[ -n "$NVCC" ] || skip_or_fail "nvcc not found"
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$NVCC")")}
+CC=${CC:-gcc}
+
+mkdir -p "$BUILD/tests/gpu"
+log=$BUILD/tests/gpu/quant_build.log
+DEPS=${DEPS:-}
+dflags=()
+[ -n "$DEPS" ] && dflags=(-I"$DEPS/include" -L"$DEPS/lib" -Wl,-rpath,"$(cd "$DEPS" && pwd)/lib")
+if ! make --no-print-directory -j"$(nproc)" BUILD="$BUILD" CUDA=1 NVCC="$NVCC" DEPS="$DEPS" "$BUILD/libdsconv.a" >"$log" 2>&1; then
+    tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 (log: $log)"; echo "0 passed, 1 failed"; exit 1
+fi
+if ! ar t "$BUILD/libdsconv.a" | grep -qx quant_rows.o || ar t "$BUILD/libdsconv.a" | grep -qx cuda_stub.o; then
+    echo "FAIL build: $BUILD/libdsconv.a is not a CUDA build"; echo "0 passed, 1 failed"; exit 1
+fi
+bin=$BUILD/tests/gpu/quant_cuda
+for t in quant_cuda quant_file; do
+    if ! $CC -O2 -g -std=gnu11 -Wall -Wextra -fopenmp -I. "${dflags[@]}" -o "$BUILD/tests/gpu/$t" "tests/gpu/$t.c" \
+            "$BUILD/libdsconv.a" "${dflags[@]}" -L"$CUDA_HOME/lib64" -L"$CUDA_HOME/targets/x86_64-linux/lib" -lcjson \
+            -lcublas -lcudart_static -ldl -lrt -lpthread -lm -lstdc++ >"$log" 2>&1; then
+        cat "$log"; echo "FAIL build: tests/gpu/$t.c"; echo "0 passed, 1 failed"; exit 1
+    fi
+    [ -s "$log" ] && cat "$log"
+done
+out=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-quant-gpu.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+"$bin" | tee "$out/log"
+rc=${PIPESTATUS[0]}
+[ "$rc" = 77 ] && skip_or_fail "the test could not use it"
+if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, numpy' >/dev/null 2>&1; then
+    python3 tests/gpu/quant_torch_ref.py "$BUILD/tests/gpu/quant_file" "$out/work" | tee -a "$out/log"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+else
+    echo "SKIP quant_torch_ref.py: no python3 with torch and numpy here (not counted)"
+fi
+np=$(grep -c '^PASS ' "$out/log"); nf=$(grep -c '^FAIL ' "$out/log")
+echo "total: $np passed, $nf failed"
+[ "$rc" = 0 ] && [ "$nf" = 0 ] && exit 0
+exit 1
