@@ -48,6 +48,16 @@ expect_err "sample: the error names the options" "--experts 6 is not a multiple 
 expect_rc "sample: unknown option is a usage error" 2 "$SAMPLE" --out "$TMP/x" --no-such-option
 expect_rc "sample: --profile with a dimension is refused" 2 "$SAMPLE" --out "$TMP/x" --profile v3-bench \
     --size-gb 10 --hidden 512
-expect_rc "sample: --profile too small is refused" 2 "$SAMPLE" --out "$TMP/x" --profile v3-bench --size-gb 1
+expect_rc "sample: --profile too small is refused" 2 "$SAMPLE" --out "$TMP/x" --profile v3-bench --size-gb 0.0001
 expect_err "sample: too small names the minimum" "too small for the v3-bench profile"
 check "sample: refused runs wrote nothing" test ! -e "$TMP/x"
+
+# The benchmark profile, scaled down to a size a test can afford (real shapes from ~5.3 GB).
+expect_rc "sample: --profile v3-bench --dry-run of the real size" 0 "$SAMPLE" --out "$TMP/x" --profile v3-bench \
+    --size-gb 700 --dry-run
+check "sample: 700 GB is the full model: 61 layers, 256 experts" \
+    grep -q "61 layers (3 dense) + 1 MTP, hidden 7168, 256 routed" "$TMP/out"
+check "sample: dry run wrote nothing" test ! -e "$TMP/x"
+expect_rc "sample: small v3-bench checkpoint" 0 "$SAMPLE" --out "$TMP/v3" --profile v3-bench --size-gb 0.05 --quiet
+expect_rc "sample: dsconv inspect reads the v3-bench checkpoint" 0 "$DSCONV" inspect "$TMP/v3"
+rm -rf "$TMP/v3" "$TMP/s2" "$TMP/s3"
