@@ -103,6 +103,8 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
     I(moe_layer_freq); I(kv_lora_rank); I(qk_nope_head_dim); I(qk_rope_head_dim); I(v_head_dim);
     I(max_position_embeddings);
 #undef I
+    /* transformers: an absent original_max_position_embeddings means max_position_embeddings */
+    c->rope_original_max_pos = c->max_position_embeddings;
     if ((rc = get_int(s, "q_lora_rank", &c->q_lora_rank, 0))) goto out;
     if ((rc = get_num(s, "routed_scaling_factor", &c->routed_scaling_factor))) goto out;
     if ((rc = get_num(s, "rms_norm_eps", &c->rms_norm_eps))) goto out;
@@ -140,7 +142,9 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
             if (!cJSON_IsArray(bs) || cJSON_GetArraySize(bs) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(bs, 0)) ||
                 !cJSON_IsNumber(cJSON_GetArrayItem(bs, 1)) || cJSON_GetArrayItem(bs, 0)->valuedouble < 1 ||
                 cJSON_GetArrayItem(bs, 1)->valuedouble < 1 || cJSON_GetArrayItem(bs, 0)->valuedouble > 1e6 ||
-                cJSON_GetArrayItem(bs, 1)->valuedouble > 1e6) {
+                cJSON_GetArrayItem(bs, 1)->valuedouble > 1e6 ||
+                floor(cJSON_GetArrayItem(bs, 0)->valuedouble) != cJSON_GetArrayItem(bs, 0)->valuedouble ||
+                floor(cJSON_GetArrayItem(bs, 1)->valuedouble) != cJSON_GetArrayItem(bs, 1)->valuedouble) {
                 rc = ds_fail(DS_EXIT_INPUT, "%s: quantization_config.weight_block_size must be two positive integers", path);
                 goto out;
             }

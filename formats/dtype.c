@@ -22,6 +22,7 @@ uint8_t ds_f32_to_e4m3(float f) {
     if (isnan(f)) return 0x7F;
     uint8_t s = signbit(f) ? 0x80 : 0;
     float a = fabsf(f);
+    if (a >= 448.0f) return (uint8_t)(s | 0x7E);         /* saturate (infinities too) */
     if (a < ldexpf(1.0f, -6)) {                          /* subnormal range, steps of 2^-9 */
         int q = (int)rintf(a * 512.0f);                  /* q == 8 is the smallest normal: code 0x08 */
         return (uint8_t)(s | q);

@@ -128,20 +128,25 @@ int ds_st_parse_header(const char *path, const char *json, size_t json_len, uint
         t->name = xstrdup(item->string);
         f->n_tensors++;
     }
-    /* Overlap check in data order; then keep tensors sorted by offset. */
+    /* Overlap check in data order: each non-empty tensor must start at or after
+     * the furthest end seen so far (empty tensors occupy no bytes and are skipped,
+     * but cannot hide an overlap between their neighbours). */
     int nt = f->n_tensors;
     int *ord = xmalloc(sizeof(int) * (size_t)(nt + 1));
     for (int i = 0; i < nt; i++) ord[i] = i;
     qsort_r(ord, (size_t)nt, sizeof(int), cmp_begin, f->tensors);
-    for (int i = 1; i < nt; i++) {
-        const ds_tensor_info *a = &f->tensors[ord[i - 1]], *b = &f->tensors[ord[i]];
-        if (b->begin < a->end && b->end > b->begin && a->end > a->begin) {
+    const ds_tensor_info *far = NULL;
+    for (int i = 0; i < nt; i++) {
+        const ds_tensor_info *b = &f->tensors[ord[i]];
+        if (b->end == b->begin) continue;
+        if (far && b->begin < far->end) {
             rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: data [%llu, %llu) overlaps tensor %s [%llu, %llu)", path,
-                         b->name, (unsigned long long)b->begin, (unsigned long long)b->end, a->name,
-                         (unsigned long long)a->begin, (unsigned long long)a->end);
+                         b->name, (unsigned long long)b->begin, (unsigned long long)b->end, far->name,
+                         (unsigned long long)far->begin, (unsigned long long)far->end);
             free(ord);
             goto out;
         }
+        if (!far || b->end > far->end) far = b;
     }
     ds_tensor_info *sorted = xcalloc((size_t)nt + 1, sizeof(ds_tensor_info));
     for (int i = 0; i < nt; i++) sorted[i] = f->tensors[ord[i]];

@@ -11,7 +11,7 @@ static int layer_index(const char *name) {
     if (l >= 0 || strncmp(name, "layers.", 7) != 0) return l;
     char *end;
     long v = strtol(name + 7, &end, 10);
-    return (end != name + 7 && *end == '.') ? (int)v : -1;
+    return (end != name + 7 && *end == '.' && v < 1000000) ? (int)v : -1;
 }
 
 /* Routed expert index from ".experts.K." (not shared_experts). */
@@ -20,7 +20,7 @@ static int expert_index(const char *name) {
     if (!p) return -1;
     char *end;
     long v = strtol(p + 9, &end, 10);
-    return (end != p + 9 && *end == '.') ? (int)v : -1;
+    return (end != p + 9 && *end == '.' && v < 1000000) ? (int)v : -1;
 }
 
 static int ceil_div(int64_t a, int64_t b) { return (int)((a + b - 1) / b); }
