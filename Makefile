@@ -68,7 +68,7 @@ $(BUILD)/kernels/cuda_stub.o: kernels/cuda_stub.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu kernels/kernels.h
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu kernels/kernels.h kernels/cuda/cuda_check.h
 	@mkdir -p $(@D)
 	$(NVCC) $(NVFLAGS) -c -o $@ $<
 

@@ -11,7 +11,9 @@
 /* FP8 e4m3 block dequantization to BF16 for rows [r0, r0+nrows) of a [*, cols]
  * weight with 2-D block scales scale[(r/br)*scale_cols + c/bc] (the whole
  * tensor's scale, row-major). out[i][j] = bf16_rne(e4m3(w[i][j]) * s): one
- * float32 multiply, then round-to-nearest-even, as upstream's Triton kernel. */
+ * float32 multiply, then round-to-nearest-even, as upstream's Triton kernel;
+ * a NaN product is written as 0x7FFF (the GPU's canonical NaN). Scales must be
+ * finite (the plan builders check them): otherwise CPU and GPU bytes differ. */
 void ds_cpu_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows,
                              int64_t cols, const float *scale, int64_t scale_cols,
                              int br, int bc);
@@ -76,7 +78,7 @@ void ds_cuda_host_free(void *p); /* NULL is fine */
  * ds_cpu_dequant_fp8_bf16 (w and out at the chunk's first row, scale the whole
  * tensor's, indexed by absolute row r0+i). Needs scale_cols >= ceil(cols/bc).
  * Runs on the default stream and returns when it is done. NaN results are
- * written as 0x7FFF (see ds_cuda_dequant_chunk). */
+ * written as 0x7FFF, as upstream's Triton kernel does (see ds_cuda_dequant_chunk). */
 int ds_cuda_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
                              const float *scale, int64_t scale_cols, int br, int bc);
 /* Same, only enqueued on stream (a cudaStream_t; NULL: the default stream);
@@ -87,7 +89,7 @@ int ds_cuda_dequant_fp8_bf16_async(const uint8_t *w, uint16_t *out, int64_t r0, 
 /* Host-level streaming for the executor. A context owns nslots CUDA streams,
  * each with device buffers and pinned staging for stage_bytes of FP8 input
  * (2x that of BF16 output). One context serves one thread at a time; make one
- * per converting thread. stage_bytes 0: 16 MiB; nslots 0: 3 (>= 2 for overlap). */
+ * per converting thread. stage_bytes 0: 8 MiB; nslots 0: 3 (>= 2 for overlap). */
 typedef struct ds_cuda_ctx ds_cuda_ctx;
 int ds_cuda_ctx_create(ds_cuda_ctx **ctx, size_t stage_bytes, int nslots);
 void ds_cuda_ctx_destroy(ds_cuda_ctx *ctx); /* NULL is fine */
@@ -104,9 +106,11 @@ void ds_cuda_ctx_destroy(ds_cuda_ctx *ctx); /* NULL is fine */
  * ds_cuda_host_alloc (each of host_w and host_out lying inside one such
  * allocation) are copied directly; other (pageable) memory goes through the
  * slot's pinned staging, copied by the host while other slots' pieces run.
- * Output bytes equal ds_cpu_dequant_fp8_bf16's for every input whose product is
- * not NaN; a NaN product is written as 0x7FFF, the value the GPU (and with it
- * upstream's Triton kernel) gives every NaN. */
+ * Output bytes equal ds_cpu_dequant_fp8_bf16's wherever that is defined (finite
+ * scales): a NaN product (codes 0x7F/0xFF) is 0x7FFF in both, the value the GPU
+ * and so upstream's Triton kernel gives every NaN. With an inf or NaN scale the
+ * CUDA kernel still gives upstream's bytes (IEEE product, NaN as 0x7FFF).
+ * Pinned buffers are ~1.7x faster than pageable (tests/gpu/NOTES.md). */
 int ds_cuda_dequant_chunk(ds_cuda_ctx *ctx, const uint8_t *host_w, uint16_t *host_out, int64_t r0, int64_t nrows,
                           int64_t cols, const float *host_scale, int64_t scale_cols, int br, int bc);
 /* ==== end of the CUDA device layer block ======================================= */

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# tests/gpu/run.sh [BUILD] - the GPU tests, on a machine with an NVIDIA GPU.
+# From the repository root, after `make`:   bash tests/gpu/run.sh
+#
+# Builds tests/gpu/dequant_cuda.c against BUILD/libdsconv.a (BUILD defaults to
+# build; it must be a CUDA build: make CUDA=1), runs it (CUDA vs CPU bytes,
+# then BENCH lines), then tests/gpu/triton_ref.py (an upstream-style Triton
+# kernel on the same all-codes grid) where python3 has torch and triton.
+# Exit: 0 all passed, 1 a failure, 77 skipped because there is no GPU here.
+# A machine that shows a GPU (nvidia-smi) never skips: not running is a failure.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+BUILD=${1:-${BUILD:-build}}
+
+gpu_seen=0
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
+skip_or_fail() { # $1: why
+    if [ "$gpu_seen" = 1 ]; then echo "FAIL gpu_tests_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
+    echo "SKIP: no GPU ($1)"; exit 77
+}
+
+NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
+[ -n "$NVCC" ] || skip_or_fail "nvcc not found, so the CUDA build and this test cannot be built"
+CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$NVCC")")}
+CC=${CC:-gcc}
+
+cuda_lib() { ar t "$BUILD/libdsconv.a" 2>/dev/null | grep -qx device.o; }
+if [ -f "$BUILD/libdsconv.a" ] && ! cuda_lib; then # do not turn a CPU-only build into a mixed one
+    skip_or_fail "$BUILD/libdsconv.a was built without CUDA: rebuild with make CUDA=1 (or make clean; make)"
+fi
+mkdir -p "$BUILD/tests/gpu"
+log=$BUILD/tests/gpu/build.log
+if ! make --no-print-directory BUILD="$BUILD" CUDA=1 NVCC="$NVCC" "$BUILD/libdsconv.a" >"$log" 2>&1; then
+    tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 $BUILD/libdsconv.a (log: $log)"; echo "0 passed, 1 failed"; exit 1
+fi
+if ! cuda_lib; then
+    echo "FAIL build: $BUILD/libdsconv.a has no CUDA objects"; echo "0 passed, 1 failed"; exit 1
+fi
+bin=$BUILD/tests/gpu/dequant_cuda
+if ! $CC -O2 -g -std=gnu11 -Wall -Wextra -fopenmp -I. -I"$CUDA_HOME/include" -o "$bin" tests/gpu/dequant_cuda.c \
+        "$BUILD/libdsconv.a" -L"$CUDA_HOME/lib64" -L"$CUDA_HOME/targets/x86_64-linux/lib" \
+        -lcudart_static -ldl -lrt -lpthread -lm -lstdc++ >"$log" 2>&1; then
+    cat "$log"; echo "FAIL build: tests/gpu/dequant_cuda.c"; echo "0 passed, 1 failed"; exit 1
+fi
+[ -s "$log" ] && cat "$log" # warnings
+
+dump=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-gpu.XXXXXX")
+trap 'rm -rf "$dump"' EXIT
+out=$dump/out.txt
+DS_GPU_DUMP=$dump/grid "$bin" | tee "$out"
+rc=${PIPESTATUS[0]}
+if [ "$rc" = 77 ]; then # the test printed "SKIP: no GPU (why)"
+    [ "$gpu_seen" = 1 ] && skip_or_fail "the test says: $(grep -m1 '^SKIP' "$out")"
+    exit 77
+fi
+
+if [ -f "$dump/grid/grid_meta.txt" ] && command -v python3 >/dev/null 2>&1 &&
+        python3 -c 'import torch, triton; assert torch.cuda.is_available()' >/dev/null 2>&1; then
+    python3 tests/gpu/triton_ref.py "$dump/grid" | tee -a "$out"
+    [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+else
+    echo "SKIP triton_ref.py: no python3 with torch, triton and a GPU here (not counted)"
+fi
+
+np=$(grep -c '^PASS ' "$out"); nf=$(grep -c '^FAIL ' "$out")
+echo "total: $np passed, $nf failed"
+[ "$rc" = 0 ] && [ "$nf" = 0 ] && exit 0
+exit 1
