@@ -1,0 +1,300 @@
+/* verify.c - dsconv verify CKPT [--against REF] [--tokens FILE] [--dump-logits FILE]
+ *            [--json REPORT] [--device D] ...
+ * Structural checks, then the built-in DeepSeek-V3 forward pass (verify/),
+ * then, with --against, the comparison and its verdict. */
+#include "cmd/cmd.h"
+#include "common/util.h"
+#include "verify/compare.h"
+#include "verify/forward.h"
+#include "verify/manifest_hook.h"
+#include "verify/report.h"
+#include "verify/structure.h"
+#include "verify/tokens.h"
+#include "verify/wsource.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Default thresholds when a side is integer-quantized (MANUAL-verify.md): they
+ * catch a broken conversion (garbage weights give KL of nats and top-1 near 0
+ * on a real model), not a merely poor one; quality gates pass their own. */
+#define INT8_MAX_KL 0.05
+#define INT8_MIN_TOP1 0.80
+#define INT4_MAX_KL 0.25
+#define INT4_MIN_TOP1 0.50
+/* Default for --against-logits: a float32 pass against e.g. a float64 reference. */
+#define LOGITS_MAX_REL_L2 1e-4
+
+static const char *help =
+    "usage: dsconv verify CKPT [--against REF] [--tokens FILE] [--dump-logits FILE]\n"
+    "                     [--json REPORT] [--device auto|cpu|cuda] [options]\n\n"
+    "Check a checkpoint with a built-in DeepSeek-V3 forward pass (float32, weights\n"
+    "streamed one at a time; routed experts read only when routed to).\n"
+    "CKPT and REF: an HF checkpoint (FP8, BF16, compressed-tensors INT8/INT4) or a\n"
+    "directory of shard-for-mp rank files.\n\n"
+    "Without --against: structural checks (config, every tensor present with the\n"
+    "right shape, readable storage, finite values) and a forward pass with finite\n"
+    "logits. With --against: both forward passes on the same tokens and per-position\n"
+    "max|diff|, relative L2, cosine, KL(ref||ckpt), top-1 agreement, top-5 overlap.\n\n"
+    "  --against REF        compare the logits with REF's\n"
+    "  --against-logits F   compare with logits from a file (float32 [positions, vocab], as\n"
+    "                       --dump-logits writes; e.g. from transformers); default verdict:\n"
+    "                       worst relative L2 <= 1e-4\n"
+    "  --tokens FILE        JSON array of token-id arrays (or {\"tokens\": [...]});\n"
+    "                       default: a built-in probe set (4 sequences of 32 tokens)\n"
+    "  --dump-logits FILE   CKPT's logits, float32 little-endian [sequences, positions, vocab]\n"
+    "  --json REPORT        everything measured, as JSON\n"
+    "  --expect MODE        auto (default): identical unless a side is INT8/INT4-quantized;\n"
+    "                       identical: logits must be bit-identical (FP8<->BF16, resharding,\n"
+    "                       strip-mtp); close: thresholds on KL and top-1 agreement\n"
+    "  --max-kl X           close: largest mean KL(ref||ckpt) (default 0.05 INT8, 0.25 INT4)\n"
+    "  --min-top1 X         close: smallest top-1 agreement, 0..1 (default 0.8 INT8, 0.5 INT4)\n"
+    "  --max-rel-l2 X       close: largest per-position relative L2 (default: not checked,\n"
+    "                       1e-4 with --against-logits)\n"
+    "  --device D           auto|cpu|cuda: where the GEMMs run (default auto)\n"
+    "  --threads N          CPU threads (default: all cores)\n"
+    "  --manifest FILE      check CKPT's bytes against a manifest first\n"
+    "  --progress           one line per layer on stderr\n\n"
+    "exit: 0 pass, 1 mismatch (or non-finite logits), 2 usage, 3 structural failure\n"
+    "(the message names the file and tensor), 4 I/O error.\n\n"
+    "example:\n"
+    "  dsconv fp8-to-bf16 /models/V3 /models/V3-bf16\n"
+    "  dsconv verify /models/V3-bf16 --against /models/V3 --json report.json\n";
+
+typedef struct {
+    const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest, *expect;
+    double max_kl, min_top1, max_rel_l2;   /* < 0: default */
+    ds_device_req device;
+    long threads;
+    int progress;
+} vopts;
+
+static int parse_frac(const char *opt, const char *s, double lo, double hi, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || !*s || *end || !(v >= lo && v <= hi))
+        return ds_fail(DS_EXIT_USAGE, "%s takes a number from %g to %g (got '%s')", opt, lo, hi, s);
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
+    enum { O_AGAINST = 1000, O_TOKENS, O_DUMP, O_JSON, O_DEVICE, O_THREADS, O_EXPECT, O_MAXKL, O_MINTOP1,
+           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL };
+    static const struct option lo[] = {
+        {"against", required_argument, 0, O_AGAINST}, {"tokens", required_argument, 0, O_TOKENS},
+        {"dump-logits", required_argument, 0, O_DUMP}, {"json", required_argument, 0, O_JSON},
+        {"device", required_argument, 0, O_DEVICE}, {"threads", required_argument, 0, O_THREADS},
+        {"expect", required_argument, 0, O_EXPECT}, {"max-kl", required_argument, 0, O_MAXKL},
+        {"min-top1", required_argument, 0, O_MINTOP1}, {"manifest", required_argument, 0, O_MANIFEST},
+        {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
+        {"against-logits", required_argument, 0, O_AGAINST_LOGITS}, {"max-rel-l2", required_argument, 0, O_MAXREL},
+        {0, 0, 0, 0}};
+    memset(o, 0, sizeof *o);
+    o->expect = "auto";
+    o->max_kl = o->min_top1 = o->max_rel_l2 = -1;
+    *help_only = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case O_AGAINST: o->against = optarg; break;
+        case O_AGAINST_LOGITS: o->against_logits = optarg; break;
+        case O_MAXREL: DS_TRY(parse_frac("--max-rel-l2", optarg, 0, 1e9, &o->max_rel_l2)); break;
+        case O_TOKENS: o->tokens = optarg; break;
+        case O_DUMP: o->dump = optarg; break;
+        case O_JSON: o->json = optarg; break;
+        case O_DEVICE: DS_TRY(ds_parse_device(optarg, &o->device)); break;
+        case O_THREADS: DS_TRY(ds_parse_int("--threads", optarg, 1, 4096, &o->threads)); break;
+        case O_EXPECT:
+            if (strcmp(optarg, "auto") && strcmp(optarg, "identical") && strcmp(optarg, "close"))
+                return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
+            o->expect = optarg;
+            break;
+        case O_MAXKL: DS_TRY(parse_frac("--max-kl", optarg, 0, 1e9, &o->max_kl)); break;
+        case O_MINTOP1: DS_TRY(parse_frac("--min-top1", optarg, 0, 1, &o->min_top1)); break;
+        case O_MANIFEST: o->manifest = optarg; break;
+        case O_PROGRESS: o->progress = 1; break;
+        case O_HELP: *help_only = 1; return 0;
+        default: fputs(help, stderr); return DS_EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fputs(help, stderr);
+        return ds_fail(DS_EXIT_USAGE, "verify takes exactly one checkpoint (got %d)", argc - optind);
+    }
+    o->ckpt = argv[optind];
+    if (o->against && o->against_logits) return ds_fail(DS_EXIT_USAGE, "--against and --against-logits exclude each other");
+    if (!o->against && !o->against_logits &&
+        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || strcmp(o->expect, "auto")))
+        return ds_fail(DS_EXIT_USAGE, "--expect, --max-kl, --min-top1 and --max-rel-l2 need --against or --against-logits");
+    return 0;
+}
+
+/* Opens one side and runs its structural checks. */
+static int open_side(const char *path, vr_side *s, ds_wsource **ws) {
+    s->path = path;
+    if ((s->open_rc = ds_ws_open(path, ws))) return s->open_rc;
+    s->format = ds_ws_describe(*ws);
+    s->ran_structure = 1;
+    return s->structure_rc = vs_check(*ws, 1, &s->vs);
+}
+
+/* Forward pass of one side; *logits malloc'd [total][vocab]. */
+static int run_side(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, int progress, vr_side *s, float **logits) {
+    int64_t V = ds_ws_config(ws)->vocab_size;
+    *logits = xaligned((size_t)(tk->total * V > 0 ? tk->total * V : 1) * sizeof(float));
+    s->ran_forward = 1;
+    s->fs.verbose = progress;
+    s->forward_rc = vf_forward(ws, be, tk, *logits, &s->fs);
+    if (!s->forward_rc) s->finite = vc_all_finite(*logits, tk->total * V);
+    return s->forward_rc;
+}
+
+/* Appends ", name value (limit)" for one checked threshold; pct: show as percentages. */
+static void add_check(char *why, size_t cap, const char *what, double value, const char *rel, double limit, int pct) {
+    size_t n = strlen(why);
+    if (limit < 0 || n >= cap) return;
+    if (pct) snprintf(why + n, cap - n, "%s%s %.1f%% (%s %.1f%%)", n ? ", " : "", what, 100 * value, rel, 100 * limit);
+    else snprintf(why + n, cap - n, "%s%s %.4g (%s %g)", n ? ", " : "", what, value, rel, limit);
+}
+
+/* Sets verdict/reason/exit for an expected-identical or thresholded comparison. */
+static void decide(vr_report *r, const vc_result *c, char *why, size_t cap) {
+    int ok;
+    why[0] = 0;
+    if (!c->finite) {
+        ok = 0;
+        snprintf(why, cap, "non-finite logits");
+    } else if (!strcmp(r->expect, "identical")) {
+        ok = c->identical;
+        snprintf(why, cap, ok ? "logits bit-identical, as expected for a lossless conversion"
+                              : "the checkpoints should be lossless copies, but %lld logit values differ",
+                 (long long)c->values_differing);
+    } else {
+        /* a negative threshold is not checked */
+        ok = (r->max_kl < 0 || c->mean_kl <= r->max_kl) && (r->min_top1 < 0 || c->top1_rate >= r->min_top1) &&
+             (r->max_rel_l2 < 0 || c->worst_rel_l2 <= r->max_rel_l2);
+        add_check(why, cap, "mean KL", c->mean_kl, "max", r->max_kl, 0);
+        add_check(why, cap, "top-1 agreement", c->top1_rate, "min", r->min_top1, 1);
+        add_check(why, cap, "worst rel L2", c->worst_rel_l2, "max", r->max_rel_l2, 0);
+        if (!why[0]) snprintf(why, cap, "no threshold set");
+    }
+    r->verdict = ok ? "pass" : "mismatch";
+    r->reason = why;
+    r->exit_code = ok ? 0 : DS_EXIT_MISMATCH;
+}
+
+static int write_logits(const char *path, const float *x, int64_t n) {
+    return ds_write_file_atomic(path, x, (size_t)n * sizeof(float));
+}
+
+/* Reads a reference logits file that must hold exactly n floats. */
+static int read_logits(const char *path, int64_t n, float **out) {
+    char *buf;
+    size_t len;
+    DS_TRY(ds_read_file(path, &buf, &len));
+    if (len != (size_t)n * sizeof(float)) {
+        free(buf);
+        return ds_fail(DS_EXIT_INPUT, "%s: %zu bytes, expected %lld float32 logits (%lld bytes) for these tokens",
+                       path, len, (long long)n, (long long)n * 4);
+    }
+    *out = xaligned((size_t)(n > 0 ? n : 1) * sizeof(float));
+    memcpy(*out, buf, len);
+    free(buf);
+    return 0;
+}
+
+int cmd_verify(int argc, char **argv) {
+    vopts o;
+    int help_only;
+    DS_TRY(parse_args(argc, argv, &o, &help_only));
+    if (help_only) { fputs(help, stdout); return 0; }
+    if (o.manifest) DS_TRY(vf_manifest_check(o.ckpt, o.manifest));
+    int use_cuda = 0;
+    DS_TRY(ds_resolve_device(o.device, &use_cuda));
+    ds_set_threads((int)o.threads);
+
+    vr_report r = {0};
+    r.has_ref = o.against || o.against_logits;
+    r.ref_is_file = o.against_logits != NULL;
+    r.device = use_cuda ? "cuda" : "cpu";
+    r.expect = "identical";
+    r.verdict = "error";
+    ds_wsource *ws = NULL, *wr = NULL;
+    vf_tokens tk = {0};
+    vf_backend be = {0};
+    vc_result cmp = {0};
+    float *la = NULL, *lb = NULL;
+    char why[320];
+
+    int rc = open_side(o.ckpt, &r.ckpt, &ws), rc_ref = 0;
+    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr);
+    if (o.against_logits) r.ref.path = o.against_logits;
+    if ((r.exit_code = rc ? rc : rc_ref)) goto report;
+    const ds_config *c = ds_ws_config(ws);
+    int64_t V = c->vocab_size;
+    if (wr && ds_ws_config(wr)->vocab_size != V) {
+        r.exit_code = ds_fail(DS_EXIT_INPUT, "%s has a vocabulary of %lld, %s of %d: the logits cannot be compared",
+                              o.ckpt, (long long)V, o.against, ds_ws_config(wr)->vocab_size);
+        goto report;
+    }
+    if (o.tokens) {
+        if ((r.exit_code = vf_tokens_load(o.tokens, &tk))) goto report;
+        r.tokens_source = o.tokens;
+    } else {
+        vf_tokens_probe((int)V, &tk);
+        r.tokens_source = "built-in probe set";
+    }
+    r.tk = &tk;
+    if ((r.exit_code = vf_backend_open(&be, use_cuda))) goto report;
+    if ((r.exit_code = run_side(ws, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
+    if (o.dump && (r.exit_code = write_logits(o.dump, la, tk.total * V))) goto report;
+    if (!r.has_ref) {
+        r.verdict = r.ckpt.finite ? "pass" : "mismatch";
+        r.reason = r.ckpt.finite ? "structure ok and finite logits" : "the forward pass produced non-finite logits";
+        r.exit_code = r.ckpt.finite ? 0 : DS_EXIT_MISMATCH;
+        goto report;
+    }
+    if (wr) {
+        if ((r.exit_code = run_side(wr, &be, &tk, o.progress, &r.ref, &lb))) goto report;
+        int bits_a = ds_ws_int_bits(ws), bits_b = ds_ws_int_bits(wr);
+        int bits = bits_a && bits_b ? (bits_a < bits_b ? bits_a : bits_b) : bits_a | bits_b;
+        r.expect = !strcmp(o.expect, "auto") ? (bits ? "close" : "identical") : o.expect;
+        r.max_kl = o.max_kl >= 0 ? o.max_kl : bits == 4 ? INT4_MAX_KL : INT8_MAX_KL;
+        r.min_top1 = o.min_top1 >= 0 ? o.min_top1 : bits == 4 ? INT4_MIN_TOP1 : INT8_MIN_TOP1;
+        r.max_rel_l2 = o.max_rel_l2;
+    } else {
+        if ((r.exit_code = read_logits(o.against_logits, tk.total * V, &lb))) goto report;
+        r.expect = !strcmp(o.expect, "auto") ? "close" : o.expect;
+        r.max_kl = o.max_kl;
+        r.min_top1 = o.min_top1;
+        r.max_rel_l2 = o.max_rel_l2 >= 0 ? o.max_rel_l2 : LOGITS_MAX_REL_L2;
+    }
+    vc_compare(la, lb, tk.total, V, &cmp);
+    r.cmp = &cmp;
+    decide(&r, &cmp, why, sizeof why);
+
+report:
+    if (r.ckpt.structure_rc || r.ref.structure_rc || r.ckpt.open_rc == DS_EXIT_INPUT || r.ref.open_rc == DS_EXIT_INPUT)
+        r.verdict = "structural failure";
+    else if (r.exit_code == DS_EXIT_INPUT) r.verdict = "invalid input";
+    vr_print(&r, stdout);
+    if (o.json) {
+        int jrc = vr_write_json(&r, o.json);
+        if (jrc && !r.exit_code) r.exit_code = jrc;
+    }
+    int code = r.exit_code;
+    vc_free(&cmp);
+    free(la);
+    free(lb);
+    vf_backend_close(&be);
+    vf_tokens_free(&tk);
+    ds_ws_close(ws);
+    ds_ws_close(wr);
+    return code;
+}

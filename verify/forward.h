@@ -1,0 +1,37 @@
+/* forward.h - the DeepSeek-V3 forward pass of verify: token embedding; per
+ * layer RMSNorm -> MLA attention -> residual, RMSNorm -> FFN (SwiGLU MLP or
+ * MoE) -> residual; final RMSNorm; lm_head. Every position's logits.
+ *
+ * Weights stream from a ds_wsource: each one is read (as float32) just before
+ * its GEMM and freed right after, and a routed expert is read only when some
+ * token routes to it, one expert at a time. Resident memory is therefore the
+ * largest single weight in float32 plus the activations. */
+#ifndef DS_VERIFY_FORWARD_H
+#define DS_VERIFY_FORWARD_H
+
+#include <stdint.h>
+#include "verify/wsource.h"
+#include "verify/vbackend.h"
+
+typedef struct {
+    int n_seq;
+    int *len;          /* [n_seq] tokens per sequence */
+    int32_t *tok;      /* all sequences, concatenated */
+    int64_t total;     /* sum of len */
+} vf_tokens;
+
+void vf_tokens_free(vf_tokens *t);
+
+typedef struct {
+    int verbose;              /* progress per layer on stderr */
+    /* filled by the pass */
+    int64_t experts_loaded;   /* routed experts read, over all layers */
+    int64_t expert_slots;     /* routed experts present, over all MoE layers */
+    double seconds;
+} vf_stats;
+
+/* logits: [t->total][vocab_size], caller-allocated. Token ids must be < vocab.
+ * 0, DS_EXIT_INPUT (a tensor missing or of the wrong shape, a bad token), DS_EXIT_IO. */
+int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *t, float *logits, vf_stats *st);
+
+#endif

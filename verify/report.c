@@ -1,0 +1,157 @@
+/* report.c - verify's stdout summary and JSON report (report.h). */
+#include "verify/report.h"
+#include "common/util.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_side(FILE *f, const char *role, const vr_side *s) {
+    fprintf(f, "verify: %s %s (%s): ", role, s->path, s->format ? s->format : "not opened");
+    if (!s->format) { fprintf(f, "could not be opened (exit %d)\n", s->open_rc); return; }
+    if (s->ran_structure) {
+        if (s->structure_rc)
+            fprintf(f, "structure FAILED (%d problem%s)", s->vs.problems ? s->vs.problems : 1,
+                    s->vs.problems > 1 ? "s" : "");
+        else fprintf(f, "structure ok (%d tensors, %lld values finite)", s->vs.tensors, (long long)s->vs.values);
+    }
+    if (s->ran_forward) {
+        if (s->forward_rc) fprintf(f, "; forward pass failed (exit %d)", s->forward_rc);
+        else fprintf(f, "; forward %.2f s, %lld routed experts read, logits %s", s->fs.seconds,
+                     (long long)s->fs.experts_loaded, s->finite ? "finite" : "NOT finite");
+    }
+    fputc('\n', f);
+}
+
+void vr_print(const vr_report *r, FILE *f) {
+    print_side(f, "checkpoint", &r->ckpt);
+    if (r->has_ref && r->ref_is_file) fprintf(f, "verify: reference  logits file %s\n", r->ref.path);
+    else if (r->has_ref) print_side(f, "reference ", &r->ref);
+    if (r->tk)
+        fprintf(f, "verify: tokens: %d sequences, %lld positions (%s), device %s\n", r->tk->n_seq,
+                (long long)r->tk->total, r->tokens_source, r->device);
+    if (r->cmp) {
+        const vc_result *c = r->cmp;
+        if (c->identical)
+            fprintf(f, "verify: logits bit-identical (%lld positions x %lld)\n", (long long)c->n_pos, (long long)c->vocab);
+        else
+            fprintf(f, "verify: logits differ in %lld of %lld values\n", (long long)c->values_differing,
+                    (long long)(c->n_pos * c->vocab));
+        fprintf(f,
+                "  max|diff| %.4g   rel L2 worst %.4g mean %.4g   cosine min %.8f\n"
+                "  KL(ref||ckpt) mean %.4g max %.4g   top-1 agreement %.1f%%   top-5 overlap %.1f%%\n",
+                c->max_abs, c->worst_rel_l2, c->mean_rel_l2, c->min_cosine, c->mean_kl, c->max_kl,
+                100 * c->top1_rate, 100 * c->mean_top5);
+        if (!strcmp(r->expect, "close")) {
+            fprintf(f, "  thresholds:");
+            if (r->max_kl >= 0) fprintf(f, " mean KL <= %g", r->max_kl);
+            if (r->min_top1 >= 0) fprintf(f, " top-1 agreement >= %.1f%%", 100 * r->min_top1);
+            if (r->max_rel_l2 >= 0) fprintf(f, " worst rel L2 <= %g", r->max_rel_l2);
+            fputc('\n', f);
+        }
+    }
+    if (!strcmp(r->verdict, "pass")) fprintf(f, "verify: PASS (exit 0)\n");
+    else fprintf(f, "verify: FAIL: %s (exit %d)\n", r->verdict, r->exit_code);
+    if (r->reason) fprintf(f, "  %s\n", r->reason);
+}
+
+/* cJSON prints non-finite numbers as null, which is what the report wants. */
+static cJSON *side_json(const vr_side *s) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", s->path);
+    if (s->format) cJSON_AddStringToObject(o, "format", s->format);
+    else cJSON_AddNullToObject(o, "format");
+    cJSON_AddNumberToObject(o, "open_exit_code", s->open_rc);
+    if (s->ran_structure) {
+        cJSON *st = cJSON_AddObjectToObject(o, "structure");
+        cJSON_AddBoolToObject(st, "ok", s->structure_rc == 0);
+        cJSON_AddNumberToObject(st, "tensors", s->vs.tensors);
+        cJSON_AddNumberToObject(st, "values_finite", (double)s->vs.values);
+        cJSON_AddNumberToObject(st, "problems", s->vs.problems);
+        cJSON_AddNumberToObject(st, "seconds", s->vs.seconds);
+    }
+    if (s->ran_forward) {
+        cJSON *fw = cJSON_AddObjectToObject(o, "forward");
+        cJSON_AddNumberToObject(fw, "exit_code", s->forward_rc);
+        cJSON_AddNumberToObject(fw, "seconds", s->fs.seconds);
+        cJSON_AddNumberToObject(fw, "routed_experts_read", (double)s->fs.experts_loaded);
+        cJSON_AddNumberToObject(fw, "routed_experts_present", (double)s->fs.expert_slots);
+        cJSON_AddBoolToObject(fw, "logits_finite", s->finite);
+    }
+    return o;
+}
+
+static cJSON *compare_json(const vr_report *r) {
+    const vc_result *c = r->cmp;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "bit_identical", c->identical);
+    cJSON_AddNumberToObject(o, "values_differing", (double)c->values_differing);
+    cJSON_AddNumberToObject(o, "max_abs_diff", c->max_abs);
+    cJSON_AddNumberToObject(o, "worst_rel_l2", c->worst_rel_l2);
+    cJSON_AddNumberToObject(o, "mean_rel_l2", c->mean_rel_l2);
+    cJSON_AddNumberToObject(o, "min_cosine", c->min_cosine);
+    cJSON_AddNumberToObject(o, "mean_kl", c->mean_kl);
+    cJSON_AddNumberToObject(o, "max_kl", c->max_kl);
+    cJSON_AddNumberToObject(o, "top1_agreement", c->top1_rate);
+    cJSON_AddNumberToObject(o, "mean_top5_overlap", c->mean_top5);
+    cJSON *arr = cJSON_AddArrayToObject(o, "positions");
+    int64_t i = 0;
+    for (int s = 0; r->tk && s < r->tk->n_seq; s++)
+        for (int p = 0; p < r->tk->len[s] && i < c->n_pos; p++, i++) {
+            const vc_pos *q = &c->pos[i];
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "sequence", s);
+            cJSON_AddNumberToObject(e, "position", p);
+            cJSON_AddNumberToObject(e, "token", r->tk->tok[i]);
+            cJSON_AddBoolToObject(e, "bit_identical", q->identical);
+            cJSON_AddNumberToObject(e, "max_abs_diff", q->max_abs);
+            cJSON_AddNumberToObject(e, "rel_l2", q->rel_l2);
+            cJSON_AddNumberToObject(e, "cosine", q->cosine);
+            cJSON_AddNumberToObject(e, "kl", q->kl);
+            cJSON_AddNumberToObject(e, "top1_ref", q->top1_ref);
+            cJSON_AddNumberToObject(e, "top1_ckpt", q->top1_ckpt);
+            cJSON_AddNumberToObject(e, "top5_overlap", q->top5);
+            cJSON_AddItemToArray(arr, e);
+        }
+    return o;
+}
+
+int vr_write_json(const vr_report *r, const char *path) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "checkpoint", side_json(&r->ckpt));
+    if (r->has_ref && r->ref_is_file) {
+        cJSON *ref = cJSON_AddObjectToObject(o, "reference");
+        cJSON_AddStringToObject(ref, "logits_file", r->ref.path);
+    } else if (r->has_ref) {
+        cJSON_AddItemToObject(o, "reference", side_json(&r->ref));
+    }
+    cJSON_AddStringToObject(o, "device", r->device);
+    if (r->tk) {
+        cJSON *t = cJSON_AddObjectToObject(o, "tokens");
+        cJSON_AddStringToObject(t, "source", r->tokens_source);
+        cJSON_AddNumberToObject(t, "sequences", r->tk->n_seq);
+        cJSON_AddNumberToObject(t, "positions", (double)r->tk->total);
+    }
+    if (r->has_ref) {
+        cJSON_AddStringToObject(o, "expect", r->expect);
+        if (!strcmp(r->expect, "close")) {
+            cJSON *th = cJSON_AddObjectToObject(o, "thresholds");
+            if (r->max_kl >= 0) cJSON_AddNumberToObject(th, "max_mean_kl", r->max_kl);
+            if (r->min_top1 >= 0) cJSON_AddNumberToObject(th, "min_top1_agreement", r->min_top1);
+            if (r->max_rel_l2 >= 0) cJSON_AddNumberToObject(th, "max_worst_rel_l2", r->max_rel_l2);
+        }
+    }
+    if (r->cmp) cJSON_AddItemToObject(o, "comparison", compare_json(r));
+    cJSON_AddStringToObject(o, "verdict", r->verdict);
+    if (r->reason) cJSON_AddStringToObject(o, "reason", r->reason);
+    cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
+    char *txt = cJSON_Print(o);
+    cJSON_Delete(o);
+    if (!txt) return ds_fail(DS_EXIT_IO, "%s: could not build the JSON report", path);
+    size_t n = strlen(txt);
+    txt[n] = '\n'; /* replace the terminator: the file ends with a newline */
+    int rc = ds_write_file_atomic(path, txt, n + 1);
+    free(txt);
+    return rc;
+}

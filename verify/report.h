@@ -1,0 +1,37 @@
+/* report.h - what verify found: the stdout summary and the --json report. */
+#ifndef DS_VERIFY_REPORT_H
+#define DS_VERIFY_REPORT_H
+
+#include <stdio.h>
+#include "verify/compare.h"
+#include "verify/forward.h"
+#include "verify/structure.h"
+
+typedef struct {
+    const char *path, *format;   /* format: ds_ws_describe, NULL when it did not open */
+    int open_rc, structure_rc, forward_rc;
+    int ran_structure, ran_forward, finite;
+    vs_stats vs;
+    vf_stats fs;
+} vr_side;
+
+typedef struct {
+    vr_side ckpt, ref;
+    int has_ref;
+    int ref_is_file;             /* --against-logits: ref.path is a logits file */
+    const char *device;          /* "cpu" | "cuda" */
+    const vf_tokens *tk;         /* NULL when it never got that far */
+    const char *tokens_source;   /* file name or "built-in probe set" */
+    const char *expect;          /* "identical" | "close" */
+    double max_kl, min_top1, max_rel_l2;   /* negative: not checked */
+    const vc_result *cmp;        /* NULL without --against or before the comparison */
+    const char *verdict;         /* "pass" | "mismatch" | "structural failure" | "invalid input" | "error" */
+    const char *reason;          /* one line saying why */
+    int exit_code;
+} vr_report;
+
+void vr_print(const vr_report *r, FILE *f);
+/* Writes the JSON report atomically. 0 or DS_EXIT_IO. */
+int vr_write_json(const vr_report *r, const char *path);
+
+#endif

@@ -1,0 +1,34 @@
+/* structure.h - verify's structural checks of a checkpoint, before any forward
+ * pass: the config is self-consistent; every tensor the config implies (every
+ * layer, every routed expert) is present with the right shape and a storage
+ * the weight source can read (dtypes, scale shapes, packing, MP parts); every
+ * weight and scale value is finite. Shards and index were already validated
+ * when the source was opened (formats/hf.h), which names a truncated file. */
+#ifndef DS_VERIFY_STRUCTURE_H
+#define DS_VERIFY_STRUCTURE_H
+
+#include <stdint.h>
+#include "formats/config.h"
+#include "verify/wsource.h"
+
+/* Calls fn for every tensor the forward pass needs, main layers only (MTP
+ * layers are optional: strip-mtp removes them). 1-D tensors have d1 = 0. */
+typedef void (*vs_visit)(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx);
+void vs_expected(const ds_config *c, vs_visit fn, void *ctx);
+
+/* Field combinations the forward pass relies on. 0 or DS_EXIT_INPUT naming path. */
+int vs_check_config(const char *path, const ds_config *c);
+
+typedef struct {
+    int tensors;        /* tensors checked */
+    int64_t values;     /* values found finite */
+    int problems;       /* problems reported */
+    double seconds;
+} vs_stats;
+
+/* Reports every problem (up to a limit) on stderr, naming checkpoint and
+ * tensor. values: also read every value and check it is finite.
+ * 0 or DS_EXIT_INPUT. */
+int vs_check(ds_wsource *ws, int values, vs_stats *st);
+
+#endif

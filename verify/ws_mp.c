@@ -1,0 +1,294 @@
+/* ws_mp.c - weight source over shard-for-mp output: model{i}-mp{N}.safetensors
+ * rank files with upstream convert.py's names (embed.weight,
+ * layers.L.attn.wq_b.weight, layers.L.ffn.experts.K.w1.weight, ... with FP8
+ * scales as <name>.scale) and config.json beside them.
+ *
+ * convert.py splits embed, head, wq, wq_b, wkv_b, w1, w3 (also of the shared
+ * experts) along dim 0 and wo, w2 along dim 1 into N equal parts, puts routed
+ * expert K whole in rank K / (E/N) and copies everything else to every rank.
+ * A split FP8 tensor carries a split scale, so each part is dequantized with
+ * its own scale and the float parts are joined. */
+#include "verify/ws_impl.h"
+#include "common/util.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SPLIT_NONE, SPLIT_ROW, SPLIT_COL, SPLIT_EXPERT };
+
+typedef struct {
+    char *dir;
+    int n;              /* ranks */
+    ds_st_file *f;      /* [n] */
+    int br, bc, n_experts;
+} ws_mp;
+
+static const struct { const char *hf, *mp; int split; } layer_map[] = {
+    {"input_layernorm.weight", "attn_norm.weight", SPLIT_NONE},
+    {"post_attention_layernorm.weight", "ffn_norm.weight", SPLIT_NONE},
+    {"self_attn.q_proj.weight", "attn.wq.weight", SPLIT_ROW},
+    {"self_attn.q_a_proj.weight", "attn.wq_a.weight", SPLIT_NONE},
+    {"self_attn.q_a_layernorm.weight", "attn.q_norm.weight", SPLIT_NONE},
+    {"self_attn.q_b_proj.weight", "attn.wq_b.weight", SPLIT_ROW},
+    {"self_attn.kv_a_proj_with_mqa.weight", "attn.wkv_a.weight", SPLIT_NONE},
+    {"self_attn.kv_a_layernorm.weight", "attn.kv_norm.weight", SPLIT_NONE},
+    {"self_attn.kv_b_proj.weight", "attn.wkv_b.weight", SPLIT_ROW},
+    {"self_attn.o_proj.weight", "attn.wo.weight", SPLIT_COL},
+    {"mlp.gate.weight", "ffn.gate.weight", SPLIT_NONE},
+    {"mlp.gate.e_score_correction_bias", "ffn.gate.bias", SPLIT_NONE},
+    {"mlp.gate_proj.weight", "ffn.w1.weight", SPLIT_ROW},
+    {"mlp.up_proj.weight", "ffn.w3.weight", SPLIT_ROW},
+    {"mlp.down_proj.weight", "ffn.w2.weight", SPLIT_COL},
+    {"mlp.shared_experts.gate_proj.weight", "ffn.shared_experts.w1.weight", SPLIT_ROW},
+    {"mlp.shared_experts.up_proj.weight", "ffn.shared_experts.w3.weight", SPLIT_ROW},
+    {"mlp.shared_experts.down_proj.weight", "ffn.shared_experts.w2.weight", SPLIT_COL},
+};
+static const struct { const char *hf, *mp; } expert_map[] = {
+    {"gate_proj.weight", "w1.weight"}, {"up_proj.weight", "w3.weight"}, {"down_proj.weight", "w2.weight"}};
+
+/* HF name -> rank-file name and split rule; -1 when the name has no MP form. */
+static int map_name(const char *hf, char *mp, size_t cap, int *split, int *expert) {
+    *expert = -1;
+    if (!strcmp(hf, "model.embed_tokens.weight")) { snprintf(mp, cap, "embed.weight"); *split = SPLIT_ROW; return 0; }
+    if (!strcmp(hf, "lm_head.weight")) { snprintf(mp, cap, "head.weight"); *split = SPLIT_ROW; return 0; }
+    if (!strcmp(hf, "model.norm.weight")) { snprintf(mp, cap, "norm.weight"); *split = SPLIT_NONE; return 0; }
+    int layer, n = 0;
+    if (sscanf(hf, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0) return -1;
+    const char *rest = hf + n;
+    for (size_t i = 0; i < sizeof layer_map / sizeof layer_map[0]; i++)
+        if (!strcmp(rest, layer_map[i].hf)) {
+            snprintf(mp, cap, "layers.%d.%s", layer, layer_map[i].mp);
+            *split = layer_map[i].split;
+            return 0;
+        }
+    int k, m = 0;
+    if (sscanf(rest, "mlp.experts.%d.%n", &k, &m) == 1 && m > 0 && k >= 0)
+        for (size_t i = 0; i < sizeof expert_map / sizeof expert_map[0]; i++)
+            if (!strcmp(rest + m, expert_map[i].hf)) {
+                snprintf(mp, cap, "layers.%d.ffn.experts.%d.%s", layer, k, expert_map[i].mp);
+                *split = SPLIT_EXPERT;
+                *expert = k;
+                return 0;
+            }
+    return -1;
+}
+
+/* The part of tensor mp in rank r. */
+static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
+    memset(p, 0, sizeof *p);
+    p->br = h->br;
+    p->bc = h->bc;
+    ds_st_file *f = &h->f[r];
+    const ds_tensor_info *t = ds_st_find(f, mp);
+    if (!t) return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing", f->path, mp);
+    p->file = f->path;
+    p->name = t->name;
+    p->w = t;
+    p->wd = ds_st_data(f, t);
+    if (t->dtype == DS_F8_E4M3 || t->dtype == DS_F8_E5M2) {
+        char sn[512];
+        snprintf(sn, sizeof sn, "%s", mp);
+        size_t l = strlen(sn);
+        if (l > 7 && !strcmp(sn + l - 7, ".weight")) sn[l - 7] = 0;
+        strncat(sn, ".scale", sizeof sn - strlen(sn) - 1);
+        p->kind = DS_WQ_FP8;
+        if ((p->s = ds_st_find(f, sn))) p->sd = ds_st_data(f, p->s);
+        p->sfile = f->path;
+    }
+    return ws_part_validate(p);
+}
+
+/* Resolves a name to its rank range: parts [r0, r1) joined along split. */
+static int resolve(ws_mp *h, const char *name, char *mp, size_t cap, int *split, int *r0, int *r1, int quiet) {
+    int expert;
+    if (map_name(name, mp, cap, split, &expert))
+        return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing (no model-parallel name)", h->dir, name);
+    *r0 = 0;
+    *r1 = 1;
+    if (*split == SPLIT_ROW || *split == SPLIT_COL) *r1 = h->n;
+    if (*split == SPLIT_EXPERT) {
+        if (h->n_experts <= 0 || h->n_experts % h->n != 0 || expert >= h->n_experts)
+            return quiet ? DS_EXIT_INPUT
+                         : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: expert %d does not fit %d experts over %d ranks",
+                                   h->dir, name, expert, h->n_experts, h->n);
+        *r0 = expert / (h->n_experts / h->n);
+        *r1 = *r0 + 1;
+    }
+    return 0;
+}
+
+static int mp_info(void *impl, const char *name, ds_ws_tinfo *ti, int quiet) {
+    ws_mp *h = impl;
+    char mp[512];
+    int split, r0, r1;
+    DS_TRY(resolve(h, name, mp, sizeof mp, &split, &r0, &r1, quiet));
+    ws_part first;
+    DS_TRY(rank_part(h, r0, mp, &first, quiet));
+    ws_part_tinfo(&first, ti);
+    /* replicated tensors must be in every rank, with one shape and dtype */
+    int last = split == SPLIT_NONE ? h->n : r1;
+    for (int r = r0 + 1; r < last; r++) {
+        ws_part p;
+        DS_TRY(rank_part(h, r, mp, &p, 0));
+        if (p.rows != first.rows || p.cols != first.cols || p.w->dtype != first.w->dtype || p.kind != first.kind)
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %lldx%lld %s, but %lldx%lld %s in %s", p.file, mp,
+                           (long long)p.rows, (long long)p.cols, ds_dtype_name(p.w->dtype), (long long)first.rows,
+                           (long long)first.cols, ds_dtype_name(first.w->dtype), first.file);
+    }
+    int parts = r1 - r0;
+    if (split == SPLIT_ROW) { ti->shape[0] *= parts; ti->rows *= parts; }
+    if (split == SPLIT_COL) {
+        if (ti->ndim != 2) return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: a dim-1 split needs a 2-D tensor", first.file, mp);
+        ti->shape[1] *= parts;
+        ti->cols *= parts;
+    }
+    ti->parts = parts;
+    return 0;
+}
+
+static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float *out) {
+    ws_mp *h = impl;
+    char mp[512];
+    int split, r0, r1;
+    ds_ws_tinfo ti;
+    DS_TRY(mp_info(impl, name, &ti, 0)); /* validates every part involved */
+    DS_TRY(resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 0));
+    if (row0 < 0 || n < 0 || row0 + n > ti.rows)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", h->dir, name, (long long)row0,
+                       (long long)(row0 + n), (long long)ti.rows);
+    ws_part p;
+    if (split != SPLIT_ROW && split != SPLIT_COL) {
+        DS_TRY(rank_part(h, r0, mp, &p, 0));
+        ws_part_read(&p, row0, n, out);
+        return 0;
+    }
+    if (split == SPLIT_ROW) {
+        int64_t per = ti.rows / (r1 - r0);
+        for (int r = r0; r < r1 && n > 0; r++) {
+            int64_t lo = (r - r0) * per, hi = lo + per;
+            if (row0 >= hi) continue;
+            int64_t take = hi - row0 < n ? hi - row0 : n;
+            DS_TRY(rank_part(h, r, mp, &p, 0));
+            ws_part_read(&p, row0 - lo, take, out);
+            out += take * ti.cols;
+            row0 += take;
+            n -= take;
+        }
+        return 0;
+    }
+    int64_t pc = ti.cols / (r1 - r0);
+    float *tmp = xmalloc((size_t)(n * pc) * sizeof(float));
+    for (int r = r0; r < r1; r++) {
+        DS_TRY(rank_part(h, r, mp, &p, 0));
+        ws_part_read(&p, row0, n, tmp);
+        for (int64_t i = 0; i < n; i++)
+            memcpy(out + i * ti.cols + (r - r0) * pc, tmp + i * pc, (size_t)pc * sizeof(float));
+    }
+    free(tmp);
+    return 0;
+}
+
+static void mp_close(void *impl) {
+    ws_mp *h = impl;
+    for (int i = 0; i < h->n; i++) if (h->f) ds_st_close(&h->f[i]);
+    free(h->f);
+    free(h->dir);
+    free(h);
+}
+
+static int mp_exists(void *impl, const char *name) {
+    ws_mp *h = impl;
+    char mp[512];
+    int split, r0, r1;
+    if (resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 1)) return 0;
+    return ds_st_find(&h->f[r0], mp) != NULL;
+}
+
+static const char *mp_locate(void *impl, const char *name, int64_t row, int64_t col) {
+    ws_mp *h = impl;
+    char mp[512];
+    int split, r0, r1;
+    ws_part p;
+    if (resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 1) || rank_part(h, r0, mp, &p, 1)) return NULL;
+    int r = r0; /* parts are equal: the part index is row (or col) over the part's size */
+    if (split == SPLIT_ROW && p.rows > 0) r = r0 + (int)(row / p.rows);
+    if (split == SPLIT_COL && p.cols > 0) r = r0 + (int)(col / p.cols);
+    return r < r1 ? h->f[r].path : NULL;
+}
+
+static const ws_ops mp_ops = {mp_info, mp_read, mp_exists, mp_locate, mp_close};
+
+/* Parses "model{i}-mp{N}.safetensors" exactly. */
+static int rank_name(const char *s, int *i, int *n) {
+    int end = 0;
+    if (sscanf(s, "model%d-mp%d.safetensors%n", i, n, &end) != 2 || end == 0 || s[end] != 0) return 0;
+    return *i >= 0 && *n > 0 && *i < *n;
+}
+
+/* Counts the ranks in dir: N from the files found, -1 when they disagree. */
+static int scan_ranks(const char *dir, int *n_out, int *count) {
+    DIR *d = opendir(dir);
+    if (!d) return DS_IO_FAIL(dir, "opendir");
+    struct dirent *de;
+    int n = 0, c = 0, bad = 0;
+    while ((de = readdir(d))) {
+        int i, nn;
+        if (!rank_name(de->d_name, &i, &nn)) continue;
+        if (n && nn != n) bad = 1;
+        n = nn;
+        c++;
+    }
+    closedir(d);
+    *n_out = bad ? -1 : n;
+    *count = c;
+    return 0;
+}
+
+int ws_mp_detect(const char *dir) {
+    if (!ds_is_dir(dir)) return 0;
+    char *ip = ds_path_join(dir, "model.safetensors.index.json");
+    int has_index = ds_path_exists(ip);
+    free(ip);
+    int n, c;
+    if (has_index || scan_ranks(dir, &n, &c)) return 0;
+    return c > 0;
+}
+
+int ws_mp_open(const char *dir, ds_wsource *ws) {
+    int n, c;
+    DS_TRY(scan_ranks(dir, &n, &c));
+    if (n < 0) return ds_fail(DS_EXIT_INPUT, "%s: model{i}-mp{N}.safetensors files of different N", dir);
+    if (c != n) return ds_fail(DS_EXIT_INPUT, "%s: %d of the %d rank files model{i}-mp%d.safetensors are present", dir, c, n, n);
+    char *cp = ds_path_join(dir, "config.json");
+    int rc = ds_path_exists(cp) ? ds_config_load(cp, &ws->cfg)
+                                : ds_fail(DS_EXIT_INPUT, "%s: no config.json beside the rank files", dir);
+    free(cp);
+    if (rc) return rc;
+    ws_mp *h = xcalloc(1, sizeof *h);
+    h->dir = xstrdup(dir);
+    h->f = xcalloc((size_t)n, sizeof(ds_st_file));
+    h->n_experts = ws->cfg.n_routed_experts;
+    ws_fp8_block(&ws->cfg, &h->br, &h->bc);
+    for (int i = 0; i < n; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "model%d-mp%d.safetensors", i, n);
+        char *p = ds_path_join(dir, nm);
+        rc = ds_st_open(p, &h->f[i]);
+        free(p);
+        if (rc) { h->n = i; mp_close(h); return rc; }
+    }
+    h->n = n;
+    ws->ops = &mp_ops;
+    ws->impl = h;
+    int f8 = 0;
+    const char *plain = NULL;
+    for (int i = 0; i < h->f[0].n_tensors; i++) {
+        const ds_tensor_info *t = &h->f[0].tensors[i];
+        if (t->dtype == DS_F8_E4M3) f8 = 1;
+        else if (!plain && t->ndim == 2) plain = t->dtype == DS_BF16 ? "bf16" : ds_dtype_name(t->dtype);
+    }
+    snprintf(ws->desc, sizeof ws->desc, "mp%d %s", n, f8 ? "fp8" : plain ? plain : "empty");
+    return 0;
+}

@@ -1,0 +1,58 @@
+/* wsource.c - picks the backend for a path and forwards requests to it. */
+#include "verify/ws_impl.h"
+#include "common/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int ds_ws_open(const char *path, ds_wsource **out) {
+    *out = NULL;
+    if (!ds_path_exists(path)) return ds_fail(DS_EXIT_INPUT, "%s: no such file or directory", path);
+    ds_wsource *ws = xcalloc(1, sizeof *ws);
+    int rc = ws_mp_detect(path) ? ws_mp_open(path, ws) : ws_hf_open(path, ws);
+    if (rc) { free(ws); return rc; }
+    ws->path = xstrdup(path);
+    *out = ws;
+    return 0;
+}
+
+void ds_ws_close(ds_wsource *ws) {
+    if (!ws) return;
+    ws->ops->close(ws->impl);
+    free(ws->path);
+    free(ws);
+}
+
+const ds_config *ds_ws_config(const ds_wsource *ws) { return &ws->cfg; }
+const char *ds_ws_path(const ds_wsource *ws) { return ws->path; }
+const char *ds_ws_describe(const ds_wsource *ws) { return ws->desc; }
+int ds_ws_int_bits(const ds_wsource *ws) { return ws->int_bits; }
+
+int ds_ws_has(ds_wsource *ws, const char *name) { return ws->ops->exists(ws->impl, name); }
+
+int ds_ws_info(ds_wsource *ws, const char *name, ds_ws_tinfo *ti) {
+    return ws->ops->info(ws->impl, name, ti, 0);
+}
+
+const char *ds_ws_locate(ds_wsource *ws, const char *name, int64_t row, int64_t col) {
+    const char *f = ws->ops->locate(ws->impl, name, row, col);
+    return f ? f : ws->path;
+}
+
+int ds_ws_read_rows(ds_wsource *ws, const char *name, int64_t r0, int64_t nrows, float *out) {
+    return ws->ops->read(ws->impl, name, r0, nrows, out);
+}
+
+int ds_ws_load(ds_wsource *ws, const char *name, int64_t rows, int64_t cols, float **out) {
+    *out = NULL;
+    ds_ws_tinfo ti;
+    DS_TRY(ds_ws_info(ws, name, &ti));
+    if (ti.rows != rows || ti.cols != cols || ti.ndim > 2)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json", ws->path,
+                       name, (long long)ti.rows, (long long)ti.cols, (long long)rows, (long long)cols);
+    float *buf = xaligned((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
+    int rc = ds_ws_read_rows(ws, name, 0, rows, buf);
+    if (rc) { free(buf); return rc; }
+    *out = buf;
+    return 0;
+}
