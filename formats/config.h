@@ -29,7 +29,7 @@ typedef struct {
     int v_head_dim;              /* 128 */
     double routed_scaling_factor;/* 2.5 */
     char scoring_func[16];       /* "sigmoid" | "softmax" */
-    char topk_method[16];        /* "noaux_tc" | "greedy" | "group_limited_greedy" */
+    char topk_method[32];        /* "noaux_tc" | "greedy" | "group_limited_greedy" */
     int norm_topk_prob;          /* 1 */
     double rms_norm_eps;         /* 1e-6 */
     double rope_theta;           /* 10000 */

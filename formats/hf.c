@@ -48,6 +48,9 @@ static int open_shards(ds_ckpt *c) {
             e->info = &c->shards[i].tensors[j];
         }
     qsort(c->entries, (size_t)c->n_entries, sizeof(ds_ckpt_entry), cmp_entry);
+    /* Model-parallel rank files (no index, several files) replicate tensors by
+     * design: there a name may repeat, and lookups find one of the copies. */
+    if (c->mp_layout) return 0;
     for (int i = 1; i < c->n_entries; i++)
         if (strcmp(c->entries[i - 1].name, c->entries[i].name) == 0)
             return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: present in two shards, %s and %s", c->dir,
@@ -185,7 +188,9 @@ int ds_ckpt_open(const char *path, ds_ckpt *c) {
             if (rc) goto fail;
         } else {
             free(ip);
-            if ((rc = list_safetensors(c)) || (rc = open_shards(c))) goto fail;
+            if ((rc = list_safetensors(c))) goto fail;
+            c->mp_layout = c->n_shards > 1 && strstr(c->shard_names[0], "-mp") != NULL;
+            if ((rc = open_shards(c))) goto fail;
         }
     }
     char *cp = ds_path_join(c->dir, "config.json");

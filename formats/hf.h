@@ -20,6 +20,7 @@ typedef struct {
 typedef struct {
     char *dir;                   /* the directory (for a lone file: its directory) */
     int has_index;               /* model.safetensors.index.json was used */
+    int mp_layout;               /* no index, rank files model{i}-mp{N}: replicated names allowed */
     int n_shards;
     char **shard_names;          /* basenames, in index order of first appearance / sorted */
     ds_st_file *shards;

@@ -178,6 +178,7 @@ int ds_st_open(const char *path, ds_st_file *f) {
     }
     struct stat st;
     if (fstat(f->fd, &st) != 0) { rc = DS_IO_FAIL(path, "stat"); goto fail; }
+    if (!S_ISREG(st.st_mode)) { rc = ds_fail(DS_EXIT_INPUT, "%s: not a regular file", path); goto fail; }
     f->file_size = (uint64_t)st.st_size;
     if (f->file_size < 8) {
         rc = ds_fail(DS_EXIT_INPUT, "%s: %s (%llu bytes): no room for the 8-byte header length", path,
