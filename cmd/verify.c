@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Default thresholds when a side is integer-quantized (MANUAL-verify.md): they
+/* Default thresholds when a side is integer-quantized (MANUAL.md, section verify): they
  * catch a broken conversion (garbage weights give KL of nats and top-1 near 0
  * on a real model), not a merely poor one; quality gates pass their own. */
 #define INT8_MAX_KL 0.05
@@ -56,7 +56,8 @@ static const char *help =
     "                       1e-4 with --against-logits)\n"
     "  --device D           auto|cpu|cuda: where the GEMMs run (default auto)\n"
     "  --threads N          CPU threads (default: all cores)\n"
-    "  --manifest FILE      check CKPT's bytes against a manifest first\n"
+    "  --manifest FILE      check CKPT's bytes against a manifest (dsconv manifest, or --manifest of a\n"
+    "                       writing command); exit 1 naming what differs. Alone, that is the whole check\n"
     "  --progress           one line per layer on stderr\n\n"
     "exit: 0 pass, 1 mismatch (or non-finite logits), 2 usage, 3 structural failure\n"
     "(the message names the file and tensor), 4 I/O error.\n\n"
@@ -214,7 +215,11 @@ int cmd_verify(int argc, char **argv) {
     int help_only;
     DS_TRY(parse_args(argc, argv, &o, &help_only));
     if (help_only) { fputs(help, stdout); return 0; }
-    if (o.manifest) DS_TRY(vf_manifest_check(o.ckpt, o.manifest));
+    if (o.manifest) {
+        /* Bytes first; alone (no comparison or dump asked for) that is the whole check. */
+        DS_TRY(vf_manifest_check(o.ckpt, o.manifest));
+        if (!o.against && !o.against_logits && !o.dump && !o.json) return 0;
+    }
     int use_cuda = 0;
     DS_TRY(ds_resolve_device(o.device, &use_cuda));
     ds_set_threads((int)o.threads);

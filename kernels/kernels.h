@@ -116,7 +116,7 @@ int ds_cuda_dequant_chunk(ds_cuda_ctx *ctx, const uint8_t *host_w, uint16_t *hos
 /* ==== end of the CUDA device layer block ======================================= */
 
 /* ==== requant: INT4/INT8 weight quantization (owner: quant task; see quant/requant.h,
- * quant/quant_core.h for the arithmetic and quant/MANUAL-requant.md for what it matches) ====
+ * quant/quant_core.h for the arithmetic and MANUAL.md (section requant) for what it matches) ====
  * A chunk is rows [r0, r0+nrows) of a [rows, cols] weight; w, packed, scale
  * and zero_point point at the chunk's part of each tensor:
  *   packed     [nrows, cols*bits/32] words: q + 2^(bits-1) LSB-first along the row

@@ -3,7 +3,7 @@
  * (kernels/cuda/quant_*.cu), so both write the same bytes.
  *
  * Every step follows compressed-tensors' round-to-nearest on BF16 weights (see
- * quant/MANUAL-requant.md, "What rtn matches"): torch computes each bf16 op in
+ * MANUAL.md (section requant), "What rtn matches"): torch computes each bf16 op in
  * float32 and rounds the result to bf16, so each op below is one IEEE float op
  * followed by dsq_f2bf. Device code uses the explicit _rn intrinsics so nvcc
  * can neither contract a multiply and an add into an FMA nor use approximate

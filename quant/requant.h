@@ -4,7 +4,7 @@
  * per-tensor error statistics. The kernels themselves are in kernels/kernels.h
  * (ds_cpu_quant_rows / ds_cuda_quant_rows and the unpack pair); the rules for
  * which tensors are quantized in quant/qrules.h; config.json's
- * quantization_config in quant/ct_config.h. quant/MANUAL-requant.md says what
+ * quantization_config in quant/ct_config.h. MANUAL.md (section requant) says what
  * every number matches.
  *
  * How the executor quantizes one weight [rows, cols] (FP8 or BF16):

@@ -182,7 +182,7 @@ void vf_route(const vf_route_params *p, const float *logits, const float *bias,
     for (int e = 0; e < E; e++) b[e] = bias ? s[e] + bias[e] : s[e];
 
     /* Group limit: keep the topk_group best groups, mask the rest out entirely
-     * (upstream masks with -inf; see MANUAL-verify.md). */
+     * (upstream masks with -inf; see MANUAL.md, section verify). */
     memset(ok, 1, (size_t)E);
     if (p->group_mode && G > 1 && p->topk_group < G) {
         int gsz = E / G;

@@ -4,7 +4,7 @@
  *
  * Semantics follow transformers' DeepseekV3ForCausalLM (the float64 logits of
  * the golden fixture come from it) and upstream inference/model.py where the
- * two agree; verify/MANUAL-verify.md lists the few places where they differ
+ * two agree; MANUAL.md (section verify) lists the few places where they differ
  * and which one is followed. */
 #ifndef DS_VERIFY_BLOCKS_H
 #define DS_VERIFY_BLOCKS_H
