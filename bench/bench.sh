@@ -112,12 +112,13 @@ if "$DS" verify --help >/dev/null 2>&1; then
         t0=$(date +%s.%N)
         "$DS" verify "$IN" --device $dev --json "$DIR/v.json" >/dev/null; rc=$?
         t=$(secs "$t0")
-        read_b=$(grep -o '"bytes_read":[[:space:]]*[0-9]*' "$DIR/v.json" 2>/dev/null | grep -o '[0-9]*$')
+        read_b=$(grep -o '"bytes_read":[[:space:]]*[0-9]*' "$DIR/v.json" 2>/dev/null | head -1 | grep -o '[0-9]*$')
+        fw_s=$(grep -A2 '"forward"' "$DIR/v.json" 2>/dev/null | grep -o '"seconds":[[:space:]]*[0-9.]*' | grep -o '[0-9.]*$')
         rss=$(grep -o '"peak_rss_bytes":[[:space:]]*[0-9]*' "$DIR/v.json" 2>/dev/null | grep -o '[0-9]*$')
-        read_b=${read_b:-0}
+        read_b=${read_b:-0} fw_s=${fw_s:-0}
         floor=$(calc "$T_READ * $read_b / $IN_BYTES")
-        echo "verify-$dev: exit $rc, read $read_b of $IN_BYTES bytes in $t s (read floor for those bytes $floor s, $(calc "$read_b / $t / 1000000000") GB/s)"
-        ROWS="$ROWS{\"name\":\"verify-$dev\",\"exit\":$rc,\"seconds\":$t,\"bytes_read\":$read_b,\"read_floor_seconds\":$floor,\"peak_rss_bytes\":${rss:-0}},"
+        echo "verify-$dev: exit $rc, $t s in all (structure check reads every weight once); forward pass $fw_s s read $read_b of $IN_BYTES bytes (routed experts only when routed): $(calc "$read_b / ($fw_s + 0.000001) / 1000000000") GB/s vs read floor $(calc "$IN_BYTES / $T_READ / 1000000000") GB/s; peak RSS $(( ${rss:-0} / 1048576 )) MiB"
+        ROWS="$ROWS{\"name\":\"verify-$dev\",\"exit\":$rc,\"seconds\":$t,\"forward_seconds\":$fw_s,\"bytes_read\":$read_b,\"read_floor_seconds\":$floor,\"peak_rss_bytes\":${rss:-0}},"
     done
 fi
 printf '{"date":"%s","host":"%s","cores":%s,"input_bytes":%s,"read_floor_seconds":%s,"results":[%s]}\n' \

@@ -225,6 +225,7 @@ static int embed(fctx *f, float *x) {
 int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logits, vf_stats *st) {
     const ds_config *c = ds_ws_config(ws);
     double t0 = ds_now();
+    uint64_t bytes0 = ds_ws_bytes_read(ws);
     fctx f = {.ws = ws, .be = be, .c = c, .tk = tk, .T = tk->total, .st = st};
     st->experts_loaded = st->expert_slots = 0;
     int max_len = 0;
@@ -258,5 +259,6 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     free(f.cos_t);
     free(f.sin_t);
     st->seconds = ds_now() - t0;
+    st->bytes_read = ds_ws_bytes_read(ws) - bytes0;
     return rc;
 }

@@ -27,6 +27,7 @@ typedef struct {
     /* filled by the pass */
     int64_t experts_loaded;   /* routed experts read, over all layers */
     int64_t expert_slots;     /* routed experts present, over all MoE layers */
+    uint64_t bytes_read;      /* stored weight bytes the pass read */
     double seconds;
 } vf_stats;
 

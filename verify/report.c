@@ -77,6 +77,7 @@ static cJSON *side_json(const vr_side *s) {
         cJSON_AddNumberToObject(fw, "seconds", s->fs.seconds);
         cJSON_AddNumberToObject(fw, "routed_experts_read", (double)s->fs.experts_loaded);
         cJSON_AddNumberToObject(fw, "routed_experts_present", (double)s->fs.expert_slots);
+        cJSON_AddNumberToObject(fw, "bytes_read", (double)s->fs.bytes_read);
         cJSON_AddBoolToObject(fw, "logits_finite", s->finite);
     }
     return o;
@@ -127,6 +128,7 @@ int vr_write_json(const vr_report *r, const char *path) {
         cJSON_AddItemToObject(o, "reference", side_json(&r->ref));
     }
     cJSON_AddStringToObject(o, "device", r->device);
+    cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)ds_peak_rss());
     if (r->tk) {
         cJSON *t = cJSON_AddObjectToObject(o, "tokens");
         cJSON_AddStringToObject(t, "source", r->tokens_source);

@@ -52,6 +52,7 @@ struct ds_wsource {
     char *path;
     char desc[64];
     int int_bits;
+    uint64_t bytes_read;   /* stored bytes handed out by ds_ws_read_rows (for reports) */
 };
 
 /* Backends: fill ws (ops, impl, cfg, desc, int_bits). */

@@ -40,8 +40,17 @@ const char *ds_ws_locate(ds_wsource *ws, const char *name, int64_t row, int64_t 
 }
 
 int ds_ws_read_rows(ds_wsource *ws, const char *name, int64_t r0, int64_t nrows, float *out) {
-    return ws->ops->read(ws->impl, name, r0, nrows, out);
+    DS_TRY(ws->ops->read(ws->impl, name, r0, nrows, out));
+    ds_ws_tinfo ti;
+    if (ds_ws_info(ws, name, &ti) == 0) {
+        /* Stored bytes: FP8 one per weight, INT bits/8, others their dtype. */
+        double per = ti.kind == DS_WQ_FP8 ? 1.0 : ti.kind == DS_WQ_INT ? ti.bits / 8.0 : (double)ds_dtype_size(ti.dtype);
+        ws->bytes_read += (uint64_t)((double)nrows * (double)ti.cols * per);
+    }
+    return 0;
 }
+
+uint64_t ds_ws_bytes_read(const ds_wsource *ws) { return ws->bytes_read; }
 
 int ds_ws_load(ds_wsource *ws, const char *name, int64_t rows, int64_t cols, float **out) {
     *out = NULL;

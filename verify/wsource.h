@@ -52,6 +52,8 @@ int ds_ws_has(ds_wsource *ws, const char *name);
 int ds_ws_info(ds_wsource *ws, const char *name, ds_ws_tinfo *ti);
 /* The file that holds element (row, col) of a tensor ds_ws_info accepted. */
 const char *ds_ws_locate(ds_wsource *ws, const char *name, int64_t row, int64_t col);
+/* Stored bytes read so far through ds_ws_read_rows (weights, not their scales). */
+uint64_t ds_ws_bytes_read(const ds_wsource *ws);
 /* Rows [r0, r0+nrows) as float32, row-major [nrows][cols]. */
 int ds_ws_read_rows(ds_wsource *ws, const char *name, int64_t r0, int64_t nrows, float *out);
 /* The whole tensor, checked to be [rows, cols] (cols 1 for a 1-D tensor of

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# all.sh - every GPU test, on a machine with an NVIDIA GPU, after `make` there
+# (a CUDA build in BUILD, default build; DEPS=dir where cJSON is not installed):
+#   make DEPS=.deps -j && bash tests/gpu/all.sh
+# Runs each tests/gpu/*.sh script, shows its output, and ends with the sum:
+# "N passed, N failed". Exit 77 when there is no GPU (nothing was run).
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+export BUILD=${BUILD:-build} DSCONV=$PWD/bin/dsconv
+log=$(mktemp); trap 'rm -f "$log"' EXIT
+tp=0 tf=0
+for t in run.sh quant_cuda.sh verify_cuda.sh e2e_convert.sh; do
+    echo "== tests/gpu/$t"
+    bash "tests/gpu/$t" "$BUILD" >"$log" 2>&1; rc=$?
+    cat "$log"
+    line=$(grep -oE '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
+    p=${line%% passed*}; f=${line#*, }; f=${f%% failed*}
+    p=${p:-0}; f=${f:-0}
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then echo "FAIL $t exited $rc"; f=1; fi
+    tp=$((tp + p)); tf=$((tf + f))
+done
+echo "$tp passed, $tf failed"
+[ "$tf" = 0 ]
