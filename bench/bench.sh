@@ -98,7 +98,7 @@ run fp8-to-bf16-cpu "$DS" fp8-to-bf16 "$IN" "$OUT" --device cpu --threads "$THRE
 run shard-for-mp-16 "$DS" shard-for-mp "$IN" "$OUT" --model-parallel 16 --device cpu
 run strip-mtp "$DS" strip-mtp "$IN" "$OUT"
 if "$DS" requant --help >/dev/null 2>&1; then
-    for dev in cpu cuda; do
+    for dev in cuda cpu; do
         [ $dev = cuda ] && [ $HAVE_CUDA = 0 ] && continue
         run requant-int8-rtn-$dev "$DS" requant "$IN" "$OUT" --bits 8 --device $dev
         run requant-int4-rtn-$dev "$DS" requant "$IN" "$OUT" --bits 4 --device $dev
@@ -106,7 +106,7 @@ if "$DS" requant --help >/dev/null 2>&1; then
     done
 fi
 if "$DS" verify --help >/dev/null 2>&1; then
-    for dev in cpu cuda; do
+    for dev in cuda cpu; do
         [ $dev = cuda ] && [ $HAVE_CUDA = 0 ] && continue
         case ",$SKIP," in *",verify-$dev,"*) continue ;; esac
         t0=$(date +%s.%N)
