@@ -60,11 +60,11 @@ echo "bench: read floor: $IN_BYTES bytes in $T_READ s"
 # Write floor for N bytes: dd from /dev/zero into the output filesystem, then removed.
 write_floor() {
     local n=$1 bs=$((16 << 20)) t0
-    rm -rf "$DIR/ddtest"; mkdir -p "$DIR/ddtest"
+    rm -rf "$DIR/ddtest"; mkdir -p "$DIR/ddtest"; sync
     t0=$(date +%s.%N)
     dd if=/dev/zero of="$DIR/ddtest/f" bs=$bs count=$(((n + bs - 1) / bs)) status=none
     secs "$t0"
-    rm -rf "$DIR/ddtest"
+    rm -rf "$DIR/ddtest"; sync
 }
 
 ROWS=""
@@ -79,7 +79,7 @@ row() { # name seconds bytes_out floor rss
 run() { # name -- command...
     local name=$1; shift
     case ",$SKIP," in *",$name,"*) echo "bench: $name skipped"; return ;; esac
-    rm -rf "$OUT"
+    rm -rf "$OUT"; sync   # no dirty pages of an earlier step slow this one down
     local t0 t rc
     t0=$(date +%s.%N)
     "$@" --json "$DIR/r.json" --quiet --no-sync; rc=$?
@@ -88,6 +88,7 @@ run() { # name -- command...
     local out_bytes rss floor
     out_bytes=$(du -sb "$OUT" | cut -f1)
     rss=$(grep -o '"peak_rss_bytes":[[:space:]]*[0-9]*' "$DIR/r.json" | grep -o '[0-9]*$')
+    rm -rf "$OUT"; sync   # the floor's dd starts from the same clean state
     floor=$(calc "$T_READ + $(write_floor "$out_bytes")")
     row "$name" "$t" "$out_bytes" "$floor" "${rss:-0}"
     rm -rf "$OUT"

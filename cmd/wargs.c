@@ -10,7 +10,7 @@ void ds_wargs_init(ds_wargs *w, const char *command) {
     memset(w, 0, sizeof *w);
     w->exec.command = command;
     w->exec.progress = -1;
-    w->exec.chunk_bytes = 32u << 20;
+    w->exec.chunk_bytes = 16u << 20;
 }
 
 int ds_wargs_opt(ds_wargs *w, int c, const char *arg) {

@@ -28,7 +28,7 @@ enum { W_DEVICE = 1000, W_THREADS, W_FORCE, W_RESUME, W_QUIET, W_JSON, W_MANIFES
     "  --quiet                  no progress on stderr (shown by default when stderr is a terminal)\n" \
     "  --progress               progress on stderr even when it is not a terminal\n" \
     "  --no-sync                skip fsync before each rename (faster, less safe on power loss)\n" \
-    "  --chunk-mb N             source MiB per pipeline chunk (default 32)\n"
+    "  --chunk-mb N             source MiB per pipeline chunk (default 16)\n"
 
 typedef struct {
     ds_device_req device;

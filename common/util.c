@@ -229,13 +229,17 @@ const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len) {
     return buf;
 }
 
-uint64_t ds_peak_rss(void) {
+static uint64_t status_kb(const char *key) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0;
     char line[256];
+    size_t kl = strlen(key);
     uint64_t kb = 0;
     while (fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) { kb = strtoull(line + 6, NULL, 10); break; }
+        if (!strncmp(line, key, kl)) { kb = strtoull(line + kl, NULL, 10); break; }
     fclose(f);
     return kb * 1024;
 }
+
+uint64_t ds_peak_rss(void) { return status_kb("VmHWM:"); }
+uint64_t ds_rss_anon(void) { return status_kb("RssAnon:"); }

@@ -65,6 +65,8 @@ int ds_mkdir_p(const char *path);
 double ds_now(void); /* monotonic seconds */
 /* Peak resident set size of this process (VmHWM), bytes; 0 if unknown. */
 uint64_t ds_peak_rss(void);
+/* Current anonymous resident memory (RssAnon), bytes; 0 if unknown. */
+uint64_t ds_rss_anon(void);
 
 /* Formats bytes as "1.23 GB" into buf. */
 const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len);

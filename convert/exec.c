@@ -55,7 +55,8 @@ typedef struct {
     int err;                  /* first error code; all stages stop */
     /* progress */
     uint64_t total_out, done_out;
-    double t0, last_print;
+    double t0, last_print, last_mem;
+    uint64_t peak_anon;       /* sampled RssAnon maximum */
     int progress;
     uint8_t *gather;          /* writer's staging for column slices */
     size_t gather_cap;
@@ -133,8 +134,14 @@ static void *reader_main(void *arg) {
 
 /* ---------------------------------------------------------------- writer */
 static void report(exec *x, int final) {
-    if (!x->progress) return;
     double now = ds_now();
+    if (final || now - x->last_mem > 0.1) {
+        /* Anonymous memory is what the bound is about (file pages are the page cache's). */
+        uint64_t a = ds_rss_anon();
+        if (a > x->peak_anon) x->peak_anon = a;
+        x->last_mem = now;
+    }
+    if (!x->progress) return;
     if (!final && now - x->last_print < 0.5) return;
     x->last_print = now;
     double el = now - x->t0, gbs = el > 0 ? x->done_out / el / 1e9 : 0;
@@ -345,6 +352,7 @@ static int write_report(const exec *x) {
     cJSON_AddNumberToObject(o, "bytes_out", (double)s->bytes_out);
     cJSON_AddNumberToObject(o, "seconds", s->seconds);
     cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)ds_peak_rss());
+    cJSON_AddNumberToObject(o, "peak_anon_bytes", (double)x->peak_anon);
     cJSON_AddNumberToObject(o, "gb_per_s", s->seconds > 0 ? (s->bytes_in + s->bytes_out) / s->seconds / 1e9 : 0);
     cJSON *q = x->xf ? ds_xf_report(x->xf) : NULL;
     if (q) cJSON_AddItemToObject(o, "quantized", q);
@@ -388,7 +396,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     }
     if ((rc = check_space(&x))) goto out;
     /* Buffers: every slot can hold the largest chunk of any needed item. */
-    size_t chunk = o->chunk_bytes ? o->chunk_bytes : (32u << 20);
+    size_t chunk = o->chunk_bytes ? o->chunk_bytes : (16u << 20);
     ds_exec_opts oc = *o;
     oc.chunk_bytes = chunk;
     x.o = &oc;

@@ -21,7 +21,7 @@ typedef struct {
     int quiet;
     int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
     int no_sync;              /* skip fdatasync before renames */
-    size_t chunk_bytes;       /* source bytes per chunk (default 32 MiB) */
+    size_t chunk_bytes;       /* source bytes per chunk (default 16 MiB) */
     const char *json_path;    /* --json FILE */
     const char *manifest_path;/* --manifest FILE */
 } ds_exec_opts;

@@ -5,12 +5,13 @@ LIMIT=$((512 << 20))
 "$SAMPLE" --profile v3-bench --size-gb 1.3 --out "$TMP/in" --quiet >/dev/null 2>&1
 size=$(du -sb "$TMP/in" | cut -f1)
 check "generated input is over 1 GB ($size bytes)" test "$size" -gt 1000000000
-peak() { grep -o '"peak_rss_bytes":[[:space:]]*[0-9]*' "$1" | grep -o '[0-9]*$'; }
+peak() { grep -o "\"$2\":[[:space:]]*[0-9]*" "$1" | grep -o '[0-9]*$'; }
 mem_case() { # name command...
     local name=$1; shift
     rm -rf "$TMP/o"
     expect_rc "$name runs on the 1 GB input" 0 "$@" --json "$TMP/m.json" --quiet --no-sync
-    local p; p=$(peak "$TMP/m.json")
+    local p a; p=$(peak "$TMP/m.json" peak_rss_bytes); a=$(peak "$TMP/m.json" peak_anon_bytes)
+    check "$name peak anonymous memory under 512 MiB (${a:-?} bytes)" test "${a:-999999999999}" -lt "$LIMIT"
     check "$name peak RSS under 512 MiB (${p:-?} bytes)" test "${p:-999999999999}" -lt "$LIMIT"
     rm -rf "$TMP/o"
 }

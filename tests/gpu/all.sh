@@ -8,6 +8,8 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
 export BUILD=${BUILD:-build} DSCONV=$PWD/bin/dsconv
+# Where cJSON is not installed (the GPU machine), the tests link the carried copy as make did.
+[ -e /usr/include/cjson/cJSON.h ] || export DEPS=${DEPS:-.deps}
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 tp=0 tf=0
 for t in run.sh quant_cuda.sh verify_cuda.sh e2e_convert.sh; do
