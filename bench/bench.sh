@@ -68,12 +68,12 @@ write_floor() {
 }
 
 ROWS=""
-row() { # name seconds bytes_out floor rss
+row() { # name seconds bytes_out floor rss anon
     local ratio gbs
     ratio=$(calc "$2 / $4")
     gbs=$(calc "($IN_BYTES + $3) / $2 / 1000000000")
-    printf "%-26s %8.2f s %8.2f GB/s  floor %7.2f s  ratio %5.2fx  peak RSS %6d MiB\n" "$1" "$2" "$gbs" "$4" "$ratio" $(($5 / 1048576))
-    ROWS="$ROWS{\"name\":\"$1\",\"seconds\":$2,\"bytes_in\":$IN_BYTES,\"bytes_out\":$3,\"floor_seconds\":$4,\"ratio\":$ratio,\"peak_rss_bytes\":$5},"
+    printf "%-24s %7.2f s %6.2f GB/s  floor %6.2f s  ratio %5.2fx  peak RSS %5d MiB, anon %5d MiB\n" "$1" "$2" "$gbs" "$4" "$ratio" $(($5 / 1048576)) $(($6 / 1048576))
+    ROWS="$ROWS{\"name\":\"$1\",\"seconds\":$2,\"bytes_in\":$IN_BYTES,\"bytes_out\":$3,\"floor_seconds\":$4,\"ratio\":$ratio,\"peak_rss_bytes\":$5,\"peak_anon_bytes\":$6},"
 }
 
 run() { # name -- command...
@@ -85,12 +85,13 @@ run() { # name -- command...
     "$@" --json "$DIR/r.json" --quiet --no-sync; rc=$?
     t=$(secs "$t0")
     if [ $rc != 0 ]; then echo "bench: $name failed (exit $rc)"; ROWS="$ROWS{\"name\":\"$name\",\"error\":$rc},"; return; fi
-    local out_bytes rss floor
+    local out_bytes rss anon floor
     out_bytes=$(du -sb "$OUT" | cut -f1)
     rss=$(grep -o '"peak_rss_bytes":[[:space:]]*[0-9]*' "$DIR/r.json" | grep -o '[0-9]*$')
+    anon=$(grep -o '"peak_anon_bytes":[[:space:]]*[0-9]*' "$DIR/r.json" | grep -o '[0-9]*$')
     rm -rf "$OUT"; sync   # the floor's dd starts from the same clean state
     floor=$(calc "$T_READ + $(write_floor "$out_bytes")")
-    row "$name" "$t" "$out_bytes" "$floor" "${rss:-0}"
+    row "$name" "$t" "$out_bytes" "$floor" "${rss:-0}" "${anon:-0}"
     rm -rf "$OUT"
 }
 

@@ -44,5 +44,12 @@ for s in tests/e2e/*.sh; do
     rm -rf "$TMP"
 done
 
+# The CUDA tests need an NVIDIA GPU; say so rather than pass silently.
+if nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+    echo "note: a GPU is present: run 'bash tests/gpu/all.sh' for the CUDA tests (not counted here)"
+else
+    echo "note: no GPU here: the CUDA tests (tests/gpu/all.sh: CUDA vs CPU bytes, --device cuda end to end,"
+    echo "      verify on cuBLAS) did not run; they run on a machine with an NVIDIA GPU"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
