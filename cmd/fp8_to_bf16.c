@@ -22,6 +22,11 @@ static const char *help =
     "  dsconv fp8-to-bf16 IN OUT --device cpu --threads 16 --json report.json\n"
     "  dsconv fp8-to-bf16 IN OUT --resume        # finish an interrupted run\n";
 
+static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
+    (void)arg;
+    return ds_plan_fp8_to_bf16(c, p);
+}
+
 int cmd_fp8_to_bf16(int argc, char **argv) {
     enum { O_IN = 1, O_OUT };
     static const struct option opts[] = {
@@ -43,17 +48,6 @@ int cmd_fp8_to_bf16(int argc, char **argv) {
     if (!in && optind < argc) in = argv[optind++];
     if (!out && optind < argc) out = argv[optind++];
     if (!in || !out || optind != argc) { fputs(help, stderr); return DS_EXIT_USAGE; }
-    DS_TRY(ds_wargs_finish(&w));
-    w.exec.out_dir = out;
-
-    ds_ckpt ck;
-    DS_TRY(ds_ckpt_open(in, &ck));
-    ds_plan plan;
-    int rc = ds_plan_fp8_to_bf16(&ck, &plan);
-    ds_exec_stats st;
-    if (!rc) rc = ds_exec_run(&ck, &plan, &w.exec, &st);
-    if (!rc) ds_wargs_summary(&w, &st);
-    ds_plan_free(&plan);
-    ds_ckpt_close(&ck);
-    return rc;
+    return ds_wargs_run(&w, in, out, build, NULL);
 }
+

@@ -29,6 +29,17 @@ static const char *help =
     "  dsconv requant IN OUT --bits 8 --ignore 're:model\\.layers\\.[0-2]\\.'\n"
     "  dsconv verify /models/V3-w4a16 --against /models/DeepSeek-V3\n";
 
+typedef struct {
+    const ds_quant_spec *spec;
+    const char **ignore;
+    int n_ignore;
+} requant_args;
+
+static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
+    const requant_args *a = arg;
+    return ds_plan_requant(c, a->spec, a->ignore, a->n_ignore, p);
+}
+
 int cmd_requant(int argc, char **argv) {
     enum { O_BITS = 1, O_GROUP, O_ASYM, O_METHOD, O_IGNORE };
     static const struct option opts[] = {
@@ -66,18 +77,10 @@ int cmd_requant(int argc, char **argv) {
     spec.symmetric = !asym;
     spec.mse = mse;
     if (!rc) rc = ds_quant_spec_check(&spec);
-    if (!rc) rc = ds_wargs_finish(&w);
     if (rc) { free(ignore); return rc; }
-    w.exec.out_dir = argv[optind + 1];
-    ds_ckpt ck;
-    if ((rc = ds_ckpt_open(argv[optind], &ck))) { free(ignore); return rc; }
-    ds_plan plan;
-    rc = ds_plan_requant(&ck, &spec, ignore, n_ignore, &plan);
-    ds_exec_stats st;
-    if (!rc) rc = ds_exec_run(&ck, &plan, &w.exec, &st);
-    if (!rc) ds_wargs_summary(&w, &st);
-    ds_plan_free(&plan);
-    ds_ckpt_close(&ck);
+    requant_args ra = {&spec, ignore, n_ignore};
+    rc = ds_wargs_run(&w, argv[optind], argv[optind + 1], build, &ra);
     free(ignore);
     return rc;
 }
+

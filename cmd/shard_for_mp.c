@@ -25,6 +25,8 @@ static const char *help =
     "options:\n" DS_WRITE_HELP
     "\nexample:\n  dsconv shard-for-mp /models/DeepSeek-V3 /models/V3-mp16 --model-parallel 16\n";
 
+static int build(const ds_ckpt *c, ds_plan *p, const void *arg) { return ds_plan_shard_mp(c, arg, p); }
+
 int cmd_shard_for_mp(int argc, char **argv) {
     enum { O_MP = 1, O_EXPERTS, O_DTYPE, O_IN, O_OUT };
     static const struct option opts[] = {
@@ -58,16 +60,6 @@ int cmd_shard_for_mp(int argc, char **argv) {
     if (!out && optind < argc) out = argv[optind++];
     if (!in || !out || optind != argc) { fputs(help, stderr); return DS_EXIT_USAGE; }
     if (!mo.mp) return ds_fail(DS_EXIT_USAGE, "--model-parallel N is required");
-    DS_TRY(ds_wargs_finish(&w));
-    w.exec.out_dir = out;
-    ds_ckpt ck;
-    DS_TRY(ds_ckpt_open(in, &ck));
-    ds_plan plan;
-    int rc = ds_plan_shard_mp(&ck, &mo, &plan);
-    ds_exec_stats st;
-    if (!rc) rc = ds_exec_run(&ck, &plan, &w.exec, &st);
-    if (!rc) ds_wargs_summary(&w, &st);
-    ds_plan_free(&plan);
-    ds_ckpt_close(&ck);
-    return rc;
+    return ds_wargs_run(&w, in, out, build, &mo);
 }
+

@@ -15,6 +15,11 @@ static const char *help =
     "options:\n" DS_WRITE_HELP
     "\nexample:\n  dsconv strip-mtp /models/DeepSeek-V3 /models/DeepSeek-V3-nomtp\n";
 
+static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
+    (void)arg;
+    return ds_plan_strip_mtp(c, p);
+}
+
 int cmd_strip_mtp(int argc, char **argv) {
     static const struct option opts[] = {DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
     ds_wargs w;
@@ -28,16 +33,6 @@ int cmd_strip_mtp(int argc, char **argv) {
     }
     if (w.help) { fputs(help, stdout); return 0; }
     if (argc - optind != 2) { fputs(help, stderr); return DS_EXIT_USAGE; }
-    DS_TRY(ds_wargs_finish(&w));
-    w.exec.out_dir = argv[optind + 1];
-    ds_ckpt ck;
-    DS_TRY(ds_ckpt_open(argv[optind], &ck));
-    ds_plan plan;
-    int rc = ds_plan_strip_mtp(&ck, &plan);
-    ds_exec_stats st;
-    if (!rc) rc = ds_exec_run(&ck, &plan, &w.exec, &st);
-    if (!rc) ds_wargs_summary(&w, &st);
-    ds_plan_free(&plan);
-    ds_ckpt_close(&ck);
-    return rc;
+    return ds_wargs_run(&w, argv[optind], argv[optind + 1], build, NULL);
 }
+

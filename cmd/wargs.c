@@ -55,3 +55,18 @@ void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st) {
            st->seconds, st->seconds > 0 ? (st->bytes_in + st->bytes_out) / st->seconds / 1e9 : 0.0,
            w->exec.use_cuda ? "cuda" : "cpu");
 }
+
+int ds_wargs_run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg) {
+    DS_TRY(ds_wargs_finish(w));
+    w->exec.out_dir = out;
+    ds_ckpt ck;
+    DS_TRY(ds_ckpt_open(in, &ck));
+    ds_plan plan;
+    int rc = build(&ck, &plan, arg);
+    ds_exec_stats st;
+    if (!rc) rc = ds_exec_run(&ck, &plan, &w->exec, &st);
+    if (!rc) ds_wargs_summary(w, &st);
+    ds_plan_free(&plan);
+    ds_ckpt_close(&ck);
+    return rc;
+}

@@ -45,4 +45,10 @@ int ds_wargs_finish(ds_wargs *w);
 /* Prints the summary line of a finished run on stdout (unless quiet). */
 void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st);
 
+/* The body every writing command shares: resolve device and threads, open
+ * the checkpoint at in, build the plan with build(c, p, arg), run it into out,
+ * print the summary. Returns the exit code. */
+typedef int (*ds_plan_builder)(const ds_ckpt *c, ds_plan *p, const void *arg);
+int ds_wargs_run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg);
+
 #endif

@@ -67,12 +67,6 @@ static int walk(const ds_ckpt *c, ds_plan *p, keep_fn keep, add_fn add, int keep
     return 0;
 }
 
-static void add_copy(ds_plan *p, int file, const ds_ckpt_entry *e) {
-    int t = ds_plan_add_tensor(p, file, e->name, e->info->dtype, e->info->ndim, e->info->shape);
-    ds_plan_add_item(p, e, DS_XF_COPY);
-    ds_plan_add_out(p, file, t, -1, 0, 0);
-}
-
 /* ------------------------------------------------------------ fp8-to-bf16 */
 
 static int keep_bf16(const ds_ckpt *c, const ds_ckpt_entry *e) {
@@ -81,17 +75,8 @@ static int keep_bf16(const ds_ckpt *c, const ds_ckpt_entry *e) {
 }
 
 static int add_bf16(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e) {
-    if (e->info->dtype != DS_F8_E4M3) { add_copy(p, file, e); return 0; }
-    const ds_ckpt_entry *scale;
-    int block[2];
-    DS_TRY(ds_plan_fp8_scale(c, e, &scale, block));
-    int t = ds_plan_add_tensor(p, file, e->name, DS_BF16, e->info->ndim, e->info->shape);
-    ds_plan_item *it = ds_plan_add_item(p, e, DS_XF_FP8_TO_BF16);
-    it->scale = scale;
-    it->block[0] = block[0];
-    it->block[1] = block[1];
-    ds_plan_add_out(p, file, t, -1, 0, 0);
-    return 0;
+    if (e->info->dtype != DS_F8_E4M3) { ds_plan_add_copy(p, file, e); return 0; }
+    return ds_plan_add_dequant(c, p, file, e);
 }
 
 int ds_plan_fp8_to_bf16(const ds_ckpt *c, ds_plan *p) {
@@ -136,7 +121,7 @@ static int keep_main(const ds_ckpt *c, const ds_ckpt_entry *e) {
 
 static int add_main(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e) {
     (void)c;
-    add_copy(p, file, e);
+    ds_plan_add_copy(p, file, e);
     return 0;
 }
 

@@ -100,6 +100,25 @@ uint64_t ds_plan_output_bytes(const ds_plan *p) {
     return n;
 }
 
+void ds_plan_add_copy(ds_plan *p, int file, const ds_ckpt_entry *e) {
+    int t = ds_plan_add_tensor(p, file, e->name, e->info->dtype, e->info->ndim, e->info->shape);
+    ds_plan_add_item(p, e, DS_XF_COPY);
+    ds_plan_add_out(p, file, t, -1, 0, 0);
+}
+
+int ds_plan_add_dequant(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e) {
+    const ds_ckpt_entry *scale;
+    int block[2];
+    DS_TRY(ds_plan_fp8_scale(c, e, &scale, block));
+    int t = ds_plan_add_tensor(p, file, e->name, DS_BF16, e->info->ndim, e->info->shape);
+    ds_plan_item *it = ds_plan_add_item(p, e, DS_XF_FP8_TO_BF16);
+    it->scale = scale;
+    it->block[0] = block[0];
+    it->block[1] = block[1];
+    ds_plan_add_out(p, file, t, -1, 0, 0);
+    return 0;
+}
+
 int ds_is_scale_name(const char *name) {
     size_t n = strlen(name);
     return n > 10 && !strcmp(name + n - 10, "_scale_inv");

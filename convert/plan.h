@@ -77,6 +77,11 @@ uint64_t ds_plan_output_bytes(const ds_plan *p);
 
 /* ---- helpers shared by the plan builders ---- */
 
+/* Adds tensor e to file as it is stored (a COPY item). */
+void ds_plan_add_copy(ds_plan *p, int file, const ds_ckpt_entry *e);
+/* Adds F8_E4M3 tensor e to file as BF16 (a FP8_TO_BF16 item), after checking its scale. */
+int ds_plan_add_dequant(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e);
+
 /* Finds NAME_scale_inv for an F8_E4M3 weight and checks it: F32, 2-D, shape
  * [ceil(rows/br), ceil(cols/bc)], finite and positive. DS_EXIT_INPUT naming
  * the tensor otherwise. Block size comes from config (default 128x128). */

@@ -32,22 +32,10 @@ static int add_quantized(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_e
     return 0;
 }
 
+/* Kept tensors are BF16 (FP8 dequantized) or as stored. */
 static int add_kept(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e) {
-    if (e->info->dtype == DS_F8_E4M3) {
-        const ds_ckpt_entry *scale;
-        int block[2];
-        DS_TRY(ds_plan_fp8_scale(c, e, &scale, block));
-        int t = ds_plan_add_tensor(p, file, e->name, DS_BF16, e->info->ndim, e->info->shape);
-        ds_plan_item *it = ds_plan_add_item(p, e, DS_XF_FP8_TO_BF16);
-        it->scale = scale;
-        it->block[0] = block[0];
-        it->block[1] = block[1];
-        ds_plan_add_out(p, file, t, -1, 0, 0);
-        return 0;
-    }
-    int t = ds_plan_add_tensor(p, file, e->name, e->info->dtype, e->info->ndim, e->info->shape);
-    ds_plan_add_item(p, e, DS_XF_COPY);
-    ds_plan_add_out(p, file, t, -1, 0, 0);
+    if (e->info->dtype == DS_F8_E4M3) return ds_plan_add_dequant(c, p, file, e);
+    ds_plan_add_copy(p, file, e);
     return 0;
 }
 
