@@ -93,7 +93,7 @@ test-asan-run: $(BUILD)/libdsconv.a $(TEST_BIN) $(TOOL_BIN) $(BUILD)/main.o $(CM
 	@mkdir -p $(BUILD)/bin
 	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
 	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv-sample $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a $(LDLIBS)
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 DSCONV_BIN=$(BUILD)/bin bash tests/run.sh $(BUILD)
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 DSCONV_SANITIZED=1 DSCONV_BIN=$(BUILD)/bin bash tests/run.sh $(BUILD)
 
 samples: bin/dsconv-sample
 	bin/dsconv-sample --out samples/out/tiny-fp8
@@ -106,6 +106,11 @@ bench: all
 
 bench-quick: all
 	@bash bench/bench-quick.sh
+
+# libFuzzer harnesses of the parsers (clang + libclang-rt-dev); FUZZ_SECONDS each, one after another.
+FUZZ_SECONDS ?= 600
+fuzz:
+	bash fuzz/fuzz.sh all $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD) build-asan bin samples/out

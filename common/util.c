@@ -127,11 +127,12 @@ int ds_write_full(int fd, const void *buf, size_t n, const char *path) {
 }
 
 int ds_read_file(const char *path, char **out, size_t *len) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0) return errno == ENOENT ? (ds_err("%s: no such file", path), DS_EXIT_INPUT)
                                        : DS_IO_FAIL(path, "open");
     struct stat st;
     if (fstat(fd, &st) != 0) { int rc = DS_IO_FAIL(path, "stat"); close(fd); return rc; }
+    if (!S_ISREG(st.st_mode)) { close(fd); return ds_fail(DS_EXIT_INPUT, "%s: not a regular file", path); }
     size_t n = (size_t)st.st_size;
     char *buf = xmalloc(n + 1);
     int rc = ds_pread_full(fd, buf, n, 0, path);

@@ -18,6 +18,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -374,11 +376,23 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     double t0 = ds_now();
     int rc = 0, entries = 0;
 
+    if (ds_path_exists(o->out_dir) && !ds_is_dir(o->out_dir))
+        return ds_fail(DS_EXIT_USAGE, "%s: exists and is not a directory", o->out_dir);
     DS_TRY(ds_mkdir_p(o->out_dir));
-    DS_TRY(remove_stale_tmp(o->out_dir, &entries));
-    if (entries && !o->force && !o->resume)
+    /* One writer per OUT: a second run would delete the first one's temporary files. */
+    int dirfd = open(o->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) return DS_IO_FAIL(o->out_dir, "open");
+    if (flock(dirfd, LOCK_EX | LOCK_NB) != 0) {
+        close(dirfd);
+        return ds_fail(DS_EXIT_USAGE, "%s: another dsconv is writing into this directory", o->out_dir);
+    }
+    rc = remove_stale_tmp(o->out_dir, &entries);
+    if (rc) { close(dirfd); return rc; }
+    if (entries && !o->force && !o->resume) {
+        close(dirfd);
         return ds_fail(DS_EXIT_USAGE, "%s: output directory is not empty (use --resume to finish an interrupted run, "
                                       "--force to write over it)", o->out_dir);
+    }
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
     ds_manifest man;
     if (o->manifest_path) { ds_manifest_init(&man); x.man = &man; }
@@ -454,6 +468,8 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     for (int f = 0; f < p->n_files && !rc; f++)
         if (!x.fs[f].done) rc = commit_file(&x, f);
     if (!rc) rc = write_extras(&x);
+    /* The renames themselves survive a power loss only once the directory is flushed. */
+    if (!rc && !o->no_sync && fsync(dirfd) != 0) rc = DS_IO_FAIL(o->out_dir, "fsync");
     st->seconds = ds_now() - t0;
     if (!rc && x.man) rc = ds_manifest_write(x.man, o->manifest_path);
     if (!rc) rc = write_report(&x);
@@ -474,6 +490,7 @@ out:
         ds_h128_free(x.fs[f].fh);
     }
     free(x.fs);
+    close(dirfd);
     if (x.xf) ds_xf_destroy(x.xf);
     if (x.man) ds_manifest_free(x.man);
     return rc;

@@ -92,6 +92,17 @@ int ds_manifest_load(const char *path, ds_manifest *m) {
         ds_manifest_free(m);
         return ds_fail(DS_EXIT_INPUT, "%s: not a dsconv manifest", path);
     }
+    const cJSON *f;
+    cJSON_ArrayForEach(f, m->files) {
+        /* Entries name files inside the checkpoint directory, nothing else. */
+        if (!f->string[0] || strchr(f->string, '/') || !strcmp(f->string, ".") || !strcmp(f->string, "..") ||
+            !cJSON_IsObject(f) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(f, "xxh3_128"))) {
+            int rc = ds_fail(DS_EXIT_INPUT, "%s: entry '%s' is not a file of the checkpoint with an xxh3_128", path,
+                             f->string);
+            ds_manifest_free(m);
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -132,6 +143,16 @@ int ds_manifest_check(const ds_manifest *m, const char *dir) {
                     ds_err("%s: tensor %s: not in the manifest", f->string, t->string);
         }
     }
+    /* Files in the copy that the manifest does not list are differences too. */
+    DIR *d = rc ? NULL : opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || cJSON_GetObjectItemCaseSensitive(m->files, de->d_name)) continue;
+        char *p = ds_path_join(dir, de->d_name);
+        if (!ds_is_dir(p)) { ds_err("%s: not in the manifest", de->d_name); diffs++; }
+        free(p);
+    }
+    if (d) closedir(d);
     ds_manifest_free(&now);
     if (rc) return rc;
     return diffs ? DS_EXIT_MISMATCH : 0;

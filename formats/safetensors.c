@@ -171,7 +171,7 @@ int ds_st_open(const char *path, ds_st_file *f) {
     f->fd = -1;
     f->path = xstrdup(path);
     int rc;
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (f->fd < 0) {
         rc = errno == ENOENT ? ds_fail(DS_EXIT_INPUT, "%s: no such file", path) : DS_IO_FAIL(path, "open");
         goto fail;
