@@ -52,3 +52,9 @@ check "refused conversion leaves no index or shard" bash -c "! ls '$TMP/single-o
 "$SAMPLE" --out "$TMP/sf" --single-file >/dev/null
 expect_rc "single-file checkpoint converts" 0 "$DSCONV" fp8-to-bf16 "$TMP/sf" "$TMP/sf-out" --quiet
 check "single-file output has no index" bash -c "[ -e '$TMP/sf-out/model.safetensors' ] && [ ! -e '$TMP/sf-out/model.safetensors.index.json' ]"
+
+# ue8m0-style (power-of-two) scales convert like any F32 scale; the BF16 result computes the same model.
+"$SAMPLE" --out "$TMP/u8" --ue8m0 >/dev/null
+expect_rc "ue8m0 sample converts" 0 "$DSCONV" fp8-to-bf16 "$TMP/u8" "$TMP/u8-bf16" --quiet
+expect_rc "ue8m0 conversion gives bit-identical logits" 0 "$DSCONV" verify "$TMP/u8-bf16" --against "$TMP/u8"
+check "verify says bit-identical" grep -q "bit-identical" "$TMP/out"
