@@ -12,7 +12,8 @@ BUILD   ?= build
 OPT     ?= -O2
 SAN     ?=
 CFLAGS  ?=
-CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -fopenmp -I. $(SAN) -MMD -MP
+# -ffp-contract=off: no fused multiply-add, so results (and bit-identity claims) do not depend on -march.
+CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -fopenmp -ffp-contract=off -I. $(SAN) -MMD -MP
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lcjson -lm -lpthread
 ifneq ($(DEPS),)

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Default thresholds when a side is integer-quantized (MANUAL.md, section verify): they
  * catch a broken conversion (garbage weights give KL of nats and top-1 near 0
@@ -55,7 +56,10 @@ static const char *help =
     "  --max-rel-l2 X       close: largest per-position relative L2 (default: not checked,\n"
     "                       1e-4 with --against-logits)\n"
     "  --device D           auto|cpu|cuda: where the GEMMs run (default auto)\n"
-    "  --threads N          CPU threads (default: all cores)\n"
+    "  --threads N          CPU threads (default: all cores; cuda: those the I/O threads leave)\n"
+    "  --io-threads N       threads reading weights ahead of the forward pass (default: cuda\n"
+    "                       a quarter of the cores, 2 to 8; cpu 1)\n"
+    "  --profile            time the forward pass's phases (reads, waits, decode, GEMMs) on stderr\n"
     "  --manifest FILE      check CKPT's bytes against a manifest (dsconv manifest, or --manifest of a\n"
     "                       writing command); exit 1 naming what differs. Alone, that is the whole check\n"
     "  --progress           one line per layer on stderr\n\n"
@@ -69,8 +73,8 @@ typedef struct {
     const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest, *expect;
     double max_kl, min_top1, max_rel_l2;   /* < 0: default */
     ds_device_req device;
-    long threads;
-    int progress;
+    long threads, io_threads;
+    int progress, profile;
 } vopts;
 
 static int parse_frac(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -85,7 +89,7 @@ static int parse_frac(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     enum { O_AGAINST = 1000, O_TOKENS, O_DUMP, O_JSON, O_DEVICE, O_THREADS, O_EXPECT, O_MAXKL, O_MINTOP1,
-           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL };
+           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL, O_IO_THREADS, O_PROFILE };
     static const struct option lo[] = {
         {"against", required_argument, 0, O_AGAINST}, {"tokens", required_argument, 0, O_TOKENS},
         {"dump-logits", required_argument, 0, O_DUMP}, {"json", required_argument, 0, O_JSON},
@@ -94,6 +98,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         {"min-top1", required_argument, 0, O_MINTOP1}, {"manifest", required_argument, 0, O_MANIFEST},
         {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
         {"against-logits", required_argument, 0, O_AGAINST_LOGITS}, {"max-rel-l2", required_argument, 0, O_MAXREL},
+        {"io-threads", required_argument, 0, O_IO_THREADS}, {"profile", no_argument, 0, O_PROFILE},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->expect = "auto";
@@ -111,6 +116,8 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         case O_JSON: o->json = optarg; break;
         case O_DEVICE: DS_TRY(ds_parse_device(optarg, &o->device)); break;
         case O_THREADS: DS_TRY(ds_parse_int("--threads", optarg, 1, 4096, &o->threads)); break;
+        case O_IO_THREADS: DS_TRY(ds_parse_int("--io-threads", optarg, 1, 64, &o->io_threads)); break;
+        case O_PROFILE: o->profile = 1; break;
         case O_EXPECT:
             if (strcmp(optarg, "auto") && strcmp(optarg, "identical") && strcmp(optarg, "close"))
                 return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
@@ -222,7 +229,12 @@ int cmd_verify(int argc, char **argv) {
     }
     int use_cuda = 0;
     DS_TRY(ds_resolve_device(o.device, &use_cuda));
-    ds_set_threads((int)o.threads);
+    long threads = o.threads;
+    if (!threads && use_cuda) { /* the CPU blocks get the cores the weight readers leave */
+        long nc = sysconf(_SC_NPROCESSORS_ONLN), io = o.io_threads ? o.io_threads : ds_wstream_default_readers(1);
+        threads = nc - io > 2 ? nc - io : 2;
+    }
+    ds_set_threads((int)threads);
 
     vr_report r = {0};
     r.has_ref = o.against || o.against_logits;
@@ -256,7 +268,8 @@ int cmd_verify(int argc, char **argv) {
         r.tokens_source = "built-in probe set";
     }
     r.tk = &tk;
-    if ((r.exit_code = vf_backend_open(&be, use_cuda))) goto report;
+    vf_backend_opts bo = {.io_threads = (int)o.io_threads, .profile = o.profile};
+    if ((r.exit_code = vf_backend_open_opts(&be, use_cuda, &bo))) goto report;
     if ((r.exit_code = run_side(ws, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
     if (o.dump && (r.exit_code = write_logits(o.dump, la, tk.total * V))) goto report;
     if (!r.has_ref) {

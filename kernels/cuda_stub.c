@@ -123,3 +123,55 @@ int ds_cuda_quant_unpack_rows(const ds_quant_spec *spec, const uint32_t *packed,
     return ds_fail(DS_EXIT_USAGE, "CUDA unpack: this dsconv was built without CUDA");
 }
 /* ---- end requant stubs ---- */
+
+/* ---- verify weight streaming stubs (owner: verify-perf task) ---- */
+int ds_cuda_widen_bf16_f32(const uint16_t *in, float *out, int64_t n) {
+    (void)in, (void)out, (void)n;
+    return no_cuda("ds_cuda_widen_bf16_f32");
+}
+int ds_cuda_widen_bf16_f32_async(const uint16_t *in, float *out, int64_t n, void *stream) {
+    (void)in, (void)out, (void)n, (void)stream;
+    return no_cuda("ds_cuda_widen_bf16_f32_async");
+}
+int ds_cuda_stream_create(void **stream) {
+    *stream = NULL;
+    return no_cuda("ds_cuda_stream_create");
+}
+void ds_cuda_stream_destroy(void *stream) { (void)stream; }
+int ds_cuda_stream_sync(void *stream) {
+    (void)stream;
+    return no_cuda("ds_cuda_stream_sync");
+}
+int ds_cuda_event_create(void **event) {
+    *event = NULL;
+    return no_cuda("ds_cuda_event_create");
+}
+void ds_cuda_event_destroy(void *event) { (void)event; }
+int ds_cuda_event_record(void *event, void *stream) {
+    (void)event, (void)stream;
+    return no_cuda("ds_cuda_event_record");
+}
+int ds_cuda_event_sync(void *event) {
+    (void)event;
+    return no_cuda("ds_cuda_event_sync");
+}
+int ds_cuda_event_query(void *event, int *done) {
+    (void)event;
+    *done = 0;
+    return no_cuda("ds_cuda_event_query");
+}
+int ds_cuda_event_elapsed_ms(void *start, void *end, float *ms) {
+    (void)start, (void)end;
+    *ms = 0;
+    return no_cuda("ds_cuda_event_elapsed_ms");
+}
+int ds_cuda_memcpy_h2d_async(void *dst, const void *src, size_t n, void *stream) {
+    (void)dst, (void)src, (void)n, (void)stream;
+    return no_cuda("ds_cuda_memcpy_h2d_async");
+}
+int ds_cuda_memcpy_2d_d2d_async(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                                size_t height, void *stream) {
+    (void)dst, (void)dpitch, (void)src, (void)spitch, (void)width, (void)height, (void)stream;
+    return no_cuda("ds_cuda_memcpy_2d_d2d_async");
+}
+/* ---- end verify weight streaming stubs ---- */

@@ -166,4 +166,36 @@ int ds_cuda_quant_unpack_rows(const ds_quant_spec *spec, const uint32_t *packed,
                               const uint32_t *zero_point, int64_t nrows, int64_t cols, void *out, ds_dtype out_dtype);
 /* ==== end requant block ==== */
 
+/* ==== verify weight streaming (owner: verify-perf task: kernels/cpu/widen.c,
+ * kernels/cuda/widen.cu, kernels/cuda/async.cu; stubs in kernels/cuda_stub.c) ====
+ * bf16 -> float32: out[i] is the float32 whose upper half is in[i] and lower
+ * half zero (ds_bf16_to_f32 elementwise): exact for every value, NaN payloads
+ * kept, so a weight widened on the GPU equals the one widened on the CPU.
+ * Returns 0 (CUDA: DS_EXIT_IO when a launch fails). The CUDA one waits; _async
+ * enqueues on stream (a cudaStream_t; NULL: the legacy default stream). */
+int ds_cpu_widen_bf16_f32(const uint16_t *in, float *out, int64_t n);
+int ds_cuda_widen_bf16_f32(const uint16_t *in, float *out, int64_t n);
+int ds_cuda_widen_bf16_f32_async(const uint16_t *in, float *out, int64_t n, void *stream);
+
+/* Streams, events and asynchronous copies for C callers. A stream made here
+ * does not synchronize with the legacy default stream (NULL), where the
+ * blocking copies above and ds_cuda_gemm_f32 run. Events time (elapsed).
+ * Each returns 0 or DS_EXIT_IO naming the failing call. */
+int ds_cuda_stream_create(void **stream);
+void ds_cuda_stream_destroy(void *stream); /* NULL is fine */
+int ds_cuda_stream_sync(void *stream);
+int ds_cuda_event_create(void **event);
+void ds_cuda_event_destroy(void *event);   /* NULL is fine */
+int ds_cuda_event_record(void *event, void *stream);
+int ds_cuda_event_sync(void *event);
+/* *done: 1 when the work before the event's last record has finished, else 0. */
+int ds_cuda_event_query(void *event, int *done);
+int ds_cuda_event_elapsed_ms(void *start, void *end, float *ms);
+/* Host to device from pinned memory (pageable works too, less overlapped). */
+int ds_cuda_memcpy_h2d_async(void *dst, const void *src, size_t n, void *stream);
+/* Device to device, height rows of width bytes, rows pitch bytes apart. */
+int ds_cuda_memcpy_2d_d2d_async(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                                size_t height, void *stream);
+/* ==== end verify weight streaming block ==== */
+
 #endif

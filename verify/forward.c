@@ -1,6 +1,13 @@
 /* forward.c - the verify forward pass (see forward.h). Layout of activations:
  * row-major [T][...] over all T tokens of all sequences; attention runs per
- * sequence, each starting at position 0. */
+ * sequence, each starting at position 0.
+ *
+ * Every weight multiplied by is planned (vf_plan) before it is taken, in the
+ * order the pass takes them, so the backend's readers fetch the next weights
+ * while the current ones are multiplied: the planner runs ahead through dense
+ * layers up to the next MoE layer's routed experts, which are planned once
+ * that layer's router has chosen them. Norm weights, the router bias and the
+ * embedding rows are small and read directly. */
 #include "verify/forward.h"
 #include "verify/blocks.h"
 #include "common/util.h"
@@ -18,7 +25,18 @@ typedef struct {
     int *pos;              /* [T] position of each token in its sequence */
     float *cos_t, *sin_t;  /* [max_len][rope/2] */
     vf_stats *st;
+    int plan_layer;        /* next layer to plan (num_hidden_layers: the head) */
+    int plan_blocked;      /* waiting for plan_layer's routing */
+    double cpu_s[6];       /* --profile: CPU blocks, by PF_* */
 } fctx;
+
+enum { PF_NORM, PF_ATTN, PF_SWIGLU, PF_MOE, PF_EMBED, PF_PLAN };
+/* Adds the time since *t to block k and restarts *t. */
+static void tick(fctx *f, int k, double *t) {
+    double now = ds_now();
+    f->cpu_s[k] += now - *t;
+    *t = now;
+}
 
 void vf_tokens_free(vf_tokens *t) {
     free(t->len);
@@ -33,20 +51,112 @@ static const char *lname(char *buf, size_t cap, int layer, const char *rest) {
     return buf;
 }
 
-/* y[T,N] = x[T,K] . W^T with W = tensor name [N,K], read now and freed after. */
+/* y[T,N] = x[T,K] . W^T with W = tensor name [N,K], planned before. */
 static int linear(fctx *f, const char *name, const float *x, float *y, int64_t M, int64_t N, int64_t K) {
-    float *w;
-    DS_TRY(ds_ws_load(f->ws, name, N, K, &w));
-    int rc = vf_linear(f->be, x, w, y, M, N, K);
-    free(w);
-    return rc;
+    return vf_linear_w(f->be, name, 0, N, x, y, M, N, K);
+}
+
+/* ---- planning: the weights of the pass in the order linear() takes them ---- */
+
+static void plan(fctx *f, const char *name, int64_t n, int64_t k) {
+    (void)vf_plan(f->be, name, 0, n, n, k); /* a failure is returned again when linear() takes it */
+}
+
+static void plan_l(fctx *f, int L, const char *rest, int64_t n, int64_t k) {
+    char nm[256];
+    plan(f, lname(nm, sizeof nm, L, rest), n, k);
+}
+
+static void plan_mlp(fctx *f, const char *prefix, int64_t I) {
+    int64_t H = f->c->hidden_size;
+    char nm[256];
+    snprintf(nm, sizeof nm, "%s.gate_proj.weight", prefix);
+    plan(f, nm, I, H);
+    snprintf(nm, sizeof nm, "%s.up_proj.weight", prefix);
+    plan(f, nm, I, H);
+    snprintf(nm, sizeof nm, "%s.down_proj.weight", prefix);
+    plan(f, nm, H, I);
+}
+
+static void plan_attention(fctx *f, int L) {
+    const ds_config *c = f->c;
+    int64_t H = c->hidden_size, nh = c->num_attention_heads, qd = c->qk_nope_head_dim + c->qk_rope_head_dim;
+    int64_t kvl = c->kv_lora_rank, dr = c->qk_rope_head_dim;
+    if (c->q_lora_rank > 0) {
+        plan_l(f, L, "self_attn.q_a_proj.weight", c->q_lora_rank, H);
+        plan_l(f, L, "self_attn.q_b_proj.weight", nh * qd, c->q_lora_rank);
+    } else {
+        plan_l(f, L, "self_attn.q_proj.weight", nh * qd, H);
+    }
+    plan_l(f, L, "self_attn.kv_a_proj_with_mqa.weight", kvl + dr, H);
+    plan_l(f, L, "self_attn.kv_b_proj.weight", nh * (c->qk_nope_head_dim + c->v_head_dim), kvl);
+    plan_l(f, L, "self_attn.o_proj.weight", H, nh * c->v_head_dim);
+}
+
+static const char *head_name(fctx *f) {
+    if (!ds_ws_has(f->ws, "lm_head.weight") && f->c->tie_word_embeddings) return "model.embed_tokens.weight";
+    return "lm_head.weight";
+}
+
+/* Rows of the head read and multiplied at a time (it can be GBs). */
+static int64_t head_chunk(const ds_config *c) {
+    int64_t chunk = ((int64_t)256 << 20) / ((int64_t)c->hidden_size * 4);
+    if (chunk < 1) chunk = 1;
+    if (chunk > c->vocab_size) chunk = c->vocab_size;
+    return chunk;
+}
+
+/* Plans on from plan_layer until a MoE layer's routed experts (unknown until
+ * its router has run) or the end of the pass. */
+static void plan_ahead(fctx *f) {
+    const ds_config *c = f->c;
+    while (!f->plan_blocked && f->plan_layer <= c->num_hidden_layers) {
+        int L = f->plan_layer;
+        if (L == c->num_hidden_layers) {
+            int64_t V = c->vocab_size, H = c->hidden_size, chunk = head_chunk(c);
+            for (int64_t v0 = 0; v0 < V; v0 += chunk)
+                (void)vf_plan(f->be, head_name(f), v0, V - v0 < chunk ? V - v0 : chunk, V, H);
+            f->plan_layer++;
+            break;
+        }
+        plan_attention(f, L);
+        if (ds_config_is_moe_layer(c, L)) {
+            plan_l(f, L, "mlp.gate.weight", c->n_routed_experts, c->hidden_size);
+            f->plan_blocked = 1;
+        } else {
+            char pre[256];
+            plan_mlp(f, lname(pre, sizeof pre, L, "mlp"), c->intermediate_size);
+            f->plan_layer++;
+        }
+    }
+}
+
+/* Layer L's router has chosen: its experts with count[e] > 0 in ascending
+ * order, its shared experts, then on. */
+static void plan_routed(fctx *f, int L, const int64_t *count) {
+    const ds_config *c = f->c;
+    char pre[256];
+    if (!f->plan_blocked || f->plan_layer != L) return;
+    for (int64_t e = 0; e < c->n_routed_experts; e++) {
+        if (!count[e]) continue;
+        snprintf(pre, sizeof pre, "model.layers.%d.mlp.experts.%lld", L, (long long)e);
+        plan_mlp(f, pre, c->moe_intermediate_size);
+    }
+    if (c->n_shared_experts > 0)
+        plan_mlp(f, lname(pre, sizeof pre, L, "mlp.shared_experts"),
+                 (int64_t)c->moe_intermediate_size * c->n_shared_experts);
+    f->plan_blocked = 0;
+    f->plan_layer = L + 1;
+    plan_ahead(f);
 }
 
 static int norm(fctx *f, const char *name, const float *x, float *y, int64_t rows, int64_t n) {
+    double t = ds_now();
     float *w;
     DS_TRY(ds_ws_load(f->ws, name, n, 1, &w));
     vf_rmsnorm(x, w, y, rows, n, f->c->rms_norm_eps);
     free(w);
+    tick(f, PF_NORM, &t);
     return 0;
 }
 
@@ -82,6 +192,7 @@ static int attention(fctx *f, int L, float *x) {
     if ((rc = norm(f, lname(nm, sizeof nm, L, "self_attn.kv_a_layernorm.weight"), ckv, ckv, T, kvl)) ||
         (rc = linear(f, lname(nm, sizeof nm, L, "self_attn.kv_b_proj.weight"), ckv, kv, T, nh * (dn + dv), kvl)))
         goto out;
+    double tp = ds_now();
     for (int64_t t = 0; t < T; t++) {
         const float *cr = f->cos_t + (int64_t)f->pos[t] * half, *sr = f->sin_t + (int64_t)f->pos[t] * half;
         for (int64_t hh = 0; hh < nh; hh++) vf_rope_apply(q + (t * nh + hh) * qd + dn, half, cr, sr);
@@ -91,6 +202,7 @@ static int attention(fctx *f, int L, float *x) {
     for (int64_t s = 0, t0 = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++)
         vf_attention(q + t0 * nh * qd, kv + t0 * nh * (dn + dv), kpe + t0 * dr, att + t0 * nh * dv,
                      f->tk->len[s], (int)nh, dn, dr, dv, scale);
+    tick(f, PF_ATTN, &tp);
     if ((rc = linear(f, lname(nm, sizeof nm, L, "self_attn.o_proj.weight"), att, o, T, H, nh * dv))) goto out;
     for (int64_t i = 0; i < T * H; i++) x[i] += o[i];
 out:
@@ -108,7 +220,9 @@ static int mlp(fctx *f, const char *prefix, const float *x, float *y, int64_t M,
     if ((rc = linear(f, nm, x, g, M, I, H))) goto out;
     snprintf(nm, sizeof nm, "%s.up_proj.weight", prefix);
     if ((rc = linear(f, nm, x, u, M, I, H))) goto out;
+    double t = ds_now();
     vf_swiglu(g, u, M * I);
+    tick(f, PF_SWIGLU, &t);
     snprintf(nm, sizeof nm, "%s.down_proj.weight", prefix);
     rc = linear(f, nm, g, y, M, H, I);
 out:
@@ -130,12 +244,20 @@ static int moe(fctx *f, int L, const float *h, float *y) {
     vf_route_params_from_config(c, &rp);
 
     if ((rc = linear(f, lname(nm, sizeof nm, L, "mlp.gate.weight"), h, logits, T, E, H))) goto out;
+    double tp = ds_now();
     lname(nm, sizeof nm, L, "mlp.gate.e_score_correction_bias");
     if (ds_ws_has(f->ws, nm) && (rc = ds_ws_load(f->ws, nm, E, 1, &bias))) goto out;
     {
         float *scratch = fbuf(2 * E + rp.n_group);
         for (int64_t t = 0; t < T; t++) vf_route(&rp, logits + t * E, bias, ri + t * K, rw + t * K, scratch);
         free(scratch);
+        int64_t *count = xcalloc((size_t)(E > 0 ? E : 1), sizeof *count);
+        for (int64_t i = 0; i < T * K; i++)
+            if (ri[i] >= 0 && ri[i] < E) count[ri[i]]++;
+        tick(f, PF_MOE, &tp);
+        plan_routed(f, L, count);
+        tick(f, PF_PLAN, &tp);
+        free(count);
     }
     memset(y, 0, (size_t)(T * H) * sizeof(float));
     xe = fbuf(T * H);
@@ -148,13 +270,16 @@ static int moe(fctx *f, int L, const float *h, float *y) {
         if (!n) continue;
         for (int64_t i = 0; i < n; i++) memcpy(xe + i * H, h + (int64_t)rows[i] * H, (size_t)H * sizeof(float));
         snprintf(pre, sizeof pre, "model.layers.%d.mlp.experts.%lld", L, (long long)e);
+        tick(f, PF_MOE, &tp);
         if ((rc = mlp(f, pre, xe, ye, n, c->moe_intermediate_size))) goto out;
+        tp = ds_now();
         f->st->experts_loaded++;
         for (int64_t i = 0; i < n; i++) {
             float *yr = y + (int64_t)rows[i] * H, *er = ye + i * H;
             for (int64_t j = 0; j < H; j++) yr[j] += er[j] * rsel[i];
         }
     }
+    tick(f, PF_MOE, &tp);
     f->st->expert_slots += E;
     if (c->n_shared_experts > 0) {
         snprintf(pre, sizeof pre, "model.layers.%d.mlp.shared_experts", L);
@@ -186,25 +311,21 @@ static int ffn(fctx *f, int L, float *x) {
 static int head(fctx *f, float *x, float *logits) {
     const ds_config *c = f->c;
     int64_t T = f->T, H = c->hidden_size, V = c->vocab_size;
-    const char *hn = "lm_head.weight";
-    if (!ds_ws_has(f->ws, hn) && c->tie_word_embeddings) hn = "model.embed_tokens.weight";
+    const char *hn = head_name(f);
     ds_ws_tinfo ti;
     DS_TRY(ds_ws_info(f->ws, hn, &ti));
     if (ti.rows != V || ti.cols != H)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json",
                        ds_ws_path(f->ws), hn, (long long)ti.rows, (long long)ti.cols, (long long)V, (long long)H);
     DS_TRY(norm(f, "model.norm.weight", x, x, T, H));
-    int64_t chunk = ((int64_t)256 << 20) / (H * 4);
-    if (chunk < 1) chunk = 1;
-    if (chunk > V) chunk = V;
-    float *w = fbuf(chunk * H), *part = fbuf(T * chunk);
+    int64_t chunk = head_chunk(c);
+    float *part = fbuf(T * chunk);
     int rc = 0;
     for (int64_t v0 = 0; v0 < V && !rc; v0 += chunk) {
         int64_t n = V - v0 < chunk ? V - v0 : chunk;
-        if ((rc = ds_ws_read_rows(f->ws, hn, v0, n, w)) || (rc = vf_linear(f->be, x, w, part, T, n, H))) break;
+        if ((rc = vf_linear_w(f->be, hn, v0, V, x, part, T, n, H))) break;
         for (int64_t t = 0; t < T; t++) memcpy(logits + t * V + v0, part + t * n, (size_t)n * sizeof(float));
     }
-    free(w);
     free(part);
     return rc;
 }
@@ -220,6 +341,20 @@ static int embed(fctx *f, float *x) {
     for (int64_t t = 0; t < f->T; t++)
         DS_TRY(ds_ws_read_rows(f->ws, en, f->tk->tok[t], 1, x + t * c->hidden_size));
     return 0;
+}
+
+static int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+
+/* Values of the largest weight (or head chunk) the pass multiplies by. */
+static int64_t max_weight(const ds_config *c) {
+    int64_t H = c->hidden_size, nh = c->num_attention_heads, qd = c->qk_nope_head_dim + c->qk_rope_head_dim;
+    int64_t attn = max3((c->q_lora_rank > 0 ? c->q_lora_rank : nh * qd) * H, nh * qd * c->q_lora_rank,
+                        (int64_t)(c->kv_lora_rank + c->qk_rope_head_dim) * H);
+    attn = max3(attn, nh * (c->qk_nope_head_dim + c->v_head_dim) * c->kv_lora_rank, H * nh * c->v_head_dim);
+    int64_t mi = c->moe_intermediate_size, ffn = max3((int64_t)c->intermediate_size * H,
+                                                      (int64_t)c->n_routed_experts * H,
+                                                      mi * (c->n_shared_experts > 1 ? c->n_shared_experts : 1) * H);
+    return max3(attn, ffn, head_chunk(c) * H);
 }
 
 int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logits, vf_stats *st) {
@@ -245,7 +380,14 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     vf_rope_tables(c, max_len, f.cos_t, f.sin_t);
 
     float *x = fbuf(f.T * c->hidden_size);
-    int rc = embed(&f, x);
+    int rc = vf_backend_begin(be, ws, max_weight(c));
+    if (!rc) {
+        double tp = ds_now();
+        plan_ahead(&f);
+        tick(&f, PF_PLAN, &tp);
+        rc = embed(&f, x);
+        tick(&f, PF_EMBED, &tp);
+    }
     for (int L = 0; !rc && L < c->num_hidden_layers; L++) {
         int64_t before = st->experts_loaded;
         if (!(rc = attention(&f, L, x))) rc = ffn(&f, L, x);
@@ -260,5 +402,12 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     free(f.sin_t);
     st->seconds = ds_now() - t0;
     st->bytes_read = ds_ws_bytes_read(ws) - bytes0;
+    if (be->profile && !rc) {
+        vf_backend_profile(be, st->seconds, st->bytes_read, stderr);
+        fprintf(stderr, "verify: profile: CPU blocks: norms %.3f s, RoPE + attention %.3f s, SwiGLU %.3f s, "
+                "MoE routing and mixing %.3f s, embedding %.3f s, planning %.3f s\n", f.cpu_s[PF_NORM],
+                f.cpu_s[PF_ATTN], f.cpu_s[PF_SWIGLU], f.cpu_s[PF_MOE], f.cpu_s[PF_EMBED], f.cpu_s[PF_PLAN]);
+    }
+    vf_backend_end(be);
     return rc;
 }

@@ -2,10 +2,10 @@
  * layer RMSNorm -> MLA attention -> residual, RMSNorm -> FFN (SwiGLU MLP or
  * MoE) -> residual; final RMSNorm; lm_head. Every position's logits.
  *
- * Weights stream from a ds_wsource: each one is read (as float32) just before
- * its GEMM and freed right after, and a routed expert is read only when some
- * token routes to it, one expert at a time. Resident memory is therefore the
- * largest single weight in float32 plus the activations. */
+ * Weights are planned in the order they are used and read ahead by reader
+ * threads into a bounded ring (verify/wstream.h); routed experts are planned,
+ * and so read, only once the router has chosen them. Memory is the ring, one
+ * decoded weight and the activations, whatever the model size. */
 #ifndef DS_VERIFY_FORWARD_H
 #define DS_VERIFY_FORWARD_H
 

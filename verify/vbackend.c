@@ -1,18 +1,155 @@
-/* vbackend.c - the GEMM dispatch of the verify forward pass. */
+/* vbackend.c - the GEMM dispatch of the verify forward pass (vbackend.h). */
 #include "verify/vbackend.h"
 #include "common/util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
-int vf_backend_open(vf_backend *b, int use_cuda) {
+/* The first cuBLAS GEMM of a process pays for loading and initializing the
+ * library (measured ~0.1 s on an H100, a fifth of a whole pass over a 7.8 GB
+ * checkpoint), and the first launch of each kernel for loading it: done here,
+ * once per backend, on small buffers, rather than inside the first pass. */
+static int warm_up(vf_backend *b) {
+    const int64_t M = 128, N = 256, K = 256;
+    float *x, *w, *y;
+    DS_TRY(ds_cuda_malloc((void **)&x, (size_t)(M * K) * sizeof(float)));
+    int rc = ds_cuda_malloc((void **)&w, (size_t)(N * K) * sizeof(float));
+    if (!rc && (rc = ds_cuda_malloc((void **)&y, (size_t)(M * N) * sizeof(float)))) y = NULL;
+    if (!rc) rc = ds_cuda_memset(x, 0, (size_t)(M * K) * sizeof(float));
+    if (!rc) rc = ds_cuda_memset(w, 0, (size_t)(N * K) * sizeof(float));
+    if (!rc) rc = ds_cuda_gemm_f32(b->blas, x, w, y, M, N, K);
+    if (!rc) rc = ds_cuda_gemm_f32(b->blas, x, w, y, 16, N, K);
+    if (!rc) rc = ds_cuda_widen_bf16_f32_async((const uint16_t *)w, y, 64, NULL);
+    float one = 1;
+    if (!rc) rc = ds_cuda_memcpy_h2d(x, &one, sizeof one);
+    if (!rc) rc = ds_cuda_dequant_fp8_bf16_async((const uint8_t *)w, (uint16_t *)y, 0, 16, 16, x, 1, 128, 128, NULL);
+    if (!rc) rc = ds_cuda_sync();
+    ds_cuda_free(x);
+    ds_cuda_free(w);
+    ds_cuda_free(y);
+    return rc;
+}
+
+int vf_backend_open_opts(vf_backend *b, int use_cuda, const vf_backend_opts *o) {
     memset(b, 0, sizeof *b);
     b->use_cuda = use_cuda;
-    return use_cuda ? ds_cuda_blas_open(&b->blas) : 0;
+    b->profile = o->profile;
+    if (use_cuda) DS_TRY(ds_cuda_blas_open(&b->blas));
+    ds_wstream_opts so = {.cuda = use_cuda, .readers = o->io_threads, .profile = o->profile};
+    int rc = use_cuda ? warm_up(b) : 0;
+    if (!rc) rc = ds_wstream_open(&b->stream, &so);
+    for (int i = 0; i < 3 && use_cuda && b->profile && !rc; i++) rc = ds_cuda_event_create(&b->ev[i]);
+    if (rc) vf_backend_close(b);
+    return rc;
+}
+
+int vf_backend_open(vf_backend *b, int use_cuda) {
+    vf_backend_opts o = {0};
+    return vf_backend_open_opts(b, use_cuda, &o);
+}
+
+static void free_buffers(vf_backend *b) {
+    if (b->use_cuda) {
+        ds_cuda_free(b->w);
+        ds_cuda_free(b->x);
+        ds_cuda_free(b->y);
+    } else {
+        free(b->w);
+    }
+    b->w = b->x = b->y = NULL;
+    b->cap_w = b->cap_x = b->cap_y = 0;
 }
 
 void vf_backend_close(vf_backend *b) {
+    ds_wstream_close(b->stream);
+    b->stream = NULL;
+    free_buffers(b);
+    for (int i = 0; i < 3; i++) ds_cuda_event_destroy(b->ev[i]);
+    memset(b->ev, 0, sizeof b->ev);
     if (b->blas) ds_cuda_blas_close(b->blas);
     b->blas = NULL;
+}
+
+int vf_backend_begin(vf_backend *b, ds_wsource *ws, int64_t max_weight_elems) {
+    /* The ring holds the weights read ahead. CUDA: two of the largest even as
+     * float32 (F16/INT weights are decoded by the readers), eight or more FP8
+     * ones. CPU: the region is free once decoded, before the GEMM, so one
+     * largest weight as stored lets the next be read during the GEMM. */
+    uint64_t need = ds_wstream_ring_need(b->stream, max_weight_elems, 1);
+    uint64_t ring = b->use_cuda ? 2 * need : need;
+    if (b->use_cuda && ring < ((uint64_t)1 << 30)) ring = (uint64_t)1 << 30;
+    b->gemm_seconds = b->take_seconds = b->dev_upload_s = b->dev_gemm_s = b->dev_gemm_max_s = b->d2h_s = 0;
+    ds_wstream_prof_get(b->stream, &b->prof0);
+    return ds_wstream_begin(b->stream, ws, ring);
+}
+
+void vf_backend_end(vf_backend *b) {
+    ds_wstream_end(b->stream);
+    free_buffers(b);
+}
+
+int vf_plan(vf_backend *b, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols) {
+    return ds_wstream_plan(b->stream, name, r0, n, rows, cols);
+}
+
+static int grow(vf_backend *b, float **p, size_t *cap, int64_t n, int device) {
+    size_t need = (size_t)(n > 0 ? n : 1) * sizeof(float);
+    if (need <= *cap) return 0;
+    if (device) ds_cuda_free(*p);
+    else free(*p);
+    *p = NULL;
+    *cap = 0;
+    if (device) DS_TRY(ds_cuda_malloc((void **)p, need));
+    else *p = xaligned(need);
+    *cap = need;
+    (void)b;
+    return 0;
+}
+
+static int linear_cuda(vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y,
+                       int64_t M, int64_t N, int64_t K) {
+    DS_TRY(grow(b, &b->w, &b->cap_w, N * K, 1));
+    DS_TRY(grow(b, &b->x, &b->cap_x, M * K, 1));
+    DS_TRY(grow(b, &b->y, &b->cap_y, M * N, 1));
+    double t = ds_now();
+    int rc = ds_wstream_take(b->stream, name, r0, N, rows, K, b->w);
+    b->take_seconds += ds_now() - t;
+    if (rc || M <= 0 || N <= 0) return rc;
+    if (b->profile) DS_TRY(ds_cuda_event_record(b->ev[0], NULL));
+    DS_TRY(ds_cuda_memcpy_h2d(b->x, x, (size_t)(M * K) * sizeof(float)));
+    if (b->profile) DS_TRY(ds_cuda_event_record(b->ev[1], NULL));
+    DS_TRY(ds_cuda_gemm_f32(b->blas, b->x, b->w, b->y, M, N, K));
+    if (b->profile) DS_TRY(ds_cuda_event_record(b->ev[2], NULL));
+    t = ds_now();
+    DS_TRY(ds_cuda_memcpy_d2h(y, b->y, (size_t)(M * N) * sizeof(float)));
+    if (b->profile) {
+        float u, g;
+        b->d2h_s += ds_now() - t;
+        DS_TRY(ds_cuda_event_elapsed_ms(b->ev[0], b->ev[1], &u));
+        DS_TRY(ds_cuda_event_elapsed_ms(b->ev[1], b->ev[2], &g));
+        b->dev_upload_s += u / 1e3;
+        b->dev_gemm_s += g / 1e3;
+        if (g / 1e3 > b->dev_gemm_max_s) {
+            b->dev_gemm_max_s = g / 1e3;
+            b->gemm_max_mnk[0] = M, b->gemm_max_mnk[1] = N, b->gemm_max_mnk[2] = K;
+        }
+    }
+    return 0;
+}
+
+int vf_linear_w(vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
+                int64_t N, int64_t K) {
+    double t = ds_now();
+    int rc;
+    if (b->use_cuda) {
+        rc = linear_cuda(b, name, r0, rows, x, y, M, N, K);
+    } else if (!(rc = grow(b, &b->w, &b->cap_w, N * K, 0))) {
+        rc = ds_wstream_take(b->stream, name, r0, N, rows, K, b->w);
+        b->take_seconds += ds_now() - t;
+        if (!rc) rc = ds_cpu_gemm_f32(x, b->w, y, M, N, K);
+    }
+    b->gemm_seconds += ds_now() - t;
+    return rc;
 }
 
 int vf_linear(vf_backend *b, const float *x, const float *w, float *y, int64_t M, int64_t N, int64_t K) {
@@ -20,4 +157,27 @@ int vf_linear(vf_backend *b, const float *x, const float *w, float *y, int64_t M
     int rc = b->use_cuda ? ds_cuda_gemm_f32_host(b->blas, x, w, y, M, N, K) : ds_cpu_gemm_f32(x, w, y, M, N, K);
     b->gemm_seconds += ds_now() - t;
     return rc;
+}
+
+void vf_backend_profile(const vf_backend *b, double seconds, uint64_t bytes, FILE *f) {
+    ds_wstream_prof p;
+    ds_wstream_prof_get(b->stream, &p);
+    const ds_wstream_prof *o = &b->prof0;
+    double rd = p.read_s - o->read_s, busy = seconds > 0 ? rd / (p.readers * seconds) : 0;
+    uint64_t staged = p.bytes_staged - o->bytes_staged;
+    fprintf(f,
+            "verify: profile: forward %.3f s, %.3f GB stored read = %.2f GB/s; %d readers: %.3f GB staged, "
+            "read %.3f s (%.2f GB/s each, %.0f%% busy), upload wait %.3f s, ring wait %.3f s, idle %.3f s; "
+            "weights taken %lld (%lld direct): waited %.3f s, decode %.3f s; linear layers %.3f s",
+            seconds, bytes / 1e9, seconds > 0 ? bytes / 1e9 / seconds : 0, p.readers, staged / 1e9, rd,
+            rd > 0 ? staged / 1e9 / rd : 0, 100 * busy, p.copy_wait_s - o->copy_wait_s,
+            p.ring_wait_s - o->ring_wait_s, p.idle_s - o->idle_s, (long long)(p.takes - o->takes),
+            (long long)(p.direct_reads - o->direct_reads), p.take_wait_s - o->take_wait_s, p.decode_s - o->decode_s,
+            b->gemm_seconds);
+    if (b->use_cuda && b->profile)
+        fprintf(f, " (device: decode %.3f s, activation upload %.3f s, GEMM %.3f s, slowest %.1f ms for %lldx%lldx%lld; "
+                "result copies %.3f s)", p.dev_decode_s - o->dev_decode_s, b->dev_upload_s, b->dev_gemm_s,
+                b->dev_gemm_max_s * 1e3, (long long)b->gemm_max_mnk[0], (long long)b->gemm_max_mnk[1],
+                (long long)b->gemm_max_mnk[2], b->d2h_s);
+    fprintf(f, "; the rest (CPU blocks, norms, embedding) %.3f s\n", seconds - b->gemm_seconds);
 }

@@ -40,11 +40,14 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
     char base[512];
     snprintf(base, sizeof base, "%s", name);
     if (ends_with(base, ".weight")) base[strlen(base) - 7] = 0;
+    p->fd = -1;
     if (e) {
         p->file = h->ck.shards[e->file].path;
         p->name = e->name;
         p->w = e->info;
         p->wd = ds_ckpt_data(&h->ck, e);
+        p->fd = h->ck.shards[e->file].fd;
+        p->foff = ds_st_file_offset(&h->ck.shards[e->file], e->info);
         if (p->w->dtype == DS_F8_E4M3 || p->w->dtype == DS_F8_E5M2) {
             p->kind = DS_WQ_FP8;
             if ((x = companion(h, name, "_scale_inv", &p->sd))) { p->s = x->info; p->sfile = h->ck.shards[x->file].path; }
@@ -59,6 +62,8 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
         p->file = h->ck.shards[e->file].path;
         p->name = e->name;
         p->w = e->info;
+        p->fd = h->ck.shards[e->file].fd;
+        p->foff = ds_st_file_offset(&h->ck.shards[e->file], e->info);
         p->kind = DS_WQ_INT;
         p->int_packed = 1;
         if ((x = companion(h, base, ".weight_scale", &p->sd))) { p->s = x->info; p->sfile = h->ck.shards[x->file].path; }
@@ -87,6 +92,24 @@ static int hf_read(void *impl, const char *name, int64_t r0, int64_t n, float *o
     return 0;
 }
 
+static int hf_pieces(void *impl, const char *name, int64_t r0, int64_t n, ws_piece **out, int *count) {
+    ws_part p;
+    *out = NULL;
+    *count = 0;
+    DS_TRY(hf_part(impl, name, &p, 0));
+    if (r0 < 0 || n < 0 || r0 + n > p.rows)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", p.file, name, (long long)r0,
+                       (long long)(r0 + n), (long long)p.rows);
+    if (n == 0) return 0;
+    ws_piece *pc = xcalloc(1, sizeof *pc);
+    pc->part = p;
+    pc->r0 = r0;
+    pc->n = n;
+    *out = pc;
+    *count = 1;
+    return 0;
+}
+
 static void hf_close(void *impl) {
     ws_hf *h = impl;
     ds_ckpt_close(&h->ck);
@@ -111,7 +134,7 @@ static const char *hf_locate(void *impl, const char *name, int64_t row, int64_t 
     return hf_part(impl, name, &p, 1) ? NULL : p.file;
 }
 
-static const ws_ops hf_ops = {hf_info, hf_read, hf_exists, hf_locate, hf_close};
+static const ws_ops hf_ops = {hf_info, hf_read, hf_exists, hf_locate, hf_close, hf_pieces};
 
 /* What the 2-D weights hold, for the report: int4/int8 when any weight is
  * integer-quantized, else fp8 when any is FP8, else the dtype of the rest. */

@@ -11,6 +11,8 @@ typedef struct {
     const char *file;              /* for messages */
     const char *name;              /* stored name of the weight data */
     const ds_tensor_info *w;  const uint8_t *wd;
+    int fd;                        /* the weight's file, for pread (-1: read through wd) */
+    uint64_t foff;                 /* file offset of wd */
     const ds_tensor_info *s;  const uint8_t *sd;   /* FP8 scale_inv / INT weight_scale */
     const char *sfile;             /* the scale's file (an index may put it in another shard) */
     const ds_tensor_info *z;  const uint8_t *zd;   /* INT weight_zero_point (optional) */
@@ -33,6 +35,17 @@ int ws_part_validate(ws_part *p);
 void ws_part_read(const ws_part *p, int64_t r0, int64_t n, float *out);
 /* Fills ti from a validated part (ndim/shape from the stored or packed shape). */
 void ws_part_tinfo(const ws_part *p, ds_ws_tinfo *ti);
+/* FP8: float32 copy of scale rows [b0, b0+nb) (scale_cols each) to dst. */
+void ws_part_scale_rows(const ws_part *p, int64_t b0, int64_t nb, float *dst);
+
+/* Where rows of a tensor are stored: rows [r0, r0+n) of part land at rows
+ * [dst_row, dst_row+n) and columns [dst_col, dst_col+part.cols) of the tensor
+ * (an MP tensor split by columns has one piece per rank, side by side). */
+typedef struct {
+    ws_part part;
+    int64_t r0, n;
+    int64_t dst_row, dst_col;
+} ws_piece;
 
 typedef struct {
     /* quiet: a missing tensor returns DS_EXIT_INPUT without a message */
@@ -43,6 +56,9 @@ typedef struct {
     /* the file holding element (row, col) of a valid tensor, for messages */
     const char *(*locate)(void *impl, const char *name, int64_t row, int64_t col);
     void (*close)(void *impl);
+    /* rows [r0, r0+n) as validated pieces (*out malloc'd, *count of them; rows of
+     * zero-row pieces are left out); what read does, before decoding */
+    int (*pieces)(void *impl, const char *name, int64_t r0, int64_t n, ws_piece **out, int *count);
 } ws_ops;
 
 struct ds_wsource {

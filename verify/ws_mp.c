@@ -87,6 +87,8 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
     p->name = t->name;
     p->w = t;
     p->wd = ds_st_data(f, t);
+    p->fd = f->fd;
+    p->foff = ds_st_file_offset(f, t);
     if (t->dtype == DS_F8_E4M3 || t->dtype == DS_F8_E5M2) {
         char sn[512];
         snprintf(sn, sizeof sn, "%s", mp);
@@ -190,6 +192,58 @@ static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float 
     return 0;
 }
 
+/* The pieces mp_read decodes and joins, in the same order. */
+static int mp_pieces(void *impl, const char *name, int64_t row0, int64_t n, ws_piece **out, int *count) {
+    ws_mp *h = impl;
+    char mp[512];
+    int split, r0, r1;
+    ds_ws_tinfo ti;
+    *out = NULL;
+    *count = 0;
+    DS_TRY(mp_info(impl, name, &ti, 0)); /* validates every part involved */
+    DS_TRY(resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 0));
+    if (row0 < 0 || n < 0 || row0 + n > ti.rows)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", h->dir, name, (long long)row0,
+                       (long long)(row0 + n), (long long)ti.rows);
+    if (n == 0) return 0;
+    ws_piece *pc = xcalloc((size_t)(r1 - r0), sizeof *pc);
+    int k = 0, rc = 0;
+    if (split != SPLIT_ROW && split != SPLIT_COL) {
+        if (!(rc = rank_part(h, r0, mp, &pc[0].part, 0))) {
+            pc[0].r0 = row0;
+            pc[0].n = n;
+            k = 1;
+        }
+    } else if (split == SPLIT_ROW) {
+        int64_t per = ti.rows / (r1 - r0), dst = 0;
+        for (int r = r0; r < r1 && n > 0 && !rc; r++) {
+            int64_t lo = (r - r0) * per, hi = lo + per;
+            if (row0 >= hi) continue;
+            int64_t take = hi - row0 < n ? hi - row0 : n;
+            if ((rc = rank_part(h, r, mp, &pc[k].part, 0))) break;
+            pc[k].r0 = row0 - lo;
+            pc[k].n = take;
+            pc[k].dst_row = dst;
+            k++;
+            dst += take;
+            row0 += take;
+            n -= take;
+        }
+    } else {
+        int64_t pcols = ti.cols / (r1 - r0);
+        for (int r = r0; r < r1 && !rc; r++, k++) {
+            if ((rc = rank_part(h, r, mp, &pc[k].part, 0))) break;
+            pc[k].r0 = row0;
+            pc[k].n = n;
+            pc[k].dst_col = (r - r0) * pcols;
+        }
+    }
+    if (rc) { free(pc); return rc; }
+    *out = pc;
+    *count = k;
+    return 0;
+}
+
 static void mp_close(void *impl) {
     ws_mp *h = impl;
     for (int i = 0; i < h->n; i++) if (h->f) ds_st_close(&h->f[i]);
@@ -218,7 +272,7 @@ static const char *mp_locate(void *impl, const char *name, int64_t row, int64_t 
     return r < r1 ? h->f[r].path : NULL;
 }
 
-static const ws_ops mp_ops = {mp_info, mp_read, mp_exists, mp_locate, mp_close};
+static const ws_ops mp_ops = {mp_info, mp_read, mp_exists, mp_locate, mp_close, mp_pieces};
 
 /* Parses "model{i}-mp{N}.safetensors" exactly. */
 static int rank_name(const char *s, int *i, int *n) {

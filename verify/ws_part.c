@@ -193,6 +193,10 @@ void ws_part_tinfo(const ws_part *p, ds_ws_tinfo *ti) {
     ti->parts = 1;
 }
 
+void ws_part_scale_rows(const ws_part *p, int64_t b0, int64_t nb, float *dst) {
+    scale_rows(p, b0, nb, p->s->shape[1], dst);
+}
+
 static void read_plain(const ws_part *p, int64_t r0, int64_t n, float *out) {
     const ds_dtype_traits *tr = ds_dtype_info(p->w->dtype);
     size_t es = tr->size;
