@@ -7,6 +7,9 @@
  * and the scale a BF16/F16/F32 number, so the product is exact in float32
  * (compressed-tensors computes it in the scale's dtype, which may round). */
 #include "verify/ws_impl.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
 #include "kernels/kernels.h"
 #include "common/util.h"
 
@@ -269,6 +272,19 @@ static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
     }
 }
 
+/* The rows just decoded were read through the file mapping: unmap those pages
+ * again (they stay in the page cache; a later access faults them back in), so
+ * verify's resident memory stays bounded however many weights it reads. */
+static void release_rows(const ws_part *p, int64_t r0, int64_t n) {
+    if (!p->w || !p->wd || p->w->ndim < 1 || p->w->shape[0] <= 0) return;
+    uint64_t rb = (p->w->end - p->w->begin) / (uint64_t)p->w->shape[0];
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)(p->wd + (uint64_t)r0 * rb), b = a + (uint64_t)n * rb;
+    a = (a + pg - 1) & ~(pg - 1);   /* whole pages inside the rows only */
+    b &= ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void ws_part_read(const ws_part *p, int64_t r0, int64_t n, float *out) {
     if (n <= 0) return;
     switch (p->kind) {
@@ -276,4 +292,5 @@ void ws_part_read(const ws_part *p, int64_t r0, int64_t n, float *out) {
     case DS_WQ_INT: read_int(p, r0, n, out); break;
     default: read_plain(p, r0, n, out); break;
     }
+    release_rows(p, r0, n);
 }
