@@ -22,6 +22,17 @@ for n in 1 2 4 8; do
     expect_rc "cuda: shard-for-mp --dtype bf16 mp$n" 0 "$DSCONV" shard-for-mp "$TMP/nomtp" "$TMP/mp$n" --model-parallel $n --dtype bf16 --device cuda --quiet
     check "cuda: shard-for-mp --dtype bf16 mp$n identical to convert.py" "$TOOLS/golden" "$EXP" model_parallel bf16-mp$n "$TMP/mp$n"
 done
+# requant through the executor: CUDA writes the same bytes as the CPU, for every method.
+same_shards() { for f in "$1"/*.safetensors; do cmp -s "$f" "$2/$(basename "$f")" || return 1; done; }
+for args in "--bits 8" "--bits 4" "--bits 4 --method mse" "--bits 4 --asym" "--bits 8 --group-size 64 --method mse"; do
+    tag=$(echo "$args" | tr -d ' -')
+    "$DSCONV" requant "$IN" "$TMP/rq-cpu-$tag" $args --device cpu --quiet
+    expect_rc "cuda: requant $args runs" 0 "$DSCONV" requant "$IN" "$TMP/rq-gpu-$tag" $args --device cuda --quiet
+    check "cuda: requant $args = cpu bytes" same_shards "$TMP/rq-cpu-$tag" "$TMP/rq-gpu-$tag"
+done
+"$DSCONV" fp8-to-bf16 "$IN" "$TMP/bf16-in" --device cpu --quiet
+expect_rc "cuda: requant of the BF16 conversion" 0 "$DSCONV" requant "$TMP/bf16-in" "$TMP/rq-gpu-bf16" --bits 4 --device cuda --quiet
+check "cuda: requant of FP8 = requant of its BF16 conversion" same_shards "$TMP/rq-gpu-bits4" "$TMP/rq-gpu-bf16"
 if [ -x bin/dsconv-sample ]; then
     bin/dsconv-sample --out "$TMP/s" --ue8m0 >/dev/null
     "$DSCONV" fp8-to-bf16 "$TMP/s" "$TMP/s-cpu" --device cpu --quiet
