@@ -429,9 +429,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
         for (int k = 0; k < it->n_out; k++) {
             const ds_plan_file *pf = &p->files[p->outs[it->first_out + k].file];
             const ds_tensor_desc *d = &pf->tensors[p->outs[it->first_out + k].tensor];
-            uint64_t b = ds_dtype_size(d->dtype);
-            for (int q = 0; q < d->ndim; q++) b *= (uint64_t)d->shape[q];
-            if (!x.fs[p->outs[it->first_out + k].file].done) x.total_out += b;
+            if (!x.fs[p->outs[it->first_out + k].file].done) x.total_out += ds_tensor_desc_bytes(d);
         }
     }
     if ((rc = ds_xf_create(&x.xf, c, p, o->use_cuda, x.in_cap, x.out_cap))) goto out;

@@ -20,15 +20,7 @@ static int index_text(const ds_ckpt *c, const ds_plan *p, keep_fn keep, char **o
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(in, "weight_map");
     cJSON *o = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
-    uint64_t total = 0;
-    for (int f = 0; f < p->n_files; f++)
-        for (int t = 0; t < p->files[f].n_tensors; t++) {
-            const ds_tensor_desc *d = &p->files[f].tensors[t];
-            uint64_t b = ds_dtype_size(d->dtype);
-            for (int k = 0; k < d->ndim; k++) b *= (uint64_t)d->shape[k];
-            total += b;
-        }
-    cJSON_AddNumberToObject(meta, "total_size", (double)total);
+    cJSON_AddNumberToObject(meta, "total_size", (double)ds_plan_data_bytes(p));
     cJSON *om = cJSON_AddObjectToObject(o, "weight_map");
     const cJSON *it;
     cJSON_ArrayForEach(it, wm) {

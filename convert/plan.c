@@ -88,15 +88,16 @@ void ds_plan_finish(ds_plan *p) {
         for (int k = 0; k < p->items[i].n_out; k++) p->files[p->outs[p->items[i].first_out + k].file].last_item = i;
 }
 
-uint64_t ds_plan_output_bytes(const ds_plan *p) {
+uint64_t ds_tensor_desc_bytes(const ds_tensor_desc *d) {
+    uint64_t b = ds_dtype_size(d->dtype);
+    for (int i = 0; i < d->ndim; i++) b *= (uint64_t)d->shape[i];
+    return b;
+}
+
+uint64_t ds_plan_data_bytes(const ds_plan *p) {
     uint64_t n = 0;
     for (int f = 0; f < p->n_files; f++)
-        for (int t = 0; t < p->files[f].n_tensors; t++) {
-            const ds_tensor_desc *d = &p->files[f].tensors[t];
-            uint64_t e = ds_dtype_size(d->dtype);
-            for (int i = 0; i < d->ndim; i++) e *= (uint64_t)d->shape[i];
-            n += e + 128 + strlen(d->name); /* data + a header entry */
-        }
+        for (int t = 0; t < p->files[f].n_tensors; t++) n += ds_tensor_desc_bytes(&p->files[f].tensors[t]);
     return n;
 }
 

@@ -73,7 +73,9 @@ void ds_plan_add_extra_copy(ds_plan *p, const char *name, const char *src_path);
 void ds_plan_add_extra_text(ds_plan *p, const char *name, char *text /* taken */);
 /* Fills last_item per file; call once after building. */
 void ds_plan_finish(ds_plan *p);
-uint64_t ds_plan_output_bytes(const ds_plan *p);
+/* Data bytes of one planned tensor, and of all of them (an index's total_size). */
+uint64_t ds_tensor_desc_bytes(const ds_tensor_desc *d);
+uint64_t ds_plan_data_bytes(const ds_plan *p);
 
 /* ---- helpers shared by the plan builders ---- */
 

@@ -43,16 +43,10 @@ static char *index_text(const ds_plan *p) {
     cJSON *o = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
     cJSON *wm = cJSON_AddObjectToObject(o, "weight_map");
-    uint64_t total = 0;
     for (int f = 0; f < p->n_files; f++)
-        for (int t = 0; t < p->files[f].n_tensors; t++) {
-            const ds_tensor_desc *d = &p->files[f].tensors[t];
-            uint64_t b = ds_dtype_size(d->dtype);
-            for (int k = 0; k < d->ndim; k++) b *= (uint64_t)d->shape[k];
-            total += b;
-            cJSON_AddStringToObject(wm, d->name, p->files[f].name);
-        }
-    cJSON_AddNumberToObject(meta, "total_size", (double)total);
+        for (int t = 0; t < p->files[f].n_tensors; t++)
+            cJSON_AddStringToObject(wm, p->files[f].tensors[t].name, p->files[f].name);
+    cJSON_AddNumberToObject(meta, "total_size", (double)ds_plan_data_bytes(p));
     char *s = cJSON_Print(o);
     cJSON_Delete(o);
     return s;
