@@ -5,6 +5,7 @@
  * directory and the tensor or file, and the dev-tiny fixture. */
 #define _GNU_SOURCE
 #include "tests/unit/test.h"
+#include "tests/unit/test_fs.h"
 #include "formats/hf.h"
 #include "common/util.h"
 
@@ -16,26 +17,6 @@
 
 /* ---- helpers */
 
-static char *make_tmpdir(void) {
-    char tmpl[] = "/tmp/dsconv-test-hf-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? xstrdup(d) : NULL;
-}
-
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = ds_path_join(dir, e->d_name);
-        if (ds_is_dir(p)) rm_tree(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* Writes dir/file with the tensors named in the NULL-terminated list, each
  * F32 [2, 3] filled with a byte pattern from its position. */
@@ -124,11 +105,11 @@ static const char *const good_map[] = {
 
 /* A good two-shard checkpoint in a fresh directory. */
 static char *good_ckpt(void) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("hf");
     if (!d) return NULL;
     if (write_shard(d, "model-00001-of-00002.safetensors", shard1) || write_shard(d, "model-00002-of-00002.safetensors", shard2) ||
         write_index(d, good_map)) {
-        rm_tree(d);
+        test_rm_tree(d);
         free(d);
         return NULL;
     }
@@ -164,11 +145,11 @@ TEST(index_layout_opens) {
     CHECK(c.total_bytes == c.shards[0].file_size + c.shards[1].file_size);
     ds_ckpt_close(&c);
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(single_file_layouts_open) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("hf");
     CHECK_EQ_INT(write_shard(d, "model.safetensors", shard2), 0);
     ds_ckpt c;
     char *err;
@@ -188,7 +169,7 @@ TEST(single_file_layouts_open) {
     CHECK(c.dir && strcmp(c.dir, d) == 0);
     ds_ckpt_close(&c);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* A config.json beside the shards is parsed; a broken one fails the open. */
@@ -210,7 +191,7 @@ TEST(config_is_read_with_the_checkpoint) {
     CHECK_STR_CONTAINS(err, "config.json");
     CHECK_STR_CONTAINS(err, "num_hidden_layers");
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* ------------------------------------------------------------------ the four inconsistencies */
@@ -235,7 +216,7 @@ TEST(inconsistent_tensor_not_in_named_file) {
     CHECK_STR_CONTAINS(err, "model.layers.0.mlp.gate_proj.weight");
     CHECK_STR_CONTAINS(err, "model-00002-of-00002.safetensors");
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* 1b. A mapped tensor is in no shard at all. */
@@ -258,12 +239,12 @@ TEST(inconsistent_tensor_in_no_file) {
     CHECK_STR_CONTAINS(err, "model.safetensors.index.json");
     CHECK_STR_CONTAINS(err, "model.layers.0.mlp.up_proj.weight");
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* 2. The same tensor is stored in two files. */
 TEST(inconsistent_tensor_in_two_files) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("hf");
     static const char *const s2[] = {"model.norm.weight", "model.embed_tokens.weight", NULL};
     CHECK_EQ_INT(write_shard(d, "model-00001-of-00002.safetensors", shard1), 0);
     CHECK_EQ_INT(write_shard(d, "model-00002-of-00002.safetensors", s2), 0);
@@ -286,7 +267,7 @@ TEST(inconsistent_tensor_in_two_files) {
     CHECK_EQ_INT(open_capture(d, &c, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, "model.embed_tokens.weight");
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* 3. A tensor stored in a shard is missing from the index. */
@@ -307,7 +288,7 @@ TEST(inconsistent_tensor_missing_from_index) {
     CHECK_STR_CONTAINS(err, "model.safetensors.index.json");
     CHECK_STR_CONTAINS(err, "model.norm.weight");
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* 4. The index names a shard file that does not exist. */
@@ -338,7 +319,7 @@ TEST(inconsistent_mapped_file_missing) {
     CHECK_EQ_INT(open_capture(d, &c, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, "model-00002-of-00002.safetensors");
     free(err);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* ------------------------------------------------------------------ other bad inputs */
@@ -359,7 +340,7 @@ TEST(bad_index_json) {
         CHECKF(strstr(err, "model.safetensors.index.json") != NULL, "index '%s': %s", bad[i], err);
         free(err);
     }
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* A malformed shard fails the whole open, naming the shard. */
@@ -377,11 +358,11 @@ TEST(bad_shard_named) {
     CHECK_EQ_INT(open_capture(d, &c, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, "model-00002-of-00002.safetensors");
     free(err); free(sp);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_paths) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("hf");
     ds_ckpt c;
     char *err;
     /* An empty directory: nothing to open. */
@@ -392,7 +373,7 @@ TEST(bad_paths) {
     CHECK_EQ_INT(open_capture(p, &c, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, "nothing-here");
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(layer_of_names) {

@@ -13,6 +13,7 @@
  * commit that is missing bytes. */
 #define _GNU_SOURCE
 #include "tests/unit/test.h"
+#include "tests/unit/test_fs.h"
 #include "formats/safetensors.h"
 #include "common/util.h"
 
@@ -25,26 +26,6 @@
 
 /* ---- helpers */
 
-static char *make_tmpdir(void) {
-    char tmpl[] = "/tmp/dsconv-test-st-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? xstrdup(d) : NULL;
-}
-
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = ds_path_join(dir, e->d_name);
-        if (ds_is_dir(p)) rm_tree(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* Writes raw bytes to dir/name; returns the malloc'd path. */
 static char *write_raw(const char *dir, const char *name, const void *buf, size_t n) {
@@ -113,29 +94,29 @@ static void expect_bad(test_ctx *t_, const char *dir, const char *case_name, con
 /* ------------------------------------------------------------------ reader: file-level errors */
 
 TEST(bad_empty_file) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = write_raw(d, "empty.safetensors", "", 0);
     ds_st_file f;
     char *err;
     CHECK_EQ_INT(open_capture(p, &f, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, p);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_seven_byte_file) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = write_raw(d, "seven.safetensors", "\x02\0\0\0\0\0\0", 7);
     ds_st_file f;
     char *err;
     CHECK_EQ_INT(open_capture(p, &f, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, p);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_missing_file) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = ds_path_join(d, "absent.safetensors");
     ds_st_file f;
     char *err;
@@ -143,11 +124,11 @@ TEST(bad_missing_file) {
     CHECK(rc == DS_EXIT_INPUT || rc == DS_EXIT_IO);
     CHECK_STR_CONTAINS(err, p);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_header_length_past_end) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     /* "{}" plus one byte of data: a length of 4 runs one byte past the file. */
     char *p = write_st_len(d, "past.safetensors", 4, "{}", 1);
     ds_st_file f;
@@ -166,13 +147,13 @@ TEST(bad_header_length_past_end) {
     CHECK_EQ_INT(f.n_tensors, 0);
     ds_st_close(&f);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* The 100 MiB limit is checked on its own, not only as "past the end": the
  * file really is longer than the header it announces (sparse, so it is cheap). */
 TEST(bad_header_length_over_100_mib) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = ds_path_join(d, "big.safetensors");
     uint64_t n = (uint64_t)DS_ST_MAX_HEADER + 1;
     CHECK_EQ_INT(DS_ST_MAX_HEADER, 100u << 20);
@@ -189,12 +170,12 @@ TEST(bad_header_length_over_100_mib) {
     CHECK_EQ_INT(open_capture(p, &f, &err), DS_EXIT_INPUT);
     CHECK_STR_CONTAINS(err, p);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* A header of exactly 100 MiB ("{}" padded with spaces) is allowed. */
 TEST(header_of_exactly_100_mib_opens) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = ds_path_join(d, "limit.safetensors");
     size_t n = DS_ST_MAX_HEADER;
     unsigned char *b = xmalloc(8 + n);
@@ -211,63 +192,63 @@ TEST(header_of_exactly_100_mib_opens) {
     CHECK_EQ_INT(f.n_meta, 1);
     ds_st_close(&f);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* ------------------------------------------------------------------ reader: header errors */
 
 TEST(bad_header_not_json) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "notjson", "{\"w\": {\"dtype\": \"F32\",", 0, NULL);
     expect_bad(t_, d, "notjson2", "hello world", 0, NULL);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_header_json_array) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "array", "[{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}]", 4, NULL);
     expect_bad(t_, d, "string", "\"F32\"", 0, NULL);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_metadata_non_string_value) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "meta_num", "{\"__metadata__\":{\"format\":\"pt\",\"step_count\":5}}", 0, "step_count");
     expect_bad(t_, d, "meta_obj", "{\"__metadata__\":{\"nested_key\":{\"a\":\"b\"}}}", 0, "nested_key");
     expect_bad(t_, d, "meta_notobj", "{\"__metadata__\":\"pt\"}", 0, "__metadata__");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_unknown_dtype) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "dtype_f4", "{\"layer.unknown_dt\":{\"dtype\":\"F4\",\"shape\":[2],\"data_offsets\":[0,1]}}", 1,
                "layer.unknown_dt");
     expect_bad(t_, d, "dtype_lower",
                "{\"layer.lower_dt\":{\"dtype\":\"f32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "layer.lower_dt");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_missing_dtype) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "nodtype", "{\"layer.no_dtype\":{\"shape\":[1],\"data_offsets\":[0,4]}}", 4, "layer.no_dtype");
     expect_bad(t_, d, "numdtype", "{\"layer.num_dtype\":{\"dtype\":4,\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
                "layer.num_dtype");
     expect_bad(t_, d, "notobj", "{\"layer.not_object\":[1,2]}", 0, "layer.not_object");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_shape_negative) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "neg", "{\"w.negative\":{\"dtype\":\"F32\",\"shape\":[-1,4],\"data_offsets\":[0,16]}}", 16,
                "w.negative");
     /* -1 x -1 would multiply to a positive count that matches the span. */
     expect_bad(t_, d, "negneg", "{\"w.negneg\":{\"dtype\":\"U8\",\"shape\":[-1,-1],\"data_offsets\":[0,1]}}", 1,
                "w.negneg");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_shape_not_integer) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "frac", "{\"w.fraction\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,4]}}", 4,
                "w.fraction");
     expect_bad(t_, d, "strdim", "{\"w.strdim\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8,
@@ -275,11 +256,11 @@ TEST(bad_shape_not_integer) {
     expect_bad(t_, d, "noshape", "{\"w.noshape\":{\"dtype\":\"F32\",\"data_offsets\":[0,4]}}", 4, "w.noshape");
     expect_bad(t_, d, "shapeobj", "{\"w.shapeobj\":{\"dtype\":\"F32\",\"shape\":{},\"data_offsets\":[0,4]}}", 4,
                "w.shapeobj");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_shape_overflow) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     /* Element count 2^96. */
     expect_bad(t_, d, "numel",
                "{\"w.numel_overflow\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296,4294967296],"
@@ -293,38 +274,38 @@ TEST(bad_shape_overflow) {
     expect_bad(t_, d, "wrap",
                "{\"w.wraps_to_zero\":{\"dtype\":\"U8\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,0]}}",
                0, "w.wraps_to_zero");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_offsets_end_before_begin) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "endbegin", "{\"w.backwards\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,4]}}", 8,
                "w.backwards");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_span_not_numel_times_size) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "short", "{\"w.short_span\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 8,
                "w.short_span");
     expect_bad(t_, d, "long", "{\"w.long_span\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16,
                "w.long_span");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_offsets_past_data) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "past", "{\"w.past_end\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4,
                "w.past_end");
     expect_bad(t_, d, "past2",
                "{\"w.ok\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                "\"w.far_away\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[100,101]}}",
                8, "w.far_away");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_tensors_overlap) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     const char *j = "{\"w.alpha\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                     "\"w.beta\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
     expect_bad(t_, d, "overlap", j, 12, "w.alpha");
@@ -339,13 +320,13 @@ TEST(bad_tensors_overlap) {
                "{\"w.outer\":{\"dtype\":\"U8\",\"shape\":[16],\"data_offsets\":[0,16]},"
                "\"w.inner\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[4,6]}}",
                16, "w.inner");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* An empty tensor sorted between two overlapping ones must not hide the
  * overlap (comparing only neighbours in offset order would miss it). */
 TEST(bad_overlap_around_empty_tensor) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "around_empty",
                "{\"w.first\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                "\"w.hollow\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
@@ -358,12 +339,12 @@ TEST(bad_overlap_around_empty_tensor) {
                "\"w.e2\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[9,9]},"
                "\"w.late\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[20,24]}}",
                32, "w.late");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* An empty tensor anywhere, even inside another's range, overlaps nothing. */
 TEST(good_empty_tensor_inside_another) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = write_st(d, "inside.safetensors",
                        "{\"w.full\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                        "\"w.none\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
@@ -375,20 +356,20 @@ TEST(good_empty_tensor_inside_another) {
     CHECK_EQ_INT(f.n_tensors, 3);
     ds_st_close(&f);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_same_name_twice) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "dup",
                "{\"w.twice\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                "\"w.twice\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
                8, "w.twice");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(bad_data_offsets_not_two_ints) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     expect_bad(t_, d, "one", "{\"w.one_offset\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4,
                "w.one_offset");
     expect_bad(t_, d, "three", "{\"w.three\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}}", 8,
@@ -402,7 +383,7 @@ TEST(bad_data_offsets_not_two_ints) {
     expect_bad(t_, d, "absent", "{\"w.no_off\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, "w.no_off");
     expect_bad(t_, d, "obj", "{\"w.obj_off\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":{\"0\":4}}}", 4,
                "w.obj_off");
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* ds_st_parse_header (the fuzzer's entry) applies the same rules without a file. */
@@ -439,7 +420,7 @@ TEST(parse_header_in_memory) {
 /* ------------------------------------------------------------------ reader: good files */
 
 TEST(good_zero_size_and_scalar) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = write_st(d, "zs.safetensors",
                        "{\"w.empty\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[4,4]},"
                        "\"w.scalar\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
@@ -468,13 +449,13 @@ TEST(good_zero_size_and_scalar) {
     CHECK(ds_st_find(&f, "w.absent") == NULL);
     ds_st_close(&f);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* One tensor of every dtype, listed out of data order: each reads back with
  * its dtype, shape and bytes, and tensors[] comes sorted by offset. */
 TEST(good_every_dtype) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     static const char *names[] = {"F8_E4M3", "F8_E5M2", "BF16", "F16", "F32", "F64",
                                   "I8", "U8", "I16", "I32", "I64", "BOOL"};
     static const int sizes[] = {1, 1, 2, 2, 4, 4 * 2, 1, 1, 2, 4, 8, 1};
@@ -519,11 +500,11 @@ TEST(good_every_dtype) {
     ds_st_close(&f);
     CHECK(f.map == NULL && f.tensors == NULL);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(good_metadata_kept) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *p = write_st(d, "meta.safetensors",
                        "{\"w\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
                        "\"__metadata__\":{\"format\":\"pt\",\"producer\":\"unit \\\"test\\\"\",\"empty\":\"\"}}",
@@ -543,12 +524,12 @@ TEST(good_metadata_kept) {
     CHECK_EQ_INT(seen, 3);
     ds_st_close(&f);
     free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* Names are looked up exactly, among many (the by-name index is sorted). */
 TEST(good_find_among_many) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     size_t cap = 1 << 16, len = 0;
     char *json = xmalloc(cap);
     len += (size_t)snprintf(json + len, cap - len, "{");
@@ -577,7 +558,7 @@ TEST(good_find_among_many) {
     CHECK(ds_st_find(&f, "model.layers.1.w.") == NULL);
     ds_st_close(&f);
     free(json); free(err); free(p);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* ------------------------------------------------------------------ writer */
@@ -607,11 +588,11 @@ static unsigned char *plan_data(int i) {
 }
 
 TEST(writer_round_trip) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "model-00001-of-00001.safetensors");
     ds_st_writer *w = NULL;
     CHECK_EQ_INT(ds_stw_open(&w, out, plan, NPLAN), 0);
-    if (!w) { rm_tree(d); free(d); free(out); return; }
+    if (!w) { test_rm_tree(d); free(d); free(out); return; }
     uint64_t expect_off = ds_stw_tensor_offset(w, 0);
     for (int i = 0; i < NPLAN; i++) {
         CHECK_EQ_INT(ds_stw_tensor_bytes(w, i), plan_bytes(i));
@@ -668,12 +649,12 @@ TEST(writer_round_trip) {
     if (dd) closedir(dd);
     CHECK_EQ_INT(entries, 1);
     free(out);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* ds_st_build_header gives the same bytes the writer put in the file. */
 TEST(writer_header_matches_build_header) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "h.safetensors");
     uint8_t *h = NULL;
     size_t hl = 0;
@@ -704,16 +685,16 @@ TEST(writer_header_matches_build_header) {
     CHECK_EQ_INT(ds_read_file(out, &file, &fl), 0);
     CHECK(file && fl == hl + want_ds && memcmp(file, h, hl) == 0);
     free(file); free(h); free(out);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(writer_temp_name_until_commit) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "model.safetensors");
     char *tmp = ds_path_join(d, ".model.safetensors.dsconv-tmp");
     ds_st_writer *w = NULL;
     CHECK_EQ_INT(ds_stw_open(&w, out, plan, NPLAN), 0);
-    if (!w) { free(out); free(tmp); rm_tree(d); free(d); return; }
+    if (!w) { free(out); free(tmp); test_rm_tree(d); free(d); return; }
     CHECK(strcmp(ds_stw_tmp_path(w), tmp) == 0);
     CHECK(ds_stw_fd(w) >= 0);
     CHECK(ds_path_exists(tmp));
@@ -729,11 +710,11 @@ TEST(writer_temp_name_until_commit) {
     CHECK(ds_path_exists(out));
     CHECK(!ds_path_exists(tmp));
     free(out); free(tmp);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(writer_abort_removes_temp) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "a.safetensors");
     char *tmp = ds_path_join(d, ".a.safetensors.dsconv-tmp");
     ds_st_writer *w = NULL;
@@ -747,11 +728,11 @@ TEST(writer_abort_removes_temp) {
     CHECK(!ds_path_exists(out));
     ds_stw_abort(NULL); /* safe on NULL */
     free(out); free(tmp);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TEST(writer_commit_with_missing_bytes_fails) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "m.safetensors");
     char *tmp = ds_path_join(d, ".m.safetensors.dsconv-tmp");
     ds_st_writer *w = NULL;
@@ -774,12 +755,12 @@ TEST(writer_commit_with_missing_bytes_fails) {
     CHECK(!ds_path_exists(out));
     CHECK(!ds_path_exists(tmp));
     free(out); free(tmp);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 /* Writes outside the planned data (into the header, past the end) are refused. */
 TEST(writer_refuses_writes_outside_the_plan) {
-    char *d = make_tmpdir();
+    char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "o.safetensors");
     ds_st_writer *w = NULL;
     CHECK_EQ_INT(ds_stw_open(&w, out, plan, NPLAN), 0);
@@ -799,7 +780,7 @@ TEST(writer_refuses_writes_outside_the_plan) {
     }
     CHECK(!ds_path_exists(out));
     free(out);
-    rm_tree(d); free(d);
+    test_rm_tree(d); free(d);
 }
 
 TESTS_MAIN(T(bad_empty_file), T(bad_seven_byte_file), T(bad_missing_file), T(bad_header_length_past_end),

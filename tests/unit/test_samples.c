@@ -4,6 +4,7 @@
  * properties the defaults promise (scale in another shard, MTP layer, dims
  * that model-parallel 4 can split, amax/448 and power-of-two scales). */
 #include "tests/unit/test.h"
+#include "tests/unit/test_fs.h"
 #include "samples/sample_gen.h"
 #include "formats/hf.h"
 #include "formats/dtype.h"
@@ -16,27 +17,6 @@
 
 /* ---- helpers */
 
-static char *make_tmpdir(void) {
-    char tmpl[] = "/tmp/dsconv-test-samples-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? xstrdup(d) : NULL;
-}
-
-/* Removes dir/sub (files only, one level) and dir. */
-static void rm_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = ds_path_join(dir, e->d_name);
-        if (ds_is_dir(p)) rm_tree(p);
-        else unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int gen(ds_sample_opts *o, const char *root, const char *sub) {
     char *out = ds_path_join(root, sub);
@@ -162,7 +142,7 @@ static int is_scale(const char *name) {
 /* ---- cases */
 
 TEST(defaults_open_with_real_layout) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     CHECK(tmp != NULL);
     if (!tmp) return;
     ds_sample_opts o;
@@ -194,12 +174,12 @@ TEST(defaults_open_with_real_layout) {
         CHECK(o.dense > 0 && o.dense < o.layers && o.mtp >= 1);
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 TEST(other_dims_and_q_proj) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -218,12 +198,12 @@ TEST(other_dims_and_q_proj) {
         CHECK(ds_ckpt_find(&c, "model.layers.0.self_attn.q_a_proj.weight") == NULL);
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 TEST(same_seed_same_bytes_other_seed_differs) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -242,13 +222,13 @@ TEST(same_seed_same_bytes_other_seed_differs) {
         CHECKF(file_equal(a, b), "%s differs between two runs with one seed", files[i]);
         if (i < 3) CHECKF(!file_equal(a, c), "%s: seed 7 gave the same bytes as seed 0", files[i]);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 /* --single-file opens too, and a tensor's bytes do not depend on the layout. */
 TEST(single_file_opens_and_matches_sharded) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -281,12 +261,12 @@ TEST(single_file_opens_and_matches_sharded) {
     }
     if (!ra) ds_ckpt_close(&a);
     if (!rb) ds_ckpt_close(&b);
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 TEST(a_scale_lives_in_another_shard) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -309,7 +289,7 @@ TEST(a_scale_lives_in_another_shard) {
         CHECKF(split >= 1, "no weight_scale_inv in another shard than its weight (%d pairs)", pairs);
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
@@ -353,7 +333,7 @@ static void fp8_scan(const ds_ckpt *c, fp8_stats *s) {
 /* Default scales are each block's amax/448: every block reaches 448 exactly,
  * and the dequantized weights are ~N(0, 0.02). */
 TEST(fp8_blocks_use_amax_over_448) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -372,7 +352,7 @@ TEST(fp8_blocks_use_amax_over_448) {
         CHECKF(fabs(mean) < 1e-3 && sd > 0.017 && sd < 0.023, "dequantized mean %g std %g", mean, sd);
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
@@ -380,7 +360,7 @@ TEST(fp8_blocks_use_amax_over_448) {
  * scales; still finite, within e4m3 range, ~N(0, 0.02) after dequantization,
  * and BF16 tensors byte-identical to the exact path. */
 TEST(fast_mode_is_sane) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -413,12 +393,12 @@ TEST(fast_mode_is_sane) {
     }
     if (!ra) ds_ckpt_close(&a);
     if (!rb) ds_ckpt_close(&b);
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 TEST(ue8m0_scales_are_powers_of_two) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -444,12 +424,12 @@ TEST(ue8m0_scales_are_powers_of_two) {
         free(cfg);
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 TEST(mtp_layer_present) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -477,12 +457,12 @@ TEST(mtp_layer_present) {
         CHECK(!ds_config_is_moe_layer(&c.config, 0));
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
 TEST(bf16_has_no_scales_and_no_quant_config) {
-    char *tmp = make_tmpdir();
+    char *tmp = test_tmpdir("samples");
     if (!tmp) { CHECK(0); return; }
     ds_sample_opts o;
     ds_sample_defaults(&o);
@@ -514,7 +494,7 @@ TEST(bf16_has_no_scales_and_no_quant_config) {
         expect_all(t_, &c, &o);
         ds_ckpt_close(&c);
     }
-    rm_tree(tmp);
+    test_rm_tree(tmp);
     free(tmp);
 }
 
