@@ -150,16 +150,24 @@ static int mp_info(void *impl, const char *name, ds_ws_tinfo *ti, int quiet) {
     return 0;
 }
 
+/* Validates every part of name, finds how it is split over which ranks, and
+ * checks the requested rows: shared by mp_read and mp_pieces. */
+static int locate(ws_mp *h, const char *name, int64_t row0, int64_t n, ds_ws_tinfo *ti, char *mp, size_t mp_len,
+                  int *split, int *r0, int *r1) {
+    DS_TRY(mp_info(h, name, ti, 0));
+    DS_TRY(resolve(h, name, mp, mp_len, split, r0, r1, 0));
+    if (row0 < 0 || n < 0 || row0 + n > ti->rows)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", h->dir, name, (long long)row0,
+                       (long long)(row0 + n), (long long)ti->rows);
+    return 0;
+}
+
 static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float *out) {
     ws_mp *h = impl;
     char mp[512];
     int split, r0, r1;
     ds_ws_tinfo ti;
-    DS_TRY(mp_info(impl, name, &ti, 0)); /* validates every part involved */
-    DS_TRY(resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 0));
-    if (row0 < 0 || n < 0 || row0 + n > ti.rows)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", h->dir, name, (long long)row0,
-                       (long long)(row0 + n), (long long)ti.rows);
+    DS_TRY(locate(h, name, row0, n, &ti, mp, sizeof mp, &split, &r0, &r1));
     ws_part p;
     if (split != SPLIT_ROW && split != SPLIT_COL) {
         DS_TRY(rank_part(h, r0, mp, &p, 0));
@@ -182,14 +190,15 @@ static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float 
     }
     int64_t pc = ti.cols / (r1 - r0);
     float *tmp = xmalloc((size_t)(n * pc) * sizeof(float));
-    for (int r = r0; r < r1; r++) {
-        DS_TRY(rank_part(h, r, mp, &p, 0));
+    int rc = 0;
+    for (int r = r0; r < r1 && !rc; r++) {
+        if ((rc = rank_part(h, r, mp, &p, 0))) break;
         ws_part_read(&p, row0, n, tmp);
         for (int64_t i = 0; i < n; i++)
             memcpy(out + i * ti.cols + (r - r0) * pc, tmp + i * pc, (size_t)pc * sizeof(float));
     }
     free(tmp);
-    return 0;
+    return rc;
 }
 
 /* The pieces mp_read decodes and joins, in the same order. */
@@ -200,11 +209,7 @@ static int mp_pieces(void *impl, const char *name, int64_t row0, int64_t n, ws_p
     ds_ws_tinfo ti;
     *out = NULL;
     *count = 0;
-    DS_TRY(mp_info(impl, name, &ti, 0)); /* validates every part involved */
-    DS_TRY(resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 0));
-    if (row0 < 0 || n < 0 || row0 + n > ti.rows)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", h->dir, name, (long long)row0,
-                       (long long)(row0 + n), (long long)ti.rows);
+    DS_TRY(locate(h, name, row0, n, &ti, mp, sizeof mp, &split, &r0, &r1));
     if (n == 0) return 0;
     ws_piece *pc = xcalloc((size_t)(r1 - r0), sizeof *pc);
     int k = 0, rc = 0;
