@@ -3,6 +3,8 @@
 # end-to-end script (tests/e2e/*.sh), counts PASS/FAIL lines, and ends with
 # "N passed, N failed". A binary or script that dies without reporting counts
 # as a failure. Set DSCONV_BIN to test other binaries (e.g. the ASan build).
+# ONLY="name ..." runs just those unit binaries / e2e scripts (names without
+# directory or .sh), e.g. ONLY="test_config verify" bash tests/run.sh build
 set -u
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,6 +14,7 @@ export DSCONV="$BIN/dsconv" SAMPLE="$BIN/dsconv-sample" DATA="$ROOT/tests/data" 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-tests.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 pass=0 fail=0
+wanted() { [ -z "${ONLY:-}" ] && return 0; case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 LOG="$WORK/log"
 
 count() { # count FILE NAME RC
@@ -30,6 +33,7 @@ count() { # count FILE NAME RC
 for t in "$BUILD"/tests/*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
+    wanted "$name" || continue
     (cd "$ROOT" && "$t") >"$LOG" 2>&1
     count "$LOG" "$name" $?
 done
@@ -37,6 +41,7 @@ done
 for s in tests/e2e/*.sh; do
     name=$(basename "$s" .sh)
     [ "$name" = lib ] && continue
+    wanted "$name" || continue
     export TMP="$WORK/$name"
     mkdir -p "$TMP"
     (cd "$ROOT" && source tests/e2e/lib.sh && source "$s") >"$LOG" 2>&1
