@@ -175,3 +175,16 @@ int ds_cuda_memcpy_2d_d2d_async(void *dst, size_t dpitch, const void *src, size_
     return no_cuda("ds_cuda_memcpy_2d_d2d_async");
 }
 /* ---- end verify weight streaming stubs ---- */
+
+/* ---- verify structure scan stubs (kernels/cuda/scan_finite.cu) ---- */
+int ds_cuda_scan_nonfinite_async(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask,
+                                 unsigned long long *dev_first, void *stream) {
+    (void)dev_data, (void)n, (void)elem_size, (void)exp_mask, (void)dev_first, (void)stream;
+    return no_cuda("ds_cuda_scan_nonfinite_async");
+}
+int ds_cuda_scan_nonfinite(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask, int64_t *first) {
+    (void)dev_data, (void)n, (void)elem_size, (void)exp_mask;
+    *first = -1;
+    return no_cuda("ds_cuda_scan_nonfinite");
+}
+/* ---- end verify structure scan stubs ---- */

@@ -198,4 +198,22 @@ int ds_cuda_memcpy_2d_d2d_async(void *dst, size_t dpitch, const void *src, size_
                                 size_t height, void *stream);
 /* ==== end verify weight streaming block ==== */
 
+/* ==== verify structure scan (kernels/cpu/scan_finite.c, kernels/cuda/scan_finite.cu;
+ * stubs in kernels/cuda_stub.c) ====
+ * Index of the first non-finite value among n stored values of elem_size
+ * bytes (1, 2 or 4), or -1: a value is non-finite iff (v & exp_mask) ==
+ * exp_mask, exp_mask from ds_scan_exp_mask (e4m3fn 0x7F: its NaN codes
+ * 0x7F/0xFF; e5m2 0x7C; f16 0x7C00; bf16 0x7F80; f32 0x7F800000). No decoding:
+ * the stored bytes are tested as they are. */
+int64_t ds_cpu_scan_nonfinite(const void *data, int64_t n, int elem_size, uint32_t exp_mask);
+uint32_t ds_scan_exp_mask(int elem_size, int fp8_e5m2, int f16);
+/* The same test on device memory, enqueued on stream (NULL: legacy default):
+ * atomically lowers *dev_first (device memory, set to UINT64_MAX before) to
+ * the first non-finite index found. The synchronous one: device data, *first
+ * on the host (-1 when all are finite). 0 or DS_EXIT_IO. */
+int ds_cuda_scan_nonfinite_async(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask,
+                                 unsigned long long *dev_first, void *stream);
+int ds_cuda_scan_nonfinite(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask, int64_t *first);
+/* ==== end verify structure scan block ==== */
+
 #endif
