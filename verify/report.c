@@ -96,6 +96,8 @@ static cJSON *side_json(const vr_side *s) {
         cJSON_AddNumberToObject(sc, "bytes_scan_only", (double)v->bytes_scan_only);
         cJSON_AddNumberToObject(sc, "values_tested", (double)v->values);
         cJSON_AddNumberToObject(sc, "problems", v->problems);
+        cJSON_AddNumberToObject(sc, "test_seconds", v->test_seconds);
+        cJSON_AddNumberToObject(sc, "scan_only_seconds", v->scan_only_seconds);
         cJSON_AddNumberToObject(sc, "drain_seconds", v->drain_seconds);
         cJSON_AddNumberToObject(sc, "drain_threads", v->drain_threads);
         /* the whole read of this checkpoint: each stored byte once (plus the few KB

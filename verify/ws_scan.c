@@ -266,7 +266,12 @@ static void report(vscan *sc, const char *file, const char *name, int64_t row, i
  * laid out [*, pcols] from tensor row row0, column col0. */
 static void test(vscan *sc, const char *name, const char *file, const void *data, int64_t n, int esz, uint32_t mask,
                  int64_t e0, int64_t row0, int64_t col0, int64_t pcols) {
+    double t0 = ds_now();
     int64_t i = ds_cpu_scan_nonfinite(data, n, esz, mask);
+    double dt = ds_now() - t0;
+    pthread_mutex_lock(&sc->mu);
+    sc->st.test_seconds += dt;
+    pthread_mutex_unlock(&sc->mu);
     if (i < 0) return;
     uint32_t v = 0;
     memcpy(&v, (const uint8_t *)data + (size_t)i * (size_t)esz, (size_t)esz);
@@ -453,8 +458,11 @@ int vscan_work(vscan *sc, uint8_t **buf, size_t *cap) {
     int k = next_job(sc, &j);
     pthread_mutex_unlock(&sc->mu);
     if (!k) return 0;
+    double t0 = ds_now();
     run_job(sc, &j, buf, cap);
+    double dt = ds_now() - t0;
     pthread_mutex_lock(&sc->mu);
+    sc->st.scan_only_seconds += dt;
     if (--sc->inflight == 0) pthread_cond_broadcast(&sc->cv);
     pthread_mutex_unlock(&sc->mu);
     return 1;

@@ -41,6 +41,8 @@ typedef struct {
     uint64_t bytes_scan_only;   /* stored bytes read and tested by scan-only jobs */
     int64_t values;             /* values tested */
     int problems;
+    double test_seconds;        /* in the value test, summed over threads (CPU time of the scan) */
+    double scan_only_seconds;   /* in scan-only jobs (read + test), summed over threads */
     double drain_seconds;       /* after the pass: scan-only jobs left, on every core */
     int drain_threads;
 } vscan_stats;

@@ -26,9 +26,10 @@
         if ((T)(p[i] & m) == m) return i;                                                  \
     return -1;
 
-static int64_t scan8(const void *data, int64_t n, uint32_t mask) { SCAN_BODY(uint8_t) }
-static int64_t scan16(const void *data, int64_t n, uint32_t mask) { SCAN_BODY(uint16_t) }
-static int64_t scan32(const void *data, int64_t n, uint32_t mask) { SCAN_BODY(uint32_t) }
+/* AVX2 where the CPU has it: 32 bytes a step instead of 16 */
+__attribute__((target_clones("avx2", "default"))) static int64_t scan8(const void *data, int64_t n, uint32_t mask) { SCAN_BODY(uint8_t) }
+__attribute__((target_clones("avx2", "default"))) static int64_t scan16(const void *data, int64_t n, uint32_t mask) { SCAN_BODY(uint16_t) }
+__attribute__((target_clones("avx2", "default"))) static int64_t scan32(const void *data, int64_t n, uint32_t mask) { SCAN_BODY(uint32_t) }
 
 int64_t ds_cpu_scan_nonfinite(const void *data, int64_t n, int elem_size, uint32_t exp_mask) {
     if (n <= 0 || !exp_mask) return -1;
