@@ -290,16 +290,99 @@ static void count(vscan *sc, uint64_t bytes, int64_t values, int stream) {
 }
 
 void vscan_stored(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, uint64_t byte_pos,
-                  const void *data, uint64_t nbytes) {
+                  const void *data, uint64_t nbytes, int on_device) {
     int esz;
     uint32_t mask;
     int64_t n = 0;
     if (test_kind(&pc->part, &esz, &mask) == T_BYTES) {
         n = (int64_t)(nbytes / (uint64_t)esz);
-        test(sc, name, pc->part.file, data, n, esz, mask, (int64_t)(byte_pos / (uint64_t)esz),
-             row0 + pc->dst_row, pc->dst_col, pc->part.cols);
+        if (!on_device)
+            test(sc, name, pc->part.file, data, n, esz, mask, (int64_t)(byte_pos / (uint64_t)esz),
+                 row0 + pc->dst_row, pc->dst_col, pc->part.cols);
     }
     count(sc, nbytes, n, 1);
+}
+
+/* ---- on the GPU (CUDA path) --------------------------------------------------------- */
+
+#define DEV_SLOTS 4096
+
+typedef struct {
+    char *name;
+    int64_t row0;
+    ws_piece pc;
+    int esz;
+    uint32_t mask;
+} dslot;
+
+struct vscan_dev {
+    unsigned long long *res;   /* device: first bad index per slot, ~0 when none */
+    dslot slot[DEV_SLOTS];
+    int n;
+};
+
+int vscan_dev_open(vscan_dev **out) {
+    *out = NULL;
+    vscan_dev *d = xcalloc(1, sizeof *d);
+    int rc = ds_cuda_malloc((void **)&d->res, DEV_SLOTS * sizeof *d->res);
+    if (!rc) rc = ds_cuda_memset(d->res, 0xFF, DEV_SLOTS * sizeof *d->res);
+    if (rc) { vscan_dev_close(d); return rc; }
+    *out = d;
+    return 0;
+}
+
+void vscan_dev_close(vscan_dev *d) {
+    if (!d) return;
+    for (int i = 0; i < d->n; i++) free(d->slot[i].name);
+    ds_cuda_free(d->res);
+    free(d);
+}
+
+int vscan_dev_tests(const ws_piece *pc) {
+    int esz;
+    uint32_t mask;
+    return test_kind(&pc->part, &esz, &mask) == T_BYTES;
+}
+
+int vscan_dev_piece(vscan_dev *d, vscan *sc, const char *name, int64_t row0, const ws_piece *pc,
+                    const void *dev_data) {
+    if (d->n == DEV_SLOTS) DS_TRY(vscan_dev_flush(d, sc));
+    dslot *s = &d->slot[d->n];
+    test_kind(&pc->part, &s->esz, &s->mask);
+    DS_TRY(ds_cuda_scan_nonfinite_async(dev_data, pc->n * pc->part.cols, s->esz, s->mask, d->res + d->n, NULL));
+    s->name = xstrdup(name);
+    s->row0 = row0;
+    s->pc = *pc;
+    d->n++;
+    return 0;
+}
+
+int vscan_dev_flush(vscan_dev *d, vscan *sc) {
+    if (!d || !d->n) return 0;
+    unsigned long long *r = xmalloc((size_t)d->n * sizeof *r);
+    int rc = ds_cuda_memcpy_d2h(r, d->res, (size_t)d->n * sizeof *r); /* waits for the legacy stream */
+    for (int i = 0; i < d->n && !rc; i++) {
+        dslot *s = &d->slot[i];
+        if (r[i] == ~0ull) continue;
+        /* the value itself, for NaN or infinite: from the file (the device copy may be gone) */
+        const ws_part *p = &s->pc.part;
+        int64_t e = (int64_t)r[i], cols = p->cols > 0 ? p->cols : 1;
+        uint32_t v = 0;
+        if (p->wd) memcpy(&v, p->wd + ((uint64_t)s->pc.r0 * (uint64_t)cols + (uint64_t)e) * (uint64_t)s->esz, (size_t)s->esz);
+        uint32_t mant = v & ((s->mask & (~s->mask + 1u)) - 1u);
+        int nan = (s->esz == 1 && s->mask == 0x7Fu) || mant != 0 || !p->wd;
+        report(sc, p->file, s->name, s->row0 + s->pc.dst_row + e / cols, s->pc.dst_col + e % cols, nan);
+    }
+    free(r);
+    for (int i = 0; i < d->n; i++) free(d->slot[i].name);
+    if (!rc) rc = ds_cuda_memset(d->res, 0xFF, (size_t)d->n * sizeof *d->res);
+    d->n = 0;
+    if (rc) { /* the results are lost: not a pass (the CUDA error is on stderr) */
+        pthread_mutex_lock(&sc->mu);
+        sc->st.problems++;
+        pthread_mutex_unlock(&sc->mu);
+    }
+    return rc;
 }
 
 void vscan_floats(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, int64_t piece_row, int64_t nrows,

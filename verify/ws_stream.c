@@ -118,6 +118,7 @@ struct ds_wstream {
     size_t cap32;
     ds_wstream_prof prof;      /* taker's fields */
     vscan *scan;               /* value checks on the bytes read (wscan.h), or NULL */
+    vscan_dev *dscan;          /* CUDA: those of stored bytes in the ring run on the GPU */
 };
 
 static uint64_t align_up(uint64_t x) { return (x + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN; }
@@ -377,7 +378,7 @@ static void scan_chunk(const ds_wstream *s, const wchunk *c, const void *data) {
     if (!s->scan || c->kind == C_SCALE) return;
     const wreq *q = c->q;
     const wpiece *w = &q->p[c->ip];
-    if (c->kind == C_RAW) vscan_stored(s->scan, q->name, q->r0, &w->pc, c->pos, data, c->len);
+    if (c->kind == C_RAW) vscan_stored(s->scan, q->name, q->r0, &w->pc, c->pos, data, c->len, s->dscan != NULL);
     else vscan_floats(s->scan, q->name, q->r0, &w->pc, (int64_t)c->pos, (int64_t)c->len, data);
 }
 
@@ -583,6 +584,8 @@ void ds_wstream_end(ds_wstream *s) {
     pthread_mutex_unlock(&s->mu);
     /* the last take's decode may still read the ring and the scratch */
     if (s->o.cuda && s->ring) last_decode_done(s);
+    vscan_dev_close(s->dscan); /* its tests have run: the decode event came after them */
+    s->dscan = NULL;
     mem_free(s, s->ring);
     mem_free(s, s->tmp16);
     mem_free(s, s->tmp32);
@@ -657,6 +660,8 @@ static int decode_gpu(ds_wstream *s, const wreq *q, float *dst) {
         } else if (w->mode == P_RAW && p->w->dtype == DS_BF16) {
             bf = (const uint16_t *)(base + w->data_off);
         }
+        if (s->dscan && w->mode == P_RAW) /* the test of the stored bytes, where they are */
+            DS_TRY(vscan_dev_piece(s->dscan, s->scan, q->name, q->r0, &w->pc, base + w->data_off));
         if (bf && whole) {
             DS_TRY(ds_cuda_widen_bf16_f32_async(bf, out, ne, NULL));
             continue;
@@ -756,12 +761,16 @@ void ds_wstream_prof_get(ds_wstream *s, ds_wstream_prof *p) {
 void ds_wstream_set_scan(ds_wstream *s, vscan *sc) {
     pthread_mutex_lock(&s->mu);
     s->scan = s->active ? sc : NULL;
+    /* CUDA: the ring's stored bytes are tested on the GPU (on the host, by the
+     * readers, if its result slots cannot be had) */
+    if (s->scan && s->o.cuda && !s->dscan && vscan_dev_open(&s->dscan)) s->dscan = NULL;
     pthread_cond_broadcast(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
 }
 
 void ds_wstream_scan_drain(ds_wstream *s) {
     if (!s->scan) return;
+    if (s->dscan) vscan_dev_flush(s->dscan, s->scan); /* after the last take's tests */
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     int helpers = nc - s->nrd > 1 ? (int)(nc - s->nrd) : 1; /* the readers work on it too */
     vscan_open_gates(s->scan);

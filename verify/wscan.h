@@ -67,13 +67,29 @@ int vscan_has_work(vscan *sc);
  * to free). 1 when it ran one, 0 when none was eligible. */
 int vscan_work(vscan *sc, uint8_t **buf, size_t *cap);
 /* Stored bytes [byte_pos, byte_pos+nbytes) of piece pc's data (its rows from
- * pc->r0 on), of rows starting at tensor row row0 + pc->dst_row of name. */
+ * pc->r0 on), of rows starting at tensor row row0 + pc->dst_row of name.
+ * on_device: only counted here, the GPU tests them (vscan_dev_piece). */
 void vscan_stored(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, uint64_t byte_pos,
-                  const void *data, uint64_t nbytes);
+                  const void *data, uint64_t nbytes, int on_device);
 /* Decoded float32 rows [piece_row, piece_row+nrows) of piece pc (relative to
  * pc->r0); pc NULL: rows [row0, row0+nrows) of the whole tensor, read directly. */
 void vscan_floats(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, int64_t piece_row, int64_t nrows,
                   const float *data);
+/* On the CUDA path the stored bytes of a planned weight are in device memory
+ * anyway: the test runs there (kernels/cuda/scan_finite.cu), enqueued on the
+ * legacy default stream after the decode, one result slot per piece; the
+ * slots are read back, and problems reported, at vscan_dev_flush (and when
+ * they run out). Only for pieces vscan_dev_tests says yes to. */
+typedef struct vscan_dev vscan_dev;
+int vscan_dev_open(vscan_dev **out);  /* 0 or DS_EXIT_IO */
+void vscan_dev_close(vscan_dev *d);   /* NULL is fine */
+int vscan_dev_tests(const ws_piece *pc);
+/* The piece's stored data (all its rows) at device pointer dev_data. */
+int vscan_dev_piece(vscan_dev *d, vscan *sc, const char *name, int64_t row0, const ws_piece *pc,
+                    const void *dev_data);
+/* Waits for the tests enqueued so far, reports what they found, frees the slots. */
+int vscan_dev_flush(vscan_dev *d, vscan *sc);
+
 /* The pass has planned everything it will: every scan-only job is eligible. */
 void vscan_open_gates(vscan *sc);
 /* Opens the gates; the calling thread and threads - 1 helpers run the
