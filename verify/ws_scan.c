@@ -34,6 +34,7 @@ typedef struct {
     ws_piece *pc;
     int np;
     int reported;          /* a problem of it was reported */
+    int seq;               /* listing order, kept within a gate */
 } sentry;
 
 struct vscan {
@@ -92,7 +93,7 @@ static void add(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
     lctx *l = ctx;
     vscan *sc = l->sc;
     int L = ds_layer_of(name);
-    if (l->min_layer > 0 && L < l->min_layer) return;
+    if (l->rc || (l->min_layer > 0 && L < l->min_layer)) return; /* the first problem is reported */
     if (find(sc, name) >= 0) return;
     ds_ws_tinfo ti;
     if (!ds_ws_has(sc->ws, name)) {
@@ -119,6 +120,7 @@ static void add(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
     e->mtp = l->mtp;
     e->gate = l->mtp ? -1 : L >= 0 ? L : sc->nlayers;
     e->rows = ti.rows;
+    e->seq = sc->ne - 1;
     e->pc = pc;
     e->np = np;
     if (l->mtp) sc->st.mtp_tensors++;
@@ -156,7 +158,8 @@ static void probe(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx)
 
 static int by_gate(const void *a, const void *b) {
     const sentry *x = a, *y = b;
-    return (x->gate > y->gate) - (x->gate < y->gate);
+    if (x->gate != y->gate) return (x->gate > y->gate) - (x->gate < y->gate);
+    return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 int vscan_open(ds_wsource *ws, vscan **out) {
