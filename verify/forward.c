@@ -12,6 +12,7 @@
 #include "verify/forward.h"
 #include "verify/blocks.h"
 #include "verify/dsa.h"
+#include "common/bug.h"
 #include "common/util.h"
 
 #include <math.h>
@@ -225,21 +226,22 @@ static void plan_routed(fctx *f, int L, const int64_t *count) {
     plan_ahead(f);
 }
 
-/* A broken invariant of the pass itself (not of the input). */
-static int step_bug(const fctx *f, const char *what, step_op op, int L, int expert) {
+/* A step taken that is not the plan's next: the step list and the code that
+ * runs it disagree, a bug of the pass itself (never of the input). */
+__attribute__((noreturn)) static void step_bug(const fctx *f, const char *what, step_op op, int L, int expert) {
     const fstep *s = f->qhead < f->qlen ? &f->q[f->qhead] : NULL;
-    return ds_fail(DS_EXIT_IO, "BUG: verify/forward.c: %s: step %s of layer %d (expert %d) taken, the plan's next is %s",
-                   what, step_name[op] ? step_name[op] : "head", L, expert, s ? s->name : "(none)");
+    DS_BUG("forward pass %s: step %s of layer %d (expert %d) taken, the plan's next is %s", what,
+           step_name[op] ? step_name[op] : "lm_head chunk", L, expert, s ? s->name : "(none)");
 }
 
 /* y[M,N] = x[M,K] . W^T with W the next planned step's weight, which must be
  * (op, L, expert) of shape [N, K]. */
 static int take(fctx *f, step_op op, int L, int expert, const float *x, float *y, int64_t M, int64_t N, int64_t K) {
-    if (f->qhead == f->qlen) return step_bug(f, "nothing planned", op, L, expert);
+    if (f->qhead == f->qlen) step_bug(f, "with nothing planned", op, L, expert);
     fstep *s = &f->q[f->qhead];
     if (s->op != op || s->layer != L || (op >= S_GATE && op <= S_DOWN && s->expert != expert))
-        return step_bug(f, "out of the planned order", op, L, expert);
-    if (s->n != N || s->cols != K) return step_bug(f, "shape unlike the plan's", op, L, expert);
+        step_bug(f, "out of the planned order", op, L, expert);
+    if (s->n != N || s->cols != K) step_bug(f, "with a shape unlike the plan's", op, L, expert);
     f->qhead++;
     f->st->weights_taken++;
     return vf_linear_w(f->be, s->name, s->r0, s->rows, x, y, M, N, K);
@@ -460,10 +462,8 @@ static int head(fctx *f, float *x, float *logits) {
     int rc = 0;
     for (int64_t v0 = 0; v0 < V && !rc; v0 += chunk) {
         int64_t n = V - v0 < chunk ? V - v0 : chunk;
-        if (f->qhead < f->qlen && (f->q[f->qhead].op != S_HEAD || f->q[f->qhead].r0 != v0)) {
-            rc = step_bug(f, "head chunk out of the planned order", S_HEAD, c->num_hidden_layers, 0);
-            break;
-        }
+        if (f->qhead < f->qlen && f->q[f->qhead].r0 != v0)
+            step_bug(f, "out of the planned order", S_HEAD, c->num_hidden_layers, 0);
         if ((rc = take(f, S_HEAD, c->num_hidden_layers, 0, x, part, T, n, H))) break;
         for (int64_t t = 0; t < T; t++) memcpy(logits + t * V + v0, part + t * n, (size_t)n * sizeof(float));
     }
@@ -571,8 +571,7 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     }
     if (!rc) rc = head(&f, x, logits);
     if (!rc && f.qhead != f.qlen) /* planned and never taken: the list and the pass disagree */
-        rc = ds_fail(DS_EXIT_IO, "BUG: verify/forward.c: %d planned weights not taken, the first %s", f.qlen - f.qhead,
-                     f.q[f.qhead].name);
+        DS_BUG("forward pass: %d planned weights not taken, the first %s", f.qlen - f.qhead, f.q[f.qhead].name);
     free(x);
     free(f.pos);
     free(f.cos_t);
