@@ -547,6 +547,10 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
         if (tk->tok[t] < 0 || tk->tok[t] >= c->vocab_size)
             return ds_fail(DS_EXIT_INPUT, "token %d at index %lld is outside the vocabulary of %d", tk->tok[t],
                            (long long)t, c->vocab_size);
+    if (f.dsa && max_len <= c->index_topk)
+        ds_warn("%s: no sequence is longer than index_topk (%d tokens), so sparse attention keeps every key: the "
+                "indexer's selection is not exercised (--tokens with longer sequences does)", ds_ws_path(ws),
+                c->index_topk);
     f.pos = xmalloc((size_t)(tk->total > 0 ? tk->total : 1) * sizeof(int));
     for (int s = 0, t = 0; s < tk->n_seq; s++)
         for (int p = 0; p < tk->len[s]; p++) f.pos[t++] = p;
