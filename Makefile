@@ -15,6 +15,8 @@ SAN     ?=
 CFLAGS  ?=
 # -ffp-contract=off: no fused multiply-add, so results (and bit-identity claims) do not depend on -march.
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -fopenmp -ffp-contract=off -I. $(SAN) -MMD -MP
+# -Wvla: an array sized at run time (e.g. by config.json) never goes on the stack, where a hostile size crashes.
+CFLAGS  += -Wvla
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lcjson -lm -lpthread
 ifneq ($(DEPS),)
