@@ -12,7 +12,7 @@
 #include "verify/wscan.h"
 #include "verify/structure.h"
 #include "formats/hf.h"
-#include "kernels/kernels.h"
+#include "kernels/device.h"
 #include "common/util.h"
 
 #include <pthread.h>
@@ -319,16 +319,18 @@ typedef struct {
 } dslot;
 
 struct vscan_dev {
-    unsigned long long *res;   /* device: first bad index per slot, ~0 when none */
+    const ds_device *dev;
+    unsigned long long *res;   /* the table's memory: first bad index per slot, ~0 when none */
     dslot slot[DEV_SLOTS];
     int n;
 };
 
-int vscan_dev_open(vscan_dev **out) {
+int vscan_dev_open(const ds_device *dev, vscan_dev **out) {
     *out = NULL;
     vscan_dev *d = xcalloc(1, sizeof *d);
-    int rc = ds_cuda_malloc((void **)&d->res, DEV_SLOTS * sizeof *d->res);
-    if (!rc) rc = ds_cuda_memset(d->res, 0xFF, DEV_SLOTS * sizeof *d->res);
+    d->dev = dev;
+    int rc = dev->alloc((void **)&d->res, DEV_SLOTS * sizeof *d->res);
+    if (!rc) rc = dev->memset(d->res, 0xFF, DEV_SLOTS * sizeof *d->res);
     if (rc) { vscan_dev_close(d); return rc; }
     *out = d;
     return 0;
@@ -337,7 +339,7 @@ int vscan_dev_open(vscan_dev **out) {
 void vscan_dev_close(vscan_dev *d) {
     if (!d) return;
     for (int i = 0; i < d->n; i++) free(d->slot[i].name);
-    ds_cuda_free(d->res);
+    d->dev->free(d->res);
     free(d);
 }
 
@@ -352,7 +354,7 @@ int vscan_dev_piece(vscan_dev *d, vscan *sc, const char *name, int64_t row0, con
     if (d->n == DEV_SLOTS) DS_TRY(vscan_dev_flush(d, sc));
     dslot *s = &d->slot[d->n];
     test_kind(&pc->part, &s->esz, &s->mask);
-    DS_TRY(ds_cuda_scan_nonfinite_async(dev_data, pc->n * pc->part.cols, s->esz, s->mask, d->res + d->n, NULL));
+    DS_TRY(d->dev->scan_nonfinite(dev_data, pc->n * pc->part.cols, s->esz, s->mask, d->res + d->n, NULL));
     s->name = xstrdup(name);
     s->row0 = row0;
     s->pc = *pc;
@@ -363,7 +365,7 @@ int vscan_dev_piece(vscan_dev *d, vscan *sc, const char *name, int64_t row0, con
 int vscan_dev_flush(vscan_dev *d, vscan *sc) {
     if (!d || !d->n) return 0;
     unsigned long long *r = xmalloc((size_t)d->n * sizeof *r);
-    int rc = ds_cuda_memcpy_d2h(r, d->res, (size_t)d->n * sizeof *r); /* waits for the legacy stream */
+    int rc = d->dev->d2h(r, d->res, (size_t)d->n * sizeof *r); /* after the tests enqueued before */
     for (int i = 0; i < d->n && !rc; i++) {
         dslot *s = &d->slot[i];
         if (r[i] == ~0ull) continue;
@@ -378,7 +380,7 @@ int vscan_dev_flush(vscan_dev *d, vscan *sc) {
     }
     free(r);
     for (int i = 0; i < d->n; i++) free(d->slot[i].name);
-    if (!rc) rc = ds_cuda_memset(d->res, 0xFF, (size_t)d->n * sizeof *d->res);
+    if (!rc) rc = d->dev->memset(d->res, 0xFF, (size_t)d->n * sizeof *d->res);
     d->n = 0;
     if (rc) { /* the results are lost: not a pass (the CUDA error is on stderr) */
         pthread_mutex_lock(&sc->mu);

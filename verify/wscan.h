@@ -75,13 +75,15 @@ void vscan_stored(vscan *sc, const char *name, int64_t row0, const ws_piece *pc,
  * pc->r0); pc NULL: rows [row0, row0+nrows) of the whole tensor, read directly. */
 void vscan_floats(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, int64_t piece_row, int64_t nrows,
                   const float *data);
-/* On the CUDA path the stored bytes of a planned weight are in device memory
- * anyway: the test runs there (kernels/cuda/scan_finite.cu), enqueued on the
- * legacy default stream after the decode, one result slot per piece; the
+/* On the staged path (CUDA, or the CPU's staged mode) the stored bytes of a
+ * planned weight are in the device table's memory anyway: the test runs there
+ * (the table's scan_nonfinite: kernels/cuda/scan_finite.cu on CUDA), enqueued
+ * on the default stream after the decode, one result slot per piece; the
  * slots are read back, and problems reported, at vscan_dev_flush (and when
  * they run out). Only for pieces vscan_dev_tests says yes to. */
 typedef struct vscan_dev vscan_dev;
-int vscan_dev_open(vscan_dev **out);  /* 0 or DS_EXIT_IO */
+struct ds_device;
+int vscan_dev_open(const struct ds_device *dev, vscan_dev **out);  /* 0 or DS_EXIT_IO */
 void vscan_dev_close(vscan_dev *d);   /* NULL is fine */
 int vscan_dev_tests(const ws_piece *pc);
 /* The piece's stored data (all its rows) at device pointer dev_data. */

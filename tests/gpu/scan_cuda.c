@@ -5,6 +5,7 @@
  * PASS/FAIL lines; exit 77 when there is no GPU. Built and run by
  * tests/gpu/verify_scan.sh. */
 #include "kernels/kernels.h"
+#include "kernels/gpu.h"
 #include "common/util.h"
 
 #include <stdio.h>
