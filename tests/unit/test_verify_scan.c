@@ -1,10 +1,19 @@
 /* test_verify_scan.c - the structure scan's value test (kernels/cpu/scan_finite.c)
  * against decoding: every FP8/BF16/F16 code and F32 specials, decoded by the
  * dtype table and tested with isfinite(), must give the kernel's answer; the
- * first bad index is found wherever it sits (vector blocks, tails). */
+ * first bad index is found wherever it sits (vector blocks, tails). And the
+ * scan on a weight stream (verify/wscan.h), on the host path and on the staged
+ * path whose test runs through the device table (as on CUDA): a NaN in a
+ * streamed weight and one in a scan-only one both found, every byte once. */
 #include "test.h"
+#include "test_fs.h"
 #include "kernels/kernels.h"
 #include "formats/dtype.h"
+#include "formats/hf.h"
+#include "verify/wscan.h"
+#include "verify/wstream.h"
+
+#include <fcntl.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -80,4 +89,69 @@ TEST(first_bad_anywhere) {
     free(b32);
 }
 
-TESTS_MAIN(T(every_fp8_code), T(every_16_bit_code), T(f32_values), T(first_bad_anywhere))
+/* Writes byte v at element idx of tensor name of the checkpoint in dir. */
+static int poke(const char *dir, const char *name, int64_t idx, uint8_t v) {
+    ds_ckpt ck;
+    if (ds_ckpt_open(dir, &ck)) return -1;
+    const ds_ckpt_entry *e = ds_ckpt_find(&ck, name);
+    int rc = -1;
+    if (e) {
+        char *path = xstrdup(ck.shards[e->file].path);
+        uint64_t off = ds_st_file_offset(&ck.shards[e->file], e->info) + (uint64_t)idx;
+        ds_ckpt_close(&ck);
+        int fd = open(path, O_WRONLY);
+        rc = fd >= 0 && pwrite(fd, &v, 1, (off_t)off) == 1 ? 0 : -1;
+        if (fd >= 0) close(fd);
+        free(path);
+        return rc;
+    }
+    ds_ckpt_close(&ck);
+    return rc;
+}
+
+TEST(scan_on_a_stream) {
+    char *dir = test_tmpdir("vscan");
+    CHECK(dir != NULL);
+    if (!dir) return;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "cp %s/dev-tiny/input/* %s/", DS_TEST_DATA, dir);
+    CHECK_EQ_INT(system(cmd), 0);
+    const char *streamed = "model.layers.1.mlp.experts.3.down_proj.weight";    /* [256, 256] e4m3 */
+    const char *scanned = "model.layers.1.mlp.experts.6.up_proj.weight";
+    CHECK_EQ_INT(poke(dir, streamed, 9 * 256 + 200, 0xFF), 0);
+    CHECK_EQ_INT(poke(dir, scanned, 255 * 256 + 1, 0x7F), 0);
+    for (int staged = 0; staged < 2; staged++) {
+        ds_wsource *ws = NULL;
+        vscan *sc = NULL;
+        ds_wstream *st = NULL;
+        CHECK_EQ_INT(ds_ws_open(dir, &ws), 0);
+        if (!ws) break;
+        CHECK_EQ_INT(vscan_open(ws, &sc), 0);
+        ds_wstream_opts o = {.staged = staged, .readers = 2, .chunk_bytes = 10000};
+        CHECK_EQ_INT(ds_wstream_open(&st, &o), 0);
+        if (sc && st) {
+            CHECK_EQ_INT(ds_wstream_begin(st, ws, ds_wstream_ring_need(st, 256, 256)), 0);
+            ds_wstream_set_scan(st, sc);
+            float *w = malloc(256 * 256 * sizeof(float));
+            CHECK_EQ_INT(ds_wstream_plan(st, streamed, 0, 256, 256, 256), 0);
+            CHECK_EQ_INT(ds_wstream_take(st, streamed, 0, 256, 256, 256, w), 0);
+            ds_wstream_scan_drain(st);
+            ds_wstream_end(st);
+            free(w);
+            vscan_stats v;
+            vscan_stats_get(sc, &v);
+            CHECKF(v.problems == 2, "staged %d: %d problems", staged, v.problems);
+            CHECK_EQ_INT(v.bytes_in_stream, 256 * 256);
+            CHECK_EQ_INT(v.bytes_in_stream + v.bytes_scan_only, 7658432); /* tests/tools/stored_bytes.py */
+            CHECK_EQ_INT(v.tensors_skipped, 1);
+            CHECK_EQ_INT(vscan_result(sc), DS_EXIT_INPUT);
+        }
+        ds_wstream_close(st);
+        vscan_close(sc);
+        ds_ws_close(ws);
+    }
+    test_rm_tree(dir);
+    free(dir);
+}
+
+TESTS_MAIN(T(every_fp8_code), T(every_16_bit_code), T(f32_values), T(first_bad_anywhere), T(scan_on_a_stream))
