@@ -101,7 +101,7 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
     I(num_nextn_predict_layers); I(num_attention_heads); I(num_key_value_heads); I(n_shared_experts);
     I(n_routed_experts); I(num_experts_per_tok); I(n_group); I(topk_group); I(first_k_dense_replace);
     I(moe_layer_freq); I(kv_lora_rank); I(qk_nope_head_dim); I(qk_rope_head_dim); I(v_head_dim);
-    I(max_position_embeddings);
+    I(max_position_embeddings); I(index_n_heads); I(index_head_dim); I(index_topk);
 #undef I
     /* transformers: an absent original_max_position_embeddings means max_position_embeddings */
     c->rope_original_max_pos = c->max_position_embeddings;
@@ -137,6 +137,7 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
         c->has_quant = 1;
         src q = {path, qc};
         if ((rc = get_str(q, "quant_method", c->quant_method, sizeof c->quant_method))) goto out;
+        if ((rc = get_str(q, "scale_fmt", c->scale_fmt, sizeof c->scale_fmt))) goto out;
         const cJSON *bs = cJSON_GetObjectItemCaseSensitive(qc, "weight_block_size");
         if (bs && !cJSON_IsNull(bs)) {
             if (!cJSON_IsArray(bs) || cJSON_GetArraySize(bs) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(bs, 0)) ||
@@ -160,8 +161,9 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
         (rc = positive(path, "v_head_dim", c->v_head_dim)))
         goto out;
     if (c->num_hidden_layers < 0 || c->num_nextn_predict_layers < 0 || c->q_lora_rank < 0 ||
-        c->n_routed_experts < 0 || c->first_k_dense_replace < 0 || c->n_shared_experts < 0) {
-        rc = ds_fail(DS_EXIT_INPUT, "%s: a layer or expert count is negative", path);
+        c->n_routed_experts < 0 || c->first_k_dense_replace < 0 || c->n_shared_experts < 0 ||
+        c->index_n_heads < 0 || c->index_head_dim < 0 || c->index_topk < 0) {
+        rc = ds_fail(DS_EXIT_INPUT, "%s: a layer, expert or indexer count is negative", path);
         goto out;
     }
     if (c->n_routed_experts && (c->n_group <= 0 || c->n_routed_experts % c->n_group != 0)) {

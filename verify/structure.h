@@ -12,7 +12,9 @@
 #include "verify/wsource.h"
 
 /* Calls fn for every tensor the forward pass needs, main layers only (MTP
- * layers are optional: strip-mtp removes them). 1-D tensors have d1 = 0. */
+ * layers are optional: strip-mtp removes them). 1-D tensors have d1 = 0.
+ * The rows come from the model schema (formats/schema.h); a model_type it
+ * does not know gives no calls (vs_check_config refuses it). */
 typedef void (*vs_visit)(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx);
 void vs_expected(const ds_config *c, vs_visit fn, void *ctx);
 
