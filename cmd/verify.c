@@ -62,7 +62,12 @@ static const char *help =
     "  --profile            time the forward pass's phases (reads, waits, decode, GEMMs) on stderr\n"
     "  --manifest FILE      check CKPT's bytes against a manifest (dsconv manifest, or --manifest of a\n"
     "                       writing command); exit 1 naming what differs. Alone, that is the whole check\n"
-    "  --progress           one line per layer on stderr\n\n"
+    "  --progress           one line per layer on stderr\n"
+    "  --allow-unknown      accept tensors the model schema does not know (listed in the report);\n"
+    "                       without it they are refused (exit 3): verify would not check them\n\n"
+    "Families (config.json model_type): deepseek_v3 (V3, R1, V3.1, Terminus, Moonlight),\n"
+    "deepseek_v32 (V3.2), kimi_k2; any other model_type is refused (exit 3). Tensors of\n"
+    "MTP layers are known but not run; the report counts them.\n\n"
     "exit: 0 pass, 1 mismatch (or non-finite logits), 2 usage, 3 structural failure\n"
     "(the message names the file and tensor), 4 I/O error.\n\n"
     "example:\n"
@@ -75,6 +80,7 @@ typedef struct {
     ds_device_req device;
     long threads, io_threads;
     int progress, profile;
+    int allow_unknown;   /* tensors the model schema does not know are listed, not refused */
 } vopts;
 
 static int parse_frac(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -89,7 +95,7 @@ static int parse_frac(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     enum { O_AGAINST = 1000, O_TOKENS, O_DUMP, O_JSON, O_DEVICE, O_THREADS, O_EXPECT, O_MAXKL, O_MINTOP1,
-           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL, O_IO_THREADS, O_PROFILE };
+           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL, O_IO_THREADS, O_PROFILE, O_ALLOW_UNKNOWN };
     static const struct option lo[] = {
         {"against", required_argument, 0, O_AGAINST}, {"tokens", required_argument, 0, O_TOKENS},
         {"dump-logits", required_argument, 0, O_DUMP}, {"json", required_argument, 0, O_JSON},
@@ -99,6 +105,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
         {"against-logits", required_argument, 0, O_AGAINST_LOGITS}, {"max-rel-l2", required_argument, 0, O_MAXREL},
         {"io-threads", required_argument, 0, O_IO_THREADS}, {"profile", no_argument, 0, O_PROFILE},
+        {"allow-unknown", no_argument, 0, O_ALLOW_UNKNOWN},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->expect = "auto";
@@ -118,6 +125,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         case O_THREADS: DS_TRY(ds_parse_int("--threads", optarg, 1, 4096, &o->threads)); break;
         case O_IO_THREADS: DS_TRY(ds_parse_int("--io-threads", optarg, 1, 64, &o->io_threads)); break;
         case O_PROFILE: o->profile = 1; break;
+        case O_ALLOW_UNKNOWN: o->allow_unknown = 1; break;
         case O_EXPECT:
             if (strcmp(optarg, "auto") && strcmp(optarg, "identical") && strcmp(optarg, "close"))
                 return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
@@ -143,13 +151,15 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     return 0;
 }
 
-/* Opens one side and runs its structural checks. */
-static int open_side(const char *path, vr_side *s, ds_wsource **ws) {
+/* Opens one side and runs its structural checks, then the census of what
+ * the schema does not know or the forward pass does not run. */
+static int open_side(const char *path, vr_side *s, ds_wsource **ws, int allow_unknown) {
     s->path = path;
     if ((s->open_rc = ds_ws_open(path, ws))) return s->open_rc;
     s->format = ds_ws_describe(*ws);
     s->ran_structure = 1;
-    return s->structure_rc = vs_check(*ws, 1, &s->vs);
+    if ((s->structure_rc = vs_check(*ws, 1, &s->vs))) return s->structure_rc;
+    return s->structure_rc = vs_census(path, ds_ws_config(*ws), allow_unknown, &s->vs);
 }
 
 /* Forward pass of one side; *logits malloc'd [total][vocab]. */
@@ -249,8 +259,8 @@ int cmd_verify(int argc, char **argv) {
     float *la = NULL, *lb = NULL;
     char why[320];
 
-    int rc = open_side(o.ckpt, &r.ckpt, &ws), rc_ref = 0;
-    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr);
+    int rc = open_side(o.ckpt, &r.ckpt, &ws, o.allow_unknown), rc_ref = 0;
+    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr, o.allow_unknown);
     if (o.against_logits) r.ref.path = o.against_logits;
     if ((r.exit_code = rc ? rc : rc_ref)) goto report;
     const ds_config *c = ds_ws_config(ws);

@@ -15,6 +15,12 @@ static void print_side(FILE *f, const char *role, const vr_side *s) {
             fprintf(f, "structure FAILED (%d problem%s)", s->vs.problems ? s->vs.problems : 1,
                     s->vs.problems > 1 ? "s" : "");
         else fprintf(f, "structure ok (%d tensors, %lld values finite)", s->vs.tensors, (long long)s->vs.values);
+        if (s->vs.census_done && s->vs.not_run)
+            fprintf(f, ", %d tensors not run (%d MTP layer%s)", s->vs.not_run, s->vs.mtp_layers,
+                    s->vs.mtp_layers == 1 ? "" : "s");
+        if (s->vs.census_done && s->vs.unknown)
+            fprintf(f, ", %d unknown tensor%s allowed (first: %s)", s->vs.unknown, s->vs.unknown > 1 ? "s" : "",
+                    s->vs.unknown_first[0]);
     }
     if (s->ran_forward) {
         if (s->forward_rc) fprintf(f, "; forward pass failed (exit %d)", s->forward_rc);
@@ -70,6 +76,14 @@ static cJSON *side_json(const vr_side *s) {
         cJSON_AddNumberToObject(st, "values_finite", (double)s->vs.values);
         cJSON_AddNumberToObject(st, "problems", s->vs.problems);
         cJSON_AddNumberToObject(st, "seconds", s->vs.seconds);
+        if (s->vs.census_done) {
+            cJSON_AddNumberToObject(st, "not_run", s->vs.not_run);
+            cJSON_AddNumberToObject(st, "mtp_layers", s->vs.mtp_layers);
+            cJSON_AddNumberToObject(st, "unknown", s->vs.unknown);
+            cJSON *u = cJSON_AddArrayToObject(st, "unknown_tensors");
+            for (int i = 0; i < s->vs.unknown && i < 8; i++)
+                cJSON_AddItemToArray(u, cJSON_CreateString(s->vs.unknown_first[i]));
+        }
     }
     if (s->ran_forward) {
         cJSON *fw = cJSON_AddObjectToObject(o, "forward");
