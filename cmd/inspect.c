@@ -23,6 +23,11 @@ static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
     if (c->has_config)
         printf("architecture:   %s, %d main layers, hidden %d, vocab %d\n", c->config.model_type,
                c->config.num_hidden_layers, c->config.hidden_size, c->config.vocab_size);
+    printf("layout:         %s\n", s->layout_mp ? "model-parallel rank files (DeepSeek-Infer)" : "Hugging Face");
+    printf("layers:         %d present (%d main + %d MTP)\n", s->layers_present, s->layers_present - s->mtp_layers,
+           s->mtp_layers);
+    printf("routed experts: %d%s\n", s->routed_experts,
+           c->has_config && c->config.n_routed_experts != s->routed_experts ? " (config says otherwise)" : "");
     if (c->has_config) {
         const ds_family *f = ds_family_find(c->config.model_type);
         if (f) printf("family:         %s (%s)\n", f->model_type, f->members);
@@ -31,15 +36,17 @@ static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
         printf("traits:         indexer %s, q_lora_rank %d%s, n_group %d, scale_fmt %s\n",
                f && f->indexer ? "yes" : "no", c->config.q_lora_rank, c->config.q_lora_rank ? "" : " (q_proj)",
                c->config.n_group, c->config.scale_fmt[0] ? c->config.scale_fmt : "none");
+        printf("routing:        top-%d of %d experts, routed_scaling_factor %g; rope_theta %g",
+               c->config.num_experts_per_tok, c->config.n_routed_experts, c->config.routed_scaling_factor,
+               c->config.rope_theta);
+        if (c->config.rope_yarn)
+            printf(", YaRN factor %g (beta_fast %g, beta_slow %g)", c->config.rope_factor, c->config.rope_beta_fast,
+                   c->config.rope_beta_slow);
+        printf("\n");
         if (f && f->indexer)
             printf("indexer:        %d heads x %d, top-%d keys per query\n", c->config.index_n_heads,
                    c->config.index_head_dim, c->config.index_topk);
     }
-    printf("layout:         %s\n", s->layout_mp ? "model-parallel rank files (DeepSeek-Infer)" : "Hugging Face");
-    printf("layers:         %d present (%d main + %d MTP)\n", s->layers_present, s->layers_present - s->mtp_layers,
-           s->mtp_layers);
-    printf("routed experts: %d%s\n", s->routed_experts,
-           c->has_config && c->config.n_routed_experts != s->routed_experts ? " (config says otherwise)" : "");
     if (s->fp8_block[0]) printf("fp8 block:      %dx%d (%d scale tensors)\n", s->fp8_block[0], s->fp8_block[1], s->scales);
     else printf("fp8 block:      none\n");
     if (s->family) {

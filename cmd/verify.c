@@ -151,15 +151,21 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     return 0;
 }
 
-/* Opens one side and runs its structural checks, then the census of what
- * the schema does not know or the forward pass does not run. */
-static int open_side(const char *path, vr_side *s, ds_wsource **ws, int allow_unknown) {
+/* Opens one side and runs its structural checks. */
+static int open_side(const char *path, vr_side *s, ds_wsource **ws) {
     s->path = path;
     if ((s->open_rc = ds_ws_open(path, ws))) return s->open_rc;
     s->format = ds_ws_describe(*ws);
     s->ran_structure = 1;
-    if ((s->structure_rc = vs_check(*ws, 1, &s->vs))) return s->structure_rc;
-    return s->structure_rc = vs_census(path, ds_ws_config(*ws), allow_unknown, &s->vs);
+    return s->structure_rc = vs_check(*ws, 1, &s->vs);
+}
+
+/* The model schema's census of one opened side: tensors it does not know
+ * (refused unless allow_unknown) and known ones the forward pass does not run. */
+static int census_side(ds_wsource *ws, vr_side *s, int allow_unknown) {
+    if (!ws) return 0;
+    if ((s->structure_rc = vs_census(s->path, ds_ws_config(ws), allow_unknown, &s->vs))) s->vs.problems++;
+    return s->structure_rc;
 }
 
 /* Forward pass of one side; *logits malloc'd [total][vocab]. */
@@ -259,10 +265,14 @@ int cmd_verify(int argc, char **argv) {
     float *la = NULL, *lb = NULL;
     char why[320];
 
-    int rc = open_side(o.ckpt, &r.ckpt, &ws, o.allow_unknown), rc_ref = 0;
-    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr, o.allow_unknown);
+    int rc = open_side(o.ckpt, &r.ckpt, &ws), rc_ref = 0;
+    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr);
     if (o.against_logits) r.ref.path = o.against_logits;
     if ((r.exit_code = rc ? rc : rc_ref)) goto report;
+
+    if ((r.exit_code = census_side(ws, &r.ckpt, o.allow_unknown)) ||
+        (r.exit_code = census_side(wr, &r.ref, o.allow_unknown)))
+        goto report;
     const ds_config *c = ds_ws_config(ws);
     int64_t V = c->vocab_size;
     if (wr && ds_ws_config(wr)->vocab_size != V) {

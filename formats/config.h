@@ -44,16 +44,16 @@ typedef struct {
     double rope_mscale;          /* 1 */
     double rope_mscale_all_dim;  /* 0 */
     /* quantization_config */
+    /* quantization_config.scale_fmt: "ue8m0" (V3.1 and later: power-of-two scales) or "" */
+    char scale_fmt[16];
     int has_quant;               /* quantization_config present */
     char quant_method[32];       /* "fp8", "compressed-tensors", ... */
     int weight_block_size[2];    /* [128,128] for fp8; 0 when absent */
     char torch_dtype[16];
-    /* DeepSeek Sparse Attention (deepseek_v32); 0 when absent */
-    int index_n_heads;           /* 64 in V3.2 */
+    /* DeepSeek Sparse Attention's indexer (model_type deepseek_v32); transformers' defaults */
+    int index_n_heads;           /* 64 */
     int index_head_dim;          /* 128 */
     int index_topk;              /* 2048 */
-    /* quantization_config.scale_fmt: "ue8m0" (V3.1 and later: power-of-two scales) or "" */
-    char scale_fmt[16];
 } ds_config;
 
 /* Parses a config.json file. 0 or DS_EXIT_INPUT (not JSON, wrong types; message names the file). */
