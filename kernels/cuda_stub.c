@@ -20,6 +20,12 @@ int ds_cuda_available(char *reason, int reason_len) {
     return 0;
 }
 
+int ds_cuda_select_device(int k, char *reason, int reason_len) {
+    (void)k;
+    if (reason && reason_len > 0) snprintf(reason, (size_t)reason_len, "built without CUDA");
+    return 0;
+}
+
 int ds_cuda_malloc(void **dptr, size_t n) {
     (void)n;
     *dptr = NULL;

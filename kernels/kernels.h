@@ -27,6 +27,9 @@ void ds_cpu_dequant_fp8_f32(const uint8_t *w, float *out, int64_t r0, int64_t nr
 /* CUDA availability: 1 when built with CUDA and a device is usable. Never fails;
  * on a machine without a GPU or driver it returns 0 and why in reason. */
 int ds_cuda_available(char *reason, int reason_len);
+/* --device cuda:K: makes visible device K (numbered after CUDA_VISIBLE_DEVICES)
+ * current for this thread; 1 on success, 0 and why in reason otherwise. */
+int ds_cuda_select_device(int k, char *reason, int reason_len);
 
 /* ---- verify forward pass (owner: verify task) ----------------------------
  * C[M,N] = A[M,K] . W[N,K]^T, float32, row-major (a linear layer: activations
