@@ -334,14 +334,18 @@ int ds_journal_open(ds_journal **jp, const char *out_dir, int part_i, int part_n
     ds_journal *j = xcalloc(1, sizeof *j);
     j->sync = sync;
     j->path = ds_rec_path(out_dir, part_i, part_n, ".log");
-    int exists = ds_path_exists(j->path);
-    j->fd = open(j->path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (append && exists ? O_APPEND : O_TRUNC), 0644);
-    if (j->fd < 0) {
-        rc = DS_IO_FAIL(j->path, "open");
-        free(j->path); free(j);
-        return rc;
+    /* A new journal appears whole with its head (written aside, renamed), so
+     * another part reading it never sees a head cut in half. */
+    if (!(append && ds_path_exists(j->path))) {
+        char *txt = cJSON_PrintUnformatted(head);
+        size_t n = strlen(txt);
+        txt = xrealloc(txt, n + 2);
+        txt[n] = '\n'; txt[n + 1] = 0;
+        rc = ds_write_file_atomic(j->path, txt, n + 1);
+        free(txt);
     }
-    if (!(append && exists)) rc = append_line(j, head);
+    j->fd = rc ? -1 : open(j->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (!rc && j->fd < 0) rc = DS_IO_FAIL(j->path, "open");
     if (rc) { ds_journal_close(j); return rc; }
     *jp = j;
     return 0;
