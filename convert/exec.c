@@ -358,9 +358,6 @@ static int stage_check_records(exec *x) {
         free(why);
     }
     ds_rec_set_free(&all);
-    if (!rc && o->resume && !x->have_own)
-        ds_warn("%s: no record of an earlier run with this input and these options: every file is written again",
-                o->out_dir);
     return rc;
 }
 
@@ -435,6 +432,17 @@ static int stage_select(exec *x) {
         if (e && !file_proven(x, f, e, !x->o->rehash)) keep_file(x, f, e);
     }
     free(part_of);
+    if (x->o->resume && !x->have_own)
+        for (int f = 0; f < p->n_files; f++) {
+            char *path = ds_path_join(x->o->out_dir, p->files[f].name);
+            int there = !x->fs[f].other_part && ds_path_exists(path);
+            free(path);
+            if (there) {
+                ds_warn("%s: no record of an earlier run with this input and these options: every file is written "
+                        "again", x->o->out_dir);
+                break;
+            }
+        }
     return 0;
 }
 
