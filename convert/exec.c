@@ -67,6 +67,9 @@ typedef struct {
     int have_own;
     ds_rec_set parts;         /* finish: every part's record */
     ds_journal *journal;
+    /* Per-tensor hashes cost a second pass over the bytes: made when a manifest
+     * will list them (--manifest, or a part whose record finish combines). */
+    int tensor_hashes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int sync_ready;           /* mu and cv initialized */
@@ -192,8 +195,10 @@ static int open_file(exec *x, int f) {
     fs->fh = ds_h128_new();
     ds_h128_update(fs->fh, hdr, hl);
     free(hdr);
-    fs->th = xcalloc((size_t)pf->n_tensors + 1, sizeof(ds_h128 *));
-    for (int t = 0; t < pf->n_tensors; t++) fs->th[t] = ds_h128_new();
+    if (x->tensor_hashes) {
+        fs->th = xcalloc((size_t)pf->n_tensors + 1, sizeof(ds_h128 *));
+        for (int t = 0; t < pf->n_tensors; t++) fs->th[t] = ds_h128_new();
+    }
     return 0;
 }
 
@@ -203,7 +208,7 @@ static int emit(exec *x, const ds_plan_out *po, const void *p, size_t n) {
     DS_TRY(open_file(x, po->file));
     DS_TRY(ds_stw_append(fs->w, p, n));
     ds_h128_update(fs->fh, p, n);
-    ds_h128_update(fs->th[po->tensor], p, n);
+    if (fs->th) ds_h128_update(fs->th[po->tensor], p, n);
     x->done_out += n;
     x->st->bytes_out += n;
     return 0;
@@ -232,8 +237,8 @@ static int commit_file(exec *x, int f) {
     fs->done = 1;
     x->st->files_written++;
     char hex[33];
-    cJSON *tensors = cJSON_CreateObject();
-    for (int t = 0; t < pf->n_tensors; t++) {
+    cJSON *tensors = fs->th ? cJSON_CreateObject() : NULL;
+    for (int t = 0; fs->th && t < pf->n_tensors; t++) {
         ds_h128_hex(fs->th[t], hex);
         cJSON_AddStringToObject(tensors, pf->tensors[t].name, hex);
     }
@@ -660,17 +665,26 @@ static int write_extras(exec *x, ds_manifest *man) {
 }
 
 /* The manifest of this run's files in plan order (so a resumed run, a whole
- * run and a finished split give the same text), then the files after them. */
-static void manifest_files(const exec *x, ds_manifest *man) {
+ * run and a finished split give the same text), then the files after them.
+ * A kept file recorded without tensor hashes is hashed from disk (with_tensors). */
+static int manifest_files(const exec *x, ds_manifest *man, int with_tensors) {
     for (int f = 0; f < x->p->n_files; f++) {
         const cJSON *e = x->fs[f].entry, *t;
         if (!e) continue;
         const char *name = x->p->files[f].name;
+        if (with_tensors && !cJSON_GetObjectItemCaseSensitive(e, "tensors")) {
+            char *path = ds_path_join(x->o->out_dir, name);
+            int rc = ds_manifest_add_path(man, path, name);
+            free(path);
+            DS_TRY(rc);
+            continue;
+        }
         ds_manifest_set_file(man, name, (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "size")),
                              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "xxh3_128")));
         cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "tensors"))
             ds_manifest_set_tensor(man, name, t->string, t->valuestring);
     }
+    return 0;
 }
 
 static int write_report(const exec *x) {
@@ -714,15 +728,14 @@ static int stage_conclude(exec *x, double t0) {
     const ds_exec_opts *o = x->o;
     ds_manifest man;
     ds_manifest_init(&man);
-    manifest_files(x, &man);
-    int rc = 0;
-    if (!o->part_n) rc = write_extras(x, &man);
+    int rc = manifest_files(x, &man, o->manifest_path || o->finish);
+    if (!rc && !o->part_n) rc = write_extras(x, &man);
     /* The renames themselves survive a power loss only once the directory is flushed. */
     if (!rc && !o->no_sync && fsync(x->dirfd) != 0) rc = DS_IO_FAIL(o->out_dir, "fsync");
     if (!rc && !o->finish) {
         ds_manifest own;
         ds_manifest_init(&own);
-        manifest_files(x, &own);
+        manifest_files(x, &own, 0);
         ds_journal_close(x->journal);
         x->journal = NULL;
         rc = ds_rec_finish(o->out_dir, o->part_i, o->part_n, x->head, own.files);
@@ -775,6 +788,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
+    x.tensor_hashes = o->manifest_path || o->part_n;
     double t0 = ds_now();
     int rc = stage_open_out(&x);
     if (!rc) rc = stage_check_records(&x);
