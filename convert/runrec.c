@@ -296,7 +296,7 @@ int ds_rec_load_all(const char *out_dir, ds_rec_set *s) {
     }
     closedir(d);
     if (rc) { ds_rec_set_free(s); return rc; }
-    qsort(s->recs, (size_t)s->n, sizeof(ds_rec), rec_cmp);
+    if (s->n > 1) qsort(s->recs, (size_t)s->n, sizeof(ds_rec), rec_cmp);
     return 0;
 }
 
@@ -434,7 +434,7 @@ void ds_part_assign(const ds_plan *p, int n_parts, int *part_of) {
     sized *s = xmalloc(sizeof(sized) * (size_t)(p->n_files + 1));
     uint64_t *load = xcalloc((size_t)n_parts, sizeof(uint64_t));
     for (int f = 0; f < p->n_files; f++) s[f] = (sized){ds_plan_file_bytes(p, f), f};
-    qsort(s, (size_t)p->n_files, sizeof(sized), by_size_desc);
+    if (p->n_files > 1) qsort(s, (size_t)p->n_files, sizeof(sized), by_size_desc);
     for (int k = 0; k < p->n_files; k++) {
         int best = 0;
         for (int i = 1; i < n_parts; i++)
