@@ -10,6 +10,7 @@
 #include "convert/exec.h"
 #include "convert/manifest.h"
 #include "convert/runrec.h"
+#include "common/bug.h"
 #include "common/hash.h"
 #include "common/util.h"
 #include "convert/xform.h"
@@ -26,6 +27,9 @@
 #include <unistd.h>
 
 #define N_SLOTS 3
+/* A chunk in each slot can belong to a different item, and the writer reads an
+ * item's deferred outputs after its last chunk: xform needs more buffers than that. */
+DS_STATIC_ASSERT(DS_XF_N_ACC > N_SLOTS, "xform's deferred-output buffers must outnumber the executor's slots");
 
 /* A slot goes round FREE -> READ (reader filled it) -> TRANSFORMED (the
  * transform filled its result) -> FREE (the writer wrote it). */
@@ -265,7 +269,7 @@ static int write_part(exec *x, const slot *s, const ds_plan_out *po, int k) {
     /* Column slice: gather each row's [begin, end) columns. */
     int64_t es = rb / part->cols, w = (po->end - po->begin) * es;
     size_t need = (size_t)(w * n);
-    if (need > x->gather_cap) return ds_fail(DS_EXIT_IO, "internal error: column slice larger than staging");
+    if (need > x->gather_cap) return ds_fail(DS_EXIT_BUG, "internal error: column slice larger than staging (%s:%d)", __FILE__, __LINE__);
     for (int64_t r = 0; r < n; r++) memcpy(x->gather + r * w, base + r * rb + po->begin * es, (size_t)w);
     return emit(x, po, x->gather, need);
 }
@@ -617,6 +621,7 @@ static int stage_alloc(exec *x) {
     for (int s = 0; s < N_SLOTS; s++) {
         x->slots[s].in = ds_xf_host_alloc(x->xf, x->in_cap ? x->in_cap : 64);
         x->slots[s].out = x->out_cap ? ds_xf_host_alloc(x->xf, x->out_cap) : NULL;
+        if (!x->slots[s].in || (x->out_cap && !x->slots[s].out)) return DS_EXIT_IO; /* pinned memory ran out (reported) */
     }
     if (x->gather_cap) x->gather = xaligned(x->gather_cap);
     return 0;

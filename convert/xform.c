@@ -8,6 +8,7 @@
  * last chunk (N_ACC exceeds the items that can be in flight in the executor's
  * ring, so a buffer is never refilled while the writer still reads it). */
 #include "convert/xform.h"
+#include "common/bug.h"
 #include "common/util.h"
 #include "kernels/kernels.h"
 #include "quant/requant.h"
@@ -15,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_ACC 4
+#define N_ACC DS_XF_N_ACC
 
 struct ds_xf_ctx {
     const ds_ckpt *c;
@@ -133,13 +134,14 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     free(x);
 }
 
-/* Pinned memory when the GPU is used, so chunks copy straight to and from the device. */
+/* Pinned memory when the GPU is used, so chunks copy straight to and from the device.
+ * NULL (reported) when the pinned allocation fails; the caller returns DS_EXIT_IO. */
 void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n) {
     void *p = NULL;
     if (!x->use_cuda) return xaligned(n);
     if (ds_cuda_host_alloc(&p, n) != 0) {
         ds_err("cannot allocate %zu bytes of pinned host memory (%s:%d)", n, __FILE__, __LINE__);
-        exit(DS_EXIT_IO);
+        return NULL;
     }
     return p;
 }
@@ -239,7 +241,9 @@ static int run_quant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r
 
 int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
               ds_xf_result *res) {
-    int64_t cols = ds_tensor_cols(it->src->info), n = r1 - r0;
+    int64_t cols = ds_tensor_cols(it->src->info), n = r1 - r0, unit = ds_xf_row_unit(it);
+    /* The executor cuts chunks at multiples of the row unit (ds_xf_chunk_rows). */
+    DS_ASSERT(r0 >= 0 && r1 >= r0 && (unit <= 0 || r0 % unit == 0));
     memset(res, 0, sizeof *res);
     res->n = 1;
     ds_xf_part *p = &res->part[0];
@@ -259,7 +263,7 @@ int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, cons
     case DS_XF_QUANT:
         return run_quant(x, it, r0, r1, in, out, res);
     }
-    return ds_fail(DS_EXIT_USAGE, "internal error: transform %d not available", (int)it->xform);
+    DS_BUG("transform %d of tensor %s has no case here", (int)it->xform, it->src->name);
 }
 
 cJSON *ds_xf_report(const ds_xf_ctx *x) {

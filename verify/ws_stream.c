@@ -26,6 +26,7 @@
 #include "verify/wstream.h"
 #include "verify/ws_impl.h"
 #include "kernels/kernels.h"
+#include "common/bug.h"
 #include "common/util.h"
 
 #include <pthread.h>
@@ -230,6 +231,7 @@ static int ring_alloc(ds_wstream *s, wreq *q) {
         at = s->rhead;
     }
     if (at == NO_REGION) return 0;
+    DS_ASSERT(at + size <= s->cap);
     q->off = at;
     s->rhead = at + size;
     return 1;
