@@ -1,7 +1,7 @@
 /* common.c - option helpers shared by the commands. */
 #include "cmd/cmd.h"
 #include "common/util.h"
-#include "kernels/kernels.h"
+#include "kernels/gpu.h" /* ds_cuda_available */
 
 #include <errno.h>
 #include <omp.h>

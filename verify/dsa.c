@@ -33,10 +33,11 @@ static int ascending(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel) {
+void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
+                   double *min_gap) {
     int kk = topk < S ? topk : S;
-    double scale = 1.0 / sqrt((double)d);
-    #pragma omp parallel
+    double scale = 1.0 / sqrt((double)d), gap = INFINITY;
+    #pragma omp parallel reduction(min : gap)
     {
         scored *sc = xmalloc(sizeof(scored) * (size_t)(S > 0 ? S : 1));
         #pragma omp for schedule(dynamic, 4)
@@ -62,9 +63,13 @@ void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh
                 sc[t].key = t;
             }
             qsort(sc, (size_t)i + 1, sizeof *sc, by_score);
+            double big = fmax(fabs(sc[0].score), fabs(sc[i].score));
+            double g = big > 0 ? (sc[kk - 1].score - sc[kk].score) / big : 0;
+            if (g < gap) gap = g;
             for (int j = 0; j < kk; j++) row[j] = sc[j].key;
             qsort(row, (size_t)kk, sizeof *row, ascending);
         }
         free(sc);
     }
+    if (min_gap && gap < *min_gap) *min_gap = gap;
 }

@@ -29,7 +29,11 @@ int vf_dsa_check_config(const char *path, const ds_config *c);
  * w [S][nh] (weights_proj output, already times nh^-1/2). Writes sel [S][kk],
  * kk = min(topk, S): query i's min(kk, i+1) selected keys, ascending (the rest
  * of its row is -1). Scores are summed in double; equal scores keep the lower
- * key index. */
-void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel);
+ * key index. min_gap (NULL: not wanted) is lowered to the smallest gap between
+ * a query's kk-th and next score, relative to its largest |score|, over the
+ * queries that drop keys: near 0, float32 rounding (or another implementation's)
+ * may select differently. */
+void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
+                   double *min_gap);
 
 #endif

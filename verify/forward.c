@@ -286,7 +286,8 @@ static int indexer(fctx *f, int L, const float *h, const float *qa, int *sel) {
     }
     for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
         int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
-        vf_dsa_select(iq + t0 * nih * id, ik + t0 * id, iw + t0 * nih, S, (int)nih, (int)id, c->index_topk, sel + off);
+        vf_dsa_select(iq + t0 * nih * id, ik + t0 * id, iw + t0 * nih, S, (int)nih, (int)id, c->index_topk, sel + off,
+                      &f->st->dsa_min_gap);
         off += (int64_t)S * kk;
     }
     tick(f, PF_INDEX, &t);
@@ -538,6 +539,7 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     uint64_t bytes0 = ds_ws_bytes_read(ws);
     fctx f = {.ws = ws, .be = be, .c = c, .tk = tk, .T = tk->total, .st = st, .dsa = vf_dsa_enabled(c)};
     st->experts_loaded = st->expert_slots = st->weights_planned = st->weights_taken = 0;
+    st->dsa_min_gap = INFINITY;
     DS_TRY(vf_forward_check_config(ds_ws_path(ws), c));
     int max_len = 0;
     for (int s = 0; s < tk->n_seq; s++) if (tk->len[s] > max_len) max_len = tk->len[s];
@@ -545,6 +547,10 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
         if (tk->tok[t] < 0 || tk->tok[t] >= c->vocab_size)
             return ds_fail(DS_EXIT_INPUT, "token %d at index %lld is outside the vocabulary of %d", tk->tok[t],
                            (long long)t, c->vocab_size);
+    if (f.dsa && max_len <= c->index_topk)
+        ds_warn("%s: no sequence is longer than index_topk (%d tokens), so sparse attention keeps every key: the "
+                "indexer's selection is not exercised (--tokens with longer sequences does)", ds_ws_path(ws),
+                c->index_topk);
     f.pos = xmalloc((size_t)(tk->total > 0 ? tk->total : 1) * sizeof(int));
     for (int s = 0, t = 0; s < tk->n_seq; s++)
         for (int p = 0; p < tk->len[s]; p++) f.pos[t++] = p;
@@ -584,7 +590,8 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
         fprintf(stderr, "verify: profile: CPU blocks: norms %.3f s, RoPE + attention %.3f s, SwiGLU %.3f s, "
                 "MoE routing and mixing %.3f s, embedding %.3f s, planning %.3f s", f.cpu_s[PF_NORM],
                 f.cpu_s[PF_ATTN], f.cpu_s[PF_SWIGLU], f.cpu_s[PF_MOE], f.cpu_s[PF_EMBED], f.cpu_s[PF_PLAN]);
-        if (f.dsa) fprintf(stderr, ", sparse-attention indexer %.3f s", f.cpu_s[PF_INDEX]);
+        if (f.dsa) fprintf(stderr, ", sparse-attention indexer %.3f s (smallest selection gap %.2g)", f.cpu_s[PF_INDEX],
+                           st->dsa_min_gap);
         fputc('\n', stderr);
     }
     vf_backend_end(be);

@@ -32,6 +32,7 @@ typedef struct {
     uint64_t bytes_read;      /* stored weight bytes the pass read */
     int64_t weights_planned;  /* steps (weights or head chunks) announced to the read-ahead stream */
     int64_t weights_taken;    /* of them multiplied by; every weight is taken from the plan */
+    double dsa_min_gap;       /* DSA: smallest relative gap at a selection boundary (dsa.h); inf: none */
     double seconds;
 } vf_stats;
 

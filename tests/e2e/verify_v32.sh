@@ -30,6 +30,12 @@ expect_rc "the weights as deepseek_v3 (indexer ignored) compute the dense logits
     $V "$TMP/as-v3" --tokens "$TOK" --against-logits "$DENSE"
 expect_rc "... which transformers' V3.2 logits reject" 1 $V "$TMP/as-v3" --tokens "$TOK" --against-logits "$FP64"
 
+echo '[[1, 2, 3, 4, 5], [6, 7]]' >"$TMP/short.json"
+expect_rc "sequences no longer than index_topk: passes" 0 $V "$V32/fp8" --tokens "$TMP/short.json"
+expect_err "... and says the selection was not exercised" "no sequence is longer than index_topk (5 tokens)"
+expect_rc "the probe set (32 tokens) exercises it: no such note" 0 $V "$V32/fp8"
+check "no note with the probe set" sh -c "! grep -q 'index_topk' '$TMP/err'"
+
 # one step list: every weight taken from the plan, none read directly
 expect_rc "profile on V3.2" 0 $V "$V32/fp8" --tokens "$TOK" --profile
 expect_err "36 weights taken, 0 direct" "weights taken 36 (0 direct)"

@@ -75,7 +75,10 @@ TEST(v32_forward_matches_transformers_fp64) {
         CHECKF(r < 1e-4, "position %lld: relative L2 %g", (long long)p, r);
         if (r > worst) worst = r;
     }
-    printf("  v32-tiny FP8, 32 positions (index_topk 5): worst relative L2 vs transformers float64 = %.3g\n", worst);
+    printf("  v32-tiny FP8, 32 positions (index_topk 5): worst relative L2 vs transformers float64 = %.3g, "
+           "smallest selection gap %.3g\n", worst, st.dsa_min_gap);
+    /* make_v32_ref.py found 0.004 in float64 */
+    CHECKF(st.dsa_min_gap > 3e-3 && st.dsa_min_gap < 5e-3, "gap %g", st.dsa_min_gap);
     /* the FP8 source gives its BF16 conversion's logits, bit for bit */
     CHECK(fp8 && bf16 && memcmp(fp8, bf16, sizeof(float) * (size_t)(t.total * V)) == 0);
     free(fp8); free(bf16); free(ref);
@@ -310,7 +313,9 @@ TEST(dsa_select_keeps_the_best_causal_keys) {
     fill(k, S * D, 1);
     fill(w, S * NH, 1); /* negative head weights too, as weights_proj gives */
     int sel[S * TOPK];
-    vf_dsa_select(q, k, w, S, NH, D, TOPK, sel);
+    double gap = INFINITY;
+    vf_dsa_select(q, k, w, S, NH, D, TOPK, sel, &gap);
+    CHECK(gap > 0 && gap < 1);
     for (int i = 0; i < S; i++) {
         int n = i + 1 < TOPK ? i + 1 : TOPK;
         for (int j = 0; j < TOPK; j++) CHECK((j < n) == (sel[i * TOPK + j] >= 0));
@@ -334,11 +339,13 @@ TEST(dsa_select_keeps_the_best_causal_keys) {
     /* ties (here: every score 0, all heads' dots negative) keep the lower keys */
     for (int i = 0; i < S * D; i++) k[i] = -fabsf(k[i]);
     for (int i = 0; i < S * NH * D; i++) q[i] = fabsf(q[i]);
-    vf_dsa_select(q, k, w, S, NH, D, TOPK, sel);
+    gap = INFINITY;
+    vf_dsa_select(q, k, w, S, NH, D, TOPK, sel, &gap);
+    CHECK(gap == 0); /* a tie at the boundary is reported */
     for (int j = 0; j < TOPK; j++) CHECK_EQ_INT(sel[(S - 1) * TOPK + j], j);
     /* topk above the length: every causal key */
     int all[S * S];
-    vf_dsa_select(q, k, w, S, NH, D, 1000, all);
+    vf_dsa_select(q, k, w, S, NH, D, 1000, all, NULL);
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) CHECK_EQ_INT(all[i * S + j], j <= i ? j : -1);
 }
