@@ -340,8 +340,13 @@ static int stage_check_records(exec *x) {
     cJSON_Delete(fp);
     if (o->finish) return 0;   /* stage_select_finish compares every part */
     ds_rec_set all;
-    DS_TRY(ds_rec_load_all(o->out_dir, &all));
-    int rc = 0;
+    int rc = ds_rec_load_all(o->out_dir, &all);
+    /* A whole run with --force starts over: it removes the records, readable or not. */
+    if (rc && !o->part_n && o->force && !o->resume) {
+        ds_warn("%s: unreadable run records are removed (--force)", o->out_dir);
+        return 0;
+    }
+    if (rc) return rc;
     for (int k = 0; k < all.n && !rc; k++) {
         ds_rec *r = &all.recs[k];
         int own = r->part_i == o->part_i && r->part_n == o->part_n;
