@@ -17,6 +17,7 @@ static const ds_cmd commands[] = {
     {"verify", cmd_verify, "run the model and compare logits against another checkpoint"},
     {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards"},
     {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON"},
+    {"to-gguf", cmd_to_gguf, "write llama.cpp's GGUF (bf16/f16/q8_0) straight from the checkpoint"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -1,0 +1,19 @@
+/* gguf_quant.h - float32 rows to ggml tensor types (to-gguf).
+ *
+ * ds_cpu_gguf_encode writes nrows rows of cols floats as ggml type t, the
+ * bytes llama.cpp's converter (gguf-py quants.py) writes for the same
+ * floats: F32 as is; F16 round-to-nearest-even (numpy astype); BF16 RNE with
+ * NaN made quiet (ggml_compute_fp32_to_bf16); Q8_0 blocks of 32: d = amax/127
+ * (float32), q = round-half-away(x * (1/d)), d stored as F16. cols must be a
+ * multiple of the type's block (the planner falls back to F16 otherwise, as
+ * the converter does). Returns 0, or DS_EXIT_USAGE for a type it cannot write.
+ * OpenMP over rows; the bytes do not depend on the thread count. */
+#ifndef DS_GGUF_QUANT_H
+#define DS_GGUF_QUANT_H
+#include <stdint.h>
+#include "formats/gguf.h"
+
+int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
+/* One row, no threading (for tests and callers that parallelize themselves). */
+int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
+#endif
