@@ -25,6 +25,10 @@ static const char *help =
     "                           first match wins), e.g. 'blk.*.ffn_*_exps.weight=q8_0'\n"
     "  --no-vocab               write no tokenizer keys (llama.cpp then needs a vocab from elsewhere)\n"
     "  --name NAME              general.name (default: from IN's directory name, as the converter)\n"
+    "  --fp8-f32                read FP8 as float32 products (w * scale), as the converter does when\n"
+    "                           given the FP8 checkpoint itself; default: rounded to BF16 first, as\n"
+    "                           fp8-to-bf16 writes it (bf16 output is the same either way; f16 and\n"
+    "                           q8_0 then equal the converter run on the BF16 checkpoint)\n"
     "  --dry-run                print the tensor plan and write nothing\n"
     "  --threads N              CPU threads\n"
     "  --force                  overwrite an existing OUT\n"
@@ -39,14 +43,14 @@ static const char *help =
 
 int cmd_to_gguf(int argc, char **argv) {
     enum { O_TYPE = 1, O_TYPE_FOR, O_NO_VOCAB, O_NAME, O_DRY, O_THREADS, O_FORCE, O_JSON, O_QUIET, O_PROGRESS,
-           O_NO_SYNC, O_HELP };
+           O_NO_SYNC, O_HELP, O_FP8_F32 };
     static const struct option opts[] = {
         {"type", required_argument, 0, O_TYPE}, {"type-for", required_argument, 0, O_TYPE_FOR},
         {"no-vocab", no_argument, 0, O_NO_VOCAB}, {"name", required_argument, 0, O_NAME},
         {"dry-run", no_argument, 0, O_DRY}, {"threads", required_argument, 0, O_THREADS},
         {"force", no_argument, 0, O_FORCE}, {"json", required_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET}, {"progress", no_argument, 0, O_PROGRESS},
-        {"no-sync", no_argument, 0, O_NO_SYNC}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+        {"no-sync", no_argument, 0, O_NO_SYNC}, {"fp8-f32", no_argument, 0, O_FP8_F32}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     ds_gguf_opts o;
     memset(&o, 0, sizeof o);
     o.type = DS_GGML_BF16;
@@ -89,6 +93,7 @@ int cmd_to_gguf(int argc, char **argv) {
         case O_QUIET: o.quiet = 1; break;
         case O_PROGRESS: o.progress = 1; break;
         case O_NO_SYNC: o.no_sync = 1; break;
+        case O_FP8_F32: o.fp8_f32 = 1; break;
         case O_HELP: fputs(help, stdout); return 0;
         default: fputs(help, stderr); return DS_EXIT_USAGE;
         }

@@ -453,15 +453,17 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
 /* Rows [r0, r0+nr) of source si of t as float32: FP8 exactly as fp8-to-bf16
  * writes it (bf16-rounded product) so every output type starts from the
  * BF16 checkpoint's values; BF16/F16/F32 widened. */
-static void src_rows_f32(const ds_ckpt *c, const ds_gg_tensor *t, int si, int64_t r0, int64_t nr, float *out) {
+static void src_rows_f32(const ds_ckpt *c, const ds_gg_tensor *t, int si, int64_t r0, int64_t nr, float *out,
+                         int fp8_f32) {
     const ds_ckpt_entry *e = t->src[si];
     const uint8_t *d = ds_ckpt_data(c, e);
     int64_t cols = t->cols, n = nr * cols;
     switch (e->info->dtype) {
     case DS_F8_E4M3: {
         const ds_ckpt_entry *s = t->scale[si];
-        ds_cpu_dequant_fp8_f32(d + r0 * cols, out, r0, nr, cols, (const float *)ds_ckpt_data(c, s),
-                               s->info->shape[1], t->block[0], t->block[1]);
+        (fp8_f32 ? ds_cpu_dequant_fp8_f32_exact : ds_cpu_dequant_fp8_f32)(
+            d + r0 * cols, out, r0, nr, cols, (const float *)ds_ckpt_data(c, s), s->info->shape[1], t->block[0],
+            t->block[1]);
         return;
     }
     case DS_BF16: {
@@ -488,7 +490,7 @@ typedef struct {
     int64_t cap;         /* floats in f, tmp */
     uint64_t done, total;
     double t0, last;
-    int show;
+    int show, fp8_f32;
 } run_state;
 
 static int emit(run_state *s, const float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
@@ -516,7 +518,7 @@ static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
         for (int si = 0; si < t->n_src; si++)
             for (int64_t r0 = 0; r0 < t->rows; r0 += step) {
                 int64_t nr = t->rows - r0 < step ? t->rows - r0 : step;
-                src_rows_f32(c, t, si, r0, nr, s->f);
+                src_rows_f32(c, t, si, r0, nr, s->f, s->fp8_f32);
                 DS_TRY(emit(s, s->f, nr, cols, t->type));
             }
         return 0;
@@ -527,13 +529,13 @@ static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
     int64_t per = t->rows / H;
     for (int64_t h = 0; h < H; h++) {
         if (t->kind == DS_GG_KB) {
-            src_rows_f32(c, t, 0, h * per, nope, s->tmp); /* [nope, kvl] */
+            src_rows_f32(c, t, 0, h * per, nope, s->tmp, s->fp8_f32); /* [nope, kvl] */
             for (int64_t i = 0; i < nope; i++)
                 for (int64_t j = 0; j < cols; j++) s->f[j * nope + i] = s->tmp[i * cols + j];
             DS_TRY(emit(s, s->f, cols, nope, t->type)); /* [kvl, nope] */
         } else {
             int64_t vd = t->ne[1], k0 = per - vd;
-            src_rows_f32(c, t, 0, h * per + k0, vd, s->f);
+            src_rows_f32(c, t, 0, h * per + k0, vd, s->f, s->fp8_f32);
             DS_TRY(emit(s, s->f, vd, cols, t->type));
         }
     }
@@ -576,6 +578,7 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         s.tmp = xaligned((size_t)s.cap * 4);
         s.q = xaligned((size_t)s.cap * 4);
         s.total = data;
+        s.fp8_f32 = o->fp8_f32;
         s.t0 = s.last = ds_now();
         s.show = !o->quiet && (o->progress || isatty(2));
         rc = ds_gguf_open(&s.w, out, &kv, d, p.n);

@@ -21,6 +21,8 @@ typedef struct {
     int no_sync, quiet, progress;
     const char *json_path;       /* --json FILE */
     int dry_run;                 /* --dry-run: print the plan, write nothing */
+    int fp8_f32;                 /* --fp8-f32: FP8 read as float32 products, as the converter reads FP8
+                                  * itself (default: rounded to BF16 first, as fp8-to-bf16 writes it) */
 } ds_gguf_opts;
 
 typedef enum { DS_GG_PLAIN = 0, DS_GG_STACK, DS_GG_KB, DS_GG_VB } ds_gg_kind;

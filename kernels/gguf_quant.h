@@ -16,4 +16,11 @@
 int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
 /* One row, no threading (for tests and callers that parallelize themselves). */
 int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
+
+/* FP8 e4m3 block dequantization to float32 WITHOUT the bf16 rounding of
+ * ds_cpu_dequant_fp8_f32: out = float(w) * scale, one float32 multiply, the
+ * value llama.cpp's converter computes when it reads FP8 itself
+ * (weight.float() * scale). Same arguments as ds_cpu_dequant_fp8_f32. */
+void ds_cpu_dequant_fp8_f32_exact(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
+                                  const float *scale, int64_t scale_cols, int br, int bc);
 #endif

@@ -58,3 +58,19 @@ int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type
     for (int64_t r = 0; r < nrows; r++) bad |= ds_cpu_gguf_encode_row(x + r * cols, cols, t, out + r * rb) != 0;
     return bad ? DS_EXIT_USAGE : 0;
 }
+
+void ds_cpu_dequant_fp8_f32_exact(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
+                                  const float *scale, int64_t scale_cols, int br, int bc) {
+    const float *tab = ds_e4m3_table();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < nrows; i++) {
+        const uint8_t *src = w + i * cols;
+        float *dst = out + i * cols;
+        const float *srow = scale + ((r0 + i) / br) * scale_cols;
+        for (int64_t c0 = 0; c0 < cols; c0 += bc) {
+            int64_t c1 = c0 + bc < cols ? c0 + bc : cols;
+            float s = srow[c0 / bc];
+            for (int64_t j = c0; j < c1; j++) dst[j] = tab[src[j]] * s;
+        }
+    }
+}
