@@ -24,6 +24,8 @@ static const char *help =
     "  --type-for PATTERN=T     T for GGUF tensor names matching the glob PATTERN (repeatable,\n"
     "                           first match wins), e.g. 'blk.*.ffn_*_exps.weight=q8_0'\n"
     "  --no-vocab               write no tokenizer keys (llama.cpp then needs a vocab from elsewhere)\n"
+    "  --tokenizer-pre NAME     tokenizer.ggml.pre to write (default: deepseek-v3 for DeepSeek-V3's\n"
+    "                           pre-tokenizer, which is recognized; others need this option)\n"
     "  --name NAME              general.name (default: from IN's directory name, as the converter)\n"
     "  --fp8-f32                read FP8 as float32 products (w * scale), as the converter does when\n"
     "                           given the FP8 checkpoint itself; default: rounded to BF16 first, as\n"
@@ -43,14 +45,15 @@ static const char *help =
 
 int cmd_to_gguf(int argc, char **argv) {
     enum { O_TYPE = 1, O_TYPE_FOR, O_NO_VOCAB, O_NAME, O_DRY, O_THREADS, O_FORCE, O_JSON, O_QUIET, O_PROGRESS,
-           O_NO_SYNC, O_HELP, O_FP8_F32 };
+           O_NO_SYNC, O_HELP, O_FP8_F32, O_TOK_PRE };
     static const struct option opts[] = {
         {"type", required_argument, 0, O_TYPE}, {"type-for", required_argument, 0, O_TYPE_FOR},
         {"no-vocab", no_argument, 0, O_NO_VOCAB}, {"name", required_argument, 0, O_NAME},
         {"dry-run", no_argument, 0, O_DRY}, {"threads", required_argument, 0, O_THREADS},
         {"force", no_argument, 0, O_FORCE}, {"json", required_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET}, {"progress", no_argument, 0, O_PROGRESS},
-        {"no-sync", no_argument, 0, O_NO_SYNC}, {"fp8-f32", no_argument, 0, O_FP8_F32}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+        {"no-sync", no_argument, 0, O_NO_SYNC}, {"fp8-f32", no_argument, 0, O_FP8_F32},
+        {"tokenizer-pre", required_argument, 0, O_TOK_PRE}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     ds_gguf_opts o;
     memset(&o, 0, sizeof o);
     o.type = DS_GGML_BF16;
@@ -94,6 +97,7 @@ int cmd_to_gguf(int argc, char **argv) {
         case O_PROGRESS: o.progress = 1; break;
         case O_NO_SYNC: o.no_sync = 1; break;
         case O_FP8_F32: o.fp8_f32 = 1; break;
+        case O_TOK_PRE: o.tokenizer_pre = optarg; break;
         case O_HELP: fputs(help, stdout); return 0;
         default: fputs(help, stderr); return DS_EXIT_USAGE;
         }

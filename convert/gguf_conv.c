@@ -445,7 +445,7 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
 #undef KEY
 #undef HAS
     cJSON_Delete(raw);
-    if (!o->no_vocab) DS_TRY(ds_gguf_vocab_add(kv, c->dir, cf->vocab_size));
+    if (!o->no_vocab) DS_TRY(ds_gguf_vocab_add(kv, c->dir, cf->vocab_size, o->tokenizer_pre));
     return 0;
 }
 

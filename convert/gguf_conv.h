@@ -17,6 +17,7 @@ typedef struct {
     ds_ggml_type *override_type;
     int n_override;
     int no_vocab;                /* --no-vocab: no tokenizer.* keys */
+    const char *tokenizer_pre;   /* --tokenizer-pre: tokenizer.ggml.pre instead of the recognized name */
     const char *name;            /* --name: general.name (default: from the input directory's name) */
     int no_sync, quiet, progress;
     const char *json_path;       /* --json FILE */

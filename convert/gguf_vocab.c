@@ -103,7 +103,7 @@ static const char *SPECIAL_KEYS[] = {"tokenizer.ggml.bos_token_id", "tokenizer.g
                                      "tokenizer.ggml.mask_token_id"};
 #define N_SPECIAL 7
 
-int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size) {
+int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const char *pre_override) {
     int rc;
     cJSON *tj = load_json(dir, "tokenizer.json", 1, &rc);
     if (!tj) {
@@ -131,9 +131,10 @@ int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size) {
     }
     uint64_t ph;
     const char *pre = pre_name(cJSON_GetObjectItemCaseSensitive(tj, "pre_tokenizer"), &ph);
+    if (pre_override) pre = pre_override;
     if (!pre) {
         rc = ds_fail(DS_EXIT_INPUT, "%s: pre_tokenizer (xxh3 %016llx) is not DeepSeek-V3's; llama.cpp names "
-                     "pre-tokenizers by behaviour and dsconv knows only that one (use --no-vocab)", tpath,
+                     "pre-tokenizers by behaviour and dsconv knows only that one (--tokenizer-pre NAME to name it, --no-vocab to leave the tokenizer out)", tpath,
                      (unsigned long long)ph);
         goto done;
     }

@@ -9,5 +9,6 @@
 
 /* dir: the checkpoint directory; vocab_size from config.json. 0, or
  * DS_EXIT_INPUT naming the file and what is wrong or not understood. */
-int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size);
+/* pre: tokenizer.ggml.pre to write instead of the recognized name (NULL: recognize). */
+int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const char *pre);
 #endif
