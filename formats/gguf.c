@@ -13,6 +13,7 @@
 static const ds_ggml_traits ggml_table[] = {
     {DS_GGML_F32, "f32", 1, 4, 0},
     {DS_GGML_F16, "f16", 1, 2, 1},
+    {DS_GGML_Q5_0, "q5_0", 32, 22, 8},
     {DS_GGML_Q8_0, "q8_0", 32, 34, 7},
     {DS_GGML_Q4_K, "q4_k", 256, 144, 15},   /* LLAMA_FTYPE_MOSTLY_Q4_K_M */
     {DS_GGML_Q6_K, "q6_k", 256, 210, 18},

@@ -20,6 +20,7 @@
 typedef enum {
     DS_GGML_F32 = 0,
     DS_GGML_F16 = 1,
+    DS_GGML_Q5_0 = 6,
     DS_GGML_Q8_0 = 8,
     DS_GGML_Q4_K = 12,
     DS_GGML_Q6_K = 14,

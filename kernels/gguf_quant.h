@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include "formats/gguf.h"
 
+/* Q4_K, Q6_K, Q5_0 rows (kernels/cpu/gguf_kquant.c): llama-quantize's bytes without an imatrix. */
+void ds_cpu_gguf_kquant_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
 int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
 /* One row, no threading (for tests and callers that parallelize themselves). */
 int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);

@@ -45,6 +45,7 @@ int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t
         return 0;
     }
     case DS_GGML_Q8_0: q8_0_row(x, cols, out); return 0;
+    case DS_GGML_Q4_K: case DS_GGML_Q6_K: case DS_GGML_Q5_0: ds_cpu_gguf_kquant_row(x, cols, t, out); return 0;
     default: return ds_fail(DS_EXIT_USAGE, "ggml type %d: no encoder", (int)t);
     }
 }
