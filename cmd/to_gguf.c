@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *help =
-    "usage: dsconv to-gguf IN OUT.gguf [--type bf16|f16|q8_0] [options]\n\n"
+    "usage: dsconv to-gguf IN OUT.gguf [--type bf16|f16|q8_0|q4_k|q6_k] [options]\n\n"
     "Write the GGUF file llama.cpp runs (architecture deepseek2) straight from a\n"
     "Hugging Face DeepSeek-V3-family checkpoint: FP8 (dequantized exactly as\n"
     "fp8-to-bf16 does, no BF16 copy on disk), BF16, F16 or F32. Tensor names,\n"
@@ -20,7 +20,10 @@ static const char *help =
     "come from IN's tokenizer.json and tokenizer_config.json.\n"
     "Streams in bounded memory; OUT appears only when complete.\n\n"
     "options:\n"
-    "  --type T                 bf16 (default), f16 or q8_0: every weight of 2+ dimensions\n"
+    "  --type T                 bf16 (default), f16 or q8_0: every weight of 2+ dimensions, as the\n"
+    "                           converter writes it; q4_k or q6_k: what 'llama-quantize --pure'\n"
+    "                           (Q4_K_M / Q6_K) writes from the converter's bf16 file (rows not a\n"
+    "                           multiple of 256: q5_0 / q8_0, as llama-quantize falls back)\n"
     "  --type-for PATTERN=T     T for GGUF tensor names matching the glob PATTERN (repeatable,\n"
     "                           first match wins), e.g. 'blk.*.ffn_*_exps.weight=q8_0'\n"
     "  --no-vocab               write no tokenizer keys (llama.cpp then needs a vocab from elsewhere)\n"
@@ -68,8 +71,9 @@ int cmd_to_gguf(int argc, char **argv) {
         switch (c) {
         case O_TYPE:
             if (ds_ggml_from_name(optarg, &o.type) ||
-                !(o.type == DS_GGML_BF16 || o.type == DS_GGML_F16 || o.type == DS_GGML_Q8_0)) {
-                ds_err("--type %s: expected bf16, f16 or q8_0", optarg);
+                !(o.type == DS_GGML_BF16 || o.type == DS_GGML_F16 || o.type == DS_GGML_Q8_0 ||
+                  o.type == DS_GGML_Q4_K || o.type == DS_GGML_Q6_K)) {
+                ds_err("--type %s: expected bf16, f16, q8_0, q4_k or q6_k", optarg);
                 return DS_EXIT_USAGE;
             }
             break;
@@ -77,8 +81,8 @@ int cmd_to_gguf(int argc, char **argv) {
             char *eq = strrchr(optarg, '=');
             ds_ggml_type t;
             if (!eq || eq == optarg || ds_ggml_from_name(eq + 1, &t) ||
-                !(t == DS_GGML_BF16 || t == DS_GGML_F16 || t == DS_GGML_Q8_0 || t == DS_GGML_F32)) {
-                ds_err("--type-for %s: expected PATTERN=TYPE with TYPE f32, bf16, f16 or q8_0", optarg);
+                t == DS_GGML_Q5_0) {
+                ds_err("--type-for %s: expected PATTERN=TYPE with TYPE f32, bf16, f16, q8_0, q4_k or q6_k", optarg);
                 return DS_EXIT_USAGE;
             }
             if (o.n_override == 64) { ds_err("--type-for: at most 64"); return DS_EXIT_USAGE; }

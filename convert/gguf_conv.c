@@ -134,7 +134,13 @@ static int source_ok(const ds_ckpt *c, const ds_ckpt_entry *e, const ds_ckpt_ent
     }
 }
 
-/* The ggml type of a planned tensor (the converter's prepare_tensors rules). */
+static int is_kquant(ds_ggml_type t) { return t == DS_GGML_Q4_K || t == DS_GGML_Q6_K; }
+
+/* The ggml type of a planned tensor: the converter's prepare_tensors rules
+ * (F32 for 1-D, norms, the router, non-.weight), which are also the tensors
+ * llama-quantize leaves alone, then llama-quantize's tensor_type_fallback for
+ * rows the type's block does not divide (Q4_K -> Q5_0, Q6_K -> Q8_0, then
+ * F16; gguf-py's Q8_0 -> F16 is the same rule). */
 static ds_ggml_type choose_type(const ds_gguf_opts *o, const char *name, int np_ndim, int64_t ne0) {
     if (np_ndim <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight") ||
         (strstr(name, ".ffn_gate_inp.") != NULL))
@@ -142,9 +148,26 @@ static ds_ggml_type choose_type(const ds_gguf_opts *o, const char *name, int np_
     ds_ggml_type t = o->type;
     for (int i = 0; i < o->n_override; i++)
         if (fnmatch(o->override_pat[i], name, 0) == 0) { t = o->override_type[i]; break; }
-    const ds_ggml_traits *tr = ds_ggml_info(t);
-    if (ne0 % tr->block) t = DS_GGML_F16; /* gguf-py: QuantError -> "falling back to F16" */
+    if (ne0 % ds_ggml_info(t)->block) {
+        if (t == DS_GGML_Q4_K) t = DS_GGML_Q5_0;
+        else if (t == DS_GGML_Q6_K) t = DS_GGML_Q8_0;
+        if (ne0 % ds_ggml_info(t)->block) t = DS_GGML_F16;
+    }
     return t;
+}
+
+/* llama-quantize writes tensors in its loader's name order: tensors outside
+ * the layers first, then layer by layer, by name within each. */
+static int layer_of_gguf(const char *n) {
+    int l = -1;
+    if (sscanf(n, "blk.%d.", &l) != 1) l = -1;
+    return l;
+}
+static int quantize_order(const void *a, const void *b) {
+    const ds_gg_tensor *x = a, *y = b;
+    int lx = layer_of_gguf(x->name), ly = layer_of_gguf(y->name);
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return strcmp(x->name, y->name);
 }
 
 static void set_shape(ds_gg_tensor *t, int np_ndim, const int64_t *np_shape) {
@@ -281,6 +304,7 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
                          c->dir, l, seen[l], 3 * E);
     free(seen);
     if (rc) ds_gguf_plan_free(p);
+    else if (is_kquant(o->type)) qsort(p->t, (size_t)p->n, sizeof *p->t, quantize_order);
     return rc;
 }
 
@@ -424,7 +448,10 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
         ds_gguf_kv_u32(kv, KEY("attention.value_length"), (uint32_t)cf->qk_rope_head_dim);
     }
     const ds_ggml_traits *ft = ds_ggml_info(o->type);
-    ds_gguf_kv_u32(kv, "general.file_type", (uint32_t)ft->file_type);
+    /* a K-quant file is the converter's BF16 file through llama-quantize, which
+     * sets file_type and quantization_version again, moving them to the end */
+    int kq = is_kquant(o->type);
+    ds_gguf_kv_u32(kv, "general.file_type", kq ? 32u : (uint32_t)ft->file_type);
     ds_gguf_kv_u32(kv, KEY("leading_dense_block_count"), (uint32_t)cf->first_k_dense_replace);
     ds_gguf_kv_u32(kv, KEY("vocab_size"), (uint32_t)cf->vocab_size);
     if (cf->q_lora_rank > 0) ds_gguf_kv_u32(kv, KEY("attention.q_lora_rank"), (uint32_t)cf->q_lora_rank);
@@ -446,6 +473,12 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
 #undef HAS
     cJSON_Delete(raw);
     if (!o->no_vocab) DS_TRY(ds_gguf_vocab_add(kv, c->dir, cf->vocab_size, o->tokenizer_pre));
+    if (kq) {
+        ds_gguf_kv_del(kv, "general.quantization_version");
+        ds_gguf_kv_del(kv, "general.file_type");
+        ds_gguf_kv_u32(kv, "general.quantization_version", 2);
+        ds_gguf_kv_u32(kv, "general.file_type", (uint32_t)ft->file_type);
+    }
     return 0;
 }
 
@@ -490,11 +523,17 @@ typedef struct {
     int64_t cap;         /* floats in f, tmp */
     uint64_t done, total;
     double t0, last;
-    int show, fp8_f32;
+    int show, fp8_f32, kq;
 } run_state;
 
-static int emit(run_state *s, const float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
+static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
     const ds_ggml_traits *tr = ds_ggml_info(type);
+    if (s->kq && type != DS_GGML_F32) {
+        /* llama-quantize reads the converter's BF16 file: round to BF16 first
+         * (a no-op for FP8 and BF16 sources) */
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < nrows * cols; i++) x[i] = ds_bf16_to_f32(ds_f32_to_bf16(x[i]));
+    }
     DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q));
     size_t nb = (size_t)(nrows * ds_ggml_row_bytes(tr, cols));
     DS_TRY(ds_gguf_append(s->w, s->q, nb));
@@ -579,6 +618,7 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         s.q = xaligned((size_t)s.cap * 4);
         s.total = data;
         s.fp8_f32 = o->fp8_f32;
+        s.kq = is_kquant(o->type);
         s.t0 = s.last = ds_now();
         s.show = !o->quiet && (o->progress || isatty(2));
         rc = ds_gguf_open(&s.w, out, &kv, d, p.n);

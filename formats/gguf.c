@@ -63,6 +63,13 @@ static int find(const ds_gguf_kv *kv, const char *key) {
     return -1;
 }
 int ds_gguf_kv_has(const ds_gguf_kv *kv, const char *key) { return find(kv, key) >= 0; }
+void ds_gguf_kv_del(ds_gguf_kv *kv, const char *key) {
+    int i = find(kv, key);
+    if (i < 0) return;
+    free(kv->keys[i]); free(kv->vals[i]);
+    for (int j = i + 1; j < kv->n; j++) { kv->keys[j - 1] = kv->keys[j]; kv->vals[j - 1] = kv->vals[j]; kv->vlen[j - 1] = kv->vlen[j]; }
+    kv->n--;
+}
 /* Sets key to the value bytes in b (type first), taking b's buffer. */
 static void set(ds_gguf_kv *kv, const char *key, bytes_t *b) {
     int i = find(kv, key);

@@ -62,6 +62,8 @@ typedef struct {
 void ds_gguf_kv_init(ds_gguf_kv *kv);
 void ds_gguf_kv_free(ds_gguf_kv *kv);
 int ds_gguf_kv_has(const ds_gguf_kv *kv, const char *key);
+/* Removes key (no-op when absent); the keys after it move up. */
+void ds_gguf_kv_del(ds_gguf_kv *kv, const char *key);
 void ds_gguf_kv_str(ds_gguf_kv *kv, const char *key, const char *v);
 void ds_gguf_kv_u32(ds_gguf_kv *kv, const char *key, uint32_t v);
 void ds_gguf_kv_f32(ds_gguf_kv *kv, const char *key, float v);
