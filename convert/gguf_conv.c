@@ -22,6 +22,7 @@
 
 #include <cjson/cJSON.h>
 #include <fnmatch.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
@@ -516,15 +517,53 @@ static void src_rows_f32(const ds_ckpt *c, const ds_gg_tensor *t, int si, int64_
     }
 }
 
+/* Encoded chunks go through a ring of NQ buffers to a writer thread, so that
+ * writing chunk k overlaps reading (page faults on the mapped input) and
+ * converting chunk k+1. Memory: NQ + 2 chunk buffers, whatever the model. */
+#define NQ 3
 typedef struct {
     ds_gguf_writer *w;
     float *f, *tmp;
-    uint8_t *q;
+    uint8_t *q[NQ];
+    size_t qlen[NQ];
+    int qfull[NQ];       /* slot holds bytes the writer has not written yet */
+    int head, tail;      /* producer fills head, writer drains tail */
+    int stop, wrc;       /* no more chunks; the writer's first error */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     int64_t cap;         /* floats in f, tmp */
     uint64_t done, total;
     double t0, last;
     int show, fp8_f32, kq;
 } run_state;
+
+static void *writer_main(void *arg) {
+    run_state *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->qfull[s->tail] && !s->stop) pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->qfull[s->tail]) { pthread_mutex_unlock(&s->mu); return NULL; }
+        int k = s->tail;
+        int failed = s->wrc != 0;
+        pthread_mutex_unlock(&s->mu);
+        int rc = failed ? 0 : ds_gguf_append(s->w, s->q[k], s->qlen[k]);
+        pthread_mutex_lock(&s->mu);
+        if (rc && !s->wrc) s->wrc = rc;
+        s->qfull[k] = 0;
+        s->tail = (k + 1) % NQ;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* Waits until every queued chunk is written; the writer's status. */
+static int drain(run_state *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->qfull[s->tail] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
+    int rc = s->wrc;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
 
 static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
     const ds_ggml_traits *tr = ds_ggml_info(type);
@@ -534,9 +573,19 @@ static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_typ
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < nrows * cols; i++) x[i] = ds_bf16_to_f32(ds_f32_to_bf16(x[i]));
     }
-    DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q));
+    pthread_mutex_lock(&s->mu);
+    while (s->qfull[s->head] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
+    int k = s->head, rc = s->wrc;
+    pthread_mutex_unlock(&s->mu);
+    if (rc) return rc;
+    DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
     size_t nb = (size_t)(nrows * ds_ggml_row_bytes(tr, cols));
-    DS_TRY(ds_gguf_append(s->w, s->q, nb));
+    pthread_mutex_lock(&s->mu);
+    s->qlen[k] = nb;
+    s->qfull[k] = 1;
+    s->head = (k + 1) % NQ;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
     s->done += nb;
     if (s->show) {
         double now = ds_now();
@@ -615,16 +664,33 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         if (s.cap < maxkb) s.cap = maxkb;
         s.f = xaligned((size_t)s.cap * 4);
         s.tmp = xaligned((size_t)s.cap * 4);
-        s.q = xaligned((size_t)s.cap * 4);
+        for (int k = 0; k < NQ; k++) s.q[k] = xaligned((size_t)s.cap * 4);
+        pthread_mutex_init(&s.mu, NULL);
+        pthread_cond_init(&s.cv, NULL);
         s.total = data;
         s.fp8_f32 = o->fp8_f32;
         s.kq = is_kquant(o->type);
         s.t0 = s.last = ds_now();
         s.show = !o->quiet && (o->progress || isatty(2));
         rc = ds_gguf_open(&s.w, out, &kv, d, p.n);
+        pthread_t wt;
+        int started = 0;
+        if (!rc) {
+            if (pthread_create(&wt, NULL, writer_main, &s) == 0) started = 1;
+            else rc = ds_fail(DS_EXIT_IO, "%s: cannot start the writer thread", out);
+        }
         for (int i = 0; !rc && i < p.n; i++) rc = write_tensor(&c, &p.t[i], &s);
+        if (started) {
+            int wrc = drain(&s);
+            if (!rc) rc = wrc;
+            pthread_mutex_lock(&s.mu);
+            s.stop = 1;
+            pthread_cond_broadcast(&s.cv);
+            pthread_mutex_unlock(&s.mu);
+            pthread_join(wt, NULL);
+        }
         if (!rc) rc = ds_gguf_commit(s.w, o->no_sync);
-        else ds_gguf_abort(s.w);
+        else if (s.w) ds_gguf_abort(s.w);
         s.w = NULL;
         if (s.show) fputc('\n', stderr);
         double sec = ds_now() - s.t0;
@@ -649,7 +715,9 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_Delete(j);
         }
     }
-    free(s.f); free(s.tmp); free(s.q);
+    free(s.f); free(s.tmp);
+    for (int k = 0; k < NQ; k++) free(s.q[k]);
+    if (s.q[0]) { pthread_mutex_destroy(&s.mu); pthread_cond_destroy(&s.cv); }
     free(d);
     ds_gguf_kv_free(&kv);
     ds_gguf_plan_free(&p);
