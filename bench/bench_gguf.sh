@@ -70,7 +70,7 @@ run() { # name -- command...
     local ob tw fo fs
     ob=$(stat -c %s "$OUT"); rm -f "$OUT"; sync
     tw=$(write_floor "$ob")
-    fo=$(awk -v a="$T_READ" -v b="$tw" 'BEGIN{printf "%.3f", a > b ? a : b}')
+    fo=$(awk -v a="$T_READ" -v b="$tw" 'BEGIN{printf "%.3f", (a > b ? a : b)}')
     fs=$(calc "$T_READ + $tw")
     printf "%-22s %8.2f s  %6.2f GB/s  overlapped floor %6.2f s (ratio %5.2fx)  serial floor %6.2f s (%5.2fx)  peak RSS %6d MiB\n" \
         "$name" "$t" "$(calc "($IN_BYTES + $ob) / $t / 1000000000")" "$fo" "$(calc "$t / $fo")" "$fs" "$(calc "$t / $fs")" $((rss / 1048576))

@@ -565,6 +565,35 @@ static int drain(run_state *s) {
     return rc;
 }
 
+/* The next free output buffer (waits for the writer); -rc on a writer error. */
+static int slot_get(run_state *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->qfull[s->head] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
+    int k = s->wrc ? -s->wrc : s->head;
+    pthread_mutex_unlock(&s->mu);
+    return k;
+}
+static void progress(run_state *s) {
+    if (!s->show) return;
+    double now = ds_now();
+    if (now - s->last > 0.5 || s->done == s->total) {
+        s->last = now;
+        fprintf(stderr, "\rto-gguf: %5.1f%%  %.2f GB  %.2f GB/s ", 100.0 * (double)s->done / (double)(s->total ? s->total : 1),
+                (double)s->done / 1e9, (double)s->done / 1e9 / (now - s->t0 + 1e-9));
+    }
+}
+/* Hands slot k with nb bytes to the writer. */
+static void slot_put(run_state *s, int k, size_t nb) {
+    pthread_mutex_lock(&s->mu);
+    s->qlen[k] = nb;
+    s->qfull[k] = 1;
+    s->head = (k + 1) % NQ;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    s->done += nb;
+    progress(s);
+}
+
 static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
     const ds_ggml_traits *tr = ds_ggml_info(type);
     if (s->kq && type != DS_GGML_F32) {
@@ -573,28 +602,10 @@ static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_typ
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < nrows * cols; i++) x[i] = ds_bf16_to_f32(ds_f32_to_bf16(x[i]));
     }
-    pthread_mutex_lock(&s->mu);
-    while (s->qfull[s->head] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
-    int k = s->head, rc = s->wrc;
-    pthread_mutex_unlock(&s->mu);
-    if (rc) return rc;
+    int k = slot_get(s);
+    if (k < 0) return -k;
     DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
-    size_t nb = (size_t)(nrows * ds_ggml_row_bytes(tr, cols));
-    pthread_mutex_lock(&s->mu);
-    s->qlen[k] = nb;
-    s->qfull[k] = 1;
-    s->head = (k + 1) % NQ;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    s->done += nb;
-    if (s->show) {
-        double now = ds_now();
-        if (now - s->last > 0.5 || s->done == s->total) {
-            s->last = now;
-            fprintf(stderr, "\rto-gguf: %5.1f%%  %.2f GB  %.2f GB/s ", 100.0 * (double)s->done / (double)(s->total ? s->total : 1),
-                    (double)s->done / 1e9, (double)s->done / 1e9 / (now - s->t0 + 1e-9));
-        }
-    }
+    slot_put(s, k, (size_t)(nrows * ds_ggml_row_bytes(tr, cols)));
     return 0;
 }
 
@@ -606,6 +617,22 @@ static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
         for (int si = 0; si < t->n_src; si++)
             for (int64_t r0 = 0; r0 < t->rows; r0 += step) {
                 int64_t nr = t->rows - r0 < step ? t->rows - r0 : step;
+                ds_dtype sd = t->src[si]->info->dtype;
+                if (t->type == DS_GGML_BF16 && (sd == DS_BF16 || (sd == DS_F8_E4M3 && !s->fp8_f32))) {
+                    /* BF16 out of BF16 or FP8: the bytes fp8-to-bf16 writes, one pass
+                     * (ggml's f32->bf16 of a bf16 value is the value; NaN 0x7FFF both) */
+                    int k = slot_get(s);
+                    if (k < 0) return -k;
+                    const uint8_t *d = ds_ckpt_data(c, t->src[si]);
+                    if (sd == DS_BF16) memcpy(s->q[k], d + r0 * cols * 2, (size_t)(nr * cols * 2));
+                    else {
+                        const ds_ckpt_entry *sc = t->scale[si];
+                        ds_cpu_dequant_fp8_bf16(d + r0 * cols, (uint16_t *)s->q[k], r0, nr, cols,
+                                                (const float *)ds_ckpt_data(c, sc), sc->info->shape[1], t->block[0], t->block[1]);
+                    }
+                    slot_put(s, k, (size_t)(nr * cols * 2));
+                    continue;
+                }
                 src_rows_f32(c, t, si, r0, nr, s->f, s->fp8_f32);
                 DS_TRY(emit(s, s->f, nr, cols, t->type));
             }
