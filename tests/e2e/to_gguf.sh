@@ -60,3 +60,19 @@ expect_rc "unknown pre-tokenizer refused" 3 "$DSCONV" to-gguf "$TMP/gg-badtok" "
 expect_err "refusal names pre_tokenizer" "pre_tokenizer"
 expect_rc "--type q2_k is a usage error" 2 "$DSCONV" to-gguf "$M" "$TMP/u.gguf" --type q2_k
 expect_rc "existing OUT without --force" 2 "$DSCONV" to-gguf "$M" "$TMP/bf16.gguf"
+
+# dsconv-sample: q_proj instead of q_a/q_b (q_lora_rank null, as Moonlight), 16 heads.
+expect_rc "dsconv-sample --q-lora 0" 0 "$SAMPLE" --out "$TMP/gg-sq" --q-lora 0 --seed 3 --quiet
+rm -f "$TMP/gg-sq/tokenizer_config.json"
+cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/gg-sq/"
+mkdir -p "$TMP/gg-sqm/Model" && for f in "$TMP"/gg-sq/*; do ln -sf "$f" "$TMP/gg-sqm/Model/"; done
+expect_rc "to-gguf q_proj sample runs" 0 "$DSCONV" to-gguf "$TMP/gg-sqm/Model" "$TMP/sq.gguf" --type q8_0 --quiet --no-sync
+check "q_proj sample = converter, byte for byte (general.name from the directory)" \
+    [ "$(hash "$TMP/sq.gguf")" = "$(refhash sample-qproj-q8_0)" ]
+# model_type kimi_k2: config.json reaches the converter unnormalized.
+mkdir -p "$TMP/gg-kimi"
+for f in "$M"/*; do ln -sf "$f" "$TMP/gg-kimi/"; done
+rm "$TMP/gg-kimi/config.json"
+sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' "$DATA/dev-tiny/input/config.json" > "$TMP/gg-kimi/config.json"
+expect_rc "to-gguf kimi_k2 --no-vocab runs" 0 "$DSCONV" to-gguf "$TMP/gg-kimi" "$TMP/kimi.gguf" --type q8_0 --no-vocab --name Model --quiet --no-sync
+check "kimi_k2 = converter (no vocab), byte for byte" [ "$(hash "$TMP/kimi.gguf")" = "$(refhash kimi_k2-novocab-q8_0)" ]

@@ -14,6 +14,8 @@ tensor's name, ggml type, shape and the sha256 of its bytes, in file order.
 text; a cut-down tokenizer (tests/data/tok-tiny) hashes differently from the full one, so the test
 fixture tells the converter the name the full tokenizer gets (checked once on the real
 tokenizer.json, see MANUAL.md). Without --pre the converter decides.
+--no-vocab: the converter writes no tokenizer keys (its set_vocab skipped), as dsconv --no-vocab.
+--no-hash: convert only, print nothing (bench/bench_gguf.sh).
 """
 import hashlib, json, os, runpy, sys, tempfile
 
@@ -38,6 +40,9 @@ for d in (ckpt, tokdir):
 import conversion.base as base  # noqa: E402
 if pre is not None:
     base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
+if "--no-vocab" in sys.argv:  # compare with dsconv --no-vocab: the converter writes no tokenizer keys
+    import conversion.deepseek as deepseek  # noqa: E402
+    deepseek.DeepseekV2Model.set_vocab = lambda self: None
 
 sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", out]
 try:

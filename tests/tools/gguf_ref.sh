@@ -31,6 +31,20 @@ for t in bf16 f16 q8_0; do
     "$PY" tests/tools/gguf_ref.py "$LLAMA" tests/data/dev-tiny/input tests/data/tok-tiny $t "$W/$t-fp8.gguf" \
         --pre deepseek-v3 > "$OUT/$t-from-fp8.json" 2> "$W/$t-fp8.log"
 done
+# dsconv-sample checkpoints: q_proj instead of q_a/q_b (q_lora_rank null, as Moonlight), 16 heads;
+# model_type kimi_k2 (config.json reaches the converter as it is), without a vocab.
+bin/dsconv-sample --out "$W/sq" --q-lora 0 --seed 3 --quiet
+bin/dsconv fp8-to-bf16 "$W/sq" "$W/sq-bf16" --quiet
+rm -f "$W/sq-bf16/tokenizer_config.json"
+"$PY" tests/tools/gguf_ref.py "$LLAMA" "$W/sq-bf16" tests/data/tok-tiny q8_0 "$W/sq.gguf" --pre deepseek-v3 \
+    > "$OUT/sample-qproj-q8_0.json" 2> "$W/sq.log"
+mkdir -p "$W/kimi"
+for f in tests/data/dev-tiny/input/*; do ln -s "$PWD/$f" "$W/kimi/"; done
+rm "$W/kimi/config.json"
+sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' tests/data/dev-tiny/input/config.json > "$W/kimi/config.json"
+bin/dsconv fp8-to-bf16 "$W/kimi" "$W/kimi-bf16" --quiet
+"$PY" tests/tools/gguf_ref.py "$LLAMA" "$W/kimi-bf16" - q8_0 "$W/kimi.gguf" --no-vocab \
+    > "$OUT/kimi_k2-novocab-q8_0.json" 2> "$W/kimi.log"
 if [ -n "${LLAMA_QUANTIZE:-}" ]; then
     for t in q4_k q6_k; do
         case $t in q4_k) ft=Q4_K_M ;; q6_k) ft=Q6_K ;; esac
