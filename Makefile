@@ -15,6 +15,8 @@ SAN     ?=
 CFLAGS  ?=
 # -ffp-contract=off: no fused multiply-add, so results (and bit-identity claims) do not depend on -march.
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -fopenmp -ffp-contract=off -I. $(SAN) -MMD -MP
+# -Wvla: an array sized at run time (e.g. by config.json) never goes on the stack, where a hostile size crashes.
+CFLAGS  += -Wvla
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lcjson -lm -lpthread
 ifneq ($(DEPS),)
@@ -31,7 +33,8 @@ CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CU_SRC  := $(wildcard kernels/cuda/*.cu)
-CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o)
+# kernels/cuda/*.c: the CUDA instance of the device table (kernels/device.h), plain C.
+CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard kernels/cuda/*.c))
 NVFLAGS ?= -O3 -std=c++17 -I. -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 -gencode arch=compute_80,code=compute_80 -Xcompiler -fopenmp,-Wall
 CFLAGS  += -DDS_HAVE_CUDA=1
 # cudart is linked statically so the binary starts where no CUDA runtime is installed;
@@ -103,8 +106,9 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/libdsconv.a tests/unit/test.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -I$(CUDA_HOME)/include -o $@ $< $(BUILD)/libdsconv.a $(LDFLAGS) $(LDLIBS)
 
-# Everything tests/gpu/all.sh runs: the binaries, the golden/jsoneq tools, the GPU test programs.
-test-gpu-build: $(if $(filter 1,$(CUDA)),all $(TOOL_BIN) $(GPU_TEST_BIN),need-cuda)
+# Everything tests/gpu/all.sh runs: the binaries, the golden/jsoneq tools, the GPU test programs,
+# the unit test whose GPU cases exercise the device table (tests/gpu/device_table.sh).
+test-gpu-build: $(if $(filter 1,$(CUDA)),all $(TOOL_BIN) $(GPU_TEST_BIN) $(BUILD)/tests/test_verify_stream,need-cuda)
 need-cuda:
 	@echo "make test-gpu needs the CUDA build (nvcc not found, or CUDA=0 given)" >&2; exit 2
 

@@ -12,6 +12,7 @@
 #define DS_GGUF_QUANT_H
 #include <stdint.h>
 #include "formats/gguf.h"
+#include "kernels/kernels.h"
 
 /* Q4_K, Q6_K, Q5_0 rows (kernels/cpu/gguf_kquant.c): llama-quantize's bytes without an imatrix. */
 void ds_cpu_gguf_kquant_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
@@ -23,6 +24,5 @@ int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t
  * ds_cpu_dequant_fp8_f32: out = float(w) * scale, one float32 multiply, the
  * value llama.cpp's converter computes when it reads FP8 itself
  * (weight.float() * scale). Same arguments as ds_cpu_dequant_fp8_f32. */
-void ds_cpu_dequant_fp8_f32_exact(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
-                                  const float *scale, int64_t scale_cols, int br, int bc);
+ds_k_dequant_fp8_f32 ds_cpu_dequant_fp8_f32_exact;
 #endif

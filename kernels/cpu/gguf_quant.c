@@ -60,8 +60,8 @@ int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type
     return bad ? DS_EXIT_USAGE : 0;
 }
 
-void ds_cpu_dequant_fp8_f32_exact(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
-                                  const float *scale, int64_t scale_cols, int br, int bc) {
+int ds_cpu_dequant_fp8_f32_exact(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
+                                 const float *scale, int64_t scale_cols, int br, int bc) {
     const float *tab = ds_e4m3_table();
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < nrows; i++) {
@@ -74,4 +74,5 @@ void ds_cpu_dequant_fp8_f32_exact(const uint8_t *w, float *out, int64_t r0, int6
             for (int64_t j = c0; j < c1; j++) dst[j] = tab[src[j]] * s;
         }
     }
+    return 0;
 }
