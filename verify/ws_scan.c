@@ -12,6 +12,7 @@
 #include "verify/wscan.h"
 #include "verify/structure.h"
 #include "formats/hf.h"
+#include "formats/schema.h"
 #include "kernels/device.h"
 #include "common/util.h"
 
@@ -133,27 +134,25 @@ static void add(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
     }
 }
 
-/* The MTP layer's own tensors around its decoder layer (DeepSeek-V3's layout:
- * transformers ignores them, DeepSeek's inference code reads them). */
-static void visit_mtp_extras(const ds_config *c, int L, vs_visit fn, void *ctx) {
-    char n[256];
-    int64_t H = c->hidden_size, V = c->vocab_size;
-#define X(rest, nd, a, b) (snprintf(n, sizeof n, "model.layers.%d.%s", L, rest), fn(n, nd, a, b, ctx))
-    X("embed_tokens.weight", 2, V, H);
-    X("enorm.weight", 1, H, 0);
-    X("hnorm.weight", 1, H, 0);
-    X("eh_proj.weight", 2, H, 2 * H);
-    X("shared_head.norm.weight", 1, H, 0);
-    X("shared_head.head.weight", 2, V, H);
-#undef X
+/* MTP layers, from the model schema (formats/schema.h): which are stored at
+ * all (any of their tensors), then every tensor of those. */
+typedef struct {
+    ds_wsource *ws;
+    int first;             /* num_hidden_layers */
+    int *present;          /* [num_nextn_predict_layers] */
+    lctx *l;
+} mctx;
+
+static void mtp_probe(const ds_schema_tensor *t, void *ctx) {
+    mctx *m = ctx;
+    if (t->mtp && t->layer >= m->first && !m->present[t->layer - m->first] && ds_ws_has(m->ws, t->name))
+        m->present[t->layer - m->first] = 1;
 }
 
-/* 1 when any tensor of layer L is stored. */
-typedef struct { ds_wsource *ws; int any; } pctx;
-static void probe(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
-    (void)ndim, (void)d0, (void)d1;
-    pctx *p = ctx;
-    if (!p->any && ds_ws_has(p->ws, name)) p->any = 1;
+static void mtp_add(const ds_schema_tensor *t, void *ctx) {
+    mctx *m = ctx;
+    if (t->mtp && t->layer >= m->first && m->present[t->layer - m->first])
+        add(t->name, t->ndim, t->shape[0], t->shape[1], m->l);
 }
 
 static int by_gate(const void *a, const void *b) {
@@ -173,22 +172,14 @@ int vscan_open(ds_wsource *ws, vscan **out) {
     build_hash(sc);
     lctx l = {sc, 0, 0, 0};
     vs_expected(c, add, &l);
-    /* MTP layers: the decoder layer a config with them counted as main layers
-     * would have, plus their own tensors; only those present are scanned */
-    for (int k = 0; k < c->num_nextn_predict_layers && !l.rc; k++) {
-        int L = c->num_hidden_layers + k;
-        ds_config cm = *c;
-        cm.num_hidden_layers = L + 1;
-        pctx p = {ws, 0};
-        visit_mtp_extras(c, L, probe, &p);
-        lctx only = {sc, L, 1, 0};
-        if (!p.any) { /* the extras absent: is the decoder layer there either? */
-            char nm[64];
-            snprintf(nm, sizeof nm, "model.layers.%d.input_layernorm.weight", L);
-            if (!ds_ws_has(ws, nm)) continue; /* no MTP layer stored (strip-mtp): nothing to scan */
-        }
-        vs_expected(&cm, add, &only);
-        if (!only.rc) visit_mtp_extras(c, L, add, &only);
+    /* MTP layers: the forward pass never reads them; those present are scanned whole */
+    const ds_family *f = ds_family_find(c->model_type);
+    if (f && c->num_nextn_predict_layers > 0 && !l.rc) {
+        lctx only = {sc, c->num_hidden_layers, 1, 0};
+        mctx m = {ws, c->num_hidden_layers, xcalloc((size_t)c->num_nextn_predict_layers, sizeof(int)), &only};
+        ds_schema_expected(c, f, 1, mtp_probe, &m);
+        ds_schema_expected(c, f, 1, mtp_add, &m);
+        free(m.present);
         l.rc = only.rc;
     }
     sc->st.tensors = sc->ne;
