@@ -5,7 +5,15 @@
  * writer appends each output's part to its file in order, feeds the manifest
  * hashes, and commits a file (fsync + rename) right after the last item that
  * writes to it. All three stages work on different slots at once, so reading,
- * converting and writing overlap. */
+ * converting and writing overlap.
+ *
+ * A run goes through named stages (ds_exec_run at the end of the file):
+ * open OUT -> compare with the run records in it (runrec.h) -> select this
+ * run's files (a --part's share; those --resume or finish can prove) -> clean
+ * OUT of our temporaries -> check free space -> start the journal -> allocate
+ * the ring -> the pipeline -> conclude (side files and index, record, manifest,
+ * report). Until the clean-up nothing in OUT changes (OUT is only created), so
+ * a run refused for its input, options or records leaves OUT as it was. */
 #define _GNU_SOURCE
 #include "convert/exec.h"
 #include "convert/manifest.h"
@@ -79,7 +87,6 @@ typedef struct {
     int hashes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int sync_ready;           /* mu and cv initialized */
     int err;                  /* first error code; all stages stop (read under mu) */
     /* progress */
     uint64_t total_out, done_out;
