@@ -13,3 +13,9 @@ int ds_cuda_available(char *reason, int reason_len) {
     if (reason && reason_len > 0) snprintf(reason, (size_t)reason_len, "built without CUDA");
     return 0;
 }
+
+int ds_cuda_select_device(int k, char *reason, int reason_len) {
+    (void)k;
+    if (reason && reason_len > 0) snprintf(reason, (size_t)reason_len, "built without CUDA");
+    return 0;
+}

@@ -19,6 +19,10 @@
 /* 1 when built with CUDA and a device is usable. Never fails; on a machine
  * without a GPU or driver it returns 0 and why in reason. */
 int ds_cuda_available(char *reason, int reason_len);
+/* --device cuda:K: makes visible device K (numbered after CUDA_VISIBLE_DEVICES)
+ * current for this thread; 1 on success, 0 and why in reason otherwise. Call
+ * it before any other CUDA work. (The CPU-only build has it too: "built without CUDA".) */
+int ds_cuda_select_device(int k, char *reason, int reason_len);
 
 /* ---- memory and blocking copies (legacy default stream) ---- */
 int ds_cuda_malloc(void **dptr, size_t n);

@@ -198,7 +198,8 @@ static void moe_steps(fctx *f, int L, const int64_t *count) {
 
 static void head_steps(fctx *f) {
     int64_t V = f->c->vocab_size, chunk = head_chunk(f->c);
-    for (int64_t v0 = 0; v0 < V; v0 += chunk) push(f, S_HEAD, f->c->num_hidden_layers, 0, v0, V - v0 < chunk ? V - v0 : chunk);
+    for (int64_t v0 = 0; v0 < V; v0 += chunk)
+        push(f, S_HEAD, f->c->num_hidden_layers, 0, v0, V - v0 < chunk ? V - v0 : chunk);
 }
 
 /* Plans on from plan_layer until a MoE layer's routed experts (unknown until

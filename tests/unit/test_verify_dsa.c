@@ -135,7 +135,8 @@ TEST(v32_fixture_needs_the_indexer) {
             if (d < least) least = d;
         } else {
             /* up to index_topk keys, sparse attention is dense attention, bit for bit */
-            CHECKF(memcmp(dense + p * V, sparse + p * V, sizeof(float) * (size_t)V) == 0, "position %lld", (long long)p);
+            CHECKF(memcmp(dense + p * V, sparse + p * V, sizeof(float) * (size_t)V) == 0, "position %lld",
+                   (long long)p);
         }
     }
     printf("  v32-tiny: ignoring the indexer moves every position >= index_topk by relative L2 >= %.3g\n", least);
@@ -376,7 +377,8 @@ TEST(sparse_attention_over_selected_keys) {
             for (int jj = 0; jj < n; jj++) {
                 int j = sel[i * KK + jj];
                 double d = 0;
-                for (int x = 0; x < DN; x++) d += (double)q[(i * H + h) * (DN + DR) + x] * kv[(j * H + h) * (DN + DV) + x];
+                for (int x = 0; x < DN; x++)
+                    d += (double)q[(i * H + h) * (DN + DR) + x] * kv[(j * H + h) * (DN + DV) + x];
                 for (int x = 0; x < DR; x++) d += (double)q[(i * H + h) * (DN + DR) + DN + x] * kpe[j * DR + x];
                 sc[jj] = d * 0.4;
                 mx = fmax(mx, sc[jj]);
@@ -411,5 +413,6 @@ TEST(routing_many_experts_heap_scratch) {
 
 TESTS_MAIN(T(layernorm_with_bias_matches_float64), T(rope_half_is_rotate_half),
            T(dsa_select_keeps_the_best_causal_keys), T(sparse_attention_over_selected_keys),
-           T(routing_many_experts_heap_scratch), T(v32_forward_matches_transformers_fp64), T(v32_fixture_needs_the_indexer),
+           T(routing_many_experts_heap_scratch), T(v32_forward_matches_transformers_fp64),
+           T(v32_fixture_needs_the_indexer),
            T(step_list_every_weight_from_the_plan), T(hostile_config_is_exit_3), T(hostile_config_forward_is_exit_3))
