@@ -15,7 +15,7 @@
 #                and with --against (both checkpoints, each read once)
 #
 # usage: bench/verify_scan.sh [--size-gb X] [--dir DIR] [--device cuda|cpu] [--json FILE]
-#   GPU machine (coordinator):  make -j && bench/verify_scan.sh --size-gb 40 --device cuda
+#   GPU machine (coordinator):  make DEPS=.deps -j16 all && bench/verify_scan.sh --size-gb 40 --device cuda
 #   dev VM:                     bench/verify_scan.sh --size-gb 0.9 --device cpu
 # Prints one line per measurement and a closing "TARGET met|MISSED" line; writes JSON.
 set -u

@@ -40,8 +40,7 @@ void ds_summarize(const ds_ckpt *c, ds_summary *s) {
         s->tensors_by_dtype[e->info->dtype]++;
         s->tensor_bytes += b;
         if (strncmp(e->name, "layers.", 7) == 0 || strcmp(e->name, "embed.weight") == 0) s->layout_mp = 1;
-        size_t nl = strlen(e->name);
-        if (nl > 10 && strcmp(e->name + nl - 10, "_scale_inv") == 0) s->scales++;
+        if (ds_has_suffix(e->name, "_scale_inv")) s->scales++;
         int l = layer_index(e->name);
         if (l < 0) continue;
         if (l >= cap) {

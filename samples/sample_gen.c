@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* sync_file_range */
 #include "samples/sample_gen.h"
 #include "formats/safetensors.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -754,16 +755,10 @@ static int write_shard(const sg_gen *g, const sg_spec *all, int first, int count
 }
 
 static int write_json(const char *dir, const char *name, cJSON *j) {
-    char *txt = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!txt) return ds_fail(DS_EXIT_IO, "%s/%s: out of memory printing JSON", dir, name);
-    size_t len = strlen(txt);
     char *path = ds_path_join(dir, name);
-    txt = xrealloc(txt, len + 2);
-    txt[len++] = '\n';
-    int rc = ds_write_file_atomic(path, txt, len);
+    int rc = ds_write_json_atomic(path, j);
+    cJSON_Delete(j);
     free(path);
-    free(txt);
     return rc;
 }
 
@@ -803,7 +798,7 @@ static int write_config(const ds_sample_opts *o) {
     cJSON_AddBoolToObject(c, "norm_topk_prob", 1);
     cJSON_AddStringToObject(c, "hidden_act", "silu");
     jadd_num(c, "rms_norm_eps", 1e-6);
-    jadd_num(c, "max_position_embeddings", 163840);
+    jadd_num(c, "max_position_embeddings", o->kimi ? 131072 : 163840); /* Kimi: 32 x 4096, its YaRN factor */
     jadd_num(c, "rope_theta", o->kimi ? 50000 : 10000);
     cJSON *rs = cJSON_AddObjectToObject(c, "rope_scaling");
     cJSON_AddStringToObject(rs, "type", "yarn");

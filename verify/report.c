@@ -1,5 +1,6 @@
 /* report.c - verify's stdout summary and JSON report (report.h). */
 #include "verify/report.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -202,12 +203,7 @@ int vr_write_json(const vr_report *r, const char *path) {
     cJSON_AddStringToObject(o, "verdict", r->verdict);
     if (r->reason) cJSON_AddStringToObject(o, "reason", r->reason);
     cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
-    char *txt = cJSON_Print(o);
+    int rc = ds_write_json_atomic(path, o);
     cJSON_Delete(o);
-    if (!txt) return ds_fail(DS_EXIT_IO, "%s: could not build the JSON report", path);
-    size_t n = strlen(txt);
-    txt[n] = '\n'; /* replace the terminator: the file ends with a newline */
-    int rc = ds_write_file_atomic(path, txt, n + 1);
-    free(txt);
     return rc;
 }

@@ -61,8 +61,7 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
     if (t->dtype == DS_F8_E4M3 || t->dtype == DS_F8_E5M2) {
         char sn[512];
         snprintf(sn, sizeof sn, "%s", mp);
-        size_t l = strlen(sn);
-        if (l > 7 && !strcmp(sn + l - 7, ".weight")) sn[l - 7] = 0;
+        if (ds_has_suffix(sn, ".weight")) sn[strlen(sn) - 7] = 0;
         strncat(sn, ".scale", sizeof sn - strlen(sn) - 1);
         p->kind = DS_WQ_FP8;
         if ((p->s = ds_st_find(f, sn))) p->sd = ds_st_data(f, p->s);
