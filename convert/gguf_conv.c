@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
@@ -619,7 +620,28 @@ static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_typ
     return 0;
 }
 
+static int write_tensor_data(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s);
+
+/* The source bytes just converted were read through the file mapping: unmap
+ * those pages (whole pages inside the tensor only; they stay in the page
+ * cache), so resident memory stays bounded however large the model. */
+static void release(const ds_ckpt *c, const ds_ckpt_entry *e) {
+    if (!e) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)ds_ckpt_data(c, e), b = a + (uintptr_t)(e->info->end - e->info->begin);
+    a = (a + pg - 1) & ~(pg - 1);
+    b &= ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
+    int rc = write_tensor_data(c, t, s);
+    if (t->kind != DS_GG_KB) /* kv_b_proj is read again for attn_v_b */
+        for (int si = 0; si < t->n_src; si++) release(c, t->src[si]);
+    return rc;
+}
+
+static int write_tensor_data(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
     int64_t cols = t->cols;
     if (t->kind == DS_GG_PLAIN || t->kind == DS_GG_STACK) {
         int64_t step = s->cap / cols;
