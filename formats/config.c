@@ -35,6 +35,8 @@ static void defaults(ds_config *c) {
     c->routed_scaling_factor = 2.5;
     strcpy(c->scoring_func, "sigmoid");
     strcpy(c->topk_method, "noaux_tc");
+    c->scoring = DS_SCORE_SIGMOID;
+    c->topk = DS_TOPK_NOAUX_TC;
     c->norm_topk_prob = 1;
     c->rms_norm_eps = 1e-6;
     c->rope_theta = 10000;
@@ -118,6 +120,11 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
     if ((rc = get_str(s, "model_type", c->model_type, sizeof c->model_type))) goto out;
     if ((rc = get_str(s, "scoring_func", c->scoring_func, sizeof c->scoring_func))) goto out;
     if ((rc = get_str(s, "topk_method", c->topk_method, sizeof c->topk_method))) goto out;
+    c->scoring = !strcmp(c->scoring_func, "sigmoid") ? DS_SCORE_SIGMOID
+               : !strcmp(c->scoring_func, "softmax") ? DS_SCORE_SOFTMAX : DS_SCORE_UNKNOWN;
+    c->topk = !strcmp(c->topk_method, "noaux_tc") ? DS_TOPK_NOAUX_TC
+            : !strcmp(c->topk_method, "greedy") ? DS_TOPK_GREEDY
+            : !strcmp(c->topk_method, "group_limited_greedy") ? DS_TOPK_GROUP_LIMITED_GREEDY : DS_TOPK_UNKNOWN;
     if ((rc = get_str(s, "torch_dtype", c->torch_dtype, sizeof c->torch_dtype))) goto out;
 
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
