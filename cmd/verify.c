@@ -199,7 +199,7 @@ static int run_side(ds_wsource *ws, vscan *sc, vf_backend *be, const vf_tokens *
         const vscan_stats *v = &s->scan;
         fprintf(stderr, "verify: profile: scan: %.3f GB tested as the pass read them, %.3f GB scan-only (%d tensors, "
                 "%d of MTP layers); value tests %.3f s, scan-only jobs %.3f s (CPU, all threads); after the pass "
-                "%.3f s (%d threads besides the readers)\n", (double)v->bytes_in_stream / 1e9, (double)v->bytes_scan_only / 1e9,
+                "%.3f s (the readers and %d more)\n", (double)v->bytes_in_stream / 1e9, (double)v->bytes_scan_only / 1e9,
                 v->tensors_scan_only, v->mtp_tensors, v->test_seconds, v->scan_only_seconds, v->drain_seconds,
                 v->drain_threads);
     }
