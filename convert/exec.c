@@ -11,6 +11,7 @@
 #include "convert/manifest.h"
 #include "common/hash.h"
 #include "common/util.h"
+#include "common/fsafe.h"
 #include "convert/xform.h"
 
 #include <dirent.h>
@@ -116,7 +117,9 @@ static void *reader_main(void *arg) {
             int64_t r1 = r0 + step < rows ? r0 + step : rows;
             s->item = i; s->r0 = r0; s->r1 = r1; s->end = 0;
             size_t n = (size_t)((r1 - r0) * rb);
-            if (n) {
+            if (n && sf->fd < 0) /* past DS_MAX_SHARD_FDS: read through the map */
+                memcpy(s->in, sf->map + ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb), n);
+            else if (n) {
                 int rc = ds_pread_full(sf->fd, s->in, n, ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb),
                                        sf->path);
                 if (rc) { set_err(x, rc); return NULL; }
@@ -159,7 +162,7 @@ static int open_file(exec *x, int f) {
     if (fs->w || fs->done) return 0;
     const ds_plan_file *pf = &x->p->files[f];
     char *path = ds_path_join(x->o->out_dir, pf->name);
-    int rc = ds_stw_open(&fs->w, path, pf->tensors, pf->n_tensors);
+    int rc = ds_stw_open_mode(&fs->w, path, pf->tensors, pf->n_tensors, x->c->file_mode ? x->c->file_mode : 0644);
     free(path);
     if (rc) return rc;
     ds_stw_set_sync(fs->w, !x->o->no_sync);
@@ -263,15 +266,15 @@ static void *writer_main(void *arg) {
 }
 
 /* ---------------------------------------------------------------- setup */
-static int remove_stale_tmp(const char *dir, int *n_entries) {
+static int remove_stale_tmp(const char *dir, int *n_entries, int do_remove) {
     DIR *d = opendir(dir);
     if (!d) return DS_IO_FAIL(dir, "opendir");
     struct dirent *de;
     *n_entries = 0;
     while ((de = readdir(d))) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        size_t l = strlen(de->d_name);
-        if (l > 12 && de->d_name[0] == '.' && !strcmp(de->d_name + l - 11, ".dsconv-tmp")) {
+        if (ds_is_tmp_name(de->d_name)) {
+            if (!do_remove) continue;
             char *p = ds_path_join(dir, de->d_name);
             unlink(p);
             free(p);
@@ -329,7 +332,8 @@ static int write_extras(exec *x) {
     for (int i = 0; i < x->p->n_extras; i++) {
         const ds_plan_extra *e = &x->p->extras[i];
         char *dst = ds_path_join(x->o->out_dir, e->name);
-        int rc = e->text ? ds_write_file_atomic(dst, e->text, strlen(e->text)) : ds_copy_file_atomic(e->src_path, dst);
+        int rc = e->text ? ds_write_file_atomic_mode(dst, e->text, strlen(e->text), x->c->file_mode ? x->c->file_mode : 0644)
+                         : ds_copy_file_atomic(e->src_path, dst);
         if (!rc && x->man) rc = ds_manifest_add_path(x->man, dst, e->name);
         free(dst);
         DS_TRY(rc);
@@ -376,6 +380,9 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     double t0 = ds_now();
     int rc = 0, entries = 0;
 
+    /* Refused before anything is created or removed (common/fsafe.h, plan.h). */
+    DS_TRY(ds_check_out_vs_in(c->dir, c->lone_file, o->out_dir));
+    DS_TRY(ds_plan_check_names(p));
     if (ds_path_exists(o->out_dir) && !ds_is_dir(o->out_dir))
         return ds_fail(DS_EXIT_USAGE, "%s: exists and is not a directory", o->out_dir);
     DS_TRY(ds_mkdir_p(o->out_dir));
@@ -386,13 +393,16 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
         close(dirfd);
         return ds_fail(DS_EXIT_USAGE, "%s: another dsconv is writing into this directory", o->out_dir);
     }
-    rc = remove_stale_tmp(o->out_dir, &entries);
+    /* Counted first: a refused run removes nothing, not even stale temporaries. */
+    rc = remove_stale_tmp(o->out_dir, &entries, 0);
     if (rc) { close(dirfd); return rc; }
     if (entries && !o->force && !o->resume) {
         close(dirfd);
         return ds_fail(DS_EXIT_USAGE, "%s: output directory is not empty (use --resume to finish an interrupted run, "
                                       "--force to write over it)", o->out_dir);
     }
+    rc = remove_stale_tmp(o->out_dir, &entries, 1);
+    if (rc) { close(dirfd); return rc; }
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
     ds_manifest man;
     if (o->manifest_path) { ds_manifest_init(&man); x.man = &man; }

@@ -9,7 +9,7 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-typedef struct { cJSON *root, *files; } ds_manifest;
+typedef struct { cJSON *root, *files, *last; } ds_manifest;
 
 void ds_manifest_init(ds_manifest *m);
 void ds_manifest_free(ds_manifest *m);
