@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +36,10 @@ int ds_layer_of(const char *name) {
 static int open_shards(ds_ckpt *c) {
     c->shards = xcalloc((size_t)c->n_shards + 1, sizeof(ds_st_file));
     c->file_mode = 0666;
-    int total = 0;
+    int total = 0, max_fds = DS_MAX_SHARD_FDS;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_fds > rl.rlim_cur / 4)
+        max_fds = (int)(rl.rlim_cur / 4); /* leave room for outputs, OpenMP, CUDA */
     for (int i = 0; i < c->n_shards; i++) {
         char *p = ds_path_join(c->dir, c->shard_names[i]);
         int rc = ds_st_open(p, &c->shards[i]);
@@ -44,9 +48,10 @@ static int open_shards(ds_ckpt *c) {
         struct stat st;
         if (fstat(c->shards[i].fd, &st) == 0) c->file_mode &= (unsigned)st.st_mode & 0666;
         /* A bounded number of descriptors whatever the shard count: past the
-         * first DS_MAX_SHARD_FDS, a shard is read through its mapping alone
-         * (readers use the map when fd < 0). */
-        if (i >= DS_MAX_SHARD_FDS) { close(c->shards[i].fd); c->shards[i].fd = -1; }
+         * first DS_MAX_SHARD_FDS (or a quarter of the descriptor limit), a
+         * shard is read through its mapping alone (readers use the map when
+         * fd < 0; a mapping needs no descriptor). */
+        if (i >= max_fds) { close(c->shards[i].fd); c->shards[i].fd = -1; }
         total += c->shards[i].n_tensors;
         c->total_bytes += c->shards[i].file_size;
     }
