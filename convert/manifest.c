@@ -116,8 +116,17 @@ int ds_manifest_add_path(ds_manifest *m, const char *path, const char *name) {
 }
 
 int ds_manifest_load(const char *path, ds_manifest *m) {
+    char *txt;
+    size_t n;
+    DS_TRY(ds_read_file_max(path, DS_MAX_MANIFEST_BYTES, &txt, &n));
+    int rc = ds_manifest_parse(path, txt, n, m);
+    free(txt);
+    return rc;
+}
+
+int ds_manifest_parse(const char *path, const char *text, size_t len, ds_manifest *m) {
     m->last = NULL;
-    DS_TRY(ds_json_load(path, DS_MAX_MANIFEST_BYTES, &m->root));
+    DS_TRY(ds_json_parse(path, NULL, text, len, &m->root));
     m->files = m->root ? cJSON_GetObjectItemCaseSensitive(m->root, "files") : NULL;
     const cJSON *fmt = m->root ? cJSON_GetObjectItemCaseSensitive(m->root, "format") : NULL;
     if (!cJSON_IsObject(m->files) || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "dsconv-manifest-1")) {
