@@ -54,6 +54,7 @@ int cmd_requant(int argc, char **argv) {
     int rc = 0;
     optind = 1;
     while (!rc && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        ds_wargs_note(&w, opts, c, optarg);
         switch (c) {
         case O_BITS:
             if (!(rc = ds_parse_int("--bits", optarg, 4, 8, &v)) && v != 4 && v != 8)
@@ -69,7 +70,7 @@ int cmd_requant(int argc, char **argv) {
         if (r < 0) rc = -r;
         else if (r == 0) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     }
-    if (!rc && w.help) { fputs(help, stdout); free(ignore); return 0; }
+    if (!rc && w.help) { fputs(help, stdout); free(ignore); ds_wargs_free(&w); return 0; }
     if (!rc && argc - optind != 2) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     ds_quant_spec spec;
     ds_quant_spec_default(&spec, (int)bits);
@@ -77,7 +78,7 @@ int cmd_requant(int argc, char **argv) {
     spec.symmetric = !asym;
     spec.mse = mse;
     if (!rc) rc = ds_quant_spec_check(&spec);
-    if (rc) { free(ignore); return rc; }
+    if (rc) { free(ignore); ds_wargs_free(&w); return rc; }
     requant_args ra = {&spec, ignore, n_ignore};
     rc = ds_wargs_run(&w, argv[optind], argv[optind + 1], build, &ra);
     free(ignore);
