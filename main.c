@@ -19,6 +19,7 @@ static const ds_cmd commands[] = {
     {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards"},
     {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON"},
     {"finish", cmd_finish, "complete a conversion run as parts (--part I/N): checks them, writes the index"},
+    {"to-gguf", cmd_to_gguf, "write llama.cpp's GGUF (bf16/f16/q8_0) straight from the checkpoint"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

@@ -173,8 +173,12 @@ static int head_ok(const cJSON *h) {
            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(h, "fingerprint"));
 }
 
+/* An entry has a size; its hashes are there when the run made them (runrec.h). */
 static int entry_ok(const cJSON *e) {
-    return cJSON_IsObject(e) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "size")) && str_of(e, "xxh3_128");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "xxh3_128"), *n = cJSON_GetObjectItemCaseSensitive(e, "size");
+    /* sizes are whole byte counts a double holds exactly (and casts to uint64_t safely) */
+    return cJSON_IsObject(e) && cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble <= 9007199254740992.0 &&
+           n->valuedouble == (double)(uint64_t)n->valuedouble && (!h || cJSON_IsString(h));
 }
 
 /* Output file names in records are basenames of OUT, nothing else. */
@@ -233,8 +237,10 @@ static void set_part(ds_rec *r) {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(r->head, "part");
     r->part_i = r->part_n = 0;
     if (cJSON_GetArraySize(p) == 2) {
-        r->part_i = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(p, 0));
-        r->part_n = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(p, 1));
+        double i = cJSON_GetNumberValue(cJSON_GetArrayItem(p, 0)), n = cJSON_GetNumberValue(cJSON_GetArrayItem(p, 1));
+        /* out of range (or NaN): -1, which no part's file name matches */
+        r->part_i = i >= 1 && i <= 100000 ? (int)i : -1;
+        r->part_n = n >= 1 && n <= 100000 ? (int)n : -1;
     }
 }
 
@@ -403,10 +409,10 @@ int ds_rec_remove_all(const char *out_dir) {
     return rc;
 }
 
-cJSON *ds_rec_entry(uint64_t size, const char hex[33], cJSON *tensors) {
+cJSON *ds_rec_entry(uint64_t size, const char *hex, cJSON *tensors) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "size", (double)size);
-    cJSON_AddStringToObject(e, "xxh3_128", hex);
+    if (hex) cJSON_AddStringToObject(e, "xxh3_128", hex);
     if (tensors) cJSON_AddItemToObject(e, "tensors", tensors);
     return e;
 }

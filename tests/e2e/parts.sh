@@ -94,6 +94,15 @@ expect_err "finish --rehash names the file" "$(basename "$victim")"
 check "finish --rehash refusal wrote no index" test ! -e "$out/model.safetensors.index.json"
 rm -rf "$out"
 
+# --- finish replays only the command's own options from a record
+out=$TMP/planted
+"$DSCONV" requant "$IN" "$out" --bits 4 --part 1/1 --quiet --no-sync
+sed -i 's|"--bits=4"|"--bits=4", "--man='"$TMP"'/planted.txt"|' "$out/.dsconv/part-1-of-1.json"
+expect_rc "finish refuses a record with a shared option planted in it (exit 3)" 3 "$DSCONV" finish "$out"
+expect_err "finish names the planted option" "recorded option '--man="
+check "the planted option was not obeyed" test ! -e "$TMP/planted.txt" -a ! -e "$out/config.json"
+rm -rf "$out"
+
 # --- a part from a changed input, or with other options --------------------------------
 IN2=$TMP/in2
 cp -r "$IN" "$IN2"
@@ -182,6 +191,17 @@ rm -rf "$out/.dsconv" "$out/model.safetensors.index.json"
 expect_rc "resume without a record" 0 "$DSCONV" fp8-to-bf16 "$IN" "$out" --resume --quiet --json "$TMP/r.json"
 check "resume without a record kept nothing" grep -q '"files_kept":[[:space:]]*0,' "$TMP/r.json"
 expect_err "resume without a record warns" "no record of an earlier run"
+# --rehash needs recorded hashes: a run without --manifest records sizes only, so all is written again
+rm "$out/model.safetensors.index.json"
+expect_rc "resume --rehash of a record without hashes" 0 "$DSCONV" fp8-to-bf16 "$IN" "$out" --resume --rehash --quiet \
+    --manifest "$TMP/r.man" --json "$TMP/r.json"
+check "resume --rehash without recorded hashes kept nothing" grep -q '"files_kept":[[:space:]]*0,' "$TMP/r.json"
+check "a run with --manifest records hashes" bash -c "sed -n '/\"files\"/,\$p' '$out/.dsconv/run.json' | grep -q xxh3_128"
+"$DSCONV" fp8-to-bf16 "$IN" "$TMP/nohash" --quiet --no-sync
+check "a run without --manifest records sizes, no hashes (no cost in the writer)" \
+    bash -c "sed -n '/\"files\"/,\$p' '$TMP/nohash/.dsconv/run.json' >'$TMP/nohash.files' &&
+             grep -q '\"size\"' '$TMP/nohash.files' && ! grep -q xxh3_128 '$TMP/nohash.files'"
+rm -rf "$TMP/nohash"
 # --rehash: a kept file whose bytes changed (same size, same header) is written again
 victim=$(ls "$out"/*.safetensors | head -1)
 printf 'XXXX' | dd of="$victim" bs=1 seek=$(( $(stat -c %s "$victim") - 8 )) conv=notrunc 2>/dev/null
