@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "convert/runrec.h"
 #include "common/hash.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 
 #include <dirent.h>
@@ -377,15 +378,11 @@ void ds_journal_close(ds_journal *j) {
 int ds_rec_finish(const char *out_dir, int part_i, int part_n, const cJSON *head, const cJSON *files) {
     cJSON *r = cJSON_Duplicate(head, 1);
     cJSON_AddItemToObject(r, "files", cJSON_Duplicate(files, 1));
-    char *txt = cJSON_Print(r);
-    cJSON_Delete(r);
-    size_t n = strlen(txt);
-    txt = xrealloc(txt, n + 2);
-    txt[n] = '\n'; txt[n + 1] = 0;
     char *pj = ds_rec_path(out_dir, part_i, part_n, ".json"), *pl = ds_rec_path(out_dir, part_i, part_n, ".log");
-    int rc = ds_write_file_atomic(pj, txt, n + 1);
+    int rc = ds_write_json_atomic(pj, r);
     if (!rc) unlink(pl);
-    free(txt); free(pj); free(pl);
+    cJSON_Delete(r);
+    free(pj); free(pl);
     return rc;
 }
 
