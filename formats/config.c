@@ -3,6 +3,7 @@
  * configuration_deepseek.py, since transformers does not model MTP). */
 #include "formats/config.h"
 #include "common/util.h"
+#include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -96,9 +97,9 @@ static int positive(const char *path, const char *key, int v) {
 
 int ds_config_parse(const char *path, const char *json, ds_config *c) {
     defaults(c);
-    cJSON *root = cJSON_Parse(json);
-    if (!root) return ds_fail(DS_EXIT_INPUT, "%s: not valid JSON", path);
-    int rc = 0;
+    cJSON *root;
+    int rc = ds_json_parse(path, NULL, json, strlen(json), &root);
+    if (rc) return rc;
     if (!cJSON_IsObject(root)) { rc = ds_fail(DS_EXIT_INPUT, "%s: not a JSON object", path); goto out; }
     src s = {path, root};
 #define I(k) if ((rc = get_int(s, #k, &c->k, -1))) goto out
@@ -189,7 +190,7 @@ out:
 
 int ds_config_load(const char *path, ds_config *c) {
     char *buf;
-    DS_TRY(ds_read_file(path, &buf, NULL));
+    DS_TRY(ds_read_file_max(path, DS_MAX_CONFIG_BYTES, &buf, NULL));
     int rc = ds_config_parse(path, buf, c);
     free(buf);
     return rc;
