@@ -8,7 +8,8 @@
 #include <string.h>
 
 static const char *help =
-    "usage: dsconv requant IN OUT [--bits 8|4] [--group-size G] [--asym] [--method rtn|mse]\n"
+    "usage: dsconv requant IN OUT [--format int8|int4|nvfp4|mxfp4 | --bits 8|4] [--group-size G] [--asym]\n"
+    "                             [--method rtn|mse]\n"
     "                             [--ignore PATTERN]... [options]\n\n"
     "Quantize an FP8 (or BF16) DeepSeek-V3 checkpoint to weight-only INT8 (W8A16) or\n"
     "INT4 (W4A16) in the compressed-tensors pack-quantized format that vLLM, SGLang\n"
@@ -17,7 +18,11 @@ static const char *help =
     "quantized (attention, dense MLP, shared and routed experts); embeddings, norms,\n"
     "the router, lm_head and the MTP layers stay BF16 and are listed in the config's\n"
     "ignore list, as are Linears whose input dim the group size does not divide.\n\n"
-    "  --bits 8|4          default 8 (per output channel); 4 uses groups of 128\n"
+    "  --format F          int8 (per output channel, the default), int4 (groups of 128),\n"
+    "                      nvfp4 (nvfp4-pack-quantized, NVFP4A16: E2M1 in groups of 16 with FP8 E4M3\n"
+    "                      scales and one F32 global scale, shared by gate and up projections),\n"
+    "                      mxfp4 (mxfp4-pack-quantized, MXFP4A16: E2M1 in groups of 32, E8M0 scales)\n"
+    "  --bits 8|4          the same as --format int8|int4\n"
     "  --group-size G      columns per scale (multiple of 32/bits); 0 = per channel\n"
     "  --asym              asymmetric: adds weight_zero_point (default symmetric)\n"
     "  --method rtn|mse    rtn = compressed-tensors' round-to-nearest, bit for bit (default);\n"
@@ -26,6 +31,7 @@ static const char *help =
     "options:\n" DS_WRITE_HELP
     "\nexamples:\n"
     "  dsconv requant /models/DeepSeek-V3 /models/V3-w4a16 --bits 4\n"
+    "  dsconv requant /models/DeepSeek-V3 /models/V3-nvfp4 --format nvfp4\n"
     "  dsconv requant IN OUT --bits 8 --ignore 're:model\\.layers\\.[0-2]\\.'\n"
     "  dsconv verify /models/V3-w4a16 --against /models/DeepSeek-V3\n";
 
@@ -41,15 +47,16 @@ static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
 }
 
 int cmd_requant(int argc, char **argv) {
-    enum { O_BITS = 1, O_GROUP, O_ASYM, O_METHOD, O_IGNORE };
+    enum { O_BITS = 1, O_GROUP, O_ASYM, O_METHOD, O_IGNORE, O_FORMAT };
     static const struct option opts[] = {
         {"bits", required_argument, 0, O_BITS}, {"group-size", required_argument, 0, O_GROUP},
         {"asym", no_argument, 0, O_ASYM}, {"method", required_argument, 0, O_METHOD},
-        {"ignore", required_argument, 0, O_IGNORE}, DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
+        {"ignore", required_argument, 0, O_IGNORE}, {"format", required_argument, 0, O_FORMAT}, DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
     ds_wargs w;
     ds_wargs_init(&w, "requant");
     long bits = 8, group = -1, v;
     int asym = 0, mse = 0, n_ignore = 0, c;
+    const char *format = NULL;
     const char **ignore = xcalloc((size_t)argc + 1, sizeof(char *));
     int rc = 0;
     optind = 1;
@@ -64,6 +71,7 @@ int cmd_requant(int argc, char **argv) {
         case O_ASYM: asym = 1; continue;
         case O_METHOD: rc = ds_quant_parse_method(optarg, &mse); continue;
         case O_IGNORE: ignore[n_ignore++] = optarg; continue;
+        case O_FORMAT: format = optarg; continue;
         }
         int r = ds_wargs_opt(&w, c, optarg);
         if (r < 0) rc = -r;
@@ -73,6 +81,7 @@ int cmd_requant(int argc, char **argv) {
     if (!rc && argc - optind != 2) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     ds_quant_spec spec;
     ds_quant_spec_default(&spec, (int)bits);
+    if (!rc && format) rc = ds_quant_parse_format(format, &spec);
     if (group >= 0) spec.group_size = (int)group;
     spec.symmetric = !asym;
     spec.mse = mse;

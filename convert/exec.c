@@ -250,6 +250,7 @@ static void *writer_main(void *arg) {
             switch (it->xform) {
             case DS_XF_COPY: x->st->tensors_copied++; break;
             case DS_XF_FP8_TO_BF16: x->st->tensors_converted++; break;
+            case DS_XF_UNPACK: x->st->tensors_converted++; break;
             case DS_XF_QUANT: x->st->tensors_quantized++; break;
             }
             for (int f = 0; f < x->p->n_files && !rc; f++)

@@ -6,9 +6,36 @@
 #include "common/util.h"
 #include "quant/ct_config.h"
 #include "quant/qrules.h"
+#include "quant/fp4_core.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+/* NVFP4: the gate and up projections of one MLP (or expert) share one global
+ * scale, so vLLM's fused gate_up kernels get one; each item names the other as
+ * its partner (qrules quantizes both or neither of such a pair). */
+static int add_partner(const ds_ckpt *c, ds_plan_item *it, const ds_ckpt_entry *e) {
+    static const char *const pair[2][2] = {{"gate_proj.weight", "up_proj.weight"}, {"up_proj.weight", "gate_proj.weight"}};
+    size_t len = strlen(e->name);
+    for (int k = 0; k < 2; k++) {
+        size_t sl = strlen(pair[k][0]);
+        if (len < sl || strcmp(e->name + len - sl, pair[k][0])) continue;
+        char nm[600];
+        snprintf(nm, sizeof nm, "%.*s%s", (int)(len - sl), e->name, pair[k][1]);
+        const ds_ckpt_entry *pe = ds_ckpt_find(c, nm);
+        if (!pe) return 0;
+        if (pe->info->ndim != 2 || pe->info->shape[1] != e->info->shape[1] ||
+            (pe->info->dtype != DS_F8_E4M3 && pe->info->dtype != DS_BF16))
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: cannot share a global scale with %s (shape or dtype)",
+                           c->shard_names[pe->file], pe->name, e->name);
+        it->partner = pe;
+        if (pe->info->dtype == DS_F8_E4M3) {
+            int block[2];
+            DS_TRY(ds_plan_fp8_scale(c, pe, &it->partner_scale, block));
+        }
+    }
+    return 0;
+}
 
 static int add_quantized(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_entry *e, const ds_quant_spec *spec) {
     if (e->info->dtype != DS_F8_E4M3 && e->info->dtype != DS_BF16)
@@ -29,6 +56,7 @@ static int add_quantized(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_e
     it->block[1] = block[1];
     it->quant = spec;
     for (int k = 0; k < n; k++) ds_plan_add_out(p, file, tix[k], -1, 0, 0);
+    if (spec->format == DSQ_FMT_NVFP4) DS_TRY(add_partner(c, it, e));
     return 0;
 }
 

@@ -175,3 +175,11 @@ int ds_cuda_memcpy_2d_d2d_async(void *dst, size_t dpitch, const void *src, size_
     return no_cuda("ds_cuda_memcpy_2d_d2d_async");
 }
 /* ---- end verify weight streaming stubs ---- */
+
+/* ---- NVFP4 / MXFP4 stubs ---- */
+int ds_cuda_fp4_quant_rows(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                           uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats) {
+    (void)spec; (void)w; (void)nrows; (void)cols; (void)gs; (void)packed; (void)scale; (void)stats;
+    return ds_fail(DS_EXIT_USAGE, "CUDA quantize fp4: this dsconv was built without CUDA");
+}
+/* ---- end NVFP4 / MXFP4 stubs ---- */

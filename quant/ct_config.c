@@ -1,12 +1,26 @@
 /* ct_config.c - the compressed-tensors quantization_config object (see ct_config.h). */
 #include "quant/ct_config.h"
+#include "quant/fp4_core.h"
+
+const char *ds_ct_format_name(const ds_quant_spec *s) {
+    if (s->format == DSQ_FMT_NVFP4) return "nvfp4-pack-quantized";
+    if (s->format == DSQ_FMT_MXFP4) return "mxfp4-pack-quantized";
+    return "pack-quantized";
+}
 
 cJSON *ds_ct_quant_config(const ds_quant_spec *s, const char *const *ignore, int n_ignore) {
     cJSON *w = cJSON_CreateObject();
+    int fp4 = s->format != DSQ_FMT_INT;
     cJSON_AddNumberToObject(w, "num_bits", s->bits);
-    cJSON_AddStringToObject(w, "type", "int");
+    cJSON_AddStringToObject(w, "type", fp4 ? "float" : "int");
     cJSON_AddBoolToObject(w, "symmetric", s->symmetric != 0);
-    cJSON_AddStringToObject(w, "strategy", s->group_size ? "group" : "channel");
+    /* NVFP4A16 is the library's "tensor_group" (group scales times one global
+     * scale), MXFP4A16 plain "group"; MXFP4 names its E8M0 scale dtype, which
+     * is how the library tells MX scales apart (NVFP4 checkpoints in the wild
+     * carry no scale_dtype, and older releases refuse unknown keys). */
+    cJSON_AddStringToObject(w, "strategy", s->format == DSQ_FMT_NVFP4 ? "tensor_group"
+                                           : s->group_size ? "group" : "channel");
+    if (s->format == DSQ_FMT_MXFP4) cJSON_AddStringToObject(w, "scale_dtype", "torch.uint8");
     if (s->group_size) cJSON_AddNumberToObject(w, "group_size", s->group_size);
     else cJSON_AddNullToObject(w, "group_size");
     cJSON_AddNullToObject(w, "block_structure");
@@ -25,7 +39,7 @@ cJSON *ds_ct_quant_config(const ds_quant_spec *s, const char *const *ignore, int
 
     cJSON *q = cJSON_CreateObject();
     cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
-    cJSON_AddStringToObject(q, "format", "pack-quantized");
+    cJSON_AddStringToObject(q, "format", ds_ct_format_name(s));
     cJSON_AddStringToObject(q, "quantization_status", "compressed");
     cJSON *groups = cJSON_AddObjectToObject(q, "config_groups");
     cJSON_AddItemToObject(groups, "group_0", g);

@@ -20,6 +20,10 @@
  * zero points (the last two forbid unknown keys). Caller frees. */
 cJSON *ds_ct_quant_config(const ds_quant_spec *s, const char *const *ignore, int n_ignore);
 
+/* The compressed-tensors format of a spec: "pack-quantized",
+ * "nvfp4-pack-quantized" or "mxfp4-pack-quantized". */
+const char *ds_ct_format_name(const ds_quant_spec *s);
+
 /* Sets (replacing any old one) cfg's "quantization_config" to q (taken) and
  * "torch_dtype" to "bfloat16", the dtype of the unquantized tensors. */
 void ds_ct_set_quant_config(cJSON *cfg, cJSON *q);
