@@ -17,6 +17,7 @@ static const ds_cmd commands[] = {
     {"verify", cmd_verify, "run the model and compare logits against another checkpoint"},
     {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards"},
     {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON"},
+    {"to-bf16", cmd_to_bf16, "dequantize to BF16: FP8 blocks, compressed-tensors INT4/INT8/NVFP4/MXFP4 (fp8-to-bf16 is its alias)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 

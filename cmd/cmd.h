@@ -17,6 +17,7 @@ int cmd_requant(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
+int cmd_to_bf16(int argc, char **argv);
 
 /* Options shared by commands: --device auto|cpu|cuda, --threads N. */
 typedef enum { DS_DEV_AUTO = 0, DS_DEV_CPU, DS_DEV_CUDA } ds_device_req;
