@@ -28,10 +28,18 @@ static const char *help =
     "  --method rtn|mse    rtn = compressed-tensors' round-to-nearest, bit for bit (default);\n"
     "                      mse = per group, the clipping ratio (1.00..0.70) of least squared error\n"
     "  --ignore PATTERN    keep these Linears BF16 too: an exact module name or 're:REGEX' (repeatable)\n"
+    "  --experts-only      quantize only the routed experts of the main layers; FP8 Linears stay FP8\n"
+    "                      (their 128x128 scales written as weight_scale: compressed-tensors\n"
+    "                      float-quantized block FP8), BF16/F32 tensors and MTP layers as in the\n"
+    "                      source; config format mixed-precision, one group per scheme\n"
+    "  --target ENGINE     vllm or transformers (the default layout), or sglang: keeps\n"
+    "                      q_a_proj and kv_a_proj_with_mqa unquantized (SGLang fuses them and\n"
+    "                      cannot load them packed) and refuses --asym (see MANUAL.md, loaders)\n"
     "options:\n" DS_WRITE_HELP
     "\nexamples:\n"
     "  dsconv requant /models/DeepSeek-V3 /models/V3-w4a16 --bits 4\n"
     "  dsconv requant /models/DeepSeek-V3 /models/V3-nvfp4 --format nvfp4\n"
+    "  dsconv requant /models/DeepSeek-V3 /models/V3-experts-mxfp4 --format mxfp4 --experts-only\n"
     "  dsconv requant IN OUT --bits 8 --ignore 're:model\\.layers\\.[0-2]\\.'\n"
     "  dsconv verify /models/V3-w4a16 --against /models/DeepSeek-V3\n";
 
@@ -39,24 +47,27 @@ typedef struct {
     const ds_quant_spec *spec;
     const char **ignore;
     int n_ignore;
+    const ds_requant_opts *opts;
 } requant_args;
 
 static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
     const requant_args *a = arg;
-    return ds_plan_requant(c, a->spec, a->ignore, a->n_ignore, p);
+    return ds_plan_requant_ex(c, a->spec, a->ignore, a->n_ignore, a->opts, p);
 }
 
 int cmd_requant(int argc, char **argv) {
-    enum { O_BITS = 1, O_GROUP, O_ASYM, O_METHOD, O_IGNORE, O_FORMAT };
+    enum { O_BITS = 1, O_GROUP, O_ASYM, O_METHOD, O_IGNORE, O_FORMAT, O_EXPERTS_ONLY, O_TARGET };
     static const struct option opts[] = {
         {"bits", required_argument, 0, O_BITS}, {"group-size", required_argument, 0, O_GROUP},
         {"asym", no_argument, 0, O_ASYM}, {"method", required_argument, 0, O_METHOD},
-        {"ignore", required_argument, 0, O_IGNORE}, {"format", required_argument, 0, O_FORMAT}, DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
+        {"ignore", required_argument, 0, O_IGNORE}, {"format", required_argument, 0, O_FORMAT},
+        {"experts-only", no_argument, 0, O_EXPERTS_ONLY}, {"target", required_argument, 0, O_TARGET}, DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
     ds_wargs w;
     ds_wargs_init(&w, "requant");
     long bits = 8, group = -1, v;
     int asym = 0, mse = 0, n_ignore = 0, c;
-    const char *format = NULL;
+    const char *format = NULL, *target = NULL;
+    ds_requant_opts ro = {0};
     const char **ignore = xcalloc((size_t)argc + 1, sizeof(char *));
     int rc = 0;
     optind = 1;
@@ -72,6 +83,8 @@ int cmd_requant(int argc, char **argv) {
         case O_METHOD: rc = ds_quant_parse_method(optarg, &mse); continue;
         case O_IGNORE: ignore[n_ignore++] = optarg; continue;
         case O_FORMAT: format = optarg; continue;
+        case O_EXPERTS_ONLY: ro.experts_only = 1; continue;
+        case O_TARGET: target = optarg; continue;
         }
         int r = ds_wargs_opt(&w, c, optarg);
         if (r < 0) rc = -r;
@@ -86,8 +99,20 @@ int cmd_requant(int argc, char **argv) {
     spec.symmetric = !asym;
     spec.mse = mse;
     if (!rc) rc = ds_quant_spec_check(&spec);
+    if (!rc && target) {
+        if (!strcmp(target, "sglang")) {
+            /* SGLang fuses q_a_proj with kv_a_proj_with_mqa and concatenates their
+             * weight_shape (then asserts two elements), and skips the zero-point
+             * transpose of asymmetric MoE: keep that pair unquantized, refuse --asym. */
+            if (!spec.symmetric) rc = ds_fail(DS_EXIT_USAGE, "--target sglang: SGLang's MoE does not load asymmetric "
+                                                             "zero points (drop --asym)");
+            ignore[n_ignore++] = "re:.*self_attn\\.(q_a_proj|kv_a_proj_with_mqa)$";
+        } else if (strcmp(target, "vllm") && strcmp(target, "transformers")) {
+            rc = ds_fail(DS_EXIT_USAGE, "--target: '%s' is not vllm, sglang or transformers", target);
+        }
+    }
     if (rc) { free(ignore); return rc; }
-    requant_args ra = {&spec, ignore, n_ignore};
+    requant_args ra = {&spec, ignore, n_ignore, &ro};
     rc = ds_wargs_run(&w, argv[optind], argv[optind + 1], build, &ra);
     free(ignore);
     return rc;

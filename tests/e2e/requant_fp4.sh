@@ -10,7 +10,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN{exit !(a < b)}'; }
 for f in nvfp4 mxfp4; do
     expect_rc "requant $f runs on FP8 input" 0 "$DSCONV" requant "$IN" "$TMP/$f" --format $f --json "$TMP/$f.json" --quiet
     "$DSCONV" manifest "$TMP/$f" >"$TMP/$f.mf"
-    check "requant $f: bytes of compressed-tensors' $f compression" "$TOOLS/mfsubset" "$REF" "requant_$f" "$TMP/$f.mf"
+    check "requant $f: bytes of compressed-tensors' $f compression" "$TOOLS/mfsubset" --partial "$REF" "requant_$f" "$TMP/$f.mf"
     expect_rc "requant $f runs on BF16 input, small chunks, 1 thread" 0 "$DSCONV" requant "$TMP/bf16" "$TMP/b$f" \
         --format $f --quiet --chunk-mb 1 --threads 1
     check "requant $f: BF16 input gives the same shards" bash -c \

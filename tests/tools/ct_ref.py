@@ -151,6 +151,22 @@ def main():
             t, _ = load_dir(d)
             res["to_bf16_" + name] = hash_tensors(dsconv, t)
             print(f"to_bf16 {name}: {len(t)} tensors", file=sys.stderr)
+        # --experts-only from the FP8 input: float-quantized block FP8 beside the
+        # experts' scheme. The library leaves the ignored MTP layer (FP8 with
+        # weight_scale_inv) as it is, where to-bf16 dequantizes it: the MTP
+        # tensors are left out of these references (compared with --partial).
+        nl = json.load(open(os.path.join(FIXTURE, "config.json")))["num_hidden_layers"]
+        def main_layer(k):
+            parts = k.split(".")
+            return not (len(parts) > 2 and parts[1] == "layers" and int(parts[2]) >= nl)
+        for fmt in ("nvfp4", "int4"):
+            q = os.path.join(tmp, "eo_" + fmt)
+            run(dsconv, "requant", FIXTURE, q, "--quiet", "--experts-only", "--format", fmt)
+            d = os.path.join(tmp, "deo_" + fmt)
+            dequantize(q, d)
+            t, _ = load_dir(d)
+            res["to_bf16_experts_only_" + fmt] = hash_tensors(dsconv, {k: v for k, v in t.items() if main_layer(k)})
+            print(f"to_bf16 experts_only {fmt}: {len(t)} tensors", file=sys.stderr)
     finally:
         shutil.rmtree(tmp)
     os.makedirs(os.path.dirname(os.path.abspath(out_json)), exist_ok=True)
