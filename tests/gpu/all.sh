@@ -12,7 +12,7 @@ export BUILD=${BUILD:-build} DSCONV=$PWD/bin/dsconv
 [ -e /usr/include/cjson/cJSON.h ] || export DEPS=${DEPS:-.deps}
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 tp=0 tf=0
-for t in run.sh quant_cuda.sh verify_cuda.sh e2e_convert.sh; do
+for t in run.sh quant_cuda.sh verify_cuda.sh e2e_convert.sh fp4_cuda.sh; do
     echo "== tests/gpu/$t"
     bash "tests/gpu/$t" "$BUILD" >"$log" 2>&1; rc=$?
     cat "$log"

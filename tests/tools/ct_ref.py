@@ -39,6 +39,9 @@ from compressed_tensors.quantization import QuantizationScheme
 from compressed_tensors.quantization.quant_scheme import MXFP4A16, NVFP4A16
 from compressed_tensors.quantization.utils.helpers import calculate_qparams, generate_gparam
 
+# On a machine with a GPU the library runs its Triton kernels there: the same
+# hashes must come out (tests/gpu/fp4_cuda.sh runs this script again there).
+DEV = "cuda" if torch.cuda.is_available() else "cpu"
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(HERE, "..", "data", "dev-tiny", "input")
 
@@ -70,7 +73,7 @@ def manifest_tensors(dsconv, d):
 def hash_tensors(dsconv, tensors):
     d = tempfile.mkdtemp()
     try:
-        save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(d, "model.safetensors"))
+        save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, os.path.join(d, "model.safetensors"))
         shutil.copy(os.path.join(FIXTURE, "config.json"), d)
         return manifest_tensors(dsconv, d)
     finally:
@@ -89,7 +92,7 @@ def compress(weights, modules, preset, compressor):
     args = scheme.weights
     out = {}
     for m in modules:
-        w = weights[m + ".weight"]
+        w = weights[m + ".weight"].to(DEV)
         assert w.dtype == torch.bfloat16
         rows, cols = w.shape
         g = args.group_size
@@ -99,8 +102,8 @@ def compress(weights, modules, preset, compressor):
         gs = None
         if compressor is NVFP4PackedCompressor:
             names = [m + ".weight"] + ([partner(m + ".weight")] if partner(m + ".weight") in weights else [])
-            tmin = torch.stack([weights[n].min() for n in names]).min()
-            tmax = torch.stack([weights[n].max() for n in names]).max()
+            tmin = torch.stack([weights[n].to(DEV).min() for n in names]).min()
+            tmax = torch.stack([weights[n].to(DEV).max() for n in names]).max()
             gs = generate_gparam(tmin.reshape(1), tmax.reshape(1))
             sd["weight_global_scale"] = gs
         scale, zp = calculate_qparams(mn, mx, args, global_scale=gs)
@@ -114,7 +117,7 @@ def compress(weights, modules, preset, compressor):
 
 
 def dequantize(src, dst):
-    convert_checkpoint(src, dst, converter=CompressedTensorsDequantizer(src), max_workers=1, device="cpu")
+    convert_checkpoint(src, dst, converter=CompressedTensorsDequantizer(src), max_workers=1, device=DEV)
 
 
 def main():
