@@ -470,6 +470,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     /* The renames themselves survive a power loss only once the directory is flushed. */
     if (!rc && !o->no_sync && fsync(dirfd) != 0) rc = DS_IO_FAIL(o->out_dir, "fsync");
     st->seconds = ds_now() - t0;
+    if (x.xf) ds_xf_quality(x.xf, &st->q_tensors, &st->q_rel_all, &st->q_rel_worst, st->q_worst, sizeof st->q_worst);
     if (!rc && x.man) rc = ds_manifest_write(x.man, o->manifest_path);
     if (!rc) rc = write_report(&x);
     for (int s = 0; s < N_SLOTS; s++) {

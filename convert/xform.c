@@ -13,6 +13,8 @@
 #include "quant/requant.h"
 #include "quant/fp4_core.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,4 +426,25 @@ cJSON *ds_xf_report(const ds_xf_ctx *x) {
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
+}
+
+void ds_xf_quality(const ds_xf_ctx *x, int *n, double *rel_all, double *rel_worst, char *worst, size_t worst_cap) {
+    double e = 0, r = 0;
+    *n = 0;
+    *rel_all = *rel_worst = 0;
+    if (worst_cap) worst[0] = 0;
+    if (!x->qstats) return;
+    for (int i = 0; i < x->p->n_items; i++) {
+        const ds_plan_item *it = &x->p->items[i];
+        if (it->xform != DS_XF_QUANT || !x->qstats[i].elements) continue;
+        double rel = ds_quant_stats_rel(&x->qstats[i]);
+        (*n)++;
+        e += x->qstats[i].err_sq;
+        r += x->qstats[i].ref_sq;
+        if (rel > *rel_worst) {
+            *rel_worst = rel;
+            snprintf(worst, worst_cap, "%s", it->src->name);
+        }
+    }
+    *rel_all = r > 0 ? sqrt(e / r) : 0;
 }
