@@ -3,6 +3,7 @@
 #   make test       unit + end-to-end tests, ends with "N passed, N failed"
 #   make demo       sample FP8 checkpoint -> BF16 -> verify
 #   make test-asan  the test suite under ASan+UBSan (CPU build)
+#   make test-gpu   builds everything tests/gpu/all.sh runs (CUDA build), then runs it (needs an NVIDIA GPU)
 #   DEPS=dir        extra prefix with include/ and lib/ (cJSON, xxhash) for machines without the -dev packages
 
 CC      ?= gcc
@@ -14,6 +15,8 @@ SAN     ?=
 CFLAGS  ?=
 # -ffp-contract=off: no fused multiply-add, so results (and bit-identity claims) do not depend on -march.
 CFLAGS  += $(OPT) -g -std=gnu11 -Wall -Wextra -fopenmp -ffp-contract=off -I. $(SAN) -MMD -MP
+# -Wvla: an array sized at run time (e.g. by config.json) never goes on the stack, where a hostile size crashes.
+CFLAGS  += -Wvla
 LDFLAGS += -fopenmp $(SAN)
 LDLIBS  += -lcjson -lm -lpthread
 ifneq ($(DEPS),)
@@ -30,7 +33,8 @@ CMD_OBJ := $(CMD_SRC:%.c=$(BUILD)/%.o)
 ifeq ($(CUDA),1)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 CU_SRC  := $(wildcard kernels/cuda/*.cu)
-CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o)
+# kernels/cuda/*.c: the CUDA instance of the device table (kernels/device.h), plain C.
+CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard kernels/cuda/*.c))
 NVFLAGS ?= -O3 -std=c++17 -I. -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 -gencode arch=compute_80,code=compute_80 -Xcompiler -fopenmp,-Wall
 CFLAGS  += -DDS_HAVE_CUDA=1
 # cudart is linked statically so the binary starts where no CUDA runtime is installed;
@@ -43,16 +47,25 @@ endif
 TEST_SRC := $(wildcard tests/unit/*.c)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all clean test test-asan demo samples bench bench-quick fuzz
+.PHONY: all clean test test-asan test-gpu test-gpu-build need-cuda demo samples bench bench-quick fuzz FORCE
 all: bin/dsconv bin/dsconv-sample
 
-bin/dsconv: $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a
+# bin/ is shared by every BUILD folder: bin/.linked-from names the build the binaries
+# were last linked from, and changes (forcing a relink) when another one is made,
+# so `make CUDA=0 BUILD=build-cpu` then `make` never leaves a CPU-only bin/dsconv.
+BIN_STAMP := bin/.linked-from
+$(BIN_STAMP): FORCE
+	@mkdir -p bin
+	@echo '$(BUILD) CUDA=$(CUDA)' | cmp -s - $@ || echo '$(BUILD) CUDA=$(CUDA)' > $@
+FORCE:
+
+bin/dsconv: $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(BIN_STAMP)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
 
-bin/dsconv-sample: $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a
+bin/dsconv-sample: $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a $(BIN_STAMP)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(filter-out $(BIN_STAMP),$^) $(LDLIBS)
 
 $(BUILD)/libdsconv.a: $(LIB_OBJ) $(CU_OBJ)
 	@mkdir -p $(@D)
@@ -69,9 +82,12 @@ $(BUILD)/kernels/cuda_stub.o: kernels/cuda_stub.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu kernels/kernels.h kernels/cuda/cuda_check.h
+# nvcc writes its dependency file as gcc does (-MMD -MP), so touching any header a
+# .cu includes (kernels/kernels.h, quant/quant_core.h, ...) rebuilds the CUDA object
+# with the CPU one: the two must keep writing the same bytes.
+$(BUILD)/kernels/cuda/%.o: kernels/cuda/%.cu
 	@mkdir -p $(@D)
-	$(NVCC) $(NVFLAGS) -c -o $@ $<
+	$(NVCC) $(NVFLAGS) -MMD -MP -MF $(@:.o=.d) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libdsconv.a $(BUILD)/samples/sample_gen.o tests/unit/test.h
 	@mkdir -p $(@D)
@@ -83,6 +99,21 @@ $(BUILD)/tools/%: tests/tools/%.c $(BUILD)/libdsconv.a
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libdsconv.a $(LDFLAGS) $(LDLIBS)
 
 tests: $(TEST_BIN) $(TOOL_BIN)
+
+# GPU test programs (tests/gpu/*.c) link the CUDA build; tests/gpu/*.sh run them.
+GPU_TEST_BIN := $(patsubst tests/gpu/%.c,$(BUILD)/tests/gpu/%,$(wildcard tests/gpu/*.c))
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/libdsconv.a tests/unit/test.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -I$(CUDA_HOME)/include -o $@ $< $(BUILD)/libdsconv.a $(LDFLAGS) $(LDLIBS)
+
+# Everything tests/gpu/all.sh runs: the binaries, the golden/jsoneq tools, the GPU test programs,
+# the unit test whose GPU cases exercise the device table (tests/gpu/device_table.sh).
+test-gpu-build: $(if $(filter 1,$(CUDA)),all $(TOOL_BIN) $(GPU_TEST_BIN) $(BUILD)/tests/test_verify_stream,need-cuda)
+need-cuda:
+	@echo "make test-gpu needs the CUDA build (nvcc not found, or CUDA=0 given)" >&2; exit 2
+
+test-gpu: test-gpu-build
+	@BUILD=$(BUILD) DSCONV_GPU_BUILT=1 bash tests/gpu/all.sh
 
 test: all tests
 	@bash tests/run.sh $(BUILD)
@@ -116,4 +147,5 @@ fuzz:
 clean:
 	rm -rf $(BUILD) build-asan bin samples/out
 
+# Dependency files of gcc and nvcc alike (-MMD -MP above).
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -17,9 +17,16 @@ static const ds_cmd commands[] = {
     {"verify", cmd_verify, "run the model and compare logits against another checkpoint"},
     {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards"},
     {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON"},
+    {"finish", cmd_finish, "complete a conversion run as parts (--part I/N): checks them, writes the index"},
     {"to-bf16", cmd_to_bf16, "dequantize to BF16: FP8 blocks, compressed-tensors INT4/INT8/NVFP4/MXFP4 (fp8-to-bf16 is its alias)"},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+const ds_cmd *ds_cmd_find(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name)) return &commands[i];
+    return NULL;
+}
 
 static void usage(FILE *f) {
     fprintf(f,

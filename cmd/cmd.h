@@ -19,12 +19,22 @@ int cmd_inspect(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_to_bf16(int argc, char **argv);
 
-/* Options shared by commands: --device auto|cpu|cuda, --threads N. */
-typedef enum { DS_DEV_AUTO = 0, DS_DEV_CPU, DS_DEV_CUDA } ds_device_req;
+int cmd_finish(int argc, char **argv);
+/* The command table's entry for name (main.c), or NULL. */
+const ds_cmd *ds_cmd_find(const char *name);
+
+/* Options shared by commands: --device auto|cpu|cuda|cuda:K, --threads N. */
+typedef enum { DS_DEV_AUTO = 0, DS_DEV_CPU, DS_DEV_CUDA } ds_device_kind;
+typedef struct {
+    ds_device_kind kind;
+    int has_index;   /* cuda:K given */
+    int index;       /* K: among the devices CUDA_VISIBLE_DEVICES leaves visible */
+} ds_device_req;
 /* Parses a --device value; DS_EXIT_USAGE on a bad value. */
 int ds_parse_device(const char *s, ds_device_req *d);
-/* Resolves auto/cuda against what this machine has: sets *use_cuda; asking
- * for cuda where there is none is DS_EXIT_USAGE with the reason. */
+/* Resolves auto/cuda against what this machine has: sets *use_cuda (and, for
+ * cuda:K, makes device K current); asking for cuda where there is none, or
+ * for a K that is not visible, is DS_EXIT_USAGE with the reason. */
 int ds_resolve_device(ds_device_req d, int *use_cuda);
 /* Sets the OpenMP thread count when n > 0. */
 void ds_set_threads(int n);

@@ -72,6 +72,7 @@ int cmd_requant(int argc, char **argv) {
     int rc = 0;
     optind = 1;
     while (!rc && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        ds_wargs_note(&w, opts, c, optarg);
         switch (c) {
         case O_BITS:
             if (!(rc = ds_parse_int("--bits", optarg, 4, 8, &v)) && v != 4 && v != 8)
@@ -90,7 +91,7 @@ int cmd_requant(int argc, char **argv) {
         if (r < 0) rc = -r;
         else if (r == 0) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     }
-    if (!rc && w.help) { fputs(help, stdout); free(ignore); return 0; }
+    if (!rc && w.help) { fputs(help, stdout); free(ignore); ds_wargs_free(&w); return 0; }
     if (!rc && argc - optind != 2) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     ds_quant_spec spec;
     ds_quant_spec_default(&spec, (int)bits);
@@ -111,7 +112,7 @@ int cmd_requant(int argc, char **argv) {
             rc = ds_fail(DS_EXIT_USAGE, "--target: '%s' is not vllm, sglang or transformers", target);
         }
     }
-    if (rc) { free(ignore); return rc; }
+    if (rc) { free(ignore); ds_wargs_free(&w); return rc; }
     requant_args ra = {&spec, ignore, n_ignore, &ro};
     rc = ds_wargs_run(&w, argv[optind], argv[optind + 1], build, &ra);
     free(ignore);

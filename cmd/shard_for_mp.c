@@ -23,7 +23,8 @@ static const char *help =
     "  --dtype fp8|bf16     bf16 dequantizes FP8 weights while resharding (no scale tensors);\n"
     "                       default fp8 keeps tensors as stored\n"
     "options:\n" DS_WRITE_HELP
-    "\nexample:\n  dsconv shard-for-mp /models/DeepSeek-V3 /models/V3-mp16 --model-parallel 16\n";
+    "\nexamples:\n  dsconv shard-for-mp /models/DeepSeek-V3 /models/V3-mp16 --model-parallel 16\n"
+    "  dsconv shard-for-mp IN OUT --model-parallel 16 --part 2/4 --resume   # then: dsconv finish OUT\n";
 
 static int build(const ds_ckpt *c, ds_plan *p, const void *arg) { return ds_plan_shard_mp(c, arg, p); }
 
@@ -40,26 +41,29 @@ int cmd_shard_for_mp(int argc, char **argv) {
     long v;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int rc = 0;
+    while (!rc && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (c != O_IN && c != O_OUT) ds_wargs_note(&w, opts, c, optarg);
         switch (c) {
-        case O_MP: DS_TRY(ds_parse_int("--model-parallel", optarg, 1, 4096, &v)); mo.mp = (int)v; continue;
-        case O_EXPERTS: DS_TRY(ds_parse_int("--n-experts", optarg, 1, 1 << 20, &v)); mo.n_experts = (int)v; continue;
+        case O_MP: if (!(rc = ds_parse_int("--model-parallel", optarg, 1, 4096, &v))) mo.mp = (int)v; continue;
+        case O_EXPERTS: if (!(rc = ds_parse_int("--n-experts", optarg, 1, 1 << 20, &v))) mo.n_experts = (int)v; continue;
         case O_DTYPE:
             if (!strcmp(optarg, "bf16")) mo.to_bf16 = 1;
-            else if (strcmp(optarg, "fp8")) return ds_fail(DS_EXIT_USAGE, "--dtype must be fp8 or bf16");
+            else if (strcmp(optarg, "fp8")) rc = ds_fail(DS_EXIT_USAGE, "--dtype must be fp8 or bf16");
             continue;
         case O_IN: in = optarg; continue;
         case O_OUT: out = optarg; continue;
         }
         int r = ds_wargs_opt(&w, c, optarg);
-        if (r < 0) return -r;
-        if (r == 0) { fputs(help, stderr); return DS_EXIT_USAGE; }
+        if (r < 0) rc = -r;
+        else if (r == 0) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     }
-    if (w.help) { fputs(help, stdout); return 0; }
-    if (!in && optind < argc) in = argv[optind++];
-    if (!out && optind < argc) out = argv[optind++];
-    if (!in || !out || optind != argc) { fputs(help, stderr); return DS_EXIT_USAGE; }
-    if (!mo.mp) return ds_fail(DS_EXIT_USAGE, "--model-parallel N is required");
+    if (!rc && w.help) { fputs(help, stdout); ds_wargs_free(&w); return 0; }
+    if (!rc && !in && optind < argc) in = argv[optind++];
+    if (!rc && !out && optind < argc) out = argv[optind++];
+    if (!rc && (!in || !out || optind != argc)) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
+    if (!rc && !mo.mp) rc = ds_fail(DS_EXIT_USAGE, "--model-parallel N is required");
+    if (rc) { ds_wargs_free(&w); return rc; }
     return ds_wargs_run(&w, in, out, build, &mo);
 }
 

@@ -33,6 +33,7 @@ int cmd_strip_mtp(int argc, char **argv) {
     }
     if (w.help) { fputs(help, stdout); return 0; }
     if (argc - optind != 2) { fputs(help, stderr); return DS_EXIT_USAGE; }
+    /* strip-mtp has no options of its own: nothing for the run record. */
     return ds_wargs_run(&w, argv[optind], argv[optind + 1], build, NULL);
 }
 

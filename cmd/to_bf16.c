@@ -28,7 +28,8 @@ static const char *help =
     "  dsconv to-bf16 /models/DeepSeek-V3 /models/DeepSeek-V3-bf16\n"
     "  dsconv to-bf16 /models/Kimi-K2-Thinking /models/Kimi-K2-Thinking-bf16\n"
     "  dsconv to-bf16 IN OUT --device cpu --threads 16 --json report.json\n"
-    "  dsconv to-bf16 IN OUT --resume        # finish an interrupted run\n";
+    "  dsconv to-bf16 IN OUT --resume        # finish an interrupted run\n"
+    "  dsconv to-bf16 IN OUT --part 3/16 --resume   # one of 16 parts (then: dsconv finish OUT)\n";
 
 static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
     return ds_plan_to_bf16(c, (ds_quant_spec *)arg, p);
@@ -47,14 +48,15 @@ int cmd_to_bf16(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (c == O_IN) { in = optarg; continue; }
         if (c == O_OUT) { out = optarg; continue; }
+        ds_wargs_note(&w, opts, c, optarg);
         int r = ds_wargs_opt(&w, c, optarg);
-        if (r < 0) return -r;
-        if (r == 0) { fputs(help, stderr); return DS_EXIT_USAGE; }
+        if (r < 0) { ds_wargs_free(&w); return -r; }
+        if (r == 0) { ds_wargs_free(&w); fputs(help, stderr); return DS_EXIT_USAGE; }
     }
-    if (w.help) { fputs(help, stdout); return 0; }
+    if (w.help) { ds_wargs_free(&w); fputs(help, stdout); return 0; }
     if (!in && optind < argc) in = argv[optind++];
     if (!out && optind < argc) out = argv[optind++];
-    if (!in || !out || optind != argc) { fputs(help, stderr); return DS_EXIT_USAGE; }
+    if (!in || !out || optind != argc) { ds_wargs_free(&w); fputs(help, stderr); return DS_EXIT_USAGE; }
     ds_quant_spec specs[DS_TO_BF16_MAX_SPECS];
     return ds_wargs_run(&w, in, out, build, specs);
 }

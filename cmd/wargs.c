@@ -4,6 +4,7 @@
 
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void ds_wargs_init(ds_wargs *w, const char *command) {
@@ -13,10 +14,52 @@ void ds_wargs_init(ds_wargs *w, const char *command) {
     w->exec.chunk_bytes = 16u << 20;
 }
 
+void ds_wargs_note(ds_wargs *w, const struct option *opts, int c, const char *arg) {
+    if (c >= W_DEVICE) return; /* shared options do not change the bytes */
+    for (const struct option *o = opts; o->name; o++) {
+        if (o->val != c || o->flag) continue;
+        size_t n = strlen(o->name) + (arg ? strlen(arg) : 0) + 4;
+        char *s = xmalloc(n);
+        snprintf(s, n, "--%s%s%s", o->name, arg ? "=" : "", arg ? arg : "");
+        w->options = xrealloc(w->options, sizeof(char *) * (size_t)(w->n_options + 1));
+        w->options[w->n_options++] = s;
+        return;
+    }
+}
+
+void ds_wargs_free(ds_wargs *w) {
+    for (int i = 0; i < w->n_options; i++) free(w->options[i]);
+    free(w->options);
+    w->options = NULL;
+    w->n_options = 0;
+}
+
+/* "I/N", 1 <= I <= N <= 100000. */
+static int parse_part(const char *s, int *i, int *n) {
+    long a, b;
+    char *e;
+    a = strtol(s, &e, 10);
+    if (e == s || *e != '/') goto bad;
+    const char *t = e + 1;
+    b = strtol(t, &e, 10);
+    if (e == t || *e || b < 1 || b > 100000 || a < 1 || a > b) goto bad;
+    *i = (int)a;
+    *n = (int)b;
+    return 0;
+bad:
+    return ds_fail(DS_EXIT_USAGE, "--part takes I/N with 1 <= I <= N (got '%s'), e.g. --part 3/16", s);
+}
+
 int ds_wargs_opt(ds_wargs *w, int c, const char *arg) {
     long v;
     int rc;
     switch (c) {
+    case W_PART: return (rc = parse_part(arg, &w->exec.part_i, &w->exec.part_n)) ? -rc : 1;
+    case W_REHASH: w->exec.rehash = 1; return 1;
+    case W_FINISH:
+        if ((rc = ds_parse_int("--finish-parts", arg, 1, 100000, &v))) return -rc;
+        w->exec.finish = (int)v;
+        return 1;
     case W_DEVICE: return (rc = ds_parse_device(arg, &w->device)) ? -rc : 1;
     case W_THREADS: if ((rc = ds_parse_int("--threads", arg, 1, 4096, &v))) return -rc; w->threads = v; return 1;
     case W_FORCE: w->exec.force = 1; return 1;
@@ -48,6 +91,12 @@ int ds_wargs_finish(ds_wargs *w) {
 void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st) {
     if (w->exec.quiet) return;
     char a[32], b[32];
+    if (w->exec.finish) {
+        printf("finish: %d parts complete, %d files proven%s; side files, config and index written\n", w->exec.finish,
+               st->files_kept, w->exec.rehash ? " (re-hashed)" : "");
+        return;
+    }
+    if (w->exec.part_n) printf("part %d/%d: ", w->exec.part_i, w->exec.part_n);
     printf("%s: %d tensors converted, %d quantized, %d copied; %d files written, %d kept; read %s, wrote %s in %.2f s "
            "(%.2f GB/s) on %s\n",
            w->exec.command, st->tensors_converted, st->tensors_quantized, st->tensors_copied, st->files_written,
@@ -60,9 +109,15 @@ void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st) {
                w->exec.command, st->q_rel_all, st->q_tensors, st->q_rel_worst, st->q_worst);
 }
 
-int ds_wargs_run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg) {
+static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg) {
+    if (w->exec.finish && w->exec.part_n) return ds_fail(DS_EXIT_USAGE, "--part and finish do not go together");
+    if (w->exec.rehash && !w->exec.resume && !w->exec.finish)
+        return ds_fail(DS_EXIT_USAGE, "--rehash re-reads the files --resume keeps: use it with --resume");
+    if (w->exec.finish) w->device = (ds_device_req){DS_DEV_CPU, 0, 0}; /* finish transforms nothing */
     DS_TRY(ds_wargs_finish(w));
     w->exec.out_dir = out;
+    w->exec.options = (const char *const *)w->options;
+    w->exec.n_options = w->n_options;
     ds_ckpt ck;
     DS_TRY(ds_ckpt_open(in, &ck));
     ds_plan plan;
@@ -72,5 +127,11 @@ int ds_wargs_run(ds_wargs *w, const char *in, const char *out, ds_plan_builder b
     if (!rc) ds_wargs_summary(w, &st);
     ds_plan_free(&plan);
     ds_ckpt_close(&ck);
+    return rc;
+}
+
+int ds_wargs_run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg) {
+    int rc = run(w, in, out, build, arg);
+    ds_wargs_free(w);
     return rc;
 }

@@ -17,6 +17,7 @@ enum {
     DS_EXIT_USAGE = 2,    /* bad command line, device not available */
     DS_EXIT_INPUT = 3,    /* invalid or inconsistent input */
     DS_EXIT_IO = 4,       /* write error, no space, permission */
+    /* 70: DS_EXIT_BUG, a broken invariant (common/bug.h) */
 };
 
 /* Diagnostics: "dsconv: error: ..." on stderr. */

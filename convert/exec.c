@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "convert/exec.h"
 #include "convert/manifest.h"
+#include "convert/runrec.h"
+#include "common/bug.h"
 #include "common/hash.h"
 #include "common/util.h"
 #include "convert/xform.h"
@@ -20,41 +22,62 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #define N_SLOTS 3
+/* A chunk in each slot can belong to a different item, and the writer reads an
+ * item's deferred outputs after its last chunk: xform needs more buffers than that. */
+DS_STATIC_ASSERT(DS_XF_N_ACC > N_SLOTS, "xform's deferred-output buffers must outnumber the executor's slots");
+
+/* A slot goes round FREE -> READ (reader filled it) -> TRANSFORMED (the
+ * transform filled its result) -> FREE (the writer wrote it). */
+typedef enum { SLOT_FREE = 0, SLOT_READ, SLOT_TRANSFORMED } slot_state;
 
 typedef struct {
     int item;
     int64_t r0, r1;
     uint8_t *in, *out;        /* out == NULL: the result is `in` (copy) */
     ds_xf_result res;         /* per-output byte layout of the result */
-    int state;                /* 0 free, 1 read, 2 transformed */
+    slot_state state;
     int end;                  /* sentinel: no more chunks */
 } slot;
 
 typedef struct {
     ds_st_writer *w;
-    int done;                 /* committed, or kept by --resume */
-    int kept;
-    ds_h128 *fh;              /* whole-file hash (manifest) */
+    int done;                 /* nothing (more) to write: committed, kept, or another part's */
+    int kept;                 /* proven complete by a record (--resume, finish) */
+    int other_part;           /* --part: written by another part */
+    ds_h128 *fh;              /* whole-file hash */
     ds_h128 **th;             /* per tensor */
+    cJSON *entry;             /* manifest entry once complete: {"size","xxh3_128","tensors"} */
 } file_state;
 
 typedef struct {
     const ds_ckpt *c;
     const ds_plan *p;
     const ds_exec_opts *o;
+    ds_exec_opts oc;          /* o with defaults filled in */
     ds_exec_stats *st;
     slot slots[N_SLOTS];
     size_t in_cap, out_cap;
     file_state *fs;
-    ds_manifest *man;
+    int n_mine;               /* files this run is responsible for */
     ds_xf_ctx *xf;
+    int dirfd;                /* OUT, held with flock while the run lasts */
+    cJSON *head;              /* this run's record head (runrec.h) */
+    ds_rec own;               /* the record of the interrupted run that --resume continues */
+    int have_own;
+    ds_rec_set parts;         /* finish: every part's record */
+    ds_journal *journal;
+    /* Per-tensor hashes cost a second pass over the bytes: made when a manifest
+     * will list them (--manifest, or a part whose record finish combines). */
+    int tensor_hashes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int err;                  /* first error code; all stages stop */
+    int sync_ready;           /* mu and cv initialized */
+    int err;                  /* first error code; all stages stop (read under mu) */
     /* progress */
     uint64_t total_out, done_out;
     double t0, last_print, last_mem;
@@ -71,15 +94,22 @@ static void set_err(exec *x, int rc) {
     pthread_mutex_unlock(&x->mu);
 }
 
+static int failed(exec *x) {
+    pthread_mutex_lock(&x->mu);
+    int e = x->err;
+    pthread_mutex_unlock(&x->mu);
+    return e;
+}
+
 /* Waits until slot s reaches state want (or an error); returns 0 or the error. */
-static int wait_state(exec *x, slot *s, int want) {
+static int wait_state(exec *x, slot *s, slot_state want) {
     pthread_mutex_lock(&x->mu);
     while (s->state != want && !x->err) pthread_cond_wait(&x->cv, &x->mu);
     int e = x->err;
     pthread_mutex_unlock(&x->mu);
     return e;
 }
-static void put_state(exec *x, slot *s, int st) {
+static void put_state(exec *x, slot *s, slot_state st) {
     pthread_mutex_lock(&x->mu);
     s->state = st;
     pthread_cond_broadcast(&x->cv);
@@ -103,7 +133,7 @@ static int64_t chunk_rows(const exec *x, const ds_plan_item *it) { return ds_xf_
 static void *reader_main(void *arg) {
     exec *x = arg;
     int si = 0;
-    for (int i = 0; i < x->p->n_items && !x->err; i++) {
+    for (int i = 0; i < x->p->n_items && !failed(x); i++) {
         if (!item_needed(x, i)) continue;
         const ds_plan_item *it = &x->p->items[i];
         const ds_st_file *sf = &x->c->shards[it->src->file];
@@ -112,7 +142,7 @@ static void *reader_main(void *arg) {
         int64_t r0 = 0;
         do {
             slot *s = &x->slots[si];
-            if (wait_state(x, s, 0)) return NULL;
+            if (wait_state(x, s, SLOT_FREE)) return NULL;
             int64_t r1 = r0 + step < rows ? r0 + step : rows;
             s->item = i; s->r0 = r0; s->r1 = r1; s->end = 0;
             size_t n = (size_t)((r1 - r0) * rb);
@@ -122,15 +152,15 @@ static void *reader_main(void *arg) {
                 if (rc) { set_err(x, rc); return NULL; }
             }
             x->st->bytes_in += n;
-            put_state(x, s, 1);
+            put_state(x, s, SLOT_READ);
             si = (si + 1) % N_SLOTS;
             r0 = r1;
         } while (r0 < rows);
     }
     slot *s = &x->slots[si];
-    if (wait_state(x, s, 0)) return NULL;
+    if (wait_state(x, s, SLOT_FREE)) return NULL;
     s->end = 1;
-    put_state(x, s, 1);
+    put_state(x, s, SLOT_READ);
     return NULL;
 }
 
@@ -150,8 +180,8 @@ static void report(exec *x, int final) {
     double eta = gbs > 0 ? (x->total_out - x->done_out) / (gbs * 1e9) : 0;
     int shard = x->st->files_written + x->st->files_kept;
     fprintf(stderr, "\r%s: file %d/%d  %.2f/%.2f GB  %.2f GB/s  ETA %.0fs   %s", x->o->command,
-            shard < x->p->n_files ? shard + 1 : shard, x->p->n_files, x->done_out / 1e9, x->total_out / 1e9, gbs,
-            eta, final ? "\n" : "");
+            shard < x->n_mine ? shard + 1 : shard, x->n_mine, x->done_out / 1e9, x->total_out / 1e9, gbs, eta,
+            final ? "\n" : "");
 }
 
 static int open_file(exec *x, int f) {
@@ -163,12 +193,13 @@ static int open_file(exec *x, int f) {
     free(path);
     if (rc) return rc;
     ds_stw_set_sync(fs->w, !x->o->no_sync);
-    if (x->man) {
-        uint8_t *hdr; size_t hl;
-        ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, NULL);
-        fs->fh = ds_h128_new();
-        ds_h128_update(fs->fh, hdr, hl);
-        free(hdr);
+    /* Every file is hashed while written: its record entry proves it to --resume and finish. */
+    uint8_t *hdr; size_t hl;
+    ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, NULL);
+    fs->fh = ds_h128_new();
+    ds_h128_update(fs->fh, hdr, hl);
+    free(hdr);
+    if (x->tensor_hashes) {
         fs->th = xcalloc((size_t)pf->n_tensors + 1, sizeof(ds_h128 *));
         for (int t = 0; t < pf->n_tensors; t++) fs->th[t] = ds_h128_new();
     }
@@ -180,37 +211,45 @@ static int emit(exec *x, const ds_plan_out *po, const void *p, size_t n) {
     if (fs->done || !n) return 0;
     DS_TRY(open_file(x, po->file));
     DS_TRY(ds_stw_append(fs->w, p, n));
-    if (fs->fh) { ds_h128_update(fs->fh, p, n); ds_h128_update(fs->th[po->tensor], p, n); }
+    ds_h128_update(fs->fh, p, n);
+    if (fs->th) ds_h128_update(fs->th[po->tensor], p, n);
     x->done_out += n;
     x->st->bytes_out += n;
     return 0;
 }
 
+static void free_hashes(file_state *fs, int n_tensors) {
+    if (fs->th)
+        for (int t = 0; t < n_tensors; t++) ds_h128_free(fs->th[t]);
+    free(fs->th);
+    ds_h128_free(fs->fh);
+    fs->th = NULL;
+    fs->fh = NULL;
+}
+
+/* Renames the file into place, then journals its entry: an entry exists only
+ * for a file that was complete under its final name. */
 static int commit_file(exec *x, int f) {
     file_state *fs = &x->fs[f];
     if (fs->done) return 0;
     DS_TRY(open_file(x, f)); /* a file of only empty tensors still gets written */
+    const ds_plan_file *pf = &x->p->files[f];
     uint64_t size = ds_stw_total_size(fs->w);
     int rc = ds_stw_commit(fs->w);
     fs->w = NULL;
     if (rc) return rc;
     fs->done = 1;
     x->st->files_written++;
-    if (x->man) {
-        const ds_plan_file *pf = &x->p->files[f];
-        char hex[33];
-        ds_h128_hex(fs->fh, hex);
-        ds_manifest_set_file(x->man, pf->name, size, hex);
-        for (int t = 0; t < pf->n_tensors; t++) {
-            ds_h128_hex(fs->th[t], hex);
-            ds_manifest_set_tensor(x->man, pf->name, pf->tensors[t].name, hex);
-            ds_h128_free(fs->th[t]);
-        }
-        ds_h128_free(fs->fh);
-        free(fs->th);
-        fs->fh = NULL; fs->th = NULL;
+    char hex[33];
+    cJSON *tensors = fs->th ? cJSON_CreateObject() : NULL;
+    for (int t = 0; fs->th && t < pf->n_tensors; t++) {
+        ds_h128_hex(fs->th[t], hex);
+        cJSON_AddStringToObject(tensors, pf->tensors[t].name, hex);
     }
-    return 0;
+    ds_h128_hex(fs->fh, hex);
+    free_hashes(fs, pf->n_tensors);
+    fs->entry = ds_rec_entry(size, hex, tensors);
+    return x->journal ? ds_journal_add(x->journal, pf->name, fs->entry) : 0;
 }
 
 /* Writes one output's part of a transformed chunk. */
@@ -230,7 +269,7 @@ static int write_part(exec *x, const slot *s, const ds_plan_out *po, int k) {
     /* Column slice: gather each row's [begin, end) columns. */
     int64_t es = rb / part->cols, w = (po->end - po->begin) * es;
     size_t need = (size_t)(w * n);
-    if (need > x->gather_cap) return ds_fail(DS_EXIT_IO, "internal error: column slice larger than staging");
+    if (need > x->gather_cap) return ds_fail(DS_EXIT_BUG, "internal error: column slice larger than staging (%s:%d)", __FILE__, __LINE__);
     for (int64_t r = 0; r < n; r++) memcpy(x->gather + r * w, base + r * rb + po->begin * es, (size_t)w);
     return emit(x, po, x->gather, need);
 }
@@ -240,7 +279,7 @@ static void *writer_main(void *arg) {
     int si = 0;
     for (;;) {
         slot *s = &x->slots[si];
-        if (wait_state(x, s, 2)) return NULL;
+        if (wait_state(x, s, SLOT_TRANSFORMED)) return NULL;
         if (s->end) return NULL;
         const ds_plan_item *it = &x->p->items[s->item];
         int rc = 0;
@@ -258,63 +297,282 @@ static void *writer_main(void *arg) {
         }
         if (rc) { set_err(x, rc); return NULL; }
         report(x, 0);
-        put_state(x, s, 0);
+        put_state(x, s, SLOT_FREE);
         si = (si + 1) % N_SLOTS;
     }
 }
 
-/* ---------------------------------------------------------------- setup */
-static int remove_stale_tmp(const char *dir, int *n_entries) {
-    DIR *d = opendir(dir);
-    if (!d) return DS_IO_FAIL(dir, "opendir");
-    struct dirent *de;
-    *n_entries = 0;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        size_t l = strlen(de->d_name);
-        if (l > 12 && de->d_name[0] == '.' && !strcmp(de->d_name + l - 11, ".dsconv-tmp")) {
-            char *p = ds_path_join(dir, de->d_name);
-            unlink(p);
-            free(p);
-            continue;
-        }
-        (*n_entries)++;
-    }
-    closedir(d);
+/* ---------------------------------------------------------------- stage 1: OUT */
+
+/* OUT must be a directory we can hold. A whole run (and finish) takes it
+ * exclusively: a second run would delete the first one's temporary files.
+ * Parts share it (they write disjoint files and delete only their own
+ * temporaries); across hosts nothing is locked and nothing relies on it. */
+static int stage_open_out(exec *x) {
+    const char *out = x->o->out_dir;
+    if (ds_path_exists(out) && !ds_is_dir(out)) return ds_fail(DS_EXIT_USAGE, "%s: exists and is not a directory", out);
+    DS_TRY(ds_mkdir_p(out));
+    x->dirfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (x->dirfd < 0) return DS_IO_FAIL(out, "open");
+    if (flock(x->dirfd, (x->o->part_n ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0 && errno == EWOULDBLOCK)
+        return ds_fail(DS_EXIT_USAGE, "%s: another dsconv is writing into this directory%s", out,
+                       x->o->part_n ? " (a whole run or finish)" : "");
     return 0;
 }
 
-/* --resume: a file is kept when it is present under its final name (so it was
- * complete when renamed) with exactly the planned header and size. */
-static int file_is_complete(const exec *x, int f) {
-    const ds_plan_file *pf = &x->p->files[f];
-    char *path = ds_path_join(x->o->out_dir, pf->name);
-    uint8_t *hdr; size_t hl;
-    uint64_t data;
-    ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, &data);
-    int ok = 0;
-    FILE *fp = fopen(path, "rb");
-    if (fp) {
-        uint8_t *buf = xmalloc(hl);
-        ok = fread(buf, 1, hl, fp) == hl && !memcmp(buf, hdr, hl) && fseeko(fp, 0, SEEK_END) == 0 &&
-             (uint64_t)ftello(fp) == hl + data;
-        free(buf);
-        fclose(fp);
-    }
-    free(hdr);
-    free(path);
-    return ok;
+/* ---------------------------------------------------------------- stage 2: records */
+
+static char *rec_label(const ds_rec *r) {
+    char b[64];
+    if (r->part_n) snprintf(b, sizeof b, "part-%d-of-%d", r->part_i, r->part_n);
+    else snprintf(b, sizeof b, "run");
+    return xstrdup(b);
 }
 
-static int check_space(const exec *x) {
-    uint64_t need = 0;
-    for (int f = 0; f < x->p->n_files; f++) {
-        if (x->fs[f].done) continue;
-        uint8_t *hdr; size_t hl; uint64_t data;
-        ds_st_build_header(x->p->files[f].tensors, x->p->files[f].n_tensors, &hdr, &hl, &data);
-        free(hdr);
-        need += hl + data;
+/* Compares this run with the records already in OUT: the same input and
+ * options, or a refusal that says what changed. */
+static int stage_check_records(exec *x) {
+    const ds_exec_opts *o = x->o;
+    cJSON *fp;
+    DS_TRY(ds_fingerprint(x->c, &fp));
+    char *in_abs = realpath(x->c->dir, NULL);
+    x->head = ds_rec_head(o->command, o->options, o->n_options, in_abs ? in_abs : x->c->dir, o->part_i, o->part_n, fp);
+    free(in_abs);
+    cJSON_Delete(fp);
+    if (o->finish) return 0;   /* stage_select_finish compares every part */
+    ds_rec_set all;
+    int rc = ds_rec_load_all(o->out_dir, &all);
+    /* A whole run with --force starts over: it removes the records, readable or not. */
+    if (rc && !o->part_n && o->force && !o->resume) {
+        ds_warn("%s: unreadable run records are removed (--force)", o->out_dir);
+        return 0;
     }
+    if (rc) return rc;
+    for (int k = 0; k < all.n && !rc; k++) {
+        ds_rec *r = &all.recs[k];
+        int own = r->part_i == o->part_i && r->part_n == o->part_n;
+        char *lab = rec_label(r), *why = ds_rec_head_diff(r->head, x->head);
+        if (!o->part_n && !own && !o->force) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: holds the parts of a split conversion (%s/%s): finish it with "
+                         "'dsconv finish %s', or start over with --force", o->out_dir, DS_REC_DIR, lab, o->out_dir);
+        } else if (o->part_n && r->part_n && r->part_n != o->part_n) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: holds parts of a split into %d (%s/%s); this is part %d of %d",
+                         o->out_dir, r->part_n, DS_REC_DIR, lab, o->part_i, o->part_n);
+        } else if (why && own && o->resume && !o->force) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: cannot resume: %s since the interrupted run (%s/%s); start over with "
+                         "--force", o->out_dir, why, DS_REC_DIR, lab);
+        } else if (why && o->part_n && !own) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: %s/%s was made from another input or with other options (%s): "
+                         "this part cannot join it", o->out_dir, DS_REC_DIR, lab, why);
+        } else if (own && !why && o->resume) {
+            x->own = *r;       /* taken: the set forgets it */
+            memset(r, 0, sizeof *r);
+            x->have_own = 1;
+        }
+        free(lab);
+        free(why);
+    }
+    ds_rec_set_free(&all);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- stage 3: which files */
+
+/* A file on disk is what its record entry says: present under its final name
+ * with the recorded size and the planned header (and, with --rehash, the
+ * recorded XXH3-128). 0 proven, 1 not. */
+static int file_proven(const exec *x, int f, const cJSON *entry, int quiet) {
+    const ds_plan_file *pf = &x->p->files[f];
+    char *path = ds_path_join(x->o->out_dir, pf->name);
+    uint8_t *hdr; size_t hl; uint64_t data;
+    ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, &data);
+    uint64_t want = (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(entry, "size"));
+    const char *why = NULL;
+    struct stat sb;
+    if (lstat(path, &sb) != 0) why = "missing";
+    else if (!S_ISREG(sb.st_mode)) why = "not a regular file";
+    else if ((uint64_t)sb.st_size != want || want != hl + data) why = "size differs from its record";
+    int fd = why ? -1 : open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (!why && fd < 0) why = "cannot be opened";
+    if (!why) {
+        uint8_t *buf = xmalloc(hl);
+        if (ds_pread_full(fd, buf, hl, 0, path) || memcmp(buf, hdr, hl)) why = "header differs from the plan";
+        free(buf);
+    }
+    if (!why && x->o->rehash) {
+        ds_h128 *h = ds_h128_new();
+        size_t cap = 16u << 20;
+        uint8_t *buf = xmalloc(cap);
+        for (uint64_t off = 0; off < want && !why;) {
+            size_t n = want - off < cap ? (size_t)(want - off) : cap;
+            if (ds_pread_full(fd, buf, n, off, path)) why = "unreadable";
+            else ds_h128_update(h, buf, n);
+            off += n;
+        }
+        char hex[33];
+        ds_h128_hex(h, hex);
+        const cJSON *rh = cJSON_GetObjectItemCaseSensitive(entry, "xxh3_128");
+        if (!why && (!cJSON_IsString(rh) || strcmp(hex, rh->valuestring))) why = "bytes differ from its recorded XXH3-128";
+        ds_h128_free(h);
+        free(buf);
+    }
+    if (fd >= 0) close(fd);
+    if (why && !quiet) ds_err("%s: %s", path, why);
+    free(hdr);
+    free(path);
+    return why != NULL;
+}
+
+static void keep_file(exec *x, int f, const cJSON *entry) {
+    x->fs[f].done = x->fs[f].kept = 1;
+    x->fs[f].entry = cJSON_Duplicate(entry, 1);
+    x->st->files_kept++;
+}
+
+/* Whole run or part: this run's files, and which of them --resume keeps. */
+static int stage_select(exec *x) {
+    const ds_plan *p = x->p;
+    int *part_of = NULL;
+    if (x->o->part_n) {
+        part_of = xmalloc(sizeof(int) * (size_t)(p->n_files + 1));
+        ds_part_assign(p, x->o->part_n, part_of);
+    }
+    for (int f = 0; f < p->n_files; f++) {
+        if (part_of && part_of[f] != x->o->part_i) {
+            x->fs[f].done = x->fs[f].other_part = 1;
+            continue;
+        }
+        x->n_mine++;
+        const cJSON *e = x->have_own ? cJSON_GetObjectItemCaseSensitive(x->own.files, p->files[f].name) : NULL;
+        if (e && !file_proven(x, f, e, !x->o->rehash)) keep_file(x, f, e);
+    }
+    free(part_of);
+    if (x->o->resume && !x->have_own)
+        for (int f = 0; f < p->n_files; f++) {
+            char *path = ds_path_join(x->o->out_dir, p->files[f].name);
+            int there = !x->fs[f].other_part && ds_path_exists(path);
+            free(path);
+            if (there) {
+                ds_warn("%s: no record of an earlier run with this input and these options: every file is written "
+                        "again", x->o->out_dir);
+                break;
+            }
+        }
+    return 0;
+}
+
+/* finish: all N parts recorded, complete, made from this input with these
+ * options, and every planned file proven by exactly one of them. Reports
+ * every problem, then refuses: nothing is written unless all is well. */
+static int stage_select_finish(exec *x) {
+    const ds_exec_opts *o = x->o;
+    const ds_plan *p = x->p;
+    int N = o->finish, bad = 0;
+    DS_TRY(ds_rec_load_all(o->out_dir, &x->parts));
+    ds_rec **by_part = xcalloc((size_t)N + 1, sizeof(ds_rec *));
+    for (int k = 0; k < x->parts.n; k++) {
+        ds_rec *r = &x->parts.recs[k];
+        char *lab = rec_label(r);
+        if (r->part_n == N) by_part[r->part_i] = r;
+        else if (r->part_n) { ds_err("%s/%s/%s: a part of a split into %d, not %d", o->out_dir, DS_REC_DIR, lab, r->part_n, N); bad++; }
+        free(lab);
+    }
+    char missing[256] = "", unfinished[256] = "";
+    for (int i = 1; i <= N; i++) {
+        ds_rec *r = by_part[i];
+        char *buf = !r ? missing : !r->complete ? unfinished : NULL;
+        if (buf && strlen(buf) < sizeof missing - 16)
+            snprintf(buf + strlen(buf), sizeof missing - strlen(buf), "%s%d", buf[0] ? ", " : "", i);
+        if (buf) { bad++; continue; }
+        char *why = ds_rec_head_diff(r->head, x->head);
+        if (why) { ds_err("part %d of %d (%s/part-%d-of-%d.json): %s", i, N, DS_REC_DIR, i, N, why); bad++; }
+        free(why);
+    }
+    if (missing[0]) ds_err("%s: part(s) %s of %d have no record: run them (--part I/%d)", o->out_dir, missing, N, N);
+    if (unfinished[0])
+        ds_err("%s: part(s) %s of %d did not finish: run them again with --resume", o->out_dir, unfinished, N);
+    if (!bad) {
+        /* Every planned file in exactly one part's record, proven on disk; nothing else recorded. */
+        int n_listed = 0;
+        for (int i = 1; i <= N; i++) n_listed += cJSON_GetArraySize(by_part[i]->files);
+        for (int f = 0; f < p->n_files; f++) {
+            const cJSON *e = NULL;
+            int owners = 0, owner = 0;
+            for (int i = 1; i <= N; i++) {
+                const cJSON *ei = cJSON_GetObjectItemCaseSensitive(by_part[i]->files, p->files[f].name);
+                if (ei) { e = ei; owners++; owner = i; }
+            }
+            if (owners != 1) {
+                ds_err("%s: %s by %d parts' records", p->files[f].name, owners ? "written" : "not written", owners);
+                bad++;
+            } else if (file_proven(x, f, e, 0)) {
+                ds_err("%s: not as part %d of %d recorded it", p->files[f].name, owner, N);
+                bad++;
+            } else {
+                keep_file(x, f, e);
+                x->n_mine++;
+                n_listed--;
+            }
+        }
+        if (!bad && n_listed) { ds_err("%s: the parts' records name files this conversion does not write", o->out_dir); bad++; }
+    }
+    free(by_part);
+    if (bad) return ds_fail(DS_EXIT_INPUT, "%s: cannot finish (nothing written)", o->out_dir);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- stage 4: clean OUT */
+
+static int is_tmp_name(const char *nm) { return nm[0] == '.' && strstr(nm, ".dsconv-tmp") != NULL; }
+
+/* ".NAME.<anything>.dsconv-tmp..." belongs to output file NAME. */
+static int tmp_of(const char *nm, const char *file) {
+    size_t l = strlen(file);
+    return is_tmp_name(nm) && !strncmp(nm + 1, file, l) && nm[1 + l] == '.';
+}
+
+/* Removes the temporaries an interrupted run left (a part: only its own), and
+ * refuses an OUT that holds anything else unless --resume or --force. */
+static int stage_clean_out(exec *x) {
+    const char *dir = x->o->out_dir;
+    const ds_plan *p = x->p;
+    DIR *d = opendir(dir);
+    if (!d) return DS_IO_FAIL(dir, "opendir");
+    struct dirent *de;
+    int entries = 0;
+    while ((de = readdir(d))) {
+        const char *nm = de->d_name;
+        if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
+        int mine_tmp = 0, f = -1;
+        if (x->o->part_n) {
+            if (!strcmp(nm, DS_REC_DIR)) continue;
+            for (int k = 0; k < p->n_files && !mine_tmp; k++)
+                if (!x->fs[k].other_part && tmp_of(nm, p->files[k].name)) mine_tmp = 1;
+            if (!mine_tmp && is_tmp_name(nm)) continue;         /* another part's, in flight */
+            f = mine_tmp ? -1 : ds_plan_find_file(p, nm);
+            if (f >= 0 && x->fs[f].other_part) continue;         /* another part's output */
+        } else {
+            mine_tmp = is_tmp_name(nm);
+        }
+        if (mine_tmp) {
+            char *path = ds_path_join(dir, nm);
+            unlink(path);
+            free(path);
+            continue;
+        }
+        entries++;
+    }
+    closedir(d);
+    if (entries && !x->o->force && !x->o->resume)
+        return ds_fail(DS_EXIT_USAGE, "%s: output directory is not empty (use --resume to finish an interrupted run, "
+                                      "--force to write over it)", dir);
+    return 0;
+}
+
+static int stage_check_space(const exec *x) {
+    uint64_t need = 0;
+    for (int f = 0; f < x->p->n_files; f++)
+        if (!x->fs[f].done) need += ds_plan_file_bytes(x->p, f);
     struct statvfs sv;
     if (statvfs(x->o->out_dir, &sv) != 0) return DS_IO_FAIL(x->o->out_dir, "statvfs");
     uint64_t avail = (uint64_t)sv.f_bavail * sv.f_frsize;
@@ -326,14 +584,116 @@ static int check_space(const exec *x) {
     return 0;
 }
 
-static int write_extras(exec *x) {
+/* ---------------------------------------------------------------- stage 5: journal */
+
+/* The first write of a run: its journal, starting with the head and the files
+ * kept from the interrupted run, so the journal alone proves them again. */
+static int stage_start_journal(exec *x) {
+    const ds_exec_opts *o = x->o;
+    if (!o->resume && o->force) {
+        if (!o->part_n) DS_TRY(ds_rec_remove_all(o->out_dir));
+    }
+    DS_TRY(ds_journal_open(&x->journal, o->out_dir, o->part_i, o->part_n, x->head, 0, !o->no_sync));
+    for (int f = 0; f < x->p->n_files; f++)
+        if (x->fs[f].kept) DS_TRY(ds_journal_add(x->journal, x->p->files[f].name, x->fs[f].entry));
+    /* The new journal supersedes the old record only once it holds the kept files. */
+    char *pj = ds_rec_path(o->out_dir, o->part_i, o->part_n, ".json");
+    unlink(pj);
+    free(pj);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- stage 6: pipeline */
+
+/* Buffers: every slot can hold the largest chunk of any needed item. */
+static int stage_alloc(exec *x) {
+    const ds_plan *p = x->p;
+    if (!x->oc.chunk_bytes) x->oc.chunk_bytes = 16u << 20;
+    for (int i = 0; i < p->n_items; i++) {
+        if (!item_needed(x, i)) continue;
+        const ds_plan_item *it = &p->items[i];
+        int64_t rows = chunk_rows(x, it);
+        size_t in = (size_t)(rows * src_row_bytes(it));
+        size_t out = ds_xf_out_bytes(it, rows);
+        if (in > x->in_cap) x->in_cap = in;
+        if (out > x->out_cap) x->out_cap = out;
+        for (int k = 0; k < it->n_out; k++) {
+            const ds_plan_out *po = &p->outs[it->first_out + k];
+            if (po->dim == 1) { size_t g = out > in ? out : in; if (g > x->gather_cap) x->gather_cap = g; }
+            if (!x->fs[po->file].done) x->total_out += ds_tensor_desc_bytes(&p->files[po->file].tensors[po->tensor]);
+        }
+    }
+    DS_TRY(ds_xf_create(&x->xf, x->c, p, x->o->use_cuda, x->in_cap, x->out_cap));
+    for (int s = 0; s < N_SLOTS; s++) {
+        x->slots[s].in = ds_xf_host_alloc(x->xf, x->in_cap ? x->in_cap : 64);
+        x->slots[s].out = x->out_cap ? ds_xf_host_alloc(x->xf, x->out_cap) : NULL;
+        if (!x->slots[s].in || (x->out_cap && !x->slots[s].out)) return DS_EXIT_IO; /* pinned memory ran out (reported) */
+    }
+    if (x->gather_cap) x->gather = xaligned(x->gather_cap);
+    return 0;
+}
+
+/* Reader and writer threads around the transform on this thread (OpenMP or CUDA inside). */
+static int stage_pipeline(exec *x) {
+    x->progress = x->o->quiet ? 0 : x->o->progress >= 0 ? x->o->progress : isatty(2);
+    x->t0 = ds_now();
+    pthread_t rd, wr;
+    pthread_create(&rd, NULL, reader_main, x);
+    pthread_create(&wr, NULL, writer_main, x);
+    for (int si = 0;; si = (si + 1) % N_SLOTS) {
+        slot *s = &x->slots[si];
+        if (wait_state(x, s, SLOT_READ)) break;
+        if (!s->end) {
+            int r = ds_xf_run(x->xf, &x->p->items[s->item], s->r0, s->r1, s->in, s->out, &s->res);
+            if (r) { set_err(x, r); break; }
+        }
+        int end = s->end;
+        put_state(x, s, SLOT_TRANSFORMED);
+        if (end) break;
+    }
+    pthread_join(rd, NULL);
+    pthread_join(wr, NULL);
+    int rc = failed(x);
+    report(x, 1);
+    /* Any file of this run not committed (nothing needed it, e.g. no tensors left): write it now. */
+    for (int f = 0; f < x->p->n_files && !rc; f++)
+        if (!x->fs[f].done) rc = commit_file(x, f);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- stage 7: what follows the files */
+
+static int write_extras(exec *x, ds_manifest *man) {
     for (int i = 0; i < x->p->n_extras; i++) {
         const ds_plan_extra *e = &x->p->extras[i];
         char *dst = ds_path_join(x->o->out_dir, e->name);
         int rc = e->text ? ds_write_file_atomic(dst, e->text, strlen(e->text)) : ds_copy_file_atomic(e->src_path, dst);
-        if (!rc && x->man) rc = ds_manifest_add_path(x->man, dst, e->name);
+        if (!rc) rc = ds_manifest_add_path(man, dst, e->name);
         free(dst);
         DS_TRY(rc);
+    }
+    return 0;
+}
+
+/* The manifest of this run's files in plan order (so a resumed run, a whole
+ * run and a finished split give the same text), then the files after them.
+ * A kept file recorded without tensor hashes is hashed from disk (with_tensors). */
+static int manifest_files(const exec *x, ds_manifest *man, int with_tensors) {
+    for (int f = 0; f < x->p->n_files; f++) {
+        const cJSON *e = x->fs[f].entry, *t;
+        if (!e) continue;
+        const char *name = x->p->files[f].name;
+        if (with_tensors && !cJSON_GetObjectItemCaseSensitive(e, "tensors")) {
+            char *path = ds_path_join(x->o->out_dir, name);
+            int rc = ds_manifest_add_path(man, path, name);
+            free(path);
+            DS_TRY(rc);
+            continue;
+        }
+        ds_manifest_set_file(man, name, (uint64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(e, "size")),
+                             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "xxh3_128")));
+        cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(e, "tensors"))
+            ds_manifest_set_tensor(man, name, t->string, t->valuestring);
     }
     return 0;
 }
@@ -345,6 +705,10 @@ static int write_report(const exec *x) {
     cJSON_AddStringToObject(o, "command", x->o->command);
     cJSON_AddStringToObject(o, "input", x->c->dir);
     cJSON_AddStringToObject(o, "output", x->o->out_dir);
+    if (x->o->part_n) {
+        cJSON_AddNumberToObject(o, "part", x->o->part_i);
+        cJSON_AddNumberToObject(o, "parts", x->o->part_n);
+    }
     cJSON_AddStringToObject(o, "device", x->xf ? ds_xf_device_name(x->xf) : "cpu");
     cJSON_AddNumberToObject(o, "tensors_converted", s->tensors_converted);
     cJSON_AddNumberToObject(o, "tensors_copied", s->tensors_copied);
@@ -369,129 +733,88 @@ static int write_report(const exec *x) {
     return rc;
 }
 
+/* A part records what it wrote and stops; a whole run and finish write the
+ * side files and the index (last of the checkpoint), then the record and manifests. */
+static int stage_conclude(exec *x, double t0) {
+    const ds_exec_opts *o = x->o;
+    ds_manifest man;
+    ds_manifest_init(&man);
+    int rc = manifest_files(x, &man, o->manifest_path || o->finish);
+    if (!rc && !o->part_n) rc = write_extras(x, &man);
+    /* The renames themselves survive a power loss only once the directory is flushed. */
+    if (!rc && !o->no_sync && fsync(x->dirfd) != 0) rc = DS_IO_FAIL(o->out_dir, "fsync");
+    if (!rc && !o->finish) {
+        ds_manifest own;
+        ds_manifest_init(&own);
+        manifest_files(x, &own, 0);
+        ds_journal_close(x->journal);
+        x->journal = NULL;
+        rc = ds_rec_finish(o->out_dir, o->part_i, o->part_n, x->head, own.files);
+        ds_manifest_free(&own);
+    }
+    if (!rc && o->finish) {
+        char *path = ds_path_join(o->out_dir, DS_REC_DIR "/manifest.json");
+        rc = ds_manifest_write(&man, path);
+        free(path);
+    }
+    x->st->seconds = ds_now() - t0;
+    if (x->xf)
+        ds_xf_quality(x->xf, &x->st->q_tensors, &x->st->q_rel_all, &x->st->q_rel_worst, x->st->q_worst,
+                      sizeof x->st->q_worst);
+    if (!rc && o->manifest_path) rc = ds_manifest_write(&man, o->manifest_path);
+    ds_manifest_free(&man);
+    if (!rc) rc = write_report(x);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- the run */
+
+static void teardown(exec *x) {
+    const ds_plan *p = x->p;
+    for (int s = 0; s < N_SLOTS; s++) {
+        if (x->slots[s].in) ds_xf_host_free(x->xf, x->slots[s].in);
+        if (x->slots[s].out) ds_xf_host_free(x->xf, x->slots[s].out);
+    }
+    free(x->gather);
+    if (x->fs)
+        for (int f = 0; f < p->n_files; f++) {
+            ds_stw_abort(x->fs[f].w);
+            free_hashes(&x->fs[f], p->files[f].n_tensors);
+            cJSON_Delete(x->fs[f].entry);
+        }
+    free(x->fs);
+    ds_journal_close(x->journal);
+    if (x->dirfd > 0) close(x->dirfd);
+    if (x->xf) ds_xf_destroy(x->xf);
+    cJSON_Delete(x->head);
+    if (x->have_own) ds_rec_free(&x->own);
+    ds_rec_set_free(&x->parts);
+    pthread_mutex_destroy(&x->mu);
+    pthread_cond_destroy(&x->cv);
+}
+
 int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_exec_stats *st) {
     exec x;
     memset(&x, 0, sizeof x);
     memset(st, 0, sizeof *st);
-    x.c = c; x.p = p; x.o = o; x.st = st;
-    double t0 = ds_now();
-    int rc = 0, entries = 0;
-
-    if (ds_path_exists(o->out_dir) && !ds_is_dir(o->out_dir))
-        return ds_fail(DS_EXIT_USAGE, "%s: exists and is not a directory", o->out_dir);
-    DS_TRY(ds_mkdir_p(o->out_dir));
-    /* One writer per OUT: a second run would delete the first one's temporary files. */
-    int dirfd = open(o->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0) return DS_IO_FAIL(o->out_dir, "open");
-    if (flock(dirfd, LOCK_EX | LOCK_NB) != 0) {
-        close(dirfd);
-        return ds_fail(DS_EXIT_USAGE, "%s: another dsconv is writing into this directory", o->out_dir);
-    }
-    rc = remove_stale_tmp(o->out_dir, &entries);
-    if (rc) { close(dirfd); return rc; }
-    if (entries && !o->force && !o->resume) {
-        close(dirfd);
-        return ds_fail(DS_EXIT_USAGE, "%s: output directory is not empty (use --resume to finish an interrupted run, "
-                                      "--force to write over it)", o->out_dir);
-    }
-    x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
-    ds_manifest man;
-    if (o->manifest_path) { ds_manifest_init(&man); x.man = &man; }
-    for (int f = 0; f < p->n_files; f++) {
-        if (o->resume && file_is_complete(&x, f)) {
-            x.fs[f].done = x.fs[f].kept = 1;
-            st->files_kept++;
-            if (x.man) {
-                char *path = ds_path_join(o->out_dir, p->files[f].name);
-                rc = ds_manifest_add_path(x.man, path, p->files[f].name);
-                free(path);
-                if (rc) goto out;
-            }
-        }
-    }
-    if ((rc = check_space(&x))) goto out;
-    /* Buffers: every slot can hold the largest chunk of any needed item. */
-    size_t chunk = o->chunk_bytes ? o->chunk_bytes : (16u << 20);
-    ds_exec_opts oc = *o;
-    oc.chunk_bytes = chunk;
-    x.o = &oc;
-    for (int i = 0; i < p->n_items; i++) {
-        if (!item_needed(&x, i)) continue;
-        const ds_plan_item *it = &p->items[i];
-        int64_t rows = chunk_rows(&x, it);
-        size_t in = (size_t)(rows * src_row_bytes(it));
-        size_t out = ds_xf_out_bytes(it, rows);
-        if (in > x.in_cap) x.in_cap = in;
-        if (out > x.out_cap) x.out_cap = out;
-        for (int k = 0; k < it->n_out; k++) {
-            const ds_plan_out *po = &p->outs[it->first_out + k];
-            if (po->dim == 1) { size_t g = out > in ? out : in; if (g > x.gather_cap) x.gather_cap = g; }
-        }
-        for (int k = 0; k < it->n_out; k++) {
-            const ds_plan_file *pf = &p->files[p->outs[it->first_out + k].file];
-            const ds_tensor_desc *d = &pf->tensors[p->outs[it->first_out + k].tensor];
-            if (!x.fs[p->outs[it->first_out + k].file].done) x.total_out += ds_tensor_desc_bytes(d);
-        }
-    }
-    if ((rc = ds_xf_create(&x.xf, c, p, o->use_cuda, x.in_cap, x.out_cap))) goto out;
-    for (int s = 0; s < N_SLOTS; s++) {
-        x.slots[s].in = ds_xf_host_alloc(x.xf, x.in_cap ? x.in_cap : 64);
-        x.slots[s].out = x.out_cap ? ds_xf_host_alloc(x.xf, x.out_cap) : NULL;
-    }
-    if (x.gather_cap) x.gather = xaligned(x.gather_cap);
+    x.c = c; x.p = p; x.oc = *o; x.o = &x.oc; x.st = st;
+    x.dirfd = -1;
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
-    x.progress = o->quiet ? 0 : o->progress >= 0 ? o->progress : isatty(2);
-    x.t0 = ds_now();
-
-    pthread_t rd, wr;
-    pthread_create(&rd, NULL, reader_main, &x);
-    pthread_create(&wr, NULL, writer_main, &x);
-    /* Transform stage on this thread (OpenMP or CUDA inside). */
-    for (int si = 0;; si = (si + 1) % N_SLOTS) {
-        slot *s = &x.slots[si];
-        if (wait_state(&x, s, 1)) break;
-        if (!s->end) {
-            int r = ds_xf_run(x.xf, &p->items[s->item], s->r0, s->r1, s->in, s->out, &s->res);
-            if (r) { set_err(&x, r); break; }
-        }
-        int end = s->end;
-        put_state(&x, s, 2);
-        if (end) break;
+    x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
+    x.tensor_hashes = o->manifest_path || o->part_n;
+    double t0 = ds_now();
+    int rc = stage_open_out(&x);
+    if (!rc) rc = stage_check_records(&x);
+    if (!rc) rc = o->finish ? stage_select_finish(&x) : stage_select(&x);
+    if (!o->finish) {
+        if (!rc) rc = stage_clean_out(&x);
+        if (!rc) rc = stage_check_space(&x);
+        if (!rc) rc = stage_start_journal(&x);
+        if (!rc) rc = stage_alloc(&x);
+        if (!rc) rc = stage_pipeline(&x);
     }
-    pthread_join(rd, NULL);
-    pthread_join(wr, NULL);
-    rc = x.err;
-    report(&x, 1);
-    /* Any file not committed (an item failed, or nothing needed it): finish or drop. */
-    for (int f = 0; f < p->n_files && !rc; f++)
-        if (!x.fs[f].done) rc = commit_file(&x, f);
-    if (!rc) rc = write_extras(&x);
-    /* The renames themselves survive a power loss only once the directory is flushed. */
-    if (!rc && !o->no_sync && fsync(dirfd) != 0) rc = DS_IO_FAIL(o->out_dir, "fsync");
-    st->seconds = ds_now() - t0;
-    if (x.xf) ds_xf_quality(x.xf, &st->q_tensors, &st->q_rel_all, &st->q_rel_worst, st->q_worst, sizeof st->q_worst);
-    if (!rc && x.man) rc = ds_manifest_write(x.man, o->manifest_path);
-    if (!rc) rc = write_report(&x);
-    for (int s = 0; s < N_SLOTS; s++) {
-        ds_xf_host_free(x.xf, x.slots[s].in);
-        if (x.slots[s].out) ds_xf_host_free(x.xf, x.slots[s].out);
-    }
-    free(x.gather);
-    pthread_mutex_destroy(&x.mu);
-    pthread_cond_destroy(&x.cv);
-out:
-    for (int f = 0; f < p->n_files; f++) {
-        ds_stw_abort(x.fs[f].w);
-        if (x.fs[f].th) {
-            for (int t = 0; t < p->files[f].n_tensors; t++) ds_h128_free(x.fs[f].th[t]);
-            free(x.fs[f].th);
-        }
-        ds_h128_free(x.fs[f].fh);
-    }
-    free(x.fs);
-    close(dirfd);
-    if (x.xf) ds_xf_destroy(x.xf);
-    if (x.man) ds_manifest_free(x.man);
+    if (!rc) rc = stage_conclude(&x, t0);
+    teardown(&x);
     return rc;
 }

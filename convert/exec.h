@@ -24,6 +24,12 @@ typedef struct {
     size_t chunk_bytes;       /* source bytes per chunk (default 16 MiB) */
     const char *json_path;    /* --json FILE */
     const char *manifest_path;/* --manifest FILE */
+    /* Recorded under OUT/.dsconv (runrec.h); --resume and --part compare them. */
+    const char *const *options; /* the options that shape the output bytes, as given */
+    int n_options;
+    int part_i, part_n;       /* --part I/N: write only part I's files (0, 0: the whole run) */
+    int finish;               /* dsconv finish: N; write nothing but the side files, index and manifest */
+    int rehash;               /* re-read kept files and compare their recorded XXH3-128 */
 } ds_exec_opts;
 
 typedef struct {
@@ -38,7 +44,10 @@ typedef struct {
     char q_worst[192];
 } ds_exec_stats;
 
-/* Checks out_dir (empty unless force/resume), free space, then runs the plan.
+/* Checks out_dir (empty unless force/resume), the records of earlier runs in
+ * it (an input or options that changed: DS_EXIT_INPUT), free space, then runs
+ * the plan (or the part of it that part_i/part_n selects; with finish, only
+ * what follows the files, after proving every file by its part's record).
  * Returns 0 or the exit code of the first failure (temporary files removed). */
 int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_exec_stats *st);
 

@@ -1,4 +1,4 @@
-/* xform.c - dispatch of chunk transforms to the CPU or CUDA kernels.
+/* xform.c - chunk transforms, run on the device chosen once (kernels/device.h).
  *
  * COPY hands the source rows through. FP8_TO_BF16 runs the dequant kernel.
  * QUANT dequantizes FP8 rows to BF16 (the same kernel, so an FP8 checkpoint
@@ -8,8 +8,9 @@
  * last chunk (N_ACC exceeds the items that can be in flight in the executor's
  * ring, so a buffer is never refilled while the writer still reads it). */
 #include "convert/xform.h"
+#include "common/bug.h"
 #include "common/util.h"
-#include "kernels/kernels.h"
+#include "kernels/device.h"
 #include "quant/requant.h"
 #include "quant/fp4_core.h"
 
@@ -18,15 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define N_ACC 4
+#define N_ACC DS_XF_N_ACC
 
 struct ds_xf_ctx {
     const ds_ckpt *c;
     const ds_plan *p;
-    int use_cuda;
-    ds_cuda_ctx *cuda;            /* streams, device buffers, pinned staging (dequant) */
+    const ds_device *dev;
+    void *pipe;                   /* dev's FP8 -> BF16 of host chunks (CUDA: streams, device buffers, pinned staging) */
     /* QUANT */
-    uint16_t *tmp;                /* BF16 rows of an FP8 source */
     ds_quant_row_stats *rstats;   /* per row of a chunk */
     uint8_t *acc[N_ACC];          /* scales, zero points, shape of an item */
     size_t acc_cap;
@@ -34,8 +34,10 @@ struct ds_xf_ctx {
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
     uint16_t *amax_tmp;           /* BF16 rows of an FP8 tensor whose largest |w| is wanted */
     size_t amax_tmp_elems;
-    /* QUANT on the GPU: device buffers for one chunk */
-    void *d_in, *d_scale, *d_bf16, *d_packed, *d_qscale, *d_zp, *d_stats;
+    /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
+     * rows of an FP8 source) always; the others only where that memory is
+     * separate (gpu): on the CPU the kernels use the host buffers themselves. */
+    void *d_bf16, *d_in, *d_scale, *d_packed, *d_qscale, *d_zp, *d_stats;
 };
 
 int64_t ds_xf_row_unit(const ds_plan_item *it) {
@@ -79,11 +81,16 @@ static void quant_sizes(const ds_plan_item *it, int64_t rows, uint64_t *scale_b,
     *zp_b = s->symmetric ? 0 : (uint64_t)((rows + pf - 1) / pf * g * 4);
 }
 
+/* A copy of a host buffer in the kernels' memory: only where that memory is separate. */
+static int dev_buf(const ds_xf_ctx *x, void **p, size_t n) { return x->dev->gpu ? x->dev->alloc(p, n) : 0; }
+
 int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cuda, size_t max_in, size_t max_out) {
+    const ds_device *dev;
+    DS_TRY(ds_device_get(use_cuda, &dev));
     ds_xf_ctx *x = xcalloc(1, sizeof *x);
     x->c = c;
     x->p = p;
-    x->use_cuda = use_cuda;
+    x->dev = dev;
     (void)max_out;
     int rc = 0;
     int64_t max_rows = 0, max_elems = 0;
@@ -117,27 +124,24 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
         x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
         x->rstats = xcalloc((size_t)max_rows, sizeof(ds_quant_row_stats));
         for (int k = 0; k < N_ACC; k++) x->acc[k] = xaligned(x->acc_cap);
-        if (!use_cuda) x->tmp = xaligned((size_t)max_elems * 2);
     }
-    if (use_cuda) {
-        /* 4 MiB pieces over 3 streams: H2D, kernel and D2H of consecutive pieces
-         * overlap (measured 5-8% faster than 16 MiB pieces on an H100). */
-        rc = ds_cuda_ctx_create(&x->cuda, 4u << 20, 3);
-        if (!rc && max_rows) {
-            size_t scale_max = 0;
-            for (int i = 0; i < p->n_items; i++)
-                if (p->items[i].xform == DS_XF_QUANT && p->items[i].scale) {
-                    size_t b = p->items[i].scale->info->end - p->items[i].scale->info->begin;
-                    if (b > scale_max) scale_max = b;
-                }
-            if (!rc) rc = ds_cuda_malloc(&x->d_in, max_in);
-            if (!rc) rc = ds_cuda_malloc(&x->d_scale, scale_max ? scale_max : 4);
-            if (!rc) rc = ds_cuda_malloc(&x->d_bf16, (size_t)max_elems * 2);
-            if (!rc) rc = ds_cuda_malloc(&x->d_packed, (size_t)max_elems);
-            if (!rc) rc = ds_cuda_malloc(&x->d_qscale, max_chunk_small + 64);
-            if (!rc) rc = ds_cuda_malloc(&x->d_zp, max_chunk_small + 64);
-            if (!rc) rc = ds_cuda_malloc(&x->d_stats, (size_t)max_rows * sizeof(ds_quant_row_stats));
-        }
+    /* CUDA: 4 MiB pieces over 3 streams: H2D, kernel and D2H of consecutive pieces
+     * overlap (measured 5-8% faster than 16 MiB pieces on an H100). */
+    rc = dev->pipe_open(&x->pipe, 4u << 20, 3);
+    if (!rc && max_rows) {
+        size_t scale_max = 0;
+        for (int i = 0; i < p->n_items; i++)
+            if (p->items[i].xform == DS_XF_QUANT && p->items[i].scale) {
+                size_t b = p->items[i].scale->info->end - p->items[i].scale->info->begin;
+                if (b > scale_max) scale_max = b;
+            }
+        if (!rc) rc = dev_buf(x, &x->d_in, max_in);
+        if (!rc) rc = dev_buf(x, &x->d_scale, scale_max ? scale_max : 4);
+        if (!rc) rc = dev->alloc(&x->d_bf16, (size_t)max_elems * 2);
+        if (!rc) rc = dev_buf(x, &x->d_packed, (size_t)max_elems);
+        if (!rc) rc = dev_buf(x, &x->d_qscale, max_chunk_small + 64);
+        if (!rc) rc = dev_buf(x, &x->d_zp, max_chunk_small + 64);
+        if (!rc) rc = dev_buf(x, &x->d_stats, (size_t)max_rows * sizeof(ds_quant_row_stats));
     }
     if (rc) { ds_xf_destroy(x); return rc; }
     *xp = x;
@@ -146,13 +150,11 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
 
 void ds_xf_destroy(ds_xf_ctx *x) {
     if (!x) return;
-    if (x->cuda) ds_cuda_ctx_destroy(x->cuda);
-    if (x->use_cuda) {
-        ds_cuda_free(x->d_in); ds_cuda_free(x->d_scale); ds_cuda_free(x->d_bf16); ds_cuda_free(x->d_packed);
-        ds_cuda_free(x->d_qscale); ds_cuda_free(x->d_zp); ds_cuda_free(x->d_stats);
-    }
+    const ds_device *d = x->dev;
+    d->pipe_close(x->pipe);
+    d->free(x->d_in); d->free(x->d_scale); d->free(x->d_bf16); d->free(x->d_packed);
+    d->free(x->d_qscale); d->free(x->d_zp); d->free(x->d_stats);
     for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
-    free(x->tmp);
     free(x->amax_tmp);
     free(x->gscale);
     free(x->rstats);
@@ -160,52 +162,51 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     free(x);
 }
 
-/* Pinned memory when the GPU is used, so chunks copy straight to and from the device. */
+/* Pinned memory when the GPU is used, so chunks copy straight to and from the device.
+ * NULL (reported) when the pinned allocation fails; the caller returns DS_EXIT_IO. */
 void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n) {
     void *p = NULL;
-    if (!x->use_cuda) return xaligned(n);
-    if (ds_cuda_host_alloc(&p, n) != 0) {
+    if (x->dev->host_alloc(&p, n) != 0) {
         ds_err("cannot allocate %zu bytes of pinned host memory (%s:%d)", n, __FILE__, __LINE__);
-        exit(DS_EXIT_IO);
+        return NULL;
     }
     return p;
 }
-void ds_xf_host_free(ds_xf_ctx *x, void *p) {
-    if (x->use_cuda) ds_cuda_host_free(p);
-    else free(p);
-}
+void ds_xf_host_free(ds_xf_ctx *x, void *p) { x->dev->host_free(p); }
 
-const char *ds_xf_device_name(const ds_xf_ctx *x) { return x->use_cuda ? "cuda" : "cpu"; }
+const char *ds_xf_device_name(const ds_xf_ctx *x) { return x->dev->name; }
 
 static int dequant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, const uint8_t *in, uint16_t *out) {
     const float *scale = (const float *)ds_ckpt_data(x->c, it->scale);
     int64_t cols = ds_tensor_cols(it->src->info), scols = it->scale->info->shape[1];
-    if (x->use_cuda)
-        return ds_cuda_dequant_chunk(x->cuda, in, out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
-    ds_cpu_dequant_fp8_bf16(in, out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
-    return 0;
+    return x->dev->dequant_fp8_bf16_host(x->pipe, in, out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
 }
 
-/* Quantizes rows [r0, r0+n) on the GPU: the same kernels' CUDA versions. */
-static int quant_cuda(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, const uint8_t *in,
-                      uint8_t *packed, uint8_t *qscale, uint8_t *zp, uint64_t sb, uint64_t zb) {
+/* Quantizes rows [r0, r0+n) (source bytes at in) into the host buffers packed,
+ * qscale, zp (NULL when symmetric) and x->rstats. Where the kernels' memory is
+ * separate, the input (and an FP8 source's scale) is copied there first and the
+ * results back after; on the CPU the kernels read and write the host buffers.
+ * The kernels run on the default stream, ordered with the blocking copies. */
+static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, const uint8_t *in,
+                       uint8_t *packed, uint8_t *qscale, uint8_t *zp, uint64_t sb, uint64_t zb) {
+    const ds_device *d = x->dev;
     int64_t cols = it->src->info->shape[1];
-    size_t in_b = (size_t)(n * src_row_bytes(it));
-    DS_TRY(ds_cuda_memcpy_h2d(x->d_in, in, in_b));
-    const void *w = x->d_in;
+    const void *w, *scale;
+    DS_TRY(ds_dev_in(d, x->d_in, in, (size_t)(n * src_row_bytes(it)), &w));
     if (it->src->info->dtype == DS_F8_E4M3) {
         size_t sbytes = it->scale->info->end - it->scale->info->begin;
-        DS_TRY(ds_cuda_memcpy_h2d(x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes));
-        DS_TRY(ds_cuda_dequant_fp8_bf16(x->d_in, x->d_bf16, r0, n, cols, x->d_scale, it->scale->info->shape[1],
-                                        it->block[0], it->block[1]));
+        DS_TRY(ds_dev_in(d, x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes, &scale));
+        DS_TRY(d->dequant_fp8_bf16(w, x->d_bf16, r0, n, cols, scale, it->scale->info->shape[1], it->block[0],
+                                   it->block[1], NULL));
         w = x->d_bf16;
     }
-    DS_TRY(ds_cuda_quant_rows(it->quant, w, DS_BF16, n, cols, x->d_packed, x->d_qscale, zb ? x->d_zp : NULL,
-                              x->d_stats));
-    DS_TRY(ds_cuda_memcpy_d2h(packed, x->d_packed, (size_t)(n * cols * it->quant->bits / 8)));
-    DS_TRY(ds_cuda_memcpy_d2h(qscale, x->d_qscale, sb));
-    if (zb) DS_TRY(ds_cuda_memcpy_d2h(zp, x->d_zp, zb));
-    return ds_cuda_memcpy_d2h(x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats));
+    DS_TRY(d->quant_rows(it->quant, w, DS_BF16, n, cols, ds_dev_out(d, x->d_packed, packed),
+                         ds_dev_out(d, x->d_qscale, qscale), zp ? ds_dev_out(d, x->d_zp, zp) : NULL,
+                         ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    DS_TRY(ds_dev_back(d, packed, x->d_packed, (size_t)(n * cols * it->quant->bits / 8)));
+    DS_TRY(ds_dev_back(d, qscale, x->d_qscale, sb));
+    if (zp) DS_TRY(ds_dev_back(d, zp, x->d_zp, zb));
+    return ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats));
 }
 
 /* Largest |w| of a whole weight as BF16 (FP8 dequantized 128 rows at a time,
@@ -251,29 +252,22 @@ static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1,
         }
     }
     float gs = x->gscale[idx];
-    if (x->use_cuda) {
-        size_t in_b = (size_t)(n * src_row_bytes(it));
-        DS_TRY(ds_cuda_memcpy_h2d(x->d_in, in, in_b));
-        const void *w = x->d_in;
-        if (it->src->info->dtype == DS_F8_E4M3) {
-            size_t sbytes = it->scale->info->end - it->scale->info->begin;
-            DS_TRY(ds_cuda_memcpy_h2d(x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes));
-            DS_TRY(ds_cuda_dequant_fp8_bf16(x->d_in, x->d_bf16, r0, n, cols, x->d_scale, it->scale->info->shape[1],
-                                            it->block[0], it->block[1]));
-            w = x->d_bf16;
-        }
-        DS_TRY(ds_cuda_fp4_quant_rows(s, w, n, cols, gs, x->d_packed, x->d_qscale, x->d_stats));
-        DS_TRY(ds_cuda_memcpy_d2h(out, x->d_packed, (size_t)(n * cols / 2)));
-        DS_TRY(ds_cuda_memcpy_d2h(qscale, x->d_qscale, (size_t)(n * ng)));
-        DS_TRY(ds_cuda_memcpy_d2h(x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats)));
-    } else {
-        const uint16_t *w = (const uint16_t *)in;
-        if (it->src->info->dtype == DS_F8_E4M3) {
-            DS_TRY(dequant(x, it, r0, n, in, x->tmp));
-            w = x->tmp;
-        }
-        DS_TRY(ds_cpu_fp4_quant_rows(s, w, n, cols, gs, out, qscale, x->rstats));
+    /* as quant_chunk: the kernels' memory, copies only where it is separate */
+    const ds_device *d = x->dev;
+    const void *w, *scale;
+    DS_TRY(ds_dev_in(d, x->d_in, in, (size_t)(n * src_row_bytes(it)), &w));
+    if (it->src->info->dtype == DS_F8_E4M3) {
+        size_t sbytes = it->scale->info->end - it->scale->info->begin;
+        DS_TRY(ds_dev_in(d, x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes, &scale));
+        DS_TRY(d->dequant_fp8_bf16(w, x->d_bf16, r0, n, cols, scale, it->scale->info->shape[1], it->block[0],
+                                   it->block[1], NULL));
+        w = x->d_bf16;
     }
+    DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out), ds_dev_out(d, x->d_qscale, qscale),
+                             ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    DS_TRY(ds_dev_back(d, out, x->d_packed, (size_t)(n * cols / 2)));
+    DS_TRY(ds_dev_back(d, qscale, x->d_qscale, (size_t)(n * ng)));
+    DS_TRY(ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats)));
     ds_quant_stats_add(&x->qstats[idx], x->rstats, n, cols);
     if (x->qstats[idx].nonfinite)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %lld non-finite weights cannot be quantized",
@@ -345,17 +339,7 @@ static int run_quant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r
     DS_TRY(ds_quant_chunk_ranges(s, rows, cols, r0, n, rg, &nr));
     uint8_t *qscale = acc + rg[1].off, *zp = s->symmetric ? NULL : acc + scale_total + rg[2].off;
     if (r0 == 0) memset(&x->qstats[idx], 0, sizeof x->qstats[idx]);
-    if (x->use_cuda) {
-        DS_TRY(quant_cuda(x, it, r0, n, in, out, qscale, zp, rg[1].len, s->symmetric ? 0 : rg[2].len));
-    } else {
-        const uint16_t *w = (const uint16_t *)in;
-        if (it->src->info->dtype == DS_F8_E4M3) {
-            DS_TRY(dequant(x, it, r0, n, in, x->tmp));
-            w = x->tmp;
-        }
-        DS_TRY(ds_cpu_quant_rows(s, w, DS_BF16, n, cols, (uint32_t *)out, (uint16_t *)qscale, (uint32_t *)zp,
-                                 x->rstats));
-    }
+    DS_TRY(quant_chunk(x, it, r0, n, in, out, qscale, zp, rg[1].len, s->symmetric ? 0 : rg[2].len));
     ds_quant_stats_add(&x->qstats[idx], x->rstats, n, cols);
     if (x->qstats[idx].nonfinite)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %lld non-finite weights cannot be quantized",
@@ -390,7 +374,9 @@ static int run_quant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r
 
 int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
               ds_xf_result *res) {
-    int64_t cols = ds_tensor_cols(it->src->info), n = r1 - r0;
+    int64_t cols = ds_tensor_cols(it->src->info), n = r1 - r0, unit = ds_xf_row_unit(it);
+    /* The executor cuts chunks at multiples of the row unit (ds_xf_chunk_rows). */
+    DS_ASSERT(r0 >= 0 && r1 >= r0 && (unit <= 0 || r0 % unit == 0));
     memset(res, 0, sizeof *res);
     res->n = 1;
     ds_xf_part *p = &res->part[0];
@@ -412,7 +398,7 @@ int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, cons
     case DS_XF_UNPACK:
         return run_unpack(x, it, r0, r1, in, out, res);
     }
-    return ds_fail(DS_EXIT_USAGE, "internal error: transform %d not available", (int)it->xform);
+    DS_BUG("transform %d of tensor %s has no case here", (int)it->xform, it->src->name);
 }
 
 cJSON *ds_xf_report(const ds_xf_ctx *x) {

@@ -29,7 +29,12 @@ typedef struct ds_xf_ctx ds_xf_ctx;
 /* Checks that every transform of the plan can run here; creates the CUDA context when use_cuda. */
 int ds_xf_create(ds_xf_ctx **x, const ds_ckpt *c, const ds_plan *p, int use_cuda, size_t max_in, size_t max_out);
 void ds_xf_destroy(ds_xf_ctx *x);
-/* Host buffers for chunks (pinned when CUDA is used). */
+/* Items whose deferred outputs (scales, zero points) are collected at once: one
+ * buffer each, reused round robin. Must exceed the items that can be in flight in
+ * the executor's ring (its slots), so a buffer is never refilled while the writer
+ * still reads it; convert/exec.c asserts this at compile time. */
+#define DS_XF_N_ACC 4
+/* Host buffers for chunks (pinned when CUDA is used); NULL (reported) when pinned memory runs out. */
 void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n);
 void ds_xf_host_free(ds_xf_ctx *x, void *p);
 /* Rows per chunk must be a multiple of this (FP8 block rows, quant packing). */

@@ -46,6 +46,9 @@ static void defaults(ds_config *c) {
     c->rope_mscale = 1;
     c->rope_mscale_all_dim = 0;
     strcpy(c->torch_dtype, "bfloat16");
+    c->index_n_heads = 64;
+    c->index_head_dim = 128;
+    c->index_topk = 2048;
 }
 
 typedef struct { const char *path; const cJSON *obj; } src;
@@ -102,6 +105,7 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
     I(n_routed_experts); I(num_experts_per_tok); I(n_group); I(topk_group); I(first_k_dense_replace);
     I(moe_layer_freq); I(kv_lora_rank); I(qk_nope_head_dim); I(qk_rope_head_dim); I(v_head_dim);
     I(max_position_embeddings);
+    I(index_n_heads); I(index_head_dim); I(index_topk);
 #undef I
     /* transformers: an absent original_max_position_embeddings means max_position_embeddings */
     c->rope_original_max_pos = c->max_position_embeddings;

@@ -48,6 +48,10 @@ typedef struct {
     char quant_method[32];       /* "fp8", "compressed-tensors", ... */
     int weight_block_size[2];    /* [128,128] for fp8; 0 when absent */
     char torch_dtype[16];
+    /* DeepSeek Sparse Attention's indexer (model_type deepseek_v32); transformers' defaults */
+    int index_n_heads;           /* 64 */
+    int index_head_dim;          /* 128 */
+    int index_topk;              /* 2048 */
 } ds_config;
 
 /* Parses a config.json file. 0 or DS_EXIT_INPUT (not JSON, wrong types; message names the file). */

@@ -6,6 +6,7 @@
  * overlaps, known dtypes, no arithmetic overflow. */
 #define _GNU_SOURCE
 #include "formats/safetensors.h"
+#include "common/bug.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -358,7 +359,7 @@ int ds_stw_append(ds_st_writer *w, const void *buf, size_t n) {
 
 int ds_stw_pwrite(ds_st_writer *w, uint64_t off, const void *buf, size_t n) {
     if (off < w->header_total || off + n > ds_stw_total_size(w))
-        return ds_fail(DS_EXIT_IO, "%s: internal error: write [%llu, +%zu) outside the planned data", w->tmp_path,
+        return ds_fail(DS_EXIT_BUG, "%s: internal error: write [%llu, +%zu) outside the planned data", w->tmp_path,
                        (unsigned long long)off, n);
     DS_TRY(ds_pwrite_full(w->fd, buf, n, off, w->tmp_path));
     __atomic_add_fetch(&w->written, n, __ATOMIC_RELAXED);
@@ -368,7 +369,7 @@ int ds_stw_pwrite(ds_st_writer *w, uint64_t off, const void *buf, size_t n) {
 int ds_stw_commit(ds_st_writer *w) {
     int rc = 0;
     if (w->written != w->data_size)
-        rc = ds_fail(DS_EXIT_IO, "%s: internal error: %llu of %llu data bytes written", w->tmp_path,
+        rc = ds_fail(DS_EXIT_BUG, "%s: internal error: %llu of %llu data bytes written", w->tmp_path,
                      (unsigned long long)w->written, (unsigned long long)w->data_size);
     if (!rc && !w->no_sync && fdatasync(w->fd) != 0) rc = DS_IO_FAIL(w->tmp_path, "fsync");
     if (close(w->fd) != 0 && !rc) rc = DS_IO_FAIL(w->tmp_path, "close");

@@ -80,7 +80,7 @@ double vf_softmax_scale(const ds_config *c) {
 
 void vf_rope_tables(const ds_config *c, int npos, float *cos_t, float *sin_t) {
     int half = c->qk_rope_head_dim / 2;
-    double inv[half > 0 ? half : 1];
+    double *inv = xmalloc(sizeof(double) * (size_t)(half > 0 ? half : 1)); /* sized by config.json: not on the stack */
     vf_rope_inv_freq(c, inv);
     double af = vf_rope_attention_factor(c);
     for (int p = 0; p < npos; p++)
@@ -89,6 +89,7 @@ void vf_rope_tables(const ds_config *c, int npos, float *cos_t, float *sin_t) {
             cos_t[(int64_t)p * half + i] = (float)(cos((double)ang) * af);
             sin_t[(int64_t)p * half + i] = (float)(sin((double)ang) * af);
         }
+    free(inv);
 }
 
 void vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r) {
@@ -99,10 +100,39 @@ void vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r) {
     }
 }
 
+void vf_rope_apply_half(float *x, int half, const float *cos_r, const float *sin_r) {
+    for (int i = 0; i < half; i++) {
+        float a = x[i], b = x[half + i];
+        x[i] = a * cos_r[i] - b * sin_r[i];
+        x[half + i] = b * cos_r[i] + a * sin_r[i];
+    }
+}
+
+void vf_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t n, double eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        double mean = 0, var = 0;
+        for (int64_t i = 0; i < n; i++) mean += xr[i];
+        mean /= (double)n;
+        for (int64_t i = 0; i < n; i++) var += ((double)xr[i] - mean) * ((double)xr[i] - mean);
+        double inv = 1.0 / sqrt(var / (double)n + eps);
+        for (int64_t i = 0; i < n; i++) yr[i] = (float)(((double)xr[i] - mean) * inv * w[i] + b[i]);
+    }
+}
+
 /* ---- attention ---- */
 
 void vf_attention(const float *q, const float *kv, const float *kpe, float *out,
                   int S, int H, int dn, int dr, int dv, double scale) {
+    vf_attention_sel(q, kv, kpe, out, S, H, dn, dr, dv, scale, NULL, 0);
+}
+
+/* Key number jj of query i: j = jj without a selection (jj <= i), else sel[i][jj]. */
+static inline int key_at(const int *sel, int kk, int i, int jj) { return sel ? sel[(int64_t)i * kk + jj] : jj; }
+
+void vf_attention_sel(const float *q, const float *kv, const float *kpe, float *out,
+                      int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk) {
     int qd = dn + dr, kd = dn + dv;
     #pragma omp parallel
     {
@@ -113,22 +143,25 @@ void vf_attention(const float *q, const float *kv, const float *kpe, float *out,
         for (int i = 0; i < S; i++)
             for (int h = 0; h < H; h++) {
                 const float *qi = q + ((int64_t)i * H + h) * qd;
+                /* causal: keys up to the query's position; selected: the first nk of its list */
+                int nk = sel ? (i + 1 < kk ? i + 1 : kk) : i + 1;
                 double mx = -INFINITY;
-                for (int j = 0; j <= i; j++) { /* causal: keys up to the query's position */
+                for (int jj = 0; jj < nk; jj++) {
+                    int j = key_at(sel, kk, i, jj);
                     const float *kj = kv + ((int64_t)j * H + h) * kd;
                     const float *pj = kpe + (int64_t)j * dr;
                     double s = 0;
                     for (int d = 0; d < dn; d++) s += (double)qi[d] * kj[d];
                     for (int d = 0; d < dr; d++) s += (double)qi[dn + d] * pj[d];
-                    p[j] = s * scale;
-                    if (p[j] > mx) mx = p[j];
+                    p[jj] = s * scale;
+                    if (p[jj] > mx) mx = p[jj];
                 }
                 double sum = 0;
-                for (int j = 0; j <= i; j++) sum += p[j] = exp(p[j] - mx);
+                for (int jj = 0; jj < nk; jj++) sum += p[jj] = exp(p[jj] - mx);
                 for (int d = 0; d < dv; d++) acc[d] = 0;
-                for (int j = 0; j <= i; j++) {
-                    const float *vj = kv + ((int64_t)j * H + h) * kd + dn;
-                    double pj = p[j] / sum;
+                for (int jj = 0; jj < nk; jj++) {
+                    const float *vj = kv + ((int64_t)key_at(sel, kk, i, jj) * H + h) * kd + dn;
+                    double pj = p[jj] / sum;
                     for (int d = 0; d < dv; d++) acc[d] += pj * vj[d];
                 }
                 float *o = out + ((int64_t)i * H + h) * dv;
@@ -164,18 +197,23 @@ static int argmax_allowed(const float *v, const unsigned char *allowed, int n) {
     return best;
 }
 
+size_t vf_route_scratch_bytes(const vf_route_params *p) {
+    size_t E = (size_t)(p->n_experts > 0 ? p->n_experts : 1), G = (size_t)(p->n_group > 0 ? p->n_group : 1);
+    return sizeof(float) * (2 * E + G) + E + 2 * G;
+}
+
 void vf_route(const vf_route_params *p, const float *logits, const float *bias,
-              int *idx, float *w, float *scratch) {
+              int *idx, float *w, void *scratch) {
     int E = p->n_experts, G = p->n_group;
-    float *s = scratch, *b = scratch + E, *gs = scratch + 2 * E;
-    unsigned char ok[E], gok[G];
+    /* sized by config.json, so in the caller's heap scratch, never on the stack */
+    float *s = scratch, *b = s + E, *gs = b + E;
+    unsigned char *ok = (unsigned char *)(gs + (G > 0 ? G : 1)), *gok = ok + (E > 0 ? E : 1), *chosen = gok + G;
 
     if (p->softmax) {
         double mx = -INFINITY, sum = 0;
         for (int e = 0; e < E; e++) if (logits[e] > mx) mx = logits[e];
-        double ex[E];
-        for (int e = 0; e < E; e++) sum += ex[e] = exp(logits[e] - mx);
-        for (int e = 0; e < E; e++) s[e] = (float)(ex[e] / sum);
+        for (int e = 0; e < E; e++) sum += exp(logits[e] - mx);
+        for (int e = 0; e < E; e++) s[e] = (float)(exp(logits[e] - mx) / sum);
     } else {
         for (int e = 0; e < E; e++) s[e] = (float)(1.0 / (1.0 + exp(-(double)logits[e])));
     }
@@ -190,14 +228,12 @@ void vf_route(const vf_route_params *p, const float *logits, const float *bias,
             const float *bg = b + g * gsz;
             int m1 = argmax_allowed(bg, NULL, gsz);
             if (p->group_mode == 1 || gsz < 2) { gs[g] = bg[m1]; continue; }
-            unsigned char rest[gsz];
-            memset(rest, 1, (size_t)gsz);
-            rest[m1] = 0;
-            int m2 = argmax_allowed(bg, rest, gsz);
+            int m2 = -1; /* the best but m1, lowest index on ties */
+            for (int i = 0; i < gsz; i++)
+                if (i != m1 && (m2 < 0 || bg[i] > bg[m2])) m2 = i;
             gs[g] = bg[m1] + bg[m2];
         }
         memset(gok, 1, (size_t)G);
-        unsigned char chosen[G];
         memset(chosen, 0, (size_t)G);
         for (int k = 0; k < p->topk_group; k++) {
             int g = argmax_allowed(gs, gok, G);

@@ -9,6 +9,7 @@
 #ifndef DS_VERIFY_BLOCKS_H
 #define DS_VERIFY_BLOCKS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "formats/config.h"
 
@@ -43,6 +44,13 @@ void vf_rope_tables(const ds_config *c, int npos, float *cos_t, float *sin_t);
 /* Rotates one vector of 2*half values in interleaved pairs (x[2i], x[2i+1]) by
  * the angle of row (cos_r, sin_r): model.py's complex multiply. */
 void vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r);
+/* Rotates one vector of 2*half values in halves (x[i], x[half+i]), transformers'
+ * rotate_half: the layout of DeepSeek Sparse Attention's indexer (not MLA's). */
+void vf_rope_apply_half(float *x, int half, const float *cos_r, const float *sin_r);
+
+/* LayerNorm with bias: y[r] = (x[r] - mean) / sqrt(var + eps) * w + b, the
+ * biased variance, mean and variance in double (torch's nn.LayerNorm). y may alias x. */
+void vf_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t n, double eps);
 
 /* ---- attention ---- */
 /* Causal MLA attention of one sequence of S tokens and H heads.
@@ -52,6 +60,12 @@ void vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r);
  * out: [S][H][dv]. Scores, softmax and the weighted sum are computed in double. */
 void vf_attention(const float *q, const float *kv, const float *kpe, float *out,
                   int S, int H, int dn, int dr, int dv, double scale);
+/* The same over selected keys (DeepSeek Sparse Attention): query i attends to
+ * sel[i][0 .. min(kk, i+1)), keys <= i (verify/dsa.h writes them ascending, so
+ * with every key selected the result is vf_attention's bit for bit). sel NULL:
+ * vf_attention. */
+void vf_attention_sel(const float *q, const float *kv, const float *kpe, float *out,
+                      int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk);
 
 /* ---- MoE routing ---- */
 typedef struct {
@@ -64,13 +78,15 @@ typedef struct {
 } vf_route_params;
 
 void vf_route_params_from_config(const ds_config *c, vf_route_params *p);
+/* Bytes of scratch vf_route needs (sized by config.json: heap, not stack). */
+size_t vf_route_scratch_bytes(const vf_route_params *p);
 /* Routes one token: logits [n_experts] (router output, x . gate^T), bias
  * [n_experts] or NULL (e_score_correction_bias). Writes topk expert indices
  * (ascending selection order: best first) and their weights.
  * Scores, biased scores and group sums are float32 values, as in the
  * references. Ties are broken toward the lower index, for groups and experts.
- * scratch: 2*n_experts + n_group floats. */
+ * scratch: vf_route_scratch_bytes(p) bytes, float-aligned (malloc's). */
 void vf_route(const vf_route_params *p, const float *logits, const float *bias,
-              int *idx, float *w, float *scratch);
+              int *idx, float *w, void *scratch);
 
 #endif

@@ -2,19 +2,25 @@
  * row-major [T][...] over all T tokens of all sequences; attention runs per
  * sequence, each starting at position 0.
  *
- * Every weight multiplied by is planned (vf_plan) before it is taken, in the
- * order the pass takes them, so the backend's readers fetch the next weights
- * while the current ones are multiplied: the planner runs ahead through dense
- * layers up to the next MoE layer's routed experts, which are planned once
- * that layer's router has chosen them. Norm weights, the router bias and the
- * embedding rows are small and read directly. */
+ * Every weight multiplied by is a step of one list (below: layer_steps,
+ * moe_steps, head_steps), planned before it is taken, in the order the pass
+ * takes them, so the backend's readers fetch the next weights while the
+ * current ones are multiplied: the planner runs ahead through dense layers up
+ * to the next MoE layer's routed experts, which are planned once that layer's
+ * router has chosen them. Norm weights (the indexer's k_norm too), the router
+ * bias and the embedding rows are small and read directly. */
 #include "verify/forward.h"
 #include "verify/blocks.h"
+#include "verify/dsa.h"
+#include "common/bug.h"
 #include "common/util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+typedef struct fstep fstep;
 
 typedef struct {
     ds_wsource *ws;
@@ -22,15 +28,18 @@ typedef struct {
     const ds_config *c;
     const vf_tokens *tk;
     int64_t T;
+    int dsa;               /* DeepSeek Sparse Attention (deepseek_v32) */
     int *pos;              /* [T] position of each token in its sequence */
     float *cos_t, *sin_t;  /* [max_len][rope/2] */
     vf_stats *st;
+    fstep *q;              /* the steps planned: [qhead, qlen) not taken yet */
+    int qhead, qlen, qcap;
     int plan_layer;        /* next layer to plan (num_hidden_layers: the head) */
     int plan_blocked;      /* waiting for plan_layer's routing */
-    double cpu_s[6];       /* --profile: CPU blocks, by PF_* */
+    double cpu_s[7];       /* --profile: CPU blocks, by PF_* */
 } fctx;
 
-enum { PF_NORM, PF_ATTN, PF_SWIGLU, PF_MOE, PF_EMBED, PF_PLAN };
+enum { PF_NORM, PF_ATTN, PF_SWIGLU, PF_MOE, PF_EMBED, PF_PLAN, PF_INDEX };
 /* Adds the time since *t to block k and restarts *t. */
 static void tick(fctx *f, int k, double *t) {
     double now = ds_now();
@@ -51,46 +60,66 @@ static const char *lname(char *buf, size_t cap, int layer, const char *rest) {
     return buf;
 }
 
-/* y[T,N] = x[T,K] . W^T with W = tensor name [N,K], planned before. */
-static int linear(fctx *f, const char *name, const float *x, float *y, int64_t M, int64_t N, int64_t K) {
-    return vf_linear_w(f->be, name, 0, N, x, y, M, N, K);
-}
+/* ---- the step list: every weight the pass multiplies by, in that order ----
+ *
+ * The order of operations is written once, here: the planner walks these
+ * functions ahead of the pass and announces each step's weight to the read-ahead
+ * stream (vf_plan); the code that runs a layer takes the steps back one by one
+ * from the front of the same queue (take), naming only what it computes. A
+ * step taken out of its order, or with another shape, is a bug, reported as
+ * such, never a silent direct read. */
 
-/* ---- planning: the weights of the pass in the order linear() takes them ---- */
+typedef enum {
+    S_Q_A, S_Q_B, S_Q, S_KV_A, S_KV_B,   /* MLA's projections */
+    S_IX_Q, S_IX_K, S_IX_W,              /* DSA's indexer: wq_b, wk, weights_proj */
+    S_O,
+    S_ROUTER,                            /* a MoE layer's mlp.gate */
+    S_GATE, S_UP, S_DOWN,                /* an MLP: the dense layer's, a routed expert's, the shared experts' */
+    S_HEAD,                              /* a row chunk of lm_head */
+    S_N_OPS
+} step_op;
 
-static void plan(fctx *f, const char *name, int64_t n, int64_t k) {
-    (void)vf_plan(f->be, name, 0, n, n, k); /* a failure is returned again when linear() takes it */
-}
+/* Weight name after "model.layers.L." (the MLP ones after the MLP's prefix). */
+static const char *const step_name[S_N_OPS] = {
+    [S_Q_A] = "self_attn.q_a_proj.weight", [S_Q_B] = "self_attn.q_b_proj.weight",
+    [S_Q] = "self_attn.q_proj.weight", [S_KV_A] = "self_attn.kv_a_proj_with_mqa.weight",
+    [S_KV_B] = "self_attn.kv_b_proj.weight", [S_IX_Q] = "self_attn.indexer.wq_b.weight",
+    [S_IX_K] = "self_attn.indexer.wk.weight", [S_IX_W] = "self_attn.indexer.weights_proj.weight",
+    [S_O] = "self_attn.o_proj.weight", [S_ROUTER] = "mlp.gate.weight",
+    [S_GATE] = "gate_proj.weight", [S_UP] = "up_proj.weight", [S_DOWN] = "down_proj.weight",
+};
 
-static void plan_l(fctx *f, int L, const char *rest, int64_t n, int64_t k) {
-    char nm[256];
-    plan(f, lname(nm, sizeof nm, L, rest), n, k);
-}
+enum { MLP_DENSE = -1, MLP_SHARED = -2 }; /* an MLP step's expert: >= 0 a routed expert */
 
-static void plan_mlp(fctx *f, const char *prefix, int64_t I) {
-    int64_t H = f->c->hidden_size;
-    char nm[256];
-    snprintf(nm, sizeof nm, "%s.gate_proj.weight", prefix);
-    plan(f, nm, I, H);
-    snprintf(nm, sizeof nm, "%s.up_proj.weight", prefix);
-    plan(f, nm, I, H);
-    snprintf(nm, sizeof nm, "%s.down_proj.weight", prefix);
-    plan(f, nm, H, I);
-}
+struct fstep {
+    step_op op;
+    int layer;                  /* num_hidden_layers for the head */
+    int expert;                 /* MLP steps: MLP_DENSE, MLP_SHARED or the routed expert */
+    int64_t r0, n, rows, cols;  /* rows [r0, r0+n) of the [rows, cols] weight */
+    char name[160];
+};
 
-static void plan_attention(fctx *f, int L) {
-    const ds_config *c = f->c;
+/* [N, K] of a step's weight: y[M,N] = x[M,K] . W^T. */
+static void step_shape(const ds_config *c, step_op op, int expert, int64_t *N, int64_t *K) {
     int64_t H = c->hidden_size, nh = c->num_attention_heads, qd = c->qk_nope_head_dim + c->qk_rope_head_dim;
-    int64_t kvl = c->kv_lora_rank, dr = c->qk_rope_head_dim;
-    if (c->q_lora_rank > 0) {
-        plan_l(f, L, "self_attn.q_a_proj.weight", c->q_lora_rank, H);
-        plan_l(f, L, "self_attn.q_b_proj.weight", nh * qd, c->q_lora_rank);
-    } else {
-        plan_l(f, L, "self_attn.q_proj.weight", nh * qd, H);
+    int64_t I = expert == MLP_DENSE    ? c->intermediate_size
+                : expert == MLP_SHARED ? (int64_t)c->moe_intermediate_size * c->n_shared_experts
+                                       : c->moe_intermediate_size;
+    switch (op) {
+    case S_Q_A: *N = c->q_lora_rank, *K = H; break;
+    case S_Q_B: *N = nh * qd, *K = c->q_lora_rank; break;
+    case S_Q: *N = nh * qd, *K = H; break;
+    case S_KV_A: *N = c->kv_lora_rank + c->qk_rope_head_dim, *K = H; break;
+    case S_KV_B: *N = nh * (c->qk_nope_head_dim + c->v_head_dim), *K = c->kv_lora_rank; break;
+    case S_IX_Q: *N = (int64_t)c->index_n_heads * c->index_head_dim, *K = c->q_lora_rank; break;
+    case S_IX_K: *N = c->index_head_dim, *K = H; break;
+    case S_IX_W: *N = c->index_n_heads, *K = H; break;
+    case S_O: *N = H, *K = nh * c->v_head_dim; break;
+    case S_ROUTER: *N = c->n_routed_experts, *K = H; break;
+    case S_GATE: case S_UP: *N = I, *K = H; break;
+    case S_DOWN: *N = H, *K = I; break;
+    case S_HEAD: case S_N_OPS: *N = c->vocab_size, *K = H; break;
     }
-    plan_l(f, L, "self_attn.kv_a_proj_with_mqa.weight", kvl + dr, H);
-    plan_l(f, L, "self_attn.kv_b_proj.weight", nh * (c->qk_nope_head_dim + c->v_head_dim), kvl);
-    plan_l(f, L, "self_attn.o_proj.weight", H, nh * c->v_head_dim);
 }
 
 static const char *head_name(fctx *f) {
@@ -106,48 +135,117 @@ static int64_t head_chunk(const ds_config *c) {
     return chunk;
 }
 
-/* Plans on from plan_layer until a MoE layer's routed experts (unknown until
- * its router has run) or the end of the pass. */
-static void plan_ahead(fctx *f) {
-    const ds_config *c = f->c;
-    while (!f->plan_blocked && f->plan_layer <= c->num_hidden_layers) {
-        int L = f->plan_layer;
-        if (L == c->num_hidden_layers) {
-            int64_t V = c->vocab_size, H = c->hidden_size, chunk = head_chunk(c);
-            for (int64_t v0 = 0; v0 < V; v0 += chunk)
-                (void)vf_plan(f->be, head_name(f), v0, V - v0 < chunk ? V - v0 : chunk, V, H);
-            f->plan_layer++;
-            break;
-        }
-        plan_attention(f, L);
-        if (ds_config_is_moe_layer(c, L)) {
-            plan_l(f, L, "mlp.gate.weight", c->n_routed_experts, c->hidden_size);
-            f->plan_blocked = 1;
-        } else {
-            char pre[256];
-            plan_mlp(f, lname(pre, sizeof pre, L, "mlp"), c->intermediate_size);
-            f->plan_layer++;
-        }
+/* Appends a step to the queue and announces its weight to the stream. */
+static void push(fctx *f, step_op op, int L, int expert, int64_t r0, int64_t n) {
+    if (f->qhead == f->qlen) f->qhead = f->qlen = 0; /* all taken: start over */
+    if (f->qlen == f->qcap) {
+        f->qcap = f->qcap ? 2 * f->qcap : 64;
+        fstep *q = xmalloc(sizeof *q * (size_t)f->qcap);
+        if (f->qlen) memcpy(q, f->q, sizeof *q * (size_t)f->qlen);
+        free(f->q);
+        f->q = q;
     }
+    fstep *s = &f->q[f->qlen++];
+    int64_t N, K;
+    step_shape(f->c, op, expert, &N, &K);
+    *s = (fstep){.op = op, .layer = L, .expert = expert, .r0 = r0, .n = n > 0 ? n : N, .rows = N, .cols = K};
+    if (op == S_HEAD) snprintf(s->name, sizeof s->name, "%s", head_name(f));
+    else if (op < S_GATE) snprintf(s->name, sizeof s->name, "model.layers.%d.%s", L, step_name[op]);
+    else if (expert == MLP_DENSE) snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.%s", L, step_name[op]);
+    else if (expert == MLP_SHARED)
+        snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.shared_experts.%s", L, step_name[op]);
+    else snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.experts.%d.%s", L, expert, step_name[op]);
+    f->st->weights_planned++;
+    (void)vf_plan(f->be, s->name, s->r0, s->n, s->rows, s->cols); /* a failure comes back when it is taken */
+}
+
+static void push_mlp(fctx *f, int L, int expert) {
+    push(f, S_GATE, L, expert, 0, 0);
+    push(f, S_UP, L, expert, 0, 0);
+    push(f, S_DOWN, L, expert, 0, 0);
+}
+
+/* Layer L, in the order the pass runs it: attention, then the dense MLP, or a
+ * MoE layer's router; its routed experts (known once the router has run) and
+ * shared experts follow in moe_steps. */
+static void layer_steps(fctx *f, int L) {
+    const ds_config *c = f->c;
+    if (c->q_lora_rank > 0) {
+        push(f, S_Q_A, L, 0, 0, 0);
+        push(f, S_Q_B, L, 0, 0, 0);
+    } else {
+        push(f, S_Q, L, 0, 0, 0);
+    }
+    push(f, S_KV_A, L, 0, 0, 0);
+    push(f, S_KV_B, L, 0, 0, 0);
+    if (f->dsa) {
+        push(f, S_IX_Q, L, 0, 0, 0);
+        push(f, S_IX_K, L, 0, 0, 0);
+        push(f, S_IX_W, L, 0, 0, 0);
+    }
+    push(f, S_O, L, 0, 0, 0);
+    if (ds_config_is_moe_layer(c, L)) push(f, S_ROUTER, L, 0, 0, 0);
+    else push_mlp(f, L, MLP_DENSE);
 }
 
 /* Layer L's router has chosen: its experts with count[e] > 0 in ascending
- * order, its shared experts, then on. */
-static void plan_routed(fctx *f, int L, const int64_t *count) {
-    const ds_config *c = f->c;
-    char pre[256];
-    if (!f->plan_blocked || f->plan_layer != L) return;
-    for (int64_t e = 0; e < c->n_routed_experts; e++) {
-        if (!count[e]) continue;
-        snprintf(pre, sizeof pre, "model.layers.%d.mlp.experts.%lld", L, (long long)e);
-        plan_mlp(f, pre, c->moe_intermediate_size);
+ * order (the order moe() runs them), then its shared experts. */
+static void moe_steps(fctx *f, int L, const int64_t *count) {
+    for (int64_t e = 0; e < f->c->n_routed_experts; e++)
+        if (count[e]) push_mlp(f, L, (int)e);
+    if (f->c->n_shared_experts > 0) push_mlp(f, L, MLP_SHARED);
+}
+
+static void head_steps(fctx *f) {
+    int64_t V = f->c->vocab_size, chunk = head_chunk(f->c);
+    for (int64_t v0 = 0; v0 < V; v0 += chunk)
+        push(f, S_HEAD, f->c->num_hidden_layers, 0, v0, V - v0 < chunk ? V - v0 : chunk);
+}
+
+/* Plans on from plan_layer until a MoE layer's routed experts (unknown until
+ * its router has run) or the end of the pass. */
+static void plan_ahead(fctx *f) {
+    while (!f->plan_blocked && f->plan_layer <= f->c->num_hidden_layers) {
+        int L = f->plan_layer;
+        if (L == f->c->num_hidden_layers) {
+            head_steps(f);
+            f->plan_layer++;
+            break;
+        }
+        layer_steps(f, L);
+        if (ds_config_is_moe_layer(f->c, L)) f->plan_blocked = 1;
+        else f->plan_layer++;
     }
-    if (c->n_shared_experts > 0)
-        plan_mlp(f, lname(pre, sizeof pre, L, "mlp.shared_experts"),
-                 (int64_t)c->moe_intermediate_size * c->n_shared_experts);
+}
+
+/* Layer L's router has chosen: plan its experts, then on. */
+static void plan_routed(fctx *f, int L, const int64_t *count) {
+    if (!f->plan_blocked || f->plan_layer != L) return;
+    moe_steps(f, L, count);
     f->plan_blocked = 0;
     f->plan_layer = L + 1;
     plan_ahead(f);
+}
+
+/* A step taken that is not the plan's next: the step list and the code that
+ * runs it disagree, a bug of the pass itself (never of the input). */
+__attribute__((noreturn)) static void step_bug(const fctx *f, const char *what, step_op op, int L, int expert) {
+    const fstep *s = f->qhead < f->qlen ? &f->q[f->qhead] : NULL;
+    DS_BUG("forward pass %s: step %s of layer %d (expert %d) taken, the plan's next is %s", what,
+           step_name[op] ? step_name[op] : "lm_head chunk", L, expert, s ? s->name : "(none)");
+}
+
+/* y[M,N] = x[M,K] . W^T with W the next planned step's weight, which must be
+ * (op, L, expert) of shape [N, K]. */
+static int take(fctx *f, step_op op, int L, int expert, const float *x, float *y, int64_t M, int64_t N, int64_t K) {
+    if (f->qhead == f->qlen) step_bug(f, "with nothing planned", op, L, expert);
+    fstep *s = &f->q[f->qhead];
+    if (s->op != op || s->layer != L || (op >= S_GATE && op <= S_DOWN && s->expert != expert))
+        step_bug(f, "out of the planned order", op, L, expert);
+    if (s->n != N || s->cols != K) step_bug(f, "with a shape unlike the plan's", op, L, expert);
+    f->qhead++;
+    f->st->weights_taken++;
+    return vf_linear_w(f->be, s->name, s->r0, s->rows, x, y, M, N, K);
 }
 
 static int norm(fctx *f, const char *name, const float *x, float *y, int64_t rows, int64_t n) {
@@ -160,14 +258,53 @@ static int norm(fctx *f, const char *name, const float *x, float *y, int64_t row
     return 0;
 }
 
-/* x += MLA(rmsnorm(x)) */
+/* DeepSeek Sparse Attention's indexer for layer L (dsa.h): the keys each query
+ * keeps, sel [T][kk] per sequence at sel + sel_off[s]. h: the attention input,
+ * qa: q_a_layernorm's output. */
+static int indexer(fctx *f, int L, const float *h, const float *qa, int *sel) {
+    const ds_config *c = f->c;
+    int64_t T = f->T, H = c->hidden_size, r = c->q_lora_rank, nih = c->index_n_heads, id = c->index_head_dim;
+    int half = c->qk_rope_head_dim / 2;
+    char nm[256];
+    float *iq = fbuf(T * nih * id), *ik = fbuf(T * id), *iw = fbuf(T * nih), *kw = NULL, *kb = NULL;
+    int rc;
+    if ((rc = take(f, S_IX_Q, L, 0, qa, iq, T, nih * id, r)) || (rc = take(f, S_IX_K, L, 0, h, ik, T, id, H)))
+        goto out;
+    double t = ds_now();
+    if ((rc = ds_ws_load(f->ws, lname(nm, sizeof nm, L, "self_attn.indexer.k_norm.weight"), id, 1, &kw)) ||
+        (rc = ds_ws_load(f->ws, lname(nm, sizeof nm, L, "self_attn.indexer.k_norm.bias"), id, 1, &kb)))
+        goto out;
+    vf_layernorm(ik, kw, kb, ik, T, id, VF_DSA_KNORM_EPS);
+    tick(f, PF_INDEX, &t);
+    if ((rc = take(f, S_IX_W, L, 0, h, iw, T, nih, H))) goto out;
+    t = ds_now();
+    float wscale = (float)(1.0 / sqrt((double)nih));
+    for (int64_t i = 0; i < T * nih; i++) iw[i] *= wscale; /* weights_proj(x).float() * n_heads^-0.5 */
+    for (int64_t tt = 0; tt < T; tt++) { /* RoPE, half-split, on the first qk_rope_head_dim values */
+        const float *cr = f->cos_t + (int64_t)f->pos[tt] * half, *sr = f->sin_t + (int64_t)f->pos[tt] * half;
+        for (int64_t hh = 0; hh < nih; hh++) vf_rope_apply_half(iq + (tt * nih + hh) * id, half, cr, sr);
+        vf_rope_apply_half(ik + tt * id, half, cr, sr);
+    }
+    for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
+        int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
+        vf_dsa_select(iq + t0 * nih * id, ik + t0 * id, iw + t0 * nih, S, (int)nih, (int)id, c->index_topk, sel + off,
+                      &f->st->dsa_min_gap);
+        off += (int64_t)S * kk;
+    }
+    tick(f, PF_INDEX, &t);
+out:
+    free(iq); free(ik); free(iw); free(kw); free(kb);
+    return rc;
+}
+
+/* x += MLA(rmsnorm(x)), over the keys the indexer selects with DSA */
 static int attention(fctx *f, int L, float *x) {
     const ds_config *c = f->c;
     int64_t T = f->T, H = c->hidden_size, nh = c->num_attention_heads;
     int dn = c->qk_nope_head_dim, dr = c->qk_rope_head_dim, dv = c->v_head_dim, half = dr / 2;
     int64_t qd = dn + dr, kvl = c->kv_lora_rank;
     char nm[256];
-    int rc = 0;
+    int rc = 0, *sel = NULL;
     float *h = fbuf(T * H), *q = fbuf(T * nh * qd), *kva = fbuf(T * (kvl + dr));
     float *ckv = fbuf(T * kvl), *kpe = fbuf(T * dr), *kv = fbuf(T * nh * (dn + dv));
     float *att = fbuf(T * nh * dv), *o = fbuf(T * H), *qa = NULL;
@@ -176,22 +313,28 @@ static int attention(fctx *f, int L, float *x) {
     if (c->q_lora_rank > 0) {
         int64_t r = c->q_lora_rank;
         qa = fbuf(T * r);
-        if ((rc = linear(f, lname(nm, sizeof nm, L, "self_attn.q_a_proj.weight"), h, qa, T, r, H)) ||
+        if ((rc = take(f, S_Q_A, L, 0, h, qa, T, r, H)) ||
             (rc = norm(f, lname(nm, sizeof nm, L, "self_attn.q_a_layernorm.weight"), qa, qa, T, r)) ||
-            (rc = linear(f, lname(nm, sizeof nm, L, "self_attn.q_b_proj.weight"), qa, q, T, nh * qd, r)))
+            (rc = take(f, S_Q_B, L, 0, qa, q, T, nh * qd, r)))
             goto out;
-    } else if ((rc = linear(f, lname(nm, sizeof nm, L, "self_attn.q_proj.weight"), h, q, T, nh * qd, H))) {
+    } else if ((rc = take(f, S_Q, L, 0, h, q, T, nh * qd, H))) {
         goto out;
     }
-    if ((rc = linear(f, lname(nm, sizeof nm, L, "self_attn.kv_a_proj_with_mqa.weight"), h, kva, T, kvl + dr, H)))
-        goto out;
+    if ((rc = take(f, S_KV_A, L, 0, h, kva, T, kvl + dr, H))) goto out;
     for (int64_t t = 0; t < T; t++) { /* split into the latent and the shared rope key */
         memcpy(ckv + t * kvl, kva + t * (kvl + dr), (size_t)kvl * sizeof(float));
         memcpy(kpe + t * dr, kva + t * (kvl + dr) + kvl, (size_t)dr * sizeof(float));
     }
     if ((rc = norm(f, lname(nm, sizeof nm, L, "self_attn.kv_a_layernorm.weight"), ckv, ckv, T, kvl)) ||
-        (rc = linear(f, lname(nm, sizeof nm, L, "self_attn.kv_b_proj.weight"), ckv, kv, T, nh * (dn + dv), kvl)))
+        (rc = take(f, S_KV_B, L, 0, ckv, kv, T, nh * (dn + dv), kvl)))
         goto out;
+    if (f->dsa) {
+        int64_t n = 0;
+        for (int s = 0; s < f->tk->n_seq; s++)
+            n += (int64_t)f->tk->len[s] * (c->index_topk < f->tk->len[s] ? c->index_topk : f->tk->len[s]);
+        sel = xmalloc(sizeof(int) * (size_t)(n > 0 ? n : 1));
+        if ((rc = indexer(f, L, h, qa, sel))) goto out;
+    }
     double tp = ds_now();
     for (int64_t t = 0; t < T; t++) {
         const float *cr = f->cos_t + (int64_t)f->pos[t] * half, *sr = f->sin_t + (int64_t)f->pos[t] * half;
@@ -199,32 +342,32 @@ static int attention(fctx *f, int L, float *x) {
         vf_rope_apply(kpe + t * dr, half, cr, sr);
     }
     double scale = vf_softmax_scale(c);
-    for (int64_t s = 0, t0 = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++)
-        vf_attention(q + t0 * nh * qd, kv + t0 * nh * (dn + dv), kpe + t0 * dr, att + t0 * nh * dv,
-                     f->tk->len[s], (int)nh, dn, dr, dv, scale);
+    for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
+        int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
+        vf_attention_sel(q + t0 * nh * qd, kv + t0 * nh * (dn + dv), kpe + t0 * dr, att + t0 * nh * dv, S, (int)nh,
+                         dn, dr, dv, scale, sel ? sel + off : NULL, kk);
+        off += (int64_t)S * kk;
+    }
     tick(f, PF_ATTN, &tp);
-    if ((rc = linear(f, lname(nm, sizeof nm, L, "self_attn.o_proj.weight"), att, o, T, H, nh * dv))) goto out;
+    if ((rc = take(f, S_O, L, 0, att, o, T, H, nh * dv))) goto out;
     for (int64_t i = 0; i < T * H; i++) x[i] += o[i];
 out:
-    free(h); free(q); free(kva); free(ckv); free(kpe); free(kv); free(att); free(o); free(qa);
+    free(h); free(q); free(kva); free(ckv); free(kpe); free(kv); free(att); free(o); free(qa); free(sel);
     return rc;
 }
 
-/* y[M,H] = down(silu(gate(x)) * up(x)) with weights <prefix>.{gate,up,down}_proj.weight. */
-static int mlp(fctx *f, const char *prefix, const float *x, float *y, int64_t M, int64_t I) {
-    int64_t H = f->c->hidden_size;
-    char nm[256];
+/* y[M,H] = down(silu(gate(x)) * up(x)): the dense MLP of layer L, its routed
+ * expert e, or its shared experts (expert MLP_DENSE, e, MLP_SHARED). */
+static int mlp(fctx *f, int L, int expert, const float *x, float *y, int64_t M) {
+    int64_t H = f->c->hidden_size, I, K;
+    step_shape(f->c, S_GATE, expert, &I, &K);
     float *g = fbuf(M * I), *u = fbuf(M * I);
     int rc;
-    snprintf(nm, sizeof nm, "%s.gate_proj.weight", prefix);
-    if ((rc = linear(f, nm, x, g, M, I, H))) goto out;
-    snprintf(nm, sizeof nm, "%s.up_proj.weight", prefix);
-    if ((rc = linear(f, nm, x, u, M, I, H))) goto out;
+    if ((rc = take(f, S_GATE, L, expert, x, g, M, I, H)) || (rc = take(f, S_UP, L, expert, x, u, M, I, H))) goto out;
     double t = ds_now();
     vf_swiglu(g, u, M * I);
     tick(f, PF_SWIGLU, &t);
-    snprintf(nm, sizeof nm, "%s.down_proj.weight", prefix);
-    rc = linear(f, nm, g, y, M, H, I);
+    rc = take(f, S_DOWN, L, expert, g, y, M, H, I);
 out:
     free(g);
     free(u);
@@ -235,7 +378,7 @@ out:
 static int moe(fctx *f, int L, const float *h, float *y) {
     const ds_config *c = f->c;
     int64_t T = f->T, H = c->hidden_size, E = c->n_routed_experts, K = c->num_experts_per_tok;
-    char nm[256], pre[256];
+    char nm[256];
     int rc = 0;
     float *logits = fbuf(T * E), *bias = NULL, *rw = fbuf(T * K), *ye = NULL, *xe = NULL;
     int *ri = xmalloc((size_t)(T * K) * sizeof(int)), *rows = xmalloc((size_t)T * sizeof(int));
@@ -243,12 +386,12 @@ static int moe(fctx *f, int L, const float *h, float *y) {
     vf_route_params rp;
     vf_route_params_from_config(c, &rp);
 
-    if ((rc = linear(f, lname(nm, sizeof nm, L, "mlp.gate.weight"), h, logits, T, E, H))) goto out;
+    if ((rc = take(f, S_ROUTER, L, 0, h, logits, T, E, H))) goto out;
     double tp = ds_now();
     lname(nm, sizeof nm, L, "mlp.gate.e_score_correction_bias");
     if (ds_ws_has(f->ws, nm) && (rc = ds_ws_load(f->ws, nm, E, 1, &bias))) goto out;
     {
-        float *scratch = fbuf(2 * E + rp.n_group);
+        void *scratch = xmalloc(vf_route_scratch_bytes(&rp));
         for (int64_t t = 0; t < T; t++) vf_route(&rp, logits + t * E, bias, ri + t * K, rw + t * K, scratch);
         free(scratch);
         int64_t *count = xcalloc((size_t)(E > 0 ? E : 1), sizeof *count);
@@ -262,16 +405,15 @@ static int moe(fctx *f, int L, const float *h, float *y) {
     memset(y, 0, (size_t)(T * H) * sizeof(float));
     xe = fbuf(T * H);
     ye = fbuf(T * H);
-    for (int64_t e = 0; e < E; e++) { /* ascending, as both references accumulate */
+    for (int64_t e = 0; e < E; e++) { /* ascending, as both references accumulate (and moe_steps plans) */
         int64_t n = 0;
         for (int64_t t = 0; t < T; t++)
             for (int64_t k = 0; k < K; k++)
                 if (ri[t * K + k] == e) { rows[n] = (int)t; rsel[n] = rw[t * K + k]; n++; }
         if (!n) continue;
         for (int64_t i = 0; i < n; i++) memcpy(xe + i * H, h + (int64_t)rows[i] * H, (size_t)H * sizeof(float));
-        snprintf(pre, sizeof pre, "model.layers.%d.mlp.experts.%lld", L, (long long)e);
         tick(f, PF_MOE, &tp);
-        if ((rc = mlp(f, pre, xe, ye, n, c->moe_intermediate_size))) goto out;
+        if ((rc = mlp(f, L, (int)e, xe, ye, n))) goto out;
         tp = ds_now();
         f->st->experts_loaded++;
         for (int64_t i = 0; i < n; i++) {
@@ -282,8 +424,7 @@ static int moe(fctx *f, int L, const float *h, float *y) {
     tick(f, PF_MOE, &tp);
     f->st->expert_slots += E;
     if (c->n_shared_experts > 0) {
-        snprintf(pre, sizeof pre, "model.layers.%d.mlp.shared_experts", L);
-        if ((rc = mlp(f, pre, h, ye, T, (int64_t)c->moe_intermediate_size * c->n_shared_experts))) goto out;
+        if ((rc = mlp(f, L, MLP_SHARED, h, ye, T))) goto out;
         for (int64_t i = 0; i < T * H; i++) y[i] += ye[i];
     }
 out:
@@ -299,7 +440,7 @@ static int ffn(fctx *f, int L, float *x) {
     int rc = norm(f, lname(nm, sizeof nm, L, "post_attention_layernorm.weight"), x, h, T, H);
     if (!rc) {
         if (ds_config_is_moe_layer(f->c, L)) rc = moe(f, L, h, y);
-        else rc = mlp(f, lname(nm, sizeof nm, L, "mlp"), h, y, T, f->c->intermediate_size);
+        else rc = mlp(f, L, MLP_DENSE, h, y, T);
     }
     if (!rc) for (int64_t i = 0; i < T * H; i++) x[i] += y[i];
     free(h);
@@ -323,7 +464,9 @@ static int head(fctx *f, float *x, float *logits) {
     int rc = 0;
     for (int64_t v0 = 0; v0 < V && !rc; v0 += chunk) {
         int64_t n = V - v0 < chunk ? V - v0 : chunk;
-        if ((rc = vf_linear_w(f->be, hn, v0, V, x, part, T, n, H))) break;
+        if (f->qhead < f->qlen && f->q[f->qhead].r0 != v0)
+            step_bug(f, "out of the planned order", S_HEAD, c->num_hidden_layers, 0);
+        if ((rc = take(f, S_HEAD, c->num_hidden_layers, 0, x, part, T, n, H))) break;
         for (int64_t t = 0; t < T; t++) memcpy(logits + t * V + v0, part + t * n, (size_t)n * sizeof(float));
     }
     free(part);
@@ -343,34 +486,72 @@ static int embed(fctx *f, float *x) {
     return 0;
 }
 
-static int64_t max3(int64_t a, int64_t b, int64_t c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
-
-/* Values of the largest weight (or head chunk) the pass multiplies by. */
+/* Values of the largest weight (or head chunk) the pass multiplies by: the
+ * largest step of any kind. */
 static int64_t max_weight(const ds_config *c) {
-    int64_t H = c->hidden_size, nh = c->num_attention_heads, qd = c->qk_nope_head_dim + c->qk_rope_head_dim;
-    int64_t attn = max3((c->q_lora_rank > 0 ? c->q_lora_rank : nh * qd) * H, nh * qd * c->q_lora_rank,
-                        (int64_t)(c->kv_lora_rank + c->qk_rope_head_dim) * H);
-    attn = max3(attn, nh * (c->qk_nope_head_dim + c->v_head_dim) * c->kv_lora_rank, H * nh * c->v_head_dim);
-    int64_t mi = c->moe_intermediate_size, ffn = max3((int64_t)c->intermediate_size * H,
-                                                      (int64_t)c->n_routed_experts * H,
-                                                      mi * (c->n_shared_experts > 1 ? c->n_shared_experts : 1) * H);
-    return max3(attn, ffn, head_chunk(c) * H);
+    int64_t best = head_chunk(c) * c->hidden_size, N, K;
+    for (int op = 0; op < S_HEAD; op++)
+        for (int expert = MLP_SHARED; expert <= 0; expert++) {
+            step_shape(c, (step_op)op, expert, &N, &K);
+            if (N * K > best) best = N * K;
+        }
+    return best;
+}
+
+/* config.json sizes the pass's buffers and loops: each must lie in a range
+ * that a real model of the family stays well inside, so a hostile config is
+ * answered with exit 3, never an overflow or a crash. */
+int vf_forward_check_config(const char *path, const ds_config *c) {
+    const struct { const char *key; int v, lo, hi; } lim[] = {
+        {"vocab_size", c->vocab_size, 1, 1 << 26},
+        {"hidden_size", c->hidden_size, 1, 1 << 20},
+        {"intermediate_size", c->intermediate_size, c->first_k_dense_replace > 0 || c->n_routed_experts == 0, 1 << 22},
+        {"moe_intermediate_size", c->moe_intermediate_size, 0, 1 << 22},
+        {"num_hidden_layers", c->num_hidden_layers, 1, 1 << 14},
+        {"num_attention_heads", c->num_attention_heads, 1, 1 << 14},
+        {"q_lora_rank", c->q_lora_rank, 0, 1 << 20},
+        {"kv_lora_rank", c->kv_lora_rank, 1, 1 << 20},
+        {"qk_nope_head_dim", c->qk_nope_head_dim, 0, 1 << 14},
+        {"qk_rope_head_dim", c->qk_rope_head_dim, 2, 1 << 14},
+        {"v_head_dim", c->v_head_dim, 1, 1 << 14},
+        {"n_routed_experts", c->n_routed_experts, 0, 1 << 16},
+        {"n_shared_experts", c->n_shared_experts, 0, 1 << 10},
+        {"num_experts_per_tok", c->num_experts_per_tok, 0, c->n_routed_experts > 0 ? c->n_routed_experts : 1 << 16},
+        {"n_group", c->n_group, 0, c->n_routed_experts > 0 ? c->n_routed_experts : 1 << 16},
+        {"topk_group", c->topk_group, 0, c->n_group > 0 ? c->n_group : 1 << 16},
+        {"index_n_heads", c->index_n_heads, 0, 1 << 14},
+        {"index_head_dim", c->index_head_dim, 0, 1 << 14},
+        {"index_topk", c->index_topk, 0, 2147483647},
+    };
+    for (size_t i = 0; i < sizeof lim / sizeof lim[0]; i++)
+        if (lim[i].v < lim[i].lo || lim[i].v > lim[i].hi)
+            return ds_fail(DS_EXIT_INPUT, "%s: config.json: %s is %d, outside what verify computes [%d, %d]", path,
+                           lim[i].key, lim[i].v, lim[i].lo, lim[i].hi);
+    if (c->qk_rope_head_dim % 2)
+        return ds_fail(DS_EXIT_INPUT, "%s: qk_rope_head_dim %d is odd", path, c->qk_rope_head_dim);
+    if ((int64_t)c->moe_intermediate_size * c->n_shared_experts > (1 << 22))
+        return ds_fail(DS_EXIT_INPUT, "%s: config.json: moe_intermediate_size * n_shared_experts is too large", path);
+    return vf_dsa_check_config(path, c);
 }
 
 int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logits, vf_stats *st) {
     const ds_config *c = ds_ws_config(ws);
     double t0 = ds_now();
     uint64_t bytes0 = ds_ws_bytes_read(ws);
-    fctx f = {.ws = ws, .be = be, .c = c, .tk = tk, .T = tk->total, .st = st};
-    st->experts_loaded = st->expert_slots = 0;
+    fctx f = {.ws = ws, .be = be, .c = c, .tk = tk, .T = tk->total, .st = st, .dsa = vf_dsa_enabled(c)};
+    st->experts_loaded = st->expert_slots = st->weights_planned = st->weights_taken = 0;
+    st->dsa_min_gap = INFINITY;
+    DS_TRY(vf_forward_check_config(ds_ws_path(ws), c));
     int max_len = 0;
     for (int s = 0; s < tk->n_seq; s++) if (tk->len[s] > max_len) max_len = tk->len[s];
     for (int64_t t = 0; t < tk->total; t++)
         if (tk->tok[t] < 0 || tk->tok[t] >= c->vocab_size)
             return ds_fail(DS_EXIT_INPUT, "token %d at index %lld is outside the vocabulary of %d", tk->tok[t],
                            (long long)t, c->vocab_size);
-    if (c->qk_rope_head_dim % 2)
-        return ds_fail(DS_EXIT_INPUT, "%s: qk_rope_head_dim %d is odd", ds_ws_path(ws), c->qk_rope_head_dim);
+    if (f.dsa && max_len <= c->index_topk)
+        ds_warn("%s: no sequence is longer than index_topk (%d tokens), so sparse attention keeps every key: the "
+                "indexer's selection is not exercised (--tokens with longer sequences does)", ds_ws_path(ws),
+                c->index_topk);
     f.pos = xmalloc((size_t)(tk->total > 0 ? tk->total : 1) * sizeof(int));
     for (int s = 0, t = 0; s < tk->n_seq; s++)
         for (int p = 0; p < tk->len[s]; p++) f.pos[t++] = p;
@@ -396,17 +577,23 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
                     c->num_hidden_layers, (long long)(st->experts_loaded - before), ds_now() - t0);
     }
     if (!rc) rc = head(&f, x, logits);
+    if (!rc && f.qhead != f.qlen) /* planned and never taken: the list and the pass disagree */
+        DS_BUG("forward pass: %d planned weights not taken, the first %s", f.qlen - f.qhead, f.q[f.qhead].name);
     free(x);
     free(f.pos);
     free(f.cos_t);
     free(f.sin_t);
+    free(f.q);
     st->seconds = ds_now() - t0;
     st->bytes_read = ds_ws_bytes_read(ws) - bytes0;
     if (be->profile && !rc) {
         vf_backend_profile(be, st->seconds, st->bytes_read, stderr);
         fprintf(stderr, "verify: profile: CPU blocks: norms %.3f s, RoPE + attention %.3f s, SwiGLU %.3f s, "
-                "MoE routing and mixing %.3f s, embedding %.3f s, planning %.3f s\n", f.cpu_s[PF_NORM],
+                "MoE routing and mixing %.3f s, embedding %.3f s, planning %.3f s", f.cpu_s[PF_NORM],
                 f.cpu_s[PF_ATTN], f.cpu_s[PF_SWIGLU], f.cpu_s[PF_MOE], f.cpu_s[PF_EMBED], f.cpu_s[PF_PLAN]);
+        if (f.dsa) fprintf(stderr, ", sparse-attention indexer %.3f s (smallest selection gap %.2g)", f.cpu_s[PF_INDEX],
+                           st->dsa_min_gap);
+        fputc('\n', stderr);
     }
     vf_backend_end(be);
     return rc;

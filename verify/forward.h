@@ -1,6 +1,8 @@
 /* forward.h - the DeepSeek-V3 forward pass of verify: token embedding; per
  * layer RMSNorm -> MLA attention -> residual, RMSNorm -> FFN (SwiGLU MLP or
- * MoE) -> residual; final RMSNorm; lm_head. Every position's logits.
+ * MoE) -> residual; final RMSNorm; lm_head. Every position's logits. For
+ * deepseek_v32 (V3.2), MLA attends only to the keys DeepSeek Sparse
+ * Attention's indexer selects (verify/dsa.h).
  *
  * Weights are planned in the order they are used and read ahead by reader
  * threads into a bounded ring (verify/wstream.h); routed experts are planned,
@@ -28,11 +30,18 @@ typedef struct {
     int64_t experts_loaded;   /* routed experts read, over all layers */
     int64_t expert_slots;     /* routed experts present, over all MoE layers */
     uint64_t bytes_read;      /* stored weight bytes the pass read */
+    int64_t weights_planned;  /* steps (weights or head chunks) announced to the read-ahead stream */
+    int64_t weights_taken;    /* of them multiplied by; every weight is taken from the plan */
+    double dsa_min_gap;       /* DSA: smallest relative gap at a selection boundary (dsa.h); inf: none */
     double seconds;
 } vf_stats;
 
 /* logits: [t->total][vocab_size], caller-allocated. Token ids must be < vocab.
  * 0, DS_EXIT_INPUT (a tensor missing or of the wrong shape, a bad token), DS_EXIT_IO. */
 int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *t, float *logits, vf_stats *st);
+/* 0, or DS_EXIT_INPUT when a size in config.json lies outside what the pass
+ * computes (bounded so that a hostile config cannot overflow or crash it),
+ * or the indexer of a deepseek_v32 config cannot run. vf_forward checks it. */
+int vf_forward_check_config(const char *path, const ds_config *c);
 
 #endif

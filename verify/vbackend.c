@@ -10,35 +10,38 @@
  * checkpoint), and the first launch of each kernel for loading it: done here,
  * once per backend, on small buffers, rather than inside the first pass. */
 static int warm_up(vf_backend *b) {
+    const ds_device *d = b->dev;
     const int64_t M = 128, N = 256, K = 256;
-    float *x, *w, *y;
-    DS_TRY(ds_cuda_malloc((void **)&x, (size_t)(M * K) * sizeof(float)));
-    int rc = ds_cuda_malloc((void **)&w, (size_t)(N * K) * sizeof(float));
-    if (!rc && (rc = ds_cuda_malloc((void **)&y, (size_t)(M * N) * sizeof(float)))) y = NULL;
-    if (!rc) rc = ds_cuda_memset(x, 0, (size_t)(M * K) * sizeof(float));
-    if (!rc) rc = ds_cuda_memset(w, 0, (size_t)(N * K) * sizeof(float));
-    if (!rc) rc = ds_cuda_gemm_f32(b->blas, x, w, y, M, N, K);
-    if (!rc) rc = ds_cuda_gemm_f32(b->blas, x, w, y, 16, N, K);
-    if (!rc) rc = ds_cuda_widen_bf16_f32_async((const uint16_t *)w, y, 64, NULL);
+    float *x = NULL, *w = NULL, *y = NULL;
+    DS_TRY(d->alloc((void **)&x, (size_t)(M * K) * sizeof(float)));
+    int rc = d->alloc((void **)&w, (size_t)(N * K) * sizeof(float));
+    if (!rc && (rc = d->alloc((void **)&y, (size_t)(M * N) * sizeof(float)))) y = NULL;
+    if (!rc) rc = d->memset(x, 0, (size_t)(M * K) * sizeof(float));
+    if (!rc) rc = d->memset(w, 0, (size_t)(N * K) * sizeof(float));
+    if (!rc) rc = d->gemm_f32(b->gemm, x, w, y, M, N, K);
+    if (!rc) rc = d->gemm_f32(b->gemm, x, w, y, 16, N, K);
+    if (!rc) rc = d->widen_bf16_f32((const uint16_t *)w, y, 64, NULL);
     float one = 1;
-    if (!rc) rc = ds_cuda_memcpy_h2d(x, &one, sizeof one);
-    if (!rc) rc = ds_cuda_dequant_fp8_bf16_async((const uint8_t *)w, (uint16_t *)y, 0, 16, 16, x, 1, 128, 128, NULL);
-    if (!rc) rc = ds_cuda_sync();
-    ds_cuda_free(x);
-    ds_cuda_free(w);
-    ds_cuda_free(y);
+    if (!rc) rc = d->h2d(x, &one, sizeof one);
+    if (!rc) rc = d->dequant_fp8_bf16((const uint8_t *)w, (uint16_t *)y, 0, 16, 16, x, 1, 128, 128, NULL);
+    if (!rc) rc = d->sync();
+    d->free(x);
+    d->free(w);
+    d->free(y);
     return rc;
 }
 
 int vf_backend_open_opts(vf_backend *b, int use_cuda, const vf_backend_opts *o) {
     memset(b, 0, sizeof *b);
-    b->use_cuda = use_cuda;
+    const ds_device *d;
+    DS_TRY(ds_device_get(use_cuda, &d));
+    b->dev = d;
     b->profile = o->profile;
-    if (use_cuda) DS_TRY(ds_cuda_blas_open(&b->blas));
+    DS_TRY(d->gemm_open(&b->gemm));
     ds_wstream_opts so = {.cuda = use_cuda, .readers = o->io_threads, .profile = o->profile};
-    int rc = use_cuda ? warm_up(b) : 0;
+    int rc = d->gpu ? warm_up(b) : 0;
     if (!rc) rc = ds_wstream_open(&b->stream, &so);
-    for (int i = 0; i < 3 && use_cuda && b->profile && !rc; i++) rc = ds_cuda_event_create(&b->ev[i]);
+    for (int i = 0; i < 3 && d->gpu && b->profile && !rc; i++) rc = d->event_create(&b->ev[i]);
     if (rc) vf_backend_close(b);
     return rc;
 }
@@ -49,25 +52,22 @@ int vf_backend_open(vf_backend *b, int use_cuda) {
 }
 
 static void free_buffers(vf_backend *b) {
-    if (b->use_cuda) {
-        ds_cuda_free(b->w);
-        ds_cuda_free(b->x);
-        ds_cuda_free(b->y);
-    } else {
-        free(b->w);
-    }
+    b->dev->free(b->w);
+    b->dev->free(b->x);
+    b->dev->free(b->y);
     b->w = b->x = b->y = NULL;
     b->cap_w = b->cap_x = b->cap_y = 0;
 }
 
 void vf_backend_close(vf_backend *b) {
+    if (!b->dev) return; /* never opened */
     ds_wstream_close(b->stream);
     b->stream = NULL;
     free_buffers(b);
-    for (int i = 0; i < 3; i++) ds_cuda_event_destroy(b->ev[i]);
+    for (int i = 0; i < 3; i++) b->dev->event_destroy(b->ev[i]);
     memset(b->ev, 0, sizeof b->ev);
-    if (b->blas) ds_cuda_blas_close(b->blas);
-    b->blas = NULL;
+    b->dev->gemm_close(b->gemm);
+    b->gemm = NULL;
 }
 
 int vf_backend_begin(vf_backend *b, ds_wsource *ws, int64_t max_weight_elems) {
@@ -76,8 +76,8 @@ int vf_backend_begin(vf_backend *b, ds_wsource *ws, int64_t max_weight_elems) {
      * ones. CPU: the region is free once decoded, before the GEMM, so one
      * largest weight as stored lets the next be read during the GEMM. */
     uint64_t need = ds_wstream_ring_need(b->stream, max_weight_elems, 1);
-    uint64_t ring = b->use_cuda ? 2 * need : need;
-    if (b->use_cuda && ring < ((uint64_t)1 << 30)) ring = (uint64_t)1 << 30;
+    uint64_t ring = b->dev->gpu ? 2 * need : need;
+    if (b->dev->gpu && ring < ((uint64_t)1 << 30)) ring = (uint64_t)1 << 30;
     b->gemm_seconds = b->take_seconds = b->dev_upload_s = b->dev_gemm_s = b->dev_gemm_max_s = b->d2h_s = 0;
     ds_wstream_prof_get(b->stream, &b->prof0);
     return ds_wstream_begin(b->stream, ws, ring);
@@ -92,41 +92,46 @@ int vf_plan(vf_backend *b, const char *name, int64_t r0, int64_t n, int64_t rows
     return ds_wstream_plan(b->stream, name, r0, n, rows, cols);
 }
 
-static int grow(vf_backend *b, float **p, size_t *cap, int64_t n, int device) {
+/* A buffer of the device's memory that holds n floats. */
+static int grow(vf_backend *b, float **p, size_t *cap, int64_t n) {
     size_t need = (size_t)(n > 0 ? n : 1) * sizeof(float);
     if (need <= *cap) return 0;
-    if (device) ds_cuda_free(*p);
-    else free(*p);
+    b->dev->free(*p);
     *p = NULL;
     *cap = 0;
-    if (device) DS_TRY(ds_cuda_malloc((void **)p, need));
-    else *p = xaligned(need);
+    DS_TRY(b->dev->alloc((void **)p, need));
     *cap = need;
-    (void)b;
     return 0;
 }
 
-static int linear_cuda(vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y,
-                       int64_t M, int64_t N, int64_t K) {
-    DS_TRY(grow(b, &b->w, &b->cap_w, N * K, 1));
-    DS_TRY(grow(b, &b->x, &b->cap_x, M * K, 1));
-    DS_TRY(grow(b, &b->y, &b->cap_y, M * N, 1));
+int vf_linear_w(vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
+                int64_t N, int64_t K) {
+    const ds_device *d = b->dev;
+    double t0 = ds_now();
+    int rc = grow(b, &b->w, &b->cap_w, N * K);
+    /* Separate memory: the GEMM reads and writes device copies of the host activations. */
+    if (!rc && d->gpu) rc = grow(b, &b->x, &b->cap_x, M * K);
+    if (!rc && d->gpu) rc = grow(b, &b->y, &b->cap_y, M * N);
     double t = ds_now();
-    int rc = ds_wstream_take(b->stream, name, r0, N, rows, K, b->w);
+    if (!rc) rc = ds_wstream_take(b->stream, name, r0, N, rows, K, b->w);
     b->take_seconds += ds_now() - t;
-    if (rc || M <= 0 || N <= 0) return rc;
-    if (b->profile) DS_TRY(ds_cuda_event_record(b->ev[0], NULL));
-    DS_TRY(ds_cuda_memcpy_h2d(b->x, x, (size_t)(M * K) * sizeof(float)));
-    if (b->profile) DS_TRY(ds_cuda_event_record(b->ev[1], NULL));
-    DS_TRY(ds_cuda_gemm_f32(b->blas, b->x, b->w, b->y, M, N, K));
-    if (b->profile) DS_TRY(ds_cuda_event_record(b->ev[2], NULL));
+    if (rc || M <= 0 || N <= 0) {
+        b->gemm_seconds += ds_now() - t0;
+        return rc;
+    }
+    const void *dx;
+    if (b->profile) DS_TRY(d->event_record(b->ev[0], NULL));
+    DS_TRY(ds_dev_in(d, b->x, x, (size_t)(M * K) * sizeof(float), &dx));
+    if (b->profile) DS_TRY(d->event_record(b->ev[1], NULL));
+    DS_TRY(d->gemm_f32(b->gemm, dx, b->w, ds_dev_out(d, b->y, y), M, N, K));
+    if (b->profile) DS_TRY(d->event_record(b->ev[2], NULL));
     t = ds_now();
-    DS_TRY(ds_cuda_memcpy_d2h(y, b->y, (size_t)(M * N) * sizeof(float)));
-    if (b->profile) {
+    DS_TRY(ds_dev_back(d, y, b->y, (size_t)(M * N) * sizeof(float)));
+    if (b->profile && d->gpu) {
         float u, g;
         b->d2h_s += ds_now() - t;
-        DS_TRY(ds_cuda_event_elapsed_ms(b->ev[0], b->ev[1], &u));
-        DS_TRY(ds_cuda_event_elapsed_ms(b->ev[1], b->ev[2], &g));
+        DS_TRY(d->event_elapsed_ms(b->ev[0], b->ev[1], &u));
+        DS_TRY(d->event_elapsed_ms(b->ev[1], b->ev[2], &g));
         b->dev_upload_s += u / 1e3;
         b->dev_gemm_s += g / 1e3;
         if (g / 1e3 > b->dev_gemm_max_s) {
@@ -134,27 +139,13 @@ static int linear_cuda(vf_backend *b, const char *name, int64_t r0, int64_t rows
             b->gemm_max_mnk[0] = M, b->gemm_max_mnk[1] = N, b->gemm_max_mnk[2] = K;
         }
     }
+    b->gemm_seconds += ds_now() - t0;
     return 0;
-}
-
-int vf_linear_w(vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
-                int64_t N, int64_t K) {
-    double t = ds_now();
-    int rc;
-    if (b->use_cuda) {
-        rc = linear_cuda(b, name, r0, rows, x, y, M, N, K);
-    } else if (!(rc = grow(b, &b->w, &b->cap_w, N * K, 0))) {
-        rc = ds_wstream_take(b->stream, name, r0, N, rows, K, b->w);
-        b->take_seconds += ds_now() - t;
-        if (!rc) rc = ds_cpu_gemm_f32(x, b->w, y, M, N, K);
-    }
-    b->gemm_seconds += ds_now() - t;
-    return rc;
 }
 
 int vf_linear(vf_backend *b, const float *x, const float *w, float *y, int64_t M, int64_t N, int64_t K) {
     double t = ds_now();
-    int rc = b->use_cuda ? ds_cuda_gemm_f32_host(b->blas, x, w, y, M, N, K) : ds_cpu_gemm_f32(x, w, y, M, N, K);
+    int rc = b->dev->gemm_f32_host(b->gemm, x, w, y, M, N, K);
     b->gemm_seconds += ds_now() - t;
     return rc;
 }
@@ -174,7 +165,7 @@ void vf_backend_profile(const vf_backend *b, double seconds, uint64_t bytes, FIL
             p.ring_wait_s - o->ring_wait_s, p.idle_s - o->idle_s, (long long)(p.takes - o->takes),
             (long long)(p.direct_reads - o->direct_reads), p.take_wait_s - o->take_wait_s, p.decode_s - o->decode_s,
             b->gemm_seconds);
-    if (b->use_cuda && b->profile)
+    if (b->dev->gpu && b->profile)
         fprintf(f, " (device: decode %.3f s, activation upload %.3f s, GEMM %.3f s, slowest %.1f ms for %lldx%lldx%lld; "
                 "result copies %.3f s)", p.dev_decode_s - o->dev_decode_s, b->dev_upload_s, b->dev_gemm_s,
                 b->dev_gemm_max_s * 1e3, (long long)b->gemm_max_mnk[0], (long long)b->gemm_max_mnk[1],

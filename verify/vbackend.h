@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "kernels/kernels.h"
+#include "kernels/device.h"
 #include "verify/wstream.h"
 
 typedef struct {
@@ -21,10 +21,11 @@ typedef struct {
 } vf_backend_opts;
 
 typedef struct {
-    int use_cuda, profile;
-    ds_cuda_blas *blas;
+    const ds_device *dev;      /* chosen once at open (kernels/device.h) */
+    int profile;
+    void *gemm;                /* dev's GEMM handle (cuBLAS on CUDA) */
     ds_wstream *stream;
-    float *w, *x, *y;          /* the weight being multiplied (host on CPU), activations (CUDA) */
+    float *w, *x, *y;          /* dev memory: the weight being multiplied; activations (only where dev->gpu) */
     size_t cap_w, cap_x, cap_y;
     void *ev[3];               /* profile, CUDA: before and after the activation upload, after the GEMM */
     /* since vf_backend_begin */

@@ -22,10 +22,16 @@
  * read different chunks at once). On the CUDA path each reader owns a stream
  * and two pinned staging buffers: it reads chunk k+1 into one while chunk k is
  * uploaded from the other, and marks a chunk arrived once its upload event
- * has completed. */
+ * has completed.
+ *
+ * Memory, copies, events and kernels go through the device table
+ * (kernels/device.h) chosen at open. The staged CPU mode (tests) runs that same
+ * path - staging, upload, decode with the table's kernels - on the CPU
+ * instance, whose copies are memcpy and whose events are always complete. */
 #include "verify/wstream.h"
 #include "verify/ws_impl.h"
-#include "kernels/kernels.h"
+#include "kernels/device.h"
+#include "common/bug.h"
 #include "common/util.h"
 
 #include <pthread.h>
@@ -94,6 +100,7 @@ typedef struct {
 
 struct ds_wstream {
     ds_wstream_opts o;
+    const ds_device *dev;      /* chosen once, from o.cuda */
     int gpu_like;              /* CUDA, or the staged CPU emulation of it */
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv, idle_cv;
@@ -118,18 +125,11 @@ struct ds_wstream {
 
 static uint64_t align_up(uint64_t x) { return (x + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN; }
 
-/* ---- memory of the path: device on CUDA, host otherwise ---------------------- */
+/* ---- memory of the path: the device's (GPU memory on CUDA, host otherwise) ---- */
 
-static int mem_alloc(const ds_wstream *s, void **p, size_t n) {
-    if (s->o.cuda) return ds_cuda_malloc(p, n);
-    *p = xaligned(n ? n : 1);
-    return 0;
-}
+static int mem_alloc(const ds_wstream *s, void **p, size_t n) { return s->dev->alloc(p, n); }
 
-static void mem_free(const ds_wstream *s, void *p) {
-    if (s->o.cuda) ds_cuda_free(p);
-    else free(p);
-}
+static void mem_free(const ds_wstream *s, void *p) { s->dev->free(p); }
 
 static int grow(const ds_wstream *s, void **p, size_t *cap, size_t n) {
     if (n <= *cap) return 0;
@@ -230,6 +230,7 @@ static int ring_alloc(ds_wstream *s, wreq *q) {
         at = s->rhead;
     }
     if (at == NO_REGION) return 0;
+    DS_ASSERT(at + size <= s->cap);
     q->off = at;
     s->rhead = at + size;
     return 1;
@@ -344,7 +345,7 @@ static int settle(reader *r, int b) {
     ds_wstream *s = r->s;
     if (!r->has[b]) return 0;
     double t = ds_now();
-    int rc = ds_cuda_event_sync(r->ev[b]);
+    int rc = s->dev->event_sync(r->ev[b]);
     r->l_copy_wait_s += ds_now() - t;
     pthread_mutex_lock(&s->mu);
     arrived(s, &r->pend[b], rc);
@@ -355,15 +356,10 @@ static int settle(reader *r, int b) {
 
 static int staging(reader *r, int b, size_t n) {
     if (r->cap[b] >= n) return 0;
-    if (r->s->o.cuda) {
-        ds_cuda_host_free(r->buf[b]);
-        r->buf[b] = NULL;
-        r->cap[b] = 0;
-        DS_TRY(ds_cuda_host_alloc(&r->buf[b], n));
-    } else {
-        free(r->buf[b]);
-        r->buf[b] = xaligned(n);
-    }
+    r->s->dev->host_free(r->buf[b]);
+    r->buf[b] = NULL;
+    r->cap[b] = 0;
+    DS_TRY(r->s->dev->host_alloc(&r->buf[b], n));
     r->cap[b] = n;
     return 0;
 }
@@ -382,23 +378,23 @@ static void run_chunk(reader *r, const wchunk *c) {
         pthread_mutex_unlock(&s->mu);
         return;
     }
+    const ds_device *d = s->dev;
     int b = r->turn;
     r->turn ^= 1;
-    if (s->o.cuda) rc = settle(r, b);
+    rc = settle(r, b);
     if (!rc) rc = staging(r, b, c->bytes);
     t = ds_now();
     if (!rc) rc = fill(c, r->buf[b]);
     r->l_read_s += ds_now() - t;
     r->l_bytes += c->bytes;
-    if (!rc && !s->o.cuda) memcpy(s->ring + c->dst, r->buf[b], c->bytes);
-    if (!rc && s->o.cuda) {
-        rc = ds_cuda_memcpy_h2d_async(s->ring + c->dst, r->buf[b], c->bytes, r->stream);
-        if (!rc) rc = ds_cuda_event_record(r->ev[b], r->stream);
+    if (!rc) {
+        rc = d->h2d_async(s->ring + c->dst, r->buf[b], c->bytes, r->stream);
+        if (!rc) rc = d->event_record(r->ev[b], r->stream);
         if (!rc) {
             r->pend[b] = *c;
             r->has[b] = 1;
             int done = 0; /* the other buffer's upload may be done already: say so now */
-            if (r->has[b ^ 1] && !ds_cuda_event_query(r->ev[b ^ 1], &done) && done) settle(r, b ^ 1);
+            if (r->has[b ^ 1] && !d->event_query(r->ev[b ^ 1], &done) && done) settle(r, b ^ 1);
             return;
         }
     }
@@ -438,11 +434,11 @@ static void *reader_main(void *arg) {
     return NULL;
 }
 
-/* CUDA: waits for the last take's decode (and counts its device time). */
+/* Waits for the last take's decode (and counts its device time); CPU: done already. */
 static void last_decode_done(ds_wstream *s) {
-    (void)ds_cuda_event_sync(s->take_ev);
+    (void)s->dev->event_sync(s->take_ev);
     float ms;
-    if (s->timing && !ds_cuda_event_elapsed_ms(s->dec_ev, s->take_ev, &ms)) s->prof.dev_decode_s += ms / 1e3;
+    if (s->timing && !s->dev->event_elapsed_ms(s->dec_ev, s->take_ev, &ms)) s->prof.dev_decode_s += ms / 1e3;
     s->timing = 0;
 }
 
@@ -459,19 +455,13 @@ void ds_wstream_close(ds_wstream *s) {
         reader *r = &s->rd[i];
         if (r->started) pthread_join(r->th, NULL);
         for (int b = 0; b < 2; b++) {
-            if (s->o.cuda) {
-                ds_cuda_host_free(r->buf[b]);
-                ds_cuda_event_destroy(r->ev[b]);
-            } else {
-                free(r->buf[b]);
-            }
+            s->dev->host_free(r->buf[b]);
+            s->dev->event_destroy(r->ev[b]);
         }
-        if (s->o.cuda) ds_cuda_stream_destroy(r->stream);
+        s->dev->stream_destroy(r->stream);
     }
-    if (s->o.cuda) {
-        ds_cuda_event_destroy(s->take_ev);
-        ds_cuda_event_destroy(s->dec_ev);
-    }
+    s->dev->event_destroy(s->take_ev);
+    s->dev->event_destroy(s->dec_ev);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->work_cv);
     pthread_cond_destroy(&s->done_cv);
@@ -487,10 +477,13 @@ int ds_wstream_default_readers(int cuda) {
 
 int ds_wstream_open(ds_wstream **out, const ds_wstream_opts *o) {
     *out = NULL;
+    const ds_device *dev;
+    DS_TRY(ds_device_get(o->cuda, &dev));
     ds_wstream *s = xcalloc(1, sizeof *s);
     s->o = *o;
+    s->dev = dev;
     if (s->o.cuda) s->o.staged = 0;
-    s->gpu_like = s->o.cuda || s->o.staged;
+    s->gpu_like = dev->gpu || s->o.staged;
     if (!s->o.chunk_bytes) s->o.chunk_bytes = DEFAULT_CHUNK;
     if (s->o.readers <= 0) s->o.readers = ds_wstream_default_readers(s->o.cuda);
     pthread_mutex_init(&s->mu, NULL);
@@ -500,18 +493,15 @@ int ds_wstream_open(ds_wstream **out, const ds_wstream_opts *o) {
     s->nrd = s->o.readers;
     s->rd = xcalloc((size_t)s->nrd, sizeof *s->rd);
     int rc = 0;
-    if (s->o.cuda) rc = ds_cuda_event_create(&s->take_ev);
-    if (s->o.cuda && !rc) rc = ds_cuda_event_create(&s->dec_ev);
+    rc = dev->event_create(&s->take_ev);
+    if (!rc) rc = dev->event_create(&s->dec_ev);
     for (int i = 0; i < s->nrd && !rc; i++) {
         reader *r = &s->rd[i];
         r->s = s;
-        if (s->o.cuda) {
-            rc = ds_cuda_stream_create(&r->stream);
+        if (s->gpu_like) {
+            rc = dev->stream_create(&r->stream);
             for (int b = 0; b < 2 && !rc; b++)
-                if (!(rc = ds_cuda_event_create(&r->ev[b]))) rc = staging(r, b, s->o.chunk_bytes);
-        } else if (s->o.staged) {
-            staging(r, 0, s->o.chunk_bytes);
-            staging(r, 1, s->o.chunk_bytes);
+                if (!(rc = dev->event_create(&r->ev[b]))) rc = staging(r, b, s->o.chunk_bytes);
         }
         if (!rc && pthread_create(&r->th, NULL, reader_main, r) != 0)
             rc = ds_fail(DS_EXIT_IO, "verify: cannot start a weight reader thread");
@@ -554,7 +544,7 @@ void ds_wstream_end(ds_wstream *s) {
     s->issue = s->next_take = NULL;
     pthread_mutex_unlock(&s->mu);
     /* the last take's decode may still read the ring and the scratch */
-    if (s->o.cuda && s->ring) last_decode_done(s);
+    if (s->ring) last_decode_done(s);
     mem_free(s, s->ring);
     mem_free(s, s->tmp16);
     mem_free(s, s->tmp32);
@@ -595,19 +585,22 @@ static int take_direct(ds_wstream *s, const char *name, int64_t r0, int64_t n, i
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json",
                        s->ws->path, name, (long long)ti.rows, (long long)ti.cols, (long long)rows, (long long)cols);
     s->prof.direct_reads++;
-    if (!s->o.cuda) return ds_ws_read_rows(s->ws, name, r0, n, dst);
+    if (!s->dev->gpu) return ds_ws_read_rows(s->ws, name, r0, n, dst);
     size_t bytes = (size_t)(n * cols) * sizeof(float);
     float *h = xaligned(bytes ? bytes : 1);
     int rc = ds_ws_read_rows(s->ws, name, r0, n, h);
-    if (!rc) rc = ds_cuda_memcpy_h2d(dst, h, bytes);
+    if (!rc) rc = s->dev->h2d(dst, h, bytes);
     free(h);
     return rc;
 }
 
-/* CUDA: the request's pieces to float32 at dst, enqueued on the default stream. */
-static int decode_gpu(ds_wstream *s, const wreq *q, float *dst) {
+/* The staged path (CUDA, or the CPU's staged mode): the request's pieces, as the
+ * readers put them in the ring (stored bytes, or floats they decoded), to
+ * float32 at dst with the device's kernels, enqueued on the default stream. */
+static int decode_dev(ds_wstream *s, const wreq *q, float *dst) {
+    const ds_device *d = s->dev;
     const uint8_t *base = s->ring + q->off;
-    if (s->o.profile) DS_TRY(ds_cuda_event_record(s->dec_ev, NULL));
+    if (s->o.profile) DS_TRY(d->event_record(s->dec_ev, NULL));
     for (int i = 0; i < q->np; i++) {
         const wpiece *w = &q->p[i];
         const ws_part *p = &w->pc.part;
@@ -617,33 +610,33 @@ static int decode_gpu(ds_wstream *s, const wreq *q, float *dst) {
         const uint16_t *bf = NULL;
         if (w->fp8) {
             DS_TRY(grow(s, (void **)&s->tmp16, &s->cap16, (size_t)ne * 2));
-            DS_TRY(ds_cuda_dequant_fp8_bf16_async(base + w->data_off, s->tmp16, w->pc.r0 - w->sb0 * p->br, n, pc,
-                                                  (const float *)(base + w->scale_off), w->sc, p->br, p->bc, NULL));
+            DS_TRY(d->dequant_fp8_bf16(base + w->data_off, s->tmp16, w->pc.r0 - w->sb0 * p->br, n, pc,
+                                       (const float *)(base + w->scale_off), w->sc, p->br, p->bc, NULL));
             bf = s->tmp16;
         } else if (w->mode == P_RAW && p->w->dtype == DS_BF16) {
             bf = (const uint16_t *)(base + w->data_off);
         }
         if (bf && whole) {
-            DS_TRY(ds_cuda_widen_bf16_f32_async(bf, out, ne, NULL));
+            DS_TRY(d->widen_bf16_f32(bf, out, ne, NULL));
             continue;
         }
         const float *f = (const float *)(base + w->data_off);
         if (bf) {
             DS_TRY(grow(s, (void **)&s->tmp32, &s->cap32, (size_t)ne * 4));
-            DS_TRY(ds_cuda_widen_bf16_f32_async(bf, s->tmp32, ne, NULL));
+            DS_TRY(d->widen_bf16_f32(bf, s->tmp32, ne, NULL));
             f = s->tmp32;
         }
-        DS_TRY(ds_cuda_memcpy_2d_d2d_async(out, (size_t)q->cols * 4, f, (size_t)pc * 4, (size_t)pc * 4, (size_t)n,
-                                           NULL));
+        DS_TRY(d->copy_2d_async(out, (size_t)q->cols * 4, f, (size_t)pc * 4, (size_t)pc * 4, (size_t)n, NULL));
     }
-    DS_TRY(ds_cuda_event_record(s->take_ev, NULL));
+    DS_TRY(d->event_record(s->take_ev, NULL));
     s->timing = s->o.profile;
     return 0;
 }
 
 
-/* CPU: the request's pieces to float32 at dst. */
-static int decode_cpu(ds_wstream *s, const wreq *q, float *dst) {
+/* The CPU path: the request's pieces to float32 at dst (FP8 and BF16 from the
+ * ring, the rest decoded here from the mapping). */
+static int decode_host(ds_wstream *s, const wreq *q, float *dst) {
     const uint8_t *base = q->off == NO_REGION ? NULL : s->ring + q->off;
     for (int i = 0; i < q->np; i++) {
         const wpiece *w = &q->p[i];
@@ -675,7 +668,7 @@ int ds_wstream_take(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
     /* the request taken before: its decode was waited for by the caller's copy
      * of the result; the event makes sure before its region is reused */
     if (s->first && s->first->taken) {
-        if (s->o.cuda) last_decode_done(s);
+        last_decode_done(s);
         while (s->first && s->first->taken) pop_front(s);
     }
     wreq *q = s->next_take;
@@ -689,13 +682,13 @@ int ds_wstream_take(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
     double t1 = ds_now();
     s->prof.take_wait_s += t1 - t0;
     int rc = q->rc;
-    if (!rc) rc = s->o.cuda ? decode_gpu(s, q, dst) : decode_cpu(s, q, dst);
+    if (!rc) rc = s->gpu_like ? decode_dev(s, q, dst) : decode_host(s, q, dst);
     if (!rc) s->ws->bytes_read += q->stored;
     s->prof.decode_s += ds_now() - t1;
     s->prof.takes++;
     pthread_mutex_lock(&s->mu);
     q->taken = 1;
-    if (!s->o.cuda) /* decoded already: its region is free now */
+    if (!s->dev->gpu) /* decoded already: its region is free now */
         while (s->first && s->first->taken) pop_front(s);
     pthread_mutex_unlock(&s->mu);
     return rc;

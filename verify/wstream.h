@@ -33,7 +33,7 @@ typedef struct {
     int cuda;            /* 1: ring in GPU memory, decode on the GPU */
     int readers;         /* reader threads; 0: ds_wstream_default_readers */
     size_t chunk_bytes;  /* bytes per read; 0: 16 MiB */
-    int staged;          /* CPU path only: go through staging buffers as the GPU path does (tests) */
+    int staged;          /* CPU only: the GPU path (staging, upload, decode) on the CPU device (tests) */
     int profile;         /* CUDA: time the decodes on the device */
 } ds_wstream_opts;
 

@@ -24,7 +24,7 @@ static inline uint16_t bf16_rne_nan7fff(float f) {
     return (uint16_t)((x + 0x7FFFu + ((x >> 16) & 1)) >> 16);
 }
 
-void ds_cpu_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
+int ds_cpu_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
                              const float *scale, int64_t scale_cols, int br, int bc) {
     const float *tab = ds_e4m3_table();
 #pragma omp parallel for schedule(static)
@@ -38,9 +38,10 @@ void ds_cpu_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_
             for (int64_t j = c0; j < c1; j++) dst[j] = bf16_rne_nan7fff(tab[src[j]] * s);
         }
     }
+    return 0;
 }
 
-void ds_cpu_dequant_fp8_f32(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
+int ds_cpu_dequant_fp8_f32(const uint8_t *w, float *out, int64_t r0, int64_t nrows, int64_t cols,
                             const float *scale, int64_t scale_cols, int br, int bc) {
     const float *tab = ds_e4m3_table();
 #pragma omp parallel for schedule(static)
@@ -54,4 +55,5 @@ void ds_cpu_dequant_fp8_f32(const uint8_t *w, float *out, int64_t r0, int64_t nr
             for (int64_t j = c0; j < c1; j++) dst[j] = ds_bf16_to_f32(bf16_rne_nan7fff(tab[src[j]] * s));
         }
     }
+    return 0;
 }

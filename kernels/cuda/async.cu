@@ -5,7 +5,7 @@
 #include "kernels/cuda/cuda_check.h"
 
 extern "C" {
-#include "kernels/kernels.h"
+#include "kernels/gpu.h"
 }
 
 extern "C" int ds_cuda_stream_create(void **stream) {

@@ -23,7 +23,7 @@
 #include "kernels/cuda/cuda_check.h"
 
 extern "C" {
-#include "kernels/kernels.h"
+#include "kernels/gpu.h"
 }
 
 namespace {

@@ -12,12 +12,13 @@
  * last piece has left its buffers. Pinned caller buffers skip staging. */
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/cuda/cuda_check.h"
 
 extern "C" {
-#include "kernels/kernels.h"
+#include "kernels/gpu.h"
 }
 
 namespace {
@@ -117,6 +118,34 @@ extern "C" int ds_cuda_available(char *reason, int reason_len) {
         (void)cudaGetLastError();
         snprintf(reason, (size_t)reason_len, "CUDA device %d (sm_%d%d) cannot run this build's kernels (%s)", dev,
                  major, minor, cudaGetErrorString(e));
+        return 0;
+    }
+    return 1;
+}
+
+extern "C" int ds_cuda_select_device(int k, char *reason, int reason_len) {
+    char dummy[8];
+    if (!reason || reason_len <= 0) {
+        reason = dummy;
+        reason_len = (int)sizeof dummy;
+    }
+    reason[0] = 0;
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(reason, (size_t)reason_len, "no CUDA device (%s)", cudaGetErrorString(e));
+        return 0;
+    }
+    if (k < 0 || k >= n) {
+        const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+        snprintf(reason, (size_t)reason_len, "%d CUDA device(s) visible (numbered 0..%d%s%s%s)", n, n - 1,
+                 cvd ? ", CUDA_VISIBLE_DEVICES=" : "", cvd ? cvd : "", cvd ? "" : "");
+        return 0;
+    }
+    if ((e = cudaSetDevice(k)) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(reason, (size_t)reason_len, "cannot use CUDA device %d (%s)", k, cudaGetErrorString(e));
         return 0;
     }
     return 1;

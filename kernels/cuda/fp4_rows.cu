@@ -11,6 +11,7 @@
 
 extern "C" {
 #include "kernels/kernels.h"
+#include "kernels/gpu.h"
 }
 #include "quant/fp4_core.h"
 
@@ -52,21 +53,28 @@ __global__ void fp4_rows_kernel(int fmt, int mse, const uint16_t *w, int64_t col
 
 } // namespace
 
-extern "C" int ds_cuda_fp4_quant_rows(const ds_quant_spec *sp, const uint16_t *w, int64_t nrows, int64_t cols,
-                                      float gs, uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats) {
+extern "C" int ds_cuda_fp4_quant_rows_async(const ds_quant_spec *sp, const uint16_t *w, int64_t nrows,
+                                            int64_t cols, float gs, uint8_t *packed, uint8_t *scale,
+                                            ds_quant_row_stats *stats, void *stream) {
     if ((sp->format != DSQ_FMT_NVFP4 && sp->format != DSQ_FMT_MXFP4) || nrows < 0 || cols <= 0 ||
         cols % dsq_fp4_group_size(sp->format))
         return ds_fail(DS_EXIT_INPUT, "CUDA quantize fp4: unsupported format %d or shape %lld x %lld", sp->format,
                        (long long)nrows, (long long)cols);
-    if (nrows == 0) return 0;
+    cudaStream_t st = (cudaStream_t)stream;
     for (int64_t r0 = 0; r0 < nrows; r0 += 65535) { /* grid.x limit of older devices: stay portable */
         int64_t n = nrows - r0 < 65535 ? nrows - r0 : 65535;
-        fp4_rows_kernel<<<(unsigned)n, kThreads>>>(sp->format, sp->mse, w + r0 * cols, cols, gs,
-                                                   packed + r0 * (cols / 2),
-                                                   scale + r0 * (cols / dsq_fp4_group_size(sp->format)),
-                                                   stats ? stats + r0 : nullptr);
+        fp4_rows_kernel<<<(unsigned)n, kThreads, 0, st>>>(sp->format, sp->mse, w + r0 * cols, cols, gs,
+                                                          packed + r0 * (cols / 2),
+                                                          scale + r0 * (cols / dsq_fp4_group_size(sp->format)),
+                                                          stats ? stats + r0 : nullptr);
         CUDA_CHECK_LAUNCH();
     }
+    return 0;
+}
+
+extern "C" int ds_cuda_fp4_quant_rows(const ds_quant_spec *sp, const uint16_t *w, int64_t nrows, int64_t cols,
+                                      float gs, uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats) {
+    DS_TRY(ds_cuda_fp4_quant_rows_async(sp, w, nrows, cols, gs, packed, scale, stats, NULL));
     CUDA_CHECK(cudaDeviceSynchronize());
     return 0;
 }

@@ -15,7 +15,7 @@
 #include "kernels/cuda/cuda_check.h"
 
 extern "C" {
-#include "kernels/kernels.h"
+#include "kernels/gpu.h"
 }
 #include "quant/quant_core.h"
 

@@ -66,6 +66,8 @@ if can_mount; then
     # which is written last (tmpfs counts whole 4 KiB pages).
     n=0
     for f in "$REF"/*; do [ "$(basename "$f")" = model.safetensors.index.json ] || n=$((n + $(pages "$f"))); done
+    # and the run's journal (OUT/.dsconv/run.log: the record's entries, unindented)
+    n=$((n + $(( ($(tr -d ' \t\n' <"$REF/.dsconv/run.json" | wc -c) + 4095) / 4096 ))))
     mount -t tmpfs -o size=$((n * 4))k tmpfs "$MNT"
     OUT=$MNT/out
     expect_rc "ENOSPC on the index: exit 4" 4 "$DSCONV" fp8-to-bf16 "$IN" "$OUT" --quiet

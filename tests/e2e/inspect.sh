@@ -128,10 +128,12 @@ expect_rc "inspect --help exits 0" 0 "$DSCONV" inspect --help
 check "inspect --help shows --tensors and --json" bash -c "grep -q -- --tensors '$TMP/out' && grep -q -- --json '$TMP/out'"
 
 expect_rc "dsconv --help exits 0" 0 "$DSCONV" --help
-for c in fp8-to-bf16 shard-for-mp strip-mtp requant verify inspect manifest; do
+cmds="fp8-to-bf16 shard-for-mp strip-mtp requant verify inspect manifest finish to-bf16"
+for c in $cmds; do
     check "dsconv --help lists $c" grep -Eq "^ +$c +[a-zA-Z]" "$TMP/out"
 done
-check "dsconv --help lists exactly 7 commands" test "$(grep -cE '^  [a-z0-9-]+ {2,}[a-zA-Z]' "$TMP/out")" -eq 7
+check "dsconv --help lists exactly the $(echo $cmds | wc -w) commands" \
+    test "$(grep -cE '^  [a-z0-9-]+ {2,}[a-zA-Z]' "$TMP/out")" -eq "$(echo $cmds | wc -w)"
 expect_rc "dsconv --version exits 0" 0 "$DSCONV" --version
 check "dsconv --version prints a version" grep -Eq '^dsconv [0-9]+\.[0-9]+' "$TMP/out"
 expect_rc "dsconv nosuchcmd exits 2" 2 "$DSCONV" nosuchcmd

@@ -23,6 +23,7 @@
 #include "common/util.h"
 #include "formats/dtype.h"
 #include "kernels/kernels.h"
+#include "kernels/gpu.h"
 #include "tests/unit/test.h"
 
 /* ---- options (set once in main) ------------------------------------------- */

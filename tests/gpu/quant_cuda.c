@@ -19,6 +19,7 @@
 #include "common/util.h"
 #include "formats/dtype.h"
 #include "kernels/kernels.h"
+#include "kernels/gpu.h"
 
 static int n_pass, n_fail;
 static void report(int ok, const char *name, const char *detail) {

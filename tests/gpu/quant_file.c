@@ -12,6 +12,7 @@
 
 #include "common/util.h"
 #include "kernels/kernels.h"
+#include "kernels/gpu.h"
 
 static int write_raw(const char *prefix, const char *ext, const void *p, size_t n) {
     char path[4096];

@@ -14,7 +14,8 @@
 #include "convert/requant_plan.h"
 #include "convert/shard_mp.h"
 #include "formats/hf.h"
-#include "kernels/kernels.h"
+#include "kernels/device.h"
+#include "kernels/gpu.h"
 #include "verify/wstream.h"
 
 #include <stdlib.h>
@@ -105,13 +106,13 @@ static int run_mode(test_ctx *t_, ds_wsource *ws, const req *r, int nr, int mode
         uint64_t b1 = ds_ws_bytes_read(ws);
         memset(got, 0xA5, bytes);
         if (mode == 2) {
-            CHECK_EQ_INT(ds_cuda_malloc((void **)&dev, bytes), 0);
-            CHECK_EQ_INT(ds_cuda_memset(dev, 0xA5, bytes), 0);
+            CHECK_EQ_INT(ds_device_cuda()->alloc((void **)&dev, bytes), 0);
+            CHECK_EQ_INT(ds_device_cuda()->memset(dev, 0xA5, bytes), 0);
         }
         CHECK_EQ_INT(ds_wstream_take(s, r[i].name, r[i].r0, r[i].n, r[i].rows, r[i].cols, mode == 2 ? dev : got), 0);
         if (mode == 2) {
-            CHECK_EQ_INT(ds_cuda_memcpy_d2h(got, dev, bytes), 0);
-            ds_cuda_free(dev);
+            CHECK_EQ_INT(ds_device_cuda()->d2h(got, dev, bytes), 0);
+            ds_device_cuda()->free(dev);
         }
         uint64_t b2 = ds_ws_bytes_read(ws);
         if (memcmp(ref, got, bytes) || b2 - b1 != b1 - b0) {
@@ -144,26 +145,30 @@ TEST(widen_matches_bf16_to_f32) {
         same &= memcmp(&e, &out[i], 4) == 0;
     }
     CHECK(same);
-    if (!ds_cuda_available(NULL, 0)) {
-        printf("  no GPU here: the CUDA widen kernel is checked on a GPU machine\n");
-        return;
+    /* The device table's widen, on the CPU and, where there is a GPU, on CUDA:
+     * odd offsets and lengths (the vector path, the scalar tail, the unaligned fallback). */
+    int gpu = ds_cuda_available(NULL, 0);
+    if (!gpu) printf("  no GPU here: the CUDA widen kernel is checked on a GPU machine\n");
+    const ds_device *devs[2] = {ds_device_cpu(), gpu ? ds_device_cuda() : NULL};
+    for (int di = 0; di < 2 && devs[di]; di++) {
+        const ds_device *d = devs[di];
+        uint16_t *din;
+        float *dout, got[1000];
+        CHECK_EQ_INT(d->alloc((void **)&din, sizeof in), 0);
+        CHECK_EQ_INT(d->alloc((void **)&dout, sizeof out + 64), 0);
+        CHECK_EQ_INT(d->h2d(din, in, sizeof in), 0);
+        const int off[3][2] = {{0, 0}, {0, 1}, {3, 0}};
+        for (int k = 0; k < 3; k++) {
+            int n = 997 - off[k][0];
+            CHECK_EQ_INT(d->memset(dout, 0xA5, sizeof out + 64), 0);
+            CHECK_EQ_INT(d->widen_bf16_f32(din + off[k][0], dout + off[k][1], n, NULL), 0);
+            CHECK_EQ_INT(d->d2h(got, dout + off[k][1], (size_t)n * 4), 0);
+            CHECKF(memcmp(got, out + off[k][0], (size_t)n * 4) == 0, "%s: offsets %d/%d", d->name, off[k][0],
+                   off[k][1]);
+        }
+        d->free(din);
+        d->free(dout);
     }
-    /* odd offsets and lengths: the vector path, the scalar tail, the unaligned fallback */
-    uint16_t *din;
-    float *dout, got[1000];
-    CHECK_EQ_INT(ds_cuda_malloc((void **)&din, sizeof in), 0);
-    CHECK_EQ_INT(ds_cuda_malloc((void **)&dout, sizeof out + 64), 0);
-    CHECK_EQ_INT(ds_cuda_memcpy_h2d(din, in, sizeof in), 0);
-    const int off[3][2] = {{0, 0}, {0, 1}, {3, 0}};
-    for (int k = 0; k < 3; k++) {
-        int n = 997 - off[k][0];
-        CHECK_EQ_INT(ds_cuda_memset(dout, 0xA5, sizeof out + 64), 0);
-        CHECK_EQ_INT(ds_cuda_widen_bf16_f32(din + off[k][0], dout + off[k][1], n), 0);
-        CHECK_EQ_INT(ds_cuda_memcpy_d2h(got, dout + off[k][1], (size_t)n * 4), 0);
-        CHECKF(memcmp(got, out + off[k][0], (size_t)n * 4) == 0, "offsets %d/%d", off[k][0], off[k][1]);
-    }
-    ds_cuda_free(din);
-    ds_cuda_free(dout);
 }
 
 TEST(stream_matches_read_rows) {
