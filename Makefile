@@ -139,6 +139,11 @@ bench: all
 bench-quick: all
 	@bash bench/bench-quick.sh
 
+# One conversion as 1, 2, 4, 8 parts at once on this host (--part I/N + finish) against the whole run.
+.PHONY: bench-parts
+bench-parts: all
+	@bash bench/bench-parts.sh --size-gb $(or $(SIZE_GB),8)
+
 # libFuzzer harnesses of the parsers (clang + libclang-rt-dev); FUZZ_SECONDS each, one after another.
 FUZZ_SECONDS ?= 600
 fuzz:

@@ -28,8 +28,38 @@ static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
            s->mtp_layers);
     printf("routed experts: %d%s\n", s->routed_experts,
            c->has_config && c->config.n_routed_experts != s->routed_experts ? " (config says otherwise)" : "");
+    if (c->has_config) {
+        const ds_family *f = ds_family_find(c->config.model_type);
+        if (f) printf("family:         %s (%s)\n", f->model_type, f->members);
+        else printf("family:         unsupported: model_type \"%s\" is not one of %s\n", c->config.model_type,
+                    ds_schema_supported());
+        printf("traits:         indexer %s, q_lora_rank %d%s, n_group %d, scale_fmt %s\n",
+               f && f->indexer ? "yes" : "no", c->config.q_lora_rank, c->config.q_lora_rank ? "" : " (q_proj)",
+               c->config.n_group, c->config.scale_fmt[0] ? c->config.scale_fmt : "none");
+        printf("routing:        top-%d of %d experts, routed_scaling_factor %g; rope_theta %g",
+               c->config.num_experts_per_tok, c->config.n_routed_experts, c->config.routed_scaling_factor,
+               c->config.rope_theta);
+        if (c->config.rope_yarn)
+            printf(", YaRN factor %g (beta_fast %g, beta_slow %g)", c->config.rope_factor, c->config.rope_beta_fast,
+                   c->config.rope_beta_slow);
+        printf("\n");
+        if (f && f->indexer)
+            printf("indexer:        %d heads x %d, top-%d keys per query\n", c->config.index_n_heads,
+                   c->config.index_head_dim, c->config.index_topk);
+    }
     if (s->fp8_block[0]) printf("fp8 block:      %dx%d (%d scale tensors)\n", s->fp8_block[0], s->fp8_block[1], s->scales);
     else printf("fp8 block:      none\n");
+    if (s->family) {
+        printf("tensor groups:\n");
+        for (int r = 0; r < DS_ROLE_COUNT; r++) {
+            if (!s->role_tensors[r]) continue;
+            char st[160];
+            ds_summary_group_storage(s, (ds_role)r, st, sizeof st);
+            printf("  %-14s %6d  %s\n", ds_role_name((ds_role)r), s->role_tensors[r], st);
+        }
+        if (s->unknown) printf("unknown:        %d tensors the %s schema does not know (first: %s)\n", s->unknown,
+                               s->family->model_type, s->unknown_first[0]);
+    }
     printf("tensors:        %d, %s\n", s->n_tensors, ds_fmt_bytes(s->tensor_bytes, b, sizeof b));
     for (int d = 0; d < DS_DTYPE_COUNT; d++)
         if (s->tensors_by_dtype[d])

@@ -62,7 +62,12 @@ static const char *help =
     "  --profile            time the forward pass's phases (reads, waits, decode, GEMMs) on stderr\n"
     "  --manifest FILE      check CKPT's bytes against a manifest (dsconv manifest, or --manifest of a\n"
     "                       writing command); exit 1 naming what differs. Alone, that is the whole check\n"
-    "  --progress           one line per layer on stderr\n\n"
+    "  --progress           one line per layer on stderr\n"
+    "  --allow-unknown      accept tensors the model schema does not know (listed in the report);\n"
+    "                       without it they are refused (exit 3): verify would not check them\n\n"
+    "Families (config.json model_type): deepseek_v3 (V3, R1, V3.1, Terminus, Moonlight),\n"
+    "deepseek_v32 (V3.2), kimi_k2; any other model_type is refused (exit 3). Tensors of\n"
+    "MTP layers are known but not run; the report counts them.\n\n"
     "exit: 0 pass, 1 mismatch (or non-finite logits), 2 usage, 3 structural failure\n"
     "(the message names the file and tensor), 4 I/O error.\n\n"
     "example:\n"
@@ -75,6 +80,7 @@ typedef struct {
     ds_device_req device;
     long threads, io_threads;
     int progress, profile;
+    int allow_unknown;   /* tensors the model schema does not know are listed, not refused */
 } vopts;
 
 static int parse_frac(const char *opt, const char *s, double lo, double hi, double *out) {
@@ -89,7 +95,7 @@ static int parse_frac(const char *opt, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     enum { O_AGAINST = 1000, O_TOKENS, O_DUMP, O_JSON, O_DEVICE, O_THREADS, O_EXPECT, O_MAXKL, O_MINTOP1,
-           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL, O_IO_THREADS, O_PROFILE };
+           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL, O_IO_THREADS, O_PROFILE, O_ALLOW_UNKNOWN };
     static const struct option lo[] = {
         {"against", required_argument, 0, O_AGAINST}, {"tokens", required_argument, 0, O_TOKENS},
         {"dump-logits", required_argument, 0, O_DUMP}, {"json", required_argument, 0, O_JSON},
@@ -99,6 +105,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
         {"against-logits", required_argument, 0, O_AGAINST_LOGITS}, {"max-rel-l2", required_argument, 0, O_MAXREL},
         {"io-threads", required_argument, 0, O_IO_THREADS}, {"profile", no_argument, 0, O_PROFILE},
+        {"allow-unknown", no_argument, 0, O_ALLOW_UNKNOWN},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->expect = "auto";
@@ -118,6 +125,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         case O_THREADS: DS_TRY(ds_parse_int("--threads", optarg, 1, 4096, &o->threads)); break;
         case O_IO_THREADS: DS_TRY(ds_parse_int("--io-threads", optarg, 1, 64, &o->io_threads)); break;
         case O_PROFILE: o->profile = 1; break;
+        case O_ALLOW_UNKNOWN: o->allow_unknown = 1; break;
         case O_EXPECT:
             if (strcmp(optarg, "auto") && strcmp(optarg, "identical") && strcmp(optarg, "close"))
                 return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
@@ -150,6 +158,14 @@ static int open_side(const char *path, vr_side *s, ds_wsource **ws) {
     s->format = ds_ws_describe(*ws);
     s->ran_structure = 1;
     return s->structure_rc = vs_check(*ws, 1, &s->vs);
+}
+
+/* The model schema's census of one opened side: tensors it does not know
+ * (refused unless allow_unknown) and known ones the forward pass does not run. */
+static int census_side(ds_wsource *ws, vr_side *s, int allow_unknown) {
+    if (!ws) return 0;
+    if ((s->structure_rc = vs_census(s->path, ds_ws_config(ws), allow_unknown, &s->vs))) s->vs.problems++;
+    return s->structure_rc;
 }
 
 /* Forward pass of one side; *logits malloc'd [total][vocab]. */
@@ -253,6 +269,10 @@ int cmd_verify(int argc, char **argv) {
     if (o.against) rc_ref = open_side(o.against, &r.ref, &wr);
     if (o.against_logits) r.ref.path = o.against_logits;
     if ((r.exit_code = rc ? rc : rc_ref)) goto report;
+
+    if ((r.exit_code = census_side(ws, &r.ckpt, o.allow_unknown)) ||
+        (r.exit_code = census_side(wr, &r.ref, o.allow_unknown)))
+        goto report;
     const ds_config *c = ds_ws_config(ws);
     int64_t V = c->vocab_size;
     if (wr && ds_ws_config(wr)->vocab_size != V) {

@@ -244,3 +244,8 @@ static uint64_t status_kb(const char *key) {
 
 uint64_t ds_peak_rss(void) { return status_kb("VmHWM:"); }
 uint64_t ds_rss_anon(void) { return status_kb("RssAnon:"); }
+
+int ds_has_suffix(const char *s, const char *suf) {
+    size_t n = strlen(s), k = strlen(suf);
+    return n > k && memcmp(s + n - k, suf, k) == 0;
+}

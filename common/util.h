@@ -72,4 +72,7 @@ uint64_t ds_rss_anon(void);
 /* Formats bytes as "1.23 GB" into buf. */
 const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len);
 
+/* 1 when s is something followed by suf ("x.weight" has ".weight"; ".weight" alone has not). */
+int ds_has_suffix(const char *s, const char *suf);
+
 #endif

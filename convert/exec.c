@@ -5,7 +5,15 @@
  * writer appends each output's part to its file in order, feeds the manifest
  * hashes, and commits a file (fsync + rename) right after the last item that
  * writes to it. All three stages work on different slots at once, so reading,
- * converting and writing overlap. */
+ * converting and writing overlap.
+ *
+ * A run goes through named stages (ds_exec_run at the end of the file):
+ * open OUT -> compare with the run records in it (runrec.h) -> select this
+ * run's files (a --part's share; those --resume or finish can prove) -> clean
+ * OUT of our temporaries -> check free space -> start the journal -> allocate
+ * the ring -> the pipeline -> conclude (side files and index, record, manifest,
+ * report). Until the clean-up nothing in OUT changes (OUT is only created), so
+ * a run refused for its input, options or records leaves OUT as it was. */
 #define _GNU_SOURCE
 #include "convert/exec.h"
 #include "convert/manifest.h"
@@ -71,12 +79,14 @@ typedef struct {
     int have_own;
     ds_rec_set parts;         /* finish: every part's record */
     ds_journal *journal;
-    /* Per-tensor hashes cost a second pass over the bytes: made when a manifest
-     * will list them (--manifest, or a part whose record finish combines). */
-    int tensor_hashes;
+    /* Hashing costs passes over the bytes in the writer thread (the file's and
+     * each tensor's): made when something will use them (--manifest, or a
+     * part, whose record finish combines and checks). A plain run records
+     * sizes, which with the planned header and the entry's place in the
+     * journal (after the rename) prove a file to --resume. */
+    int hashes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int sync_ready;           /* mu and cv initialized */
     int err;                  /* first error code; all stages stop (read under mu) */
     /* progress */
     uint64_t total_out, done_out;
@@ -193,13 +203,12 @@ static int open_file(exec *x, int f) {
     free(path);
     if (rc) return rc;
     ds_stw_set_sync(fs->w, !x->o->no_sync);
-    /* Every file is hashed while written: its record entry proves it to --resume and finish. */
-    uint8_t *hdr; size_t hl;
-    ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, NULL);
-    fs->fh = ds_h128_new();
-    ds_h128_update(fs->fh, hdr, hl);
-    free(hdr);
-    if (x->tensor_hashes) {
+    if (x->hashes) {
+        uint8_t *hdr; size_t hl;
+        ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, NULL);
+        fs->fh = ds_h128_new();
+        ds_h128_update(fs->fh, hdr, hl);
+        free(hdr);
         fs->th = xcalloc((size_t)pf->n_tensors + 1, sizeof(ds_h128 *));
         for (int t = 0; t < pf->n_tensors; t++) fs->th[t] = ds_h128_new();
     }
@@ -211,8 +220,10 @@ static int emit(exec *x, const ds_plan_out *po, const void *p, size_t n) {
     if (fs->done || !n) return 0;
     DS_TRY(open_file(x, po->file));
     DS_TRY(ds_stw_append(fs->w, p, n));
-    ds_h128_update(fs->fh, p, n);
-    if (fs->th) ds_h128_update(fs->th[po->tensor], p, n);
+    if (fs->fh) {
+        ds_h128_update(fs->fh, p, n);
+        ds_h128_update(fs->th[po->tensor], p, n);
+    }
     x->done_out += n;
     x->st->bytes_out += n;
     return 0;
@@ -246,9 +257,9 @@ static int commit_file(exec *x, int f) {
         ds_h128_hex(fs->th[t], hex);
         cJSON_AddStringToObject(tensors, pf->tensors[t].name, hex);
     }
-    ds_h128_hex(fs->fh, hex);
+    if (fs->fh) ds_h128_hex(fs->fh, hex);
+    fs->entry = ds_rec_entry(size, fs->fh ? hex : NULL, tensors);
     free_hashes(fs, pf->n_tensors);
-    fs->entry = ds_rec_entry(size, hex, tensors);
     return x->journal ? ds_journal_add(x->journal, pf->name, fs->entry) : 0;
 }
 
@@ -412,7 +423,8 @@ static int file_proven(const exec *x, int f, const cJSON *entry, int quiet) {
         char hex[33];
         ds_h128_hex(h, hex);
         const cJSON *rh = cJSON_GetObjectItemCaseSensitive(entry, "xxh3_128");
-        if (!why && (!cJSON_IsString(rh) || strcmp(hex, rh->valuestring))) why = "bytes differ from its recorded XXH3-128";
+        if (!why && !cJSON_IsString(rh)) why = "recorded without a hash (by a run without --manifest): --rehash cannot check it";
+        else if (!why && strcmp(hex, rh->valuestring)) why = "bytes differ from its recorded XXH3-128";
         ds_h128_free(h);
         free(buf);
     }
@@ -668,7 +680,7 @@ static int write_extras(exec *x, ds_manifest *man) {
         const ds_plan_extra *e = &x->p->extras[i];
         char *dst = ds_path_join(x->o->out_dir, e->name);
         int rc = e->text ? ds_write_file_atomic(dst, e->text, strlen(e->text)) : ds_copy_file_atomic(e->src_path, dst);
-        if (!rc) rc = ds_manifest_add_path(man, dst, e->name);
+        if (!rc && man) rc = ds_manifest_add_path(man, dst, e->name);
         free(dst);
         DS_TRY(rc);
     }
@@ -677,13 +689,13 @@ static int write_extras(exec *x, ds_manifest *man) {
 
 /* The manifest of this run's files in plan order (so a resumed run, a whole
  * run and a finished split give the same text), then the files after them.
- * A kept file recorded without tensor hashes is hashed from disk (with_tensors). */
-static int manifest_files(const exec *x, ds_manifest *man, int with_tensors) {
+ * A kept file recorded without hashes is hashed from disk. */
+static int manifest_files(const exec *x, ds_manifest *man) {
     for (int f = 0; f < x->p->n_files; f++) {
         const cJSON *e = x->fs[f].entry, *t;
         if (!e) continue;
         const char *name = x->p->files[f].name;
-        if (with_tensors && !cJSON_GetObjectItemCaseSensitive(e, "tensors")) {
+        if (!cJSON_GetObjectItemCaseSensitive(e, "tensors") || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "xxh3_128"))) {
             char *path = ds_path_join(x->o->out_dir, name);
             int rc = ds_manifest_add_path(man, path, name);
             free(path);
@@ -739,18 +751,19 @@ static int stage_conclude(exec *x, double t0) {
     const ds_exec_opts *o = x->o;
     ds_manifest man;
     ds_manifest_init(&man);
-    int rc = manifest_files(x, &man, o->manifest_path || o->finish);
-    if (!rc && !o->part_n) rc = write_extras(x, &man);
+    int with_manifest = o->manifest_path || o->finish;
+    int rc = with_manifest ? manifest_files(x, &man) : 0;
+    if (!rc && !o->part_n) rc = write_extras(x, with_manifest ? &man : NULL);
     /* The renames themselves survive a power loss only once the directory is flushed. */
     if (!rc && !o->no_sync && fsync(x->dirfd) != 0) rc = DS_IO_FAIL(o->out_dir, "fsync");
     if (!rc && !o->finish) {
-        ds_manifest own;
-        ds_manifest_init(&own);
-        manifest_files(x, &own, 0);
+        cJSON *files = cJSON_CreateObject();
+        for (int f = 0; f < x->p->n_files; f++)
+            if (x->fs[f].entry) cJSON_AddItemToObject(files, x->p->files[f].name, cJSON_Duplicate(x->fs[f].entry, 1));
         ds_journal_close(x->journal);
         x->journal = NULL;
-        rc = ds_rec_finish(o->out_dir, o->part_i, o->part_n, x->head, own.files);
-        ds_manifest_free(&own);
+        rc = ds_rec_finish(o->out_dir, o->part_i, o->part_n, x->head, files);
+        cJSON_Delete(files);
     }
     if (!rc && o->finish) {
         char *path = ds_path_join(o->out_dir, DS_REC_DIR "/manifest.json");
@@ -802,7 +815,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     pthread_mutex_init(&x.mu, NULL);
     pthread_cond_init(&x.cv, NULL);
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
-    x.tensor_hashes = o->manifest_path || o->part_n;
+    x.hashes = o->manifest_path || o->part_n;
     double t0 = ds_now();
     int rc = stage_open_out(&x);
     if (!rc) rc = stage_check_records(&x);

@@ -1,6 +1,7 @@
 /* fp8_to_bf16.c - plans of fp8-to-bf16 and strip-mtp: same shards, some
  * tensors transformed or dropped, index and config rewritten. */
 #include "convert/fp8_to_bf16.h"
+#include "formats/schema.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -122,6 +123,8 @@ int ds_plan_strip_mtp(const ds_ckpt *c, ds_plan *p) {
     if (!c->has_config)
         return ds_fail(DS_EXIT_INPUT, "%s: strip-mtp needs config.json (num_hidden_layers says which layers are MTP)",
                        c->dir);
+    const ds_family *fam; /* which layers are MTP depends on the architecture */
+    DS_TRY(ds_schema_family(c->dir, &c->config, &fam));
     int rc = walk(c, p, keep_main, add_main, 0);
     if (rc) return rc;
     if (!p->n_files) return ds_fail(DS_EXIT_INPUT, "%s: no tensors left after removing the MTP layers", c->dir);

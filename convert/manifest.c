@@ -52,10 +52,7 @@ int ds_manifest_write(const ds_manifest *m, const char *path) {
     return rc;
 }
 
-static int is_safetensors(const char *name) {
-    size_t l = strlen(name);
-    return l >= 12 && !strcmp(name + l - 12, ".safetensors");
-}
+static int is_safetensors(const char *name) { return ds_has_suffix(name, ".safetensors"); }
 
 int ds_manifest_add_path(ds_manifest *m, const char *path, const char *name) {
     char hex[33];

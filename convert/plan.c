@@ -120,10 +120,7 @@ int ds_plan_add_dequant(const ds_ckpt *c, ds_plan *p, int file, const ds_ckpt_en
     return 0;
 }
 
-int ds_is_scale_name(const char *name) {
-    size_t n = strlen(name);
-    return n > 10 && !strcmp(name + n - 10, "_scale_inv");
-}
+int ds_is_scale_name(const char *name) { return ds_has_suffix(name, "_scale_inv"); }
 
 int ds_plan_fp8_scale(const ds_ckpt *c, const ds_ckpt_entry *w, const ds_ckpt_entry **scale, int block[2]) {
     block[0] = c->has_config && c->config.weight_block_size[0] ? c->config.weight_block_size[0] : 128;

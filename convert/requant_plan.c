@@ -5,6 +5,7 @@
 #include "convert/requant_plan.h"
 #include "common/util.h"
 #include "quant/ct_config.h"
+#include "formats/schema.h"
 #include "quant/qrules.h"
 #include "quant/fp4_core.h"
 
@@ -106,6 +107,8 @@ int ds_plan_requant_ex(const ds_ckpt *c, const ds_quant_spec *spec, const char *
     if (!c->has_config)
         return ds_fail(DS_EXIT_INPUT, "%s: requant needs config.json (layers, experts, dims)", c->dir);
     DS_TRY(ds_quant_spec_check(spec));
+    const ds_family *fam;
+    DS_TRY(ds_schema_family(c->dir, &c->config, &fam));
     ds_qrules *rules;
     DS_TRY(ds_qrules_new(&rules, &c->config, spec, ignore, n_ignore));
     ds_qrules_set_experts_only(rules, o->experts_only);

@@ -173,8 +173,10 @@ static int head_ok(const cJSON *h) {
            cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(h, "fingerprint"));
 }
 
+/* An entry has a size; its hashes are there when the run made them (runrec.h). */
 static int entry_ok(const cJSON *e) {
-    return cJSON_IsObject(e) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "size")) && str_of(e, "xxh3_128");
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "xxh3_128");
+    return cJSON_IsObject(e) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "size")) && (!h || cJSON_IsString(h));
 }
 
 /* Output file names in records are basenames of OUT, nothing else. */
@@ -403,10 +405,10 @@ int ds_rec_remove_all(const char *out_dir) {
     return rc;
 }
 
-cJSON *ds_rec_entry(uint64_t size, const char hex[33], cJSON *tensors) {
+cJSON *ds_rec_entry(uint64_t size, const char *hex, cJSON *tensors) {
     cJSON *e = cJSON_CreateObject();
     cJSON_AddNumberToObject(e, "size", (double)size);
-    cJSON_AddStringToObject(e, "xxh3_128", hex);
+    if (hex) cJSON_AddStringToObject(e, "xxh3_128", hex);
     if (tensors) cJSON_AddItemToObject(e, "tensors", tensors);
     return e;
 }

@@ -5,14 +5,15 @@
  * command, the options that shape the output bytes, the input directory and a
  * fingerprint of the input (index, config, every shard's size and header hash).
  * While it writes, the run appends one line per committed output file to a
- * journal (OUT/.dsconv/run.log or part-I-of-N.log): the file's size and XXH3-128
- * and its tensors' XXH3-128, written after the rename, so an entry proves the
+ * journal (OUT/.dsconv/run.log or part-I-of-N.log): the file's size (and
+ * XXH3-128, and its tensors'), written after the rename, so an entry proves the
  * file was complete. When the run ends, the journal becomes the record
  * (run.json / part-I-of-N.json): the head plus the manifest of what it wrote.
  *
  *   journal line 1: {"format":"dsconv-run-1","command":C,"options":[..],"input":DIR,
  *                    "part":[I,N] (parts only),"fingerprint":{...}}
  *   journal line k: {"file":NAME,"size":N,"xxh3_128":HEX,"tensors":{NAME:HEX,...}}
+ *                   (the hashes where the run makes them: parts, and runs with --manifest)
  *   record:         the head's fields + "files":{NAME:{"size","xxh3_128","tensors"}}
  *
  * Nothing here relies on locks: every run writes only its own journal and
@@ -81,7 +82,8 @@ void ds_part_assign(const ds_plan *p, int n_parts, int *part_of);
 /* Planned bytes of plan file f (header and data). */
 uint64_t ds_plan_file_bytes(const ds_plan *p, int f);
 
-/* Entry JSON of a file as a manifest holds it: {"size","xxh3_128"[,"tensors"]}. */
-cJSON *ds_rec_entry(uint64_t size, const char hex[33], cJSON *tensors /* taken, may be NULL */);
+/* Entry JSON of a file as a manifest holds it: {"size"[,"xxh3_128"][,"tensors"]}
+ * (hashes where the run made them: parts and runs with --manifest). */
+cJSON *ds_rec_entry(uint64_t size, const char *hex /* 32 hex digits or NULL */, cJSON *tensors /* taken, may be NULL */);
 
 #endif

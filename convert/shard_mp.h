@@ -11,8 +11,4 @@ typedef struct {
 } ds_mp_opts;
 
 int ds_plan_shard_mp(const ds_ckpt *c, const ds_mp_opts *o, ds_plan *p);
-/* convert.py's renaming of an HF name; 0 and the new name (malloc'd) with
- * its split dimension (-1: replicated), or DS_EXIT_INPUT naming the unknown
- * component. */
-int ds_mp_rename(const char *hf_name, char **out, int *dim);
 #endif

@@ -141,6 +141,7 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
         c->has_quant = 1;
         src q = {path, qc};
         if ((rc = get_str(q, "quant_method", c->quant_method, sizeof c->quant_method))) goto out;
+        if ((rc = get_str(q, "scale_fmt", c->scale_fmt, sizeof c->scale_fmt))) goto out;
         const cJSON *bs = cJSON_GetObjectItemCaseSensitive(qc, "weight_block_size");
         if (bs && !cJSON_IsNull(bs)) {
             if (!cJSON_IsArray(bs) || cJSON_GetArraySize(bs) != 2 || !cJSON_IsNumber(cJSON_GetArrayItem(bs, 0)) ||
@@ -164,8 +165,9 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
         (rc = positive(path, "v_head_dim", c->v_head_dim)))
         goto out;
     if (c->num_hidden_layers < 0 || c->num_nextn_predict_layers < 0 || c->q_lora_rank < 0 ||
-        c->n_routed_experts < 0 || c->first_k_dense_replace < 0 || c->n_shared_experts < 0) {
-        rc = ds_fail(DS_EXIT_INPUT, "%s: a layer or expert count is negative", path);
+        c->n_routed_experts < 0 || c->first_k_dense_replace < 0 || c->n_shared_experts < 0 ||
+        c->index_n_heads < 0 || c->index_head_dim < 0 || c->index_topk < 0) {
+        rc = ds_fail(DS_EXIT_INPUT, "%s: a layer, expert or indexer count is negative", path);
         goto out;
     }
     if (c->n_routed_experts && (c->n_group <= 0 || c->n_routed_experts % c->n_group != 0)) {

@@ -44,6 +44,8 @@ typedef struct {
     double rope_mscale;          /* 1 */
     double rope_mscale_all_dim;  /* 0 */
     /* quantization_config */
+    /* quantization_config.scale_fmt: "ue8m0" (V3.1 and later: power-of-two scales) or "" */
+    char scale_fmt[16];
     int has_quant;               /* quantization_config present */
     char quant_method[32];       /* "fp8", "compressed-tensors", ... */
     int weight_block_size[2];    /* [128,128] for fp8; 0 when absent */

@@ -143,8 +143,7 @@ static int list_safetensors(ds_ckpt *c) {
     int cap = 16;
     c->shard_names = xcalloc((size_t)cap, sizeof(char *));
     while ((de = readdir(d))) {
-        size_t l = strlen(de->d_name);
-        if (de->d_name[0] == '.' || l < 12 || strcmp(de->d_name + l - 12, ".safetensors") != 0) continue;
+        if (de->d_name[0] == '.' || !ds_has_suffix(de->d_name, ".safetensors")) continue;
         if (c->n_shards + 1 >= cap) { cap *= 2; c->shard_names = xrealloc(c->shard_names, sizeof(char *) * (size_t)cap); }
         c->shard_names[c->n_shards++] = xstrdup(de->d_name);
     }

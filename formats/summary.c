@@ -40,8 +40,7 @@ void ds_summarize(const ds_ckpt *c, ds_summary *s) {
         s->tensors_by_dtype[e->info->dtype]++;
         s->tensor_bytes += b;
         if (strncmp(e->name, "layers.", 7) == 0 || strcmp(e->name, "embed.weight") == 0) s->layout_mp = 1;
-        size_t nl = strlen(e->name);
-        if (nl > 10 && strcmp(e->name + nl - 10, "_scale_inv") == 0) s->scales++;
+        if (ds_has_suffix(e->name, "_scale_inv")) s->scales++;
         int l = layer_index(e->name);
         if (l < 0) continue;
         if (l >= cap) {
@@ -71,6 +70,23 @@ void ds_summarize(const ds_ckpt *c, ds_summary *s) {
             }
         }
     }
+    if (c->has_config && !s->layout_mp && (s->family = ds_family_find(c->config.model_type)))
+        for (int i = 0; i < c->n_entries; i++) {
+            const ds_ckpt_entry *e = &c->entries[i];
+            ds_schema_match m;
+            if (!ds_schema_lookup(&c->config, s->family, e->name, &m)) {
+                if (s->unknown < 4) snprintf(s->unknown_first[s->unknown], sizeof s->unknown_first[0], "%s", e->name);
+                s->unknown++;
+                continue;
+            }
+            ds_role r = m.rule->role;
+            if (m.part == DS_PART_SCALE_INV) s->role_scaled[r]++;
+            else if (m.part == DS_PART_CT && !strcmp(m.suffix, "weight_packed")) s->role_tensors[r]++, s->role_ct[r]++;
+            else if (m.part == DS_PART_TENSOR) {
+                s->role_tensors[r]++;
+                s->role_dtypes[r] |= 1u << e->info->dtype;
+            }
+        }
     for (int l = 0; l <= s->max_layer; l++) {
         s->layers_present += seen[l];
         if (expert_max[l] > s->routed_experts) s->routed_experts = expert_max[l];
@@ -103,6 +119,34 @@ cJSON *ds_summary_json(const ds_ckpt *c, const ds_summary *s, int tensors) {
     cJSON_AddNumberToObject(o, "mtp_layers", s->mtp_layers);
     cJSON_AddNumberToObject(o, "routed_experts", s->routed_experts);
     cJSON_AddNumberToObject(o, "scale_tensors", s->scales);
+    if (c->has_config) {
+        const ds_family *f = ds_family_find(c->config.model_type);
+        cJSON_AddStringToObject(o, "family", f ? f->model_type : "unsupported");
+        cJSON_AddStringToObject(o, "scale_fmt", c->config.scale_fmt[0] ? c->config.scale_fmt : "none");
+        cJSON_AddBoolToObject(o, "indexer", f && f->indexer);
+        if (f && f->indexer) {
+            cJSON_AddNumberToObject(o, "index_n_heads", c->config.index_n_heads);
+            cJSON_AddNumberToObject(o, "index_head_dim", c->config.index_head_dim);
+            cJSON_AddNumberToObject(o, "index_topk", c->config.index_topk);
+        }
+        cJSON_AddNumberToObject(o, "q_lora_rank", c->config.q_lora_rank);
+        cJSON_AddNumberToObject(o, "n_group", c->config.n_group);
+        cJSON_AddNumberToObject(o, "routed_scaling_factor", c->config.routed_scaling_factor);
+    }
+    if (s->family) {
+        cJSON *g = cJSON_AddObjectToObject(o, "tensor_groups");
+        for (int r = 0; r < DS_ROLE_COUNT; r++) {
+            if (!s->role_tensors[r]) continue;
+            char st[160];
+            ds_summary_group_storage(s, (ds_role)r, st, sizeof st);
+            cJSON *x = cJSON_AddObjectToObject(g, ds_role_name((ds_role)r));
+            cJSON_AddNumberToObject(x, "tensors", s->role_tensors[r]);
+            cJSON_AddStringToObject(x, "storage", st);
+        }
+        cJSON_AddNumberToObject(o, "unknown_tensors", s->unknown);
+        cJSON *u = cJSON_AddArrayToObject(o, "unknown_first");
+        for (int i = 0; i < s->unknown && i < 4; i++) cJSON_AddItemToArray(u, cJSON_CreateString(s->unknown_first[i]));
+    }
     cJSON *blk = cJSON_AddArrayToObject(o, "fp8_block_size");
     if (s->fp8_block[0]) {
         cJSON_AddItemToArray(blk, cJSON_CreateNumber(s->fp8_block[0]));
@@ -137,4 +181,15 @@ cJSON *ds_summary_json(const ds_ckpt *c, const ds_summary *s, int tensors) {
         }
     }
     return o;
+}
+
+void ds_summary_group_storage(const ds_summary *s, ds_role r, char *buf, size_t cap) {
+    buf[0] = 0;
+    size_t n = 0;
+    if (s->role_ct[r]) n += (size_t)snprintf(buf + n, cap - n, "int (compressed-tensors weight_packed)");
+    for (int d = 0; d < DS_DTYPE_COUNT && n < cap; d++)
+        if (s->role_dtypes[r] & (1u << d))
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", n ? " + " : "", ds_dtype_name((ds_dtype)d));
+    if (s->role_scaled[r] && n < cap)
+        snprintf(buf + n, cap - n, " (%d with FP8 block scales)", s->role_scaled[r]);
 }

@@ -2,6 +2,7 @@
 #include "quant/qrules.h"
 #include "common/util.h"
 #include "formats/hf.h"
+#include "formats/schema.h"
 
 #include <ctype.h>
 #include <regex.h>
@@ -23,6 +24,7 @@ typedef struct {
 
 struct ds_qrules {
     ds_config cfg;
+    const ds_family *fam;   /* from cfg's model_type (formats/schema.h) */
     ds_quant_spec spec;
     pattern *pats;
     int n_pats;
@@ -81,7 +83,6 @@ static const pattern *user_match(const ds_qrules *r, const char *module) {
 
 /* ------------------------------------------------------------ names */
 
-static const char *const k_attn[] = {"q_a_proj", "q_b_proj", "q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"};
 static const char *const k_mlp[] = {"gate_proj", "up_proj", "down_proj"};
 
 static int ends_with(const char *s, const char *suf) {
@@ -137,9 +138,13 @@ static void decide_experts(ds_qrules *r, int l, experts_state *st) {
     char name[256];
     snprintf(name, sizeof name, "model.layers.%d.mlp.experts", l);
     const pattern *m = user_match(r, name);
+    int nr;
+    const ds_tensor_rule *rows = ds_schema_rules(&nr);
     for (int e = 0; !m && e < c->n_routed_experts; e++)
-        for (int k = 0; !m && k < 3; k++) {
-            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%d.%s", l, e, k_mlp[k]);
+        for (int k = 0; !m && k < nr; k++) {
+            if (rows[k].at != DS_AT_EXPERT || !ds_schema_applies(c, r->fam, &rows[k])) continue;
+            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%d.%.*s", l, e,
+                     (int)(strlen(rows[k].hf) - strlen(".weight")), rows[k].hf);
             m = user_match(r, name);
         }
     if (m) {
@@ -152,8 +157,11 @@ static void decide_experts(ds_qrules *r, int l, experts_state *st) {
 int ds_qrules_new(ds_qrules **out, const ds_config *cfg, const ds_quant_spec *spec, const char *const *ignore,
                   int n_ignore) {
     *out = NULL;
+    const ds_family *fam;
+    DS_TRY(ds_schema_family("config.json", cfg, &fam));
     ds_qrules *r = xcalloc(1, sizeof *r);
     r->cfg = *cfg;
+    r->fam = fam;
     r->spec = *spec;
     r->pats = xcalloc((size_t)n_ignore + 1, sizeof *r->pats);
     for (int i = 0; i < n_ignore; i++) {
@@ -245,50 +253,50 @@ static int decide_linear(const ds_qrules *r, const char *name, const char *rest,
     return 0;
 }
 
+/* What a kept tensor that is not quantized is, by its schema role. */
+static const char *keep_reason(const ds_tensor_rule *rule) {
+    switch (rule->role) {
+    case DS_ROLE_HEAD: return "lm_head";
+    case DS_ROLE_EMBED: return "embedding";
+    case DS_ROLE_NORM: return "norm";
+    case DS_ROLE_ROUTER: return "router";
+    case DS_ROLE_ROUTER_BIAS: return "router bias";
+    case DS_ROLE_INDEXER:
+        return rule->linear ? "indexer (DeepSeek Sparse Attention): kept in BF16" : "indexer norm";
+    default: return "not a Linear";
+    }
+}
+
 int ds_qrules_decide(const ds_qrules *r, const char *name, int ndim, const int64_t *shape, ds_qr_decision *d) {
     const ds_config *c = &r->cfg;
     set(d, DS_QR_KEEP, 0, "not a Linear", NULL);
-    if (ends_with(name, "_scale_inv")) {
+    ds_schema_match m;
+    if (!ds_schema_lookup(c, r->fam, name, &m))
+        return ds_fail(DS_EXIT_INPUT, "tensor %s: not a tensor of a %s model with this config.json", name,
+                       r->fam->model_type);
+    if (m.part == DS_PART_SCALE_INV) {
         set(d, DS_QR_DROP, 0, "FP8 block scale, used by its weight's dequantization", NULL);
         return 0;
     }
-    int l = ds_layer_of(name);
-    if (l < 0) {
-        if (!strcmp(name, "lm_head.weight")) set(d, DS_QR_KEEP, 1, "lm_head", NULL);
-        else if (!strcmp(name, "model.embed_tokens.weight")) set(d, DS_QR_KEEP, 0, "embedding", NULL);
-        else if (!strcmp(name, "model.norm.weight")) set(d, DS_QR_KEEP, 0, "norm", NULL);
-        else set(d, DS_QR_KEEP, 0, "not a layer tensor", NULL);
+    if (m.part != DS_PART_TENSOR)
+        return ds_fail(DS_EXIT_INPUT, "tensor %s: already compressed-tensors quantized; requant reads FP8 or BF16 "
+                       "weights (convert with to-bf16 first)", name);
+    const ds_tensor_rule *rule = m.rule;
+    if (m.mtp) {
+        set(d, DS_QR_KEEP, rule->linear, "MTP layer", NULL);
+        return 0;
+    }
+    if (!rule->quantize) {
+        set(d, DS_QR_KEEP, rule->linear, keep_reason(rule), NULL);
         return 0;
     }
     const char *rest = strchr(name + strlen("model.layers."), '.') + 1;
-    int linear = is_proj(rest, "self_attn.", k_attn, 6) || is_proj(rest, "mlp.", k_mlp, 3) ||
-                 is_proj(rest, "mlp.shared_experts.", k_mlp, 3) || expert_index(rest) >= 0;
-    if (l >= c->num_hidden_layers) {
-        int mtp_linear = linear || !strcmp(rest, "mlp.gate.weight") || !strcmp(rest, "eh_proj.weight") ||
-                         !strcmp(rest, "shared_head.head.weight");
-        set(d, DS_QR_KEEP, mtp_linear, "MTP layer", NULL);
-        return 0;
-    }
-    if (!strcmp(rest, "mlp.gate.weight")) {
-        set(d, DS_QR_KEEP, 1, "router", NULL);
-        return 0;
-    }
-    if (!strcmp(rest, "mlp.gate.e_score_correction_bias")) {
-        set(d, DS_QR_KEEP, 0, "router bias", NULL);
-        return 0;
-    }
-    if (!linear) {
-        set(d, DS_QR_KEEP, 0, ends_with(rest, "norm.weight") ? "norm" : "not a Linear", NULL);
-        return 0;
-    }
-    long e = expert_index(rest);
-    if (e >= 0) {
+    int l = m.layer;
+    if (rule->role == DS_ROLE_EXPERT) {
         if (ndim != 2)
             return ds_fail(DS_EXIT_INPUT, "tensor %s: a Linear weight must be 2-D, not %d-D", name, ndim);
-        int down = ends_with(rest, "down_proj.weight");
-        int64_t want0 = down ? c->hidden_size : c->moe_intermediate_size;
-        int64_t want1 = down ? c->moe_intermediate_size : c->hidden_size;
-        if (shape[0] != want0 || shape[1] != want1 || e >= c->n_routed_experts || !ds_config_is_moe_layer(c, l))
+        int64_t want0 = ds_schema_dim(c, rule->d0), want1 = ds_schema_dim(c, rule->d1);
+        if (shape[0] != want0 || shape[1] != want1)
             return ds_fail(DS_EXIT_INPUT,
                            "tensor %s [%lld, %lld]: not a routed expert config.json describes "
                            "([%lld, %lld], %d experts from layer %d)",
@@ -347,10 +355,11 @@ int ds_qrules_ignore_list(const ds_qrules *r, const ds_qr_tensor *t, int n, char
             for (int p = 0; p < r->n_pats; p++)
                 if (r->pats[p].text == d.pattern) hits[p]++;
         int l = ds_layer_of(t[i].name);
+        ds_schema_match m;
         char buf[512];
         if (l >= r->cfg.num_hidden_layers) {
             snprintf(buf, sizeof buf, "re:model\\.layers\\.%d\\.", l);
-        } else if (l >= 0 && expert_index(strchr(t[i].name + strlen("model.layers."), '.') + 1) >= 0) {
+        } else if (l >= 0 && ds_schema_lookup(&r->cfg, r->fam, t[i].name, &m) && m.rule->role == DS_ROLE_EXPERT) {
             snprintf(buf, sizeof buf, "re:model\\.layers\\.%d\\.mlp\\.experts($|\\.)", l);
         } else {
             size_t ml = strlen(t[i].name) - strlen(".weight");

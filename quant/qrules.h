@@ -2,10 +2,14 @@
  * quantizes, and the `ignore` list that tells compressed-tensors and vLLM
  * which Linears stayed unquantized.
  *
- * Quantized: every Linear of the main layers - attention (q_a_proj, q_b_proj
- * or q_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj), dense MLP, shared and
- * routed experts. Kept in BF16 (dequantized when FP8): embeddings, norms, the
- * router (mlp.gate.weight, e_score_correction_bias), lm_head, the MTP layers
+ * Tensors are named and classified by the model schema (formats/schema.h):
+ * a tensor it does not know for the config's family is refused (exit 3).
+ * Quantized: every Linear of the main layers the schema marks quantizable -
+ * attention (q_a_proj, q_b_proj or q_proj, kv_a_proj_with_mqa, kv_b_proj,
+ * o_proj), dense MLP, shared and routed experts. Kept in BF16 (dequantized
+ * when FP8): embeddings, norms, the router (mlp.gate.weight,
+ * e_score_correction_bias), lm_head, V3.2's indexer (wq_b, wk, weights_proj,
+ * k_norm: named in the ignore list), the MTP layers
  * (layers >= num_hidden_layers), any Linear whose shape the format cannot take
  * (ds_quant_unsupported: input dim not a multiple of the group size, ...), and
  * Linears matched by --ignore. vLLM loads some Linears fused, so they go

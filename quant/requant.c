@@ -95,7 +95,7 @@ int ds_quant_outputs(const ds_quant_spec *s, const char *weight_name, int64_t ro
                      ds_quant_output out[DS_QUANT_MAX_OUTPUTS], int *n_out) {
     *n_out = 0;
     size_t len = strlen(weight_name);
-    if (len < 7 || strcmp(weight_name + len - 7, ".weight"))
+    if (!ds_has_suffix(weight_name, ".weight"))
         return ds_fail(DS_EXIT_INPUT, "tensor %s: only a Linear's .weight can be quantized", weight_name);
     const char *why = ds_quant_unsupported(s, rows, cols);
     if (why) return ds_fail(DS_EXIT_INPUT, "tensor %s [%lld, %lld]: cannot quantize: %s", weight_name,

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE /* sync_file_range */
 #include "samples/sample_gen.h"
 #include "formats/safetensors.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -35,13 +36,15 @@
 #define BIAS_SIGMA 0.01f
 #define GOLDEN 0x9E3779B97F4A7C15ull
 
-typedef enum { K_PLAIN, K_FP8, K_SCALE } sg_kind;
+typedef enum { K_PLAIN, K_FP8, K_SCALE, K_INT4, K_INT4_SCALE, K_SHAPE } sg_kind;
+#define CT_GROUP 32                  /* Kimi-K2-Thinking's INT4 group size */
 
 typedef struct {
     ds_sample_tensor t;
     sg_kind kind;
     float mean, sigma;   /* K_PLAIN */
     int weight;          /* K_SCALE: index of its weight in the plan */
+    int64_t logical[2];  /* K_SHAPE: the packed weight's [rows, cols] */
 } sg_spec;
 
 /* A growing tensor list; with counting set it only sums bytes (no names), so
@@ -83,6 +86,48 @@ void ds_sample_defaults(ds_sample_opts *o) {
     o->seed = 0;
 }
 
+int ds_sample_family(ds_sample_opts *o, const char *name) {
+    if (!strcmp(name, "v3")) return 0;
+    if (!strcmp(name, "v32")) {
+        /* V3.2-Exp: the indexer (64 heads x 128, top-2048 in the release) and ue8m0 scales */
+        o->model_type = "deepseek_v32";
+        o->index_heads = 4;
+        o->index_dim = 64;
+        o->index_topk = 8;
+        o->ue8m0 = 1;
+        return 0;
+    }
+    if (!strcmp(name, "kimi") || !strcmp(name, "kimi-thinking")) {
+        /* Kimi-K2: one expert group, no MTP (384 experts, top-8 in the release) */
+        o->model_type = "kimi_k2";
+        o->kimi = 1;
+        o->mtp = 0;
+        o->experts = 16;
+        o->shared = 1;
+        o->topk = 4;
+        o->groups = 1;
+        o->topk_groups = 1;
+        if (name[4]) o->bf16 = o->int4_experts = 1;
+        return 0;
+    }
+    if (!strcmp(name, "terminus")) {
+        o->ue8m0 = 1;
+        o->odd_oproj_scales = 1;
+        o->f32_norms = 1;
+        return 0;
+    }
+    if (!strcmp(name, "moonlight")) {
+        /* Moonlight-16B-A3B: BF16, no query compression, one expert group, no MTP */
+        o->q_lora = 0;
+        o->bf16 = 1;
+        o->mtp = 0;
+        o->groups = 1;
+        o->topk_groups = 1;
+        return 0;
+    }
+    return ds_fail(DS_EXIT_USAGE, "--family %s: unknown (known: %s)", name, DS_SAMPLE_FAMILIES);
+}
+
 static int any_moe(const ds_sample_opts *o) { return o->dense < o->layers + o->mtp; }
 
 int ds_sample_check(const ds_sample_opts *o) {
@@ -118,6 +163,10 @@ int ds_sample_check(const ds_sample_opts *o) {
             return ds_fail(DS_EXIT_USAGE, "--experts %d: too many", o->experts);
     }
     if (o->bf16 && o->ue8m0) return ds_fail(DS_EXIT_USAGE, "--ue8m0 needs FP8 weights; it cannot go with --bf16");
+    if (o->int4_experts && o->moe_inter % CT_GROUP)
+        return ds_fail(DS_EXIT_USAGE, "--moe-inter %d: INT4 experts need a multiple of %d", o->moe_inter, CT_GROUP);
+    if (o->index_heads > 0 && (o->index_dim < o->rope || o->q_lora < 1))
+        return ds_fail(DS_EXIT_USAGE, "the indexer needs index_head_dim >= --rope and a --q-lora");
     return 0;
 }
 
@@ -148,7 +197,7 @@ static void list_add(sg_list *l, const char *prefix, const char *suffix, ds_dtyp
 }
 
 static void add_norm(sg_list *l, const char *p, const char *s, int64_t n) {
-    list_add(l, p, s, DS_BF16, 1, n, 0, K_PLAIN, 1.0f, NORM_SIGMA);
+    list_add(l, p, s, l->o->f32_norms ? DS_F32 : DS_BF16, 1, n, 0, K_PLAIN, 1.0f, NORM_SIGMA);
 }
 static void add_bf16(sg_list *l, const char *p, const char *s, int64_t r, int64_t c) {
     list_add(l, p, s, DS_BF16, 2, r, c, K_PLAIN, 0.0f, W_SIGMA);
@@ -164,10 +213,30 @@ static void add_proj(sg_list *l, const char *p, const char *s, int64_t r, int64_
     if (!l->counting) l->v[l->n - 1].weight = l->n - 2;
 }
 
+/* A compressed-tensors pack-quantized INT4 Linear (symmetric, group 32):
+ * weight_packed I32 [r, c/8], weight_scale BF16 [r, c/32], weight_shape I32 [2]. */
+static void add_int4(sg_list *l, const char *p, const char *s, int64_t r, int64_t c) {
+    char n[96];
+    int m = (int)strlen(s) - 6; /* without "weight" */
+    snprintf(n, sizeof n, "%.*sweight_packed", m, s);
+    list_add(l, p, n, DS_I32, 2, r, c / 8, K_INT4, 0, 0);
+    snprintf(n, sizeof n, "%.*sweight_scale", m, s);
+    list_add(l, p, n, DS_BF16, 2, r, c / CT_GROUP, K_INT4_SCALE, 0, 0);
+    snprintf(n, sizeof n, "%.*sweight_shape", m, s);
+    list_add(l, p, n, DS_I32, 1, 2, 0, K_SHAPE, 0, 0);
+    if (!l->counting) l->v[l->n - 1].logical[0] = r, l->v[l->n - 1].logical[1] = c;
+}
+
 /* gate_proj/up_proj [inter, hidden], down_proj [hidden, inter] under prefix p+mid. */
 static void add_mlp(sg_list *l, const char *p, const char *mid, int64_t inter) {
     const ds_sample_opts *o = l->o;
     char s[96];
+    if (o->int4_experts && !strncmp(mid, "mlp.experts.", 12)) {
+        snprintf(s, sizeof s, "%sgate_proj.weight", mid); add_int4(l, p, s, inter, o->hidden);
+        snprintf(s, sizeof s, "%sup_proj.weight", mid);   add_int4(l, p, s, inter, o->hidden);
+        snprintf(s, sizeof s, "%sdown_proj.weight", mid); add_int4(l, p, s, o->hidden, inter);
+        return;
+    }
     snprintf(s, sizeof s, "%sgate_proj.weight", mid); add_proj(l, p, s, inter, o->hidden);
     snprintf(s, sizeof s, "%sup_proj.weight", mid);   add_proj(l, p, s, inter, o->hidden);
     snprintf(s, sizeof s, "%sdown_proj.weight", mid); add_proj(l, p, s, o->hidden, inter);
@@ -189,6 +258,15 @@ static void add_layer_body(sg_list *l, const char *p, int layer) {
     add_norm(l, p, "self_attn.kv_a_layernorm.weight", o->kv_lora);
     add_proj(l, p, "self_attn.kv_b_proj.weight", (int64_t)o->heads * (o->nope + o->v_dim), o->kv_lora);
     add_proj(l, p, "self_attn.o_proj.weight", h, (int64_t)o->heads * o->v_dim);
+    if (o->index_heads > 0) {
+        /* V3.2's lightning indexer: wq_b and wk FP8 with scales, k_norm (LayerNorm), weights_proj BF16 */
+        add_proj(l, p, "self_attn.indexer.wq_b.weight", (int64_t)o->index_heads * o->index_dim, o->q_lora);
+        add_proj(l, p, "self_attn.indexer.wk.weight", o->index_dim, h);
+        add_norm(l, p, "self_attn.indexer.k_norm.weight", o->index_dim);
+        list_add(l, p, "self_attn.indexer.k_norm.bias", o->f32_norms ? DS_F32 : DS_BF16, 1, o->index_dim, 0,
+                 K_PLAIN, 0.0f, BIAS_SIGMA);
+        add_bf16(l, p, "self_attn.indexer.weights_proj.weight", o->index_heads, h);
+    }
     add_norm(l, p, "post_attention_layernorm.weight", h);
     if (layer < o->dense) {
         add_mlp(l, p, "mlp.", o->inter);
@@ -475,7 +553,7 @@ static float block_sigma(uint64_t key, int64_t blk) {
  * that block's sigma: amax/448 of the block's values (rounded up to a power
  * of two for ue8m0), or in fast mode sigma/q_sigma without looking at values. */
 static float block_scale(const sg_gen *g, uint64_t key, int64_t rows, int64_t cols, int64_t br, int64_t bc,
-                         float *sigma) {
+                         float *sigma, int pow2) {
     int64_t sc = (cols + BLK - 1) / BLK;
     float s = block_sigma(key, br * sc + bc);
     *sigma = s;
@@ -496,7 +574,13 @@ static float block_scale(const sg_gen *g, uint64_t key, int64_t rows, int64_t co
         }
         scale = amax > 0 ? amax / 448.0f : 1.0f;
     }
-    return g->o->ue8m0 ? pow2_ceil(scale) : scale;
+    return pow2 ? pow2_ceil(scale) : scale;
+}
+
+/* Whether a weight's block scales are powers of two: ue8m0, except o_proj
+ * when asked (V3.1-Terminus ships such scales under scale_fmt ue8m0). */
+static int pow2_scales(const sg_gen *g, const char *weight) {
+    return g->o->ue8m0 && !(g->o->odd_oproj_scales && strstr(weight, "o_proj"));
 }
 
 /* Rows [r0, r0+nr) of tensor ti into out (row-major bytes of its dtype). */
@@ -546,10 +630,11 @@ static void gen_rows(const sg_gen *g, const sg_spec *all, int ti, int64_t r0, in
         /* Exact: value = sigma_b * z, quantized with the block's amax/448 scale. */
         uint8_t *o8 = out;
         int64_t b0 = r0 / BLK, nbr = (nr + BLK - 1) / BLK, nbc = (cols + BLK - 1) / BLK;
+        int pow2 = pow2_scales(g, s->t.name);
         #pragma omp parallel for collapse(2) schedule(static) if (par) num_threads(nt)
         for (int64_t br = b0; br < b0 + nbr; br++) {
             for (int64_t bc = 0; bc < nbc; bc++) {
-                float sig, scale = block_scale(g, key, rows, cols, br, bc, &sig);
+                float sig, scale = block_scale(g, key, rows, cols, br, bc, &sig, pow2);
                 int64_t c0 = bc * BLK, bw = c0 + BLK < cols ? BLK : cols - c0;
                 int64_t r1 = br * BLK + BLK < rows ? br * BLK + BLK : rows;
                 uint16_t u[BLK];
@@ -560,8 +645,22 @@ static void gen_rows(const sg_gen *g, const sg_spec *all, int ti, int64_t r0, in
                 }
             }
         }
+    } else if (s->kind == K_INT4) {
+        /* eight random 4-bit values per int32 */
+        uint32_t *o32 = out;
+        for (int64_t i = 0; i < nr * cols; i++) o32[i] = (uint32_t)rnd(key, (uint64_t)(r0 * cols + i));
+    } else if (s->kind == K_INT4_SCALE) {
+        /* positive group scales around what a W_SIGMA weight's amax/7.5 gives */
+        uint16_t *o16 = out;
+        for (int64_t i = 0; i < nr * cols; i++)
+            o16[i] = ds_f32_to_bf16(W_SIGMA * 3.0f / 7.5f * (0.75f + 0.5f * unit24(rnd(key, (uint64_t)(r0 * cols + i)))));
+    } else if (s->kind == K_SHAPE) {
+        int32_t *o32 = out;
+        o32[0] = (int32_t)s->logical[0];
+        o32[1] = (int32_t)s->logical[1];
     } else { /* K_SCALE: the weight's block scales, whatever shard the weight is in */
         const sg_spec *w = &all[s->weight];
+        int pow2 = pow2_scales(g, w->t.name);
         uint64_t wkey = tensor_key(g->o->seed, w->t.name);
         float *o32 = out;
         int64_t sc = cols;
@@ -570,7 +669,7 @@ static void gen_rows(const sg_gen *g, const sg_spec *all, int ti, int64_t r0, in
         for (int64_t r = r0; r < r0 + nr; r++)
             for (int64_t c = 0; c < sc; c++) {
                 float sig;
-                o32[(r - r0) * sc + c] = block_scale(g, wkey, w->t.shape[0], w->t.shape[1], r, c, &sig);
+                o32[(r - r0) * sc + c] = block_scale(g, wkey, w->t.shape[0], w->t.shape[1], r, c, &sig, pow2);
             }
     }
 }
@@ -656,16 +755,10 @@ static int write_shard(const sg_gen *g, const sg_spec *all, int first, int count
 }
 
 static int write_json(const char *dir, const char *name, cJSON *j) {
-    char *txt = cJSON_Print(j);
-    cJSON_Delete(j);
-    if (!txt) return ds_fail(DS_EXIT_IO, "%s/%s: out of memory printing JSON", dir, name);
-    size_t len = strlen(txt);
     char *path = ds_path_join(dir, name);
-    txt = xrealloc(txt, len + 2);
-    txt[len++] = '\n';
-    int rc = ds_write_file_atomic(path, txt, len);
+    int rc = ds_write_json_atomic(path, j);
+    cJSON_Delete(j);
     free(path);
-    free(txt);
     return rc;
 }
 
@@ -674,8 +767,10 @@ static cJSON *jadd_num(cJSON *o, const char *k, double v) { return cJSON_AddNumb
 static int write_config(const ds_sample_opts *o) {
     cJSON *c = cJSON_CreateObject();
     cJSON *arch = cJSON_AddArrayToObject(c, "architectures");
-    cJSON_AddItemToArray(arch, cJSON_CreateString("DeepseekV3ForCausalLM"));
-    cJSON_AddStringToObject(c, "model_type", "deepseek_v3");
+    const char *mt = o->model_type ? o->model_type : "deepseek_v3";
+    cJSON_AddItemToArray(arch, cJSON_CreateString(!strcmp(mt, "deepseek_v32") ? "DeepseekV32ForCausalLM"
+                                                                               : "DeepseekV3ForCausalLM"));
+    cJSON_AddStringToObject(c, "model_type", mt);
     jadd_num(c, "vocab_size", o->vocab);
     jadd_num(c, "hidden_size", o->hidden);
     jadd_num(c, "intermediate_size", o->inter);
@@ -697,19 +792,19 @@ static int write_config(const ds_sample_opts *o) {
     jadd_num(c, "num_experts_per_tok", o->topk);
     jadd_num(c, "n_group", o->groups);
     jadd_num(c, "topk_group", o->topk_groups);
-    jadd_num(c, "routed_scaling_factor", 2.5);
+    jadd_num(c, "routed_scaling_factor", o->kimi ? 2.827 : 2.5);
     cJSON_AddStringToObject(c, "scoring_func", "sigmoid");
     cJSON_AddStringToObject(c, "topk_method", "noaux_tc");
     cJSON_AddBoolToObject(c, "norm_topk_prob", 1);
     cJSON_AddStringToObject(c, "hidden_act", "silu");
     jadd_num(c, "rms_norm_eps", 1e-6);
     jadd_num(c, "max_position_embeddings", 163840);
-    jadd_num(c, "rope_theta", 10000);
+    jadd_num(c, "rope_theta", o->kimi ? 50000 : 10000);
     cJSON *rs = cJSON_AddObjectToObject(c, "rope_scaling");
     cJSON_AddStringToObject(rs, "type", "yarn");
-    jadd_num(rs, "factor", 40);
+    jadd_num(rs, "factor", o->kimi ? 32 : 40);
     jadd_num(rs, "original_max_position_embeddings", 4096);
-    jadd_num(rs, "beta_fast", 32);
+    jadd_num(rs, "beta_fast", o->kimi ? 1 : 32);
     jadd_num(rs, "beta_slow", 1);
     jadd_num(rs, "mscale", 1.0);
     jadd_num(rs, "mscale_all_dim", 1.0);
@@ -721,6 +816,40 @@ static int write_config(const ds_sample_opts *o) {
     jadd_num(c, "initializer_range", W_SIGMA);
     cJSON_AddStringToObject(c, "torch_dtype", "bfloat16");
     cJSON_AddBoolToObject(c, "use_cache", 1);
+    if (o->index_heads > 0) {
+        jadd_num(c, "index_n_heads", o->index_heads);
+        jadd_num(c, "index_head_dim", o->index_dim);
+        jadd_num(c, "index_topk", o->index_topk);
+    }
+    if (o->int4_experts) {
+        /* as Kimi-K2-Thinking's config.json ships it: INT4 routed experts, every other Linear ignored */
+        cJSON *q = cJSON_AddObjectToObject(c, "quantization_config");
+        cJSON *grp = cJSON_AddObjectToObject(cJSON_AddObjectToObject(q, "config_groups"), "group_0");
+        cJSON_AddNullToObject(grp, "input_activations");
+        cJSON_AddNullToObject(grp, "output_activations");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(grp, "targets"), cJSON_CreateString("Linear"));
+        cJSON *w = cJSON_AddObjectToObject(grp, "weights");
+        cJSON_AddNullToObject(w, "actorder");
+        cJSON_AddNullToObject(w, "block_structure");
+        cJSON_AddBoolToObject(w, "dynamic", 0);
+        jadd_num(w, "group_size", CT_GROUP);
+        jadd_num(w, "num_bits", 4);
+        cJSON_AddStringToObject(w, "observer", "minmax");
+        cJSON_AddObjectToObject(w, "observer_kwargs");
+        cJSON_AddStringToObject(w, "strategy", "group");
+        cJSON_AddBoolToObject(w, "symmetric", 1);
+        cJSON_AddStringToObject(w, "type", "int");
+        cJSON_AddStringToObject(q, "format", "pack-quantized");
+        cJSON *ig = cJSON_AddArrayToObject(q, "ignore");
+        cJSON_AddItemToArray(ig, cJSON_CreateString("lm_head"));
+        cJSON_AddItemToArray(ig, cJSON_CreateString("re:.*self_attn.*"));
+        cJSON_AddItemToArray(ig, cJSON_CreateString("re:.*shared_experts.*"));
+        cJSON_AddItemToArray(ig, cJSON_CreateString("re:.*mlp\\.(gate|up|gate_up|down)_proj.*"));
+        cJSON_AddItemToArray(ig, cJSON_CreateString("re:.*mlp\\.gate$"));
+        cJSON_AddNullToObject(q, "kv_cache_scheme");
+        cJSON_AddStringToObject(q, "quant_method", "compressed-tensors");
+        cJSON_AddStringToObject(q, "quantization_status", "compressed");
+    }
     if (!o->bf16) {
         cJSON *q = cJSON_AddObjectToObject(c, "quantization_config");
         cJSON_AddStringToObject(q, "activation_scheme", "dynamic");

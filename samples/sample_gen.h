@@ -45,7 +45,23 @@ typedef struct {
     int fast;                 /* FP8 bytes from a Gaussian byte table and nominal
                                * per-block scales instead of exact amax/448 (GB-sized output) */
     int quiet;                /* no progress lines on stderr */
+    /* --family (ds_sample_family): what sets one member of the V3 format family apart */
+    const char *model_type;   /* config.json model_type; NULL: "deepseek_v3" */
+    int index_heads;          /* index_n_heads; > 0 writes V3.2's lightning indexer in every layer */
+    int index_dim;            /* index_head_dim */
+    int index_topk;           /* index_topk */
+    int kimi;                 /* Moonshot's settings: routed_scaling_factor 2.827, rope_theta 50000, YaRN
+                               * factor 32 with beta_fast 1 and beta_slow 1 */
+    int int4_experts;         /* routed experts as compressed-tensors pack-quantized INT4 (symmetric,
+                               * group 32: weight_packed, weight_scale, weight_shape); the rest BF16 */
+    int f32_norms;            /* norm weights stored F32 */
+    int odd_oproj_scales;     /* with ue8m0: o_proj keeps exact amax/448 scales, not powers of two */
 } ds_sample_opts;
+
+/* --family NAME: v3 | v32 | kimi | kimi-thinking | terminus | moonlight, applied
+ * over the defaults. DS_EXIT_USAGE naming the known ones. */
+int ds_sample_family(ds_sample_opts *o, const char *name);
+#define DS_SAMPLE_FAMILIES "v3, v32, kimi, kimi-thinking, terminus, moonlight"
 
 /* The tiny default model. */
 void ds_sample_defaults(ds_sample_opts *o);

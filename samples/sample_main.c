@@ -29,6 +29,17 @@ static void usage(FILE *f) {
 "Files of an earlier run in DIR named model.safetensors,\n"
 "model-NNNNN-of-NNNNN.safetensors or model.safetensors.index.json are removed first.\n"
 "\n"
+"Family (--family NAME, first; later options override it):\n"
+"  v3             DeepSeek-V3 / R1 / V3.1 (the defaults: FP8, MTP layer)\n"
+"  v32            DeepSeek-V3.2: model_type deepseek_v32, lightning indexer in every layer\n"
+"                 (index_n_heads 4, index_head_dim 64, index_topk 8; wq_b, wk FP8), ue8m0\n"
+"  kimi           Kimi-K2: model_type kimi_k2, n_group 1, 16 experts, no MTP,\n"
+"                 routed_scaling_factor 2.827, rope_theta 50000, YaRN factor 32, betas 1 and 1\n"
+"  kimi-thinking  Kimi-K2-Thinking: kimi with routed experts in compressed-tensors\n"
+"                 pack-quantized INT4 (symmetric, group 32), the rest BF16\n"
+"  terminus       V3.1-Terminus: ue8m0 with non-power-of-two o_proj scales, F32 norms\n"
+"  moonlight      Moonlight: q_lora_rank null (q_proj), BF16, n_group 1, no MTP\n"
+"\n"
 "Output:\n"
 "  --out DIR          output directory (created)\n"
 "  --shards N         shard files (default %d; 0 = about 5 GB each)\n"
@@ -110,7 +121,7 @@ static int dry_run(const ds_sample_opts *o) {
 }
 
 enum { O_OUT = 256, O_SHARDS, O_SINGLE, O_BF16, O_UE8M0, O_SEED, O_FAST, O_QUIET, O_PROFILE, O_SIZE,
-       O_HELP, O_DRY, O_DIM0 };
+       O_HELP, O_DRY, O_FAMILY, O_DIM0 };
 
 /* Dimension options map onto int fields of ds_sample_opts. */
 typedef struct { const char *name; size_t off; } dim_opt;
@@ -127,7 +138,7 @@ static const dim_opt DIMS[] = {
 int main(int argc, char **argv) {
     ds_sample_opts o;
     ds_sample_defaults(&o);
-    struct option lo[N_DIMS + 16]; /* 12 named options, the dims, the terminator */
+    struct option lo[N_DIMS + 16]; /* 13 named options, the dims, the terminator */
     int k = 0;
     lo[k++] = (struct option){"out", required_argument, 0, O_OUT};
     lo[k++] = (struct option){"shards", required_argument, 0, O_SHARDS};
@@ -141,12 +152,19 @@ int main(int argc, char **argv) {
     lo[k++] = (struct option){"size-gb", required_argument, 0, O_SIZE};
     lo[k++] = (struct option){"help", no_argument, 0, O_HELP};
     lo[k++] = (struct option){"dry-run", no_argument, 0, O_DRY};
+    lo[k++] = (struct option){"family", required_argument, 0, O_FAMILY};
     for (int i = 0; i < N_DIMS; i++) lo[k++] = (struct option){DIMS[i].name, required_argument, 0, O_DIM0 + i};
     lo[k] = (struct option){0, 0, 0, 0};
 
     const char *profile = NULL, *dim_given = NULL;
     double size_gb = 0;
     int shards_given = 0, mtp = -1, dry = 0, c;
+    /* --family first, whatever its place: the other options then override it */
+    for (int i = 1; i < argc; i++) {
+        const char *fam = !strncmp(argv[i], "--family=", 9) ? argv[i] + 9
+                          : !strcmp(argv[i], "--family") && i + 1 < argc ? argv[i + 1] : NULL;
+        if (fam && ds_sample_family(&o, fam)) return DS_EXIT_USAGE;
+    }
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
@@ -158,6 +176,7 @@ int main(int argc, char **argv) {
         case O_FAST: o.fast = 1; break;
         case O_QUIET: o.quiet = 1; break;
         case O_DRY: dry = 1; break;
+        case O_FAMILY: break; /* applied above */
         case O_SEED: {
             char *end;
             errno = 0;

@@ -1,12 +1,17 @@
 /* dsa.c - the indexer's key selection of DeepSeek Sparse Attention (dsa.h). */
 #include "verify/dsa.h"
 #include "common/util.h"
+#include "formats/schema.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-int vf_dsa_enabled(const ds_config *c) { return strcmp(c->model_type, "deepseek_v32") == 0; }
+/* The model schema says which families carry the indexer (formats/schema.c). */
+int vf_dsa_enabled(const ds_config *c) {
+    const ds_family *f = ds_family_find(c->model_type);
+    return f && f->indexer;
+}
 
 int vf_dsa_check_config(const char *path, const ds_config *c) {
     const char *why = NULL;

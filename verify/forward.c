@@ -454,10 +454,7 @@ static int head(fctx *f, float *x, float *logits) {
     int64_t T = f->T, H = c->hidden_size, V = c->vocab_size;
     const char *hn = head_name(f);
     ds_ws_tinfo ti;
-    DS_TRY(ds_ws_info(f->ws, hn, &ti));
-    if (ti.rows != V || ti.cols != H)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json",
-                       ds_ws_path(f->ws), hn, (long long)ti.rows, (long long)ti.cols, (long long)V, (long long)H);
+    DS_TRY(ds_ws_info_shape(f->ws, hn, V, H, &ti));
     DS_TRY(norm(f, "model.norm.weight", x, x, T, H));
     int64_t chunk = head_chunk(c);
     float *part = fbuf(T * chunk);
@@ -477,10 +474,7 @@ static int embed(fctx *f, float *x) {
     const ds_config *c = f->c;
     const char *en = "model.embed_tokens.weight";
     ds_ws_tinfo ti;
-    DS_TRY(ds_ws_info(f->ws, en, &ti));
-    if (ti.rows != c->vocab_size || ti.cols != c->hidden_size)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %dx%d from config.json",
-                       ds_ws_path(f->ws), en, (long long)ti.rows, (long long)ti.cols, c->vocab_size, c->hidden_size);
+    DS_TRY(ds_ws_info_shape(f->ws, en, c->vocab_size, c->hidden_size, &ti));
     for (int64_t t = 0; t < f->T; t++)
         DS_TRY(ds_ws_read_rows(f->ws, en, f->tk->tok[t], 1, x + t * c->hidden_size));
     return 0;

@@ -1,5 +1,6 @@
 /* report.c - verify's stdout summary and JSON report (report.h). */
 #include "verify/report.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -24,6 +25,19 @@ static void print_side(FILE *f, const char *role, const vr_side *s) {
     fputc('\n', f);
 }
 
+/* What the model schema made of a side's tensors (vs_census). */
+static void print_census(FILE *f, const char *role, const vr_side *s) {
+    if (!s->vs.census_done || (!s->vs.not_run && !s->vs.unknown)) return;
+    fprintf(f, "verify: %s schema: ", role);
+    if (s->vs.not_run)
+        fprintf(f, "%d tensors not run (%d MTP layer%s)", s->vs.not_run, s->vs.mtp_layers,
+                s->vs.mtp_layers == 1 ? "" : "s");
+    if (s->vs.unknown)
+        fprintf(f, "%s%d unknown tensor%s allowed (first: %s)", s->vs.not_run ? ", " : "", s->vs.unknown,
+                s->vs.unknown > 1 ? "s" : "", s->vs.unknown_first[0]);
+    fputc('\n', f);
+}
+
 void vr_print(const vr_report *r, FILE *f) {
     print_side(f, "checkpoint", &r->ckpt);
     if (r->has_ref && r->ref_is_file) fprintf(f, "verify: reference  logits file %s\n", r->ref.path);
@@ -31,6 +45,8 @@ void vr_print(const vr_report *r, FILE *f) {
     if (r->tk)
         fprintf(f, "verify: tokens: %d sequences, %lld positions (%s), device %s\n", r->tk->n_seq,
                 (long long)r->tk->total, r->tokens_source, r->device);
+    print_census(f, "checkpoint", &r->ckpt);
+    if (r->has_ref && !r->ref_is_file) print_census(f, "reference ", &r->ref);
     if (r->cmp) {
         const vc_result *c = r->cmp;
         if (c->identical)
@@ -63,6 +79,16 @@ static cJSON *side_json(const vr_side *s) {
     if (s->format) cJSON_AddStringToObject(o, "format", s->format);
     else cJSON_AddNullToObject(o, "format");
     cJSON_AddNumberToObject(o, "open_exit_code", s->open_rc);
+    if (s->vs.census_done) {
+        /* the model schema's view: known tensors the forward pass does not run, unknown ones allowed */
+        cJSON *sc = cJSON_AddObjectToObject(o, "schema");
+        cJSON_AddNumberToObject(sc, "not_run", s->vs.not_run);
+        cJSON_AddNumberToObject(sc, "mtp_layers", s->vs.mtp_layers);
+        cJSON_AddNumberToObject(sc, "unknown", s->vs.unknown);
+        cJSON *u = cJSON_AddArrayToObject(sc, "unknown_tensors");
+        for (int i = 0; i < s->vs.unknown && i < 8; i++)
+            cJSON_AddItemToArray(u, cJSON_CreateString(s->vs.unknown_first[i]));
+    }
     if (s->ran_structure) {
         cJSON *st = cJSON_AddObjectToObject(o, "structure");
         cJSON_AddBoolToObject(st, "ok", s->structure_rc == 0);
@@ -148,12 +174,7 @@ int vr_write_json(const vr_report *r, const char *path) {
     cJSON_AddStringToObject(o, "verdict", r->verdict);
     if (r->reason) cJSON_AddStringToObject(o, "reason", r->reason);
     cJSON_AddNumberToObject(o, "exit_code", r->exit_code);
-    char *txt = cJSON_Print(o);
+    int rc = ds_write_json_atomic(path, o);
     cJSON_Delete(o);
-    if (!txt) return ds_fail(DS_EXIT_IO, "%s: could not build the JSON report", path);
-    size_t n = strlen(txt);
-    txt[n] = '\n'; /* replace the terminator: the file ends with a newline */
-    int rc = ds_write_file_atomic(path, txt, n + 1);
-    free(txt);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* structure.c - structural checks of a checkpoint for verify (see structure.h). */
 #include "verify/structure.h"
 #include "common/util.h"
+#include "formats/schema.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -9,61 +10,27 @@
 
 #define MAX_REPORTS 20
 
-static void visit_layer(const ds_config *c, int L, vs_visit fn, void *ctx) {
-    char n[256];
-    int64_t H = c->hidden_size, nh = c->num_attention_heads;
-    int64_t qd = c->qk_nope_head_dim + c->qk_rope_head_dim;
-#define V1(rest, a) (snprintf(n, sizeof n, "model.layers.%d.%s", L, rest), fn(n, 1, (a), 0, ctx))
-#define V2(rest, a, b) (snprintf(n, sizeof n, "model.layers.%d.%s", L, rest), fn(n, 2, (a), (b), ctx))
-    V1("input_layernorm.weight", H);
-    V1("post_attention_layernorm.weight", H);
-    if (c->q_lora_rank > 0) {
-        V2("self_attn.q_a_proj.weight", c->q_lora_rank, H);
-        V1("self_attn.q_a_layernorm.weight", c->q_lora_rank);
-        V2("self_attn.q_b_proj.weight", nh * qd, c->q_lora_rank);
-    } else {
-        V2("self_attn.q_proj.weight", nh * qd, H);
-    }
-    V2("self_attn.kv_a_proj_with_mqa.weight", c->kv_lora_rank + c->qk_rope_head_dim, H);
-    V1("self_attn.kv_a_layernorm.weight", c->kv_lora_rank);
-    V2("self_attn.kv_b_proj.weight", nh * (c->qk_nope_head_dim + c->v_head_dim), c->kv_lora_rank);
-    V2("self_attn.o_proj.weight", H, nh * c->v_head_dim);
-    if (!ds_config_is_moe_layer(c, L)) {
-        V2("mlp.gate_proj.weight", c->intermediate_size, H);
-        V2("mlp.up_proj.weight", c->intermediate_size, H);
-        V2("mlp.down_proj.weight", H, c->intermediate_size);
-        return;
-    }
-    int64_t E = c->n_routed_experts, mi = c->moe_intermediate_size, si = mi * c->n_shared_experts;
-    V2("mlp.gate.weight", E, H);
-    if (!strcmp(c->topk_method, "noaux_tc")) V1("mlp.gate.e_score_correction_bias", E);
-    for (int64_t e = 0; e < E; e++) {
-        char r[128];
-        snprintf(r, sizeof r, "mlp.experts.%lld.gate_proj.weight", (long long)e);
-        V2(r, mi, H);
-        snprintf(r, sizeof r, "mlp.experts.%lld.up_proj.weight", (long long)e);
-        V2(r, mi, H);
-        snprintf(r, sizeof r, "mlp.experts.%lld.down_proj.weight", (long long)e);
-        V2(r, H, mi);
-    }
-    if (si > 0) {
-        V2("mlp.shared_experts.gate_proj.weight", si, H);
-        V2("mlp.shared_experts.up_proj.weight", si, H);
-        V2("mlp.shared_experts.down_proj.weight", H, si);
-    }
-#undef V1
-#undef V2
+typedef struct {
+    vs_visit fn;
+    void *ctx;
+} expected_ctx;
+
+static void expected_one(const ds_schema_tensor *t, void *ctx) {
+    expected_ctx *x = ctx;
+    if (t->rule->forward) x->fn(t->name, t->ndim, t->shape[0], t->shape[1], x->ctx);
 }
 
 void vs_expected(const ds_config *c, vs_visit fn, void *ctx) {
-    fn("model.embed_tokens.weight", 2, c->vocab_size, c->hidden_size, ctx);
-    for (int L = 0; L < c->num_hidden_layers; L++) visit_layer(c, L, fn, ctx);
-    fn("model.norm.weight", 1, c->hidden_size, 0, ctx);
-    if (!c->tie_word_embeddings) fn("lm_head.weight", 2, c->vocab_size, c->hidden_size, ctx);
+    const ds_family *f = ds_family_find(c->model_type);
+    if (!f) return; /* vs_check_config refuses it first */
+    expected_ctx x = {fn, ctx};
+    ds_schema_expected(c, f, 0, expected_one, &x);
 }
 
 int vs_check_config(const char *path, const ds_config *c) {
     const char *why = NULL;
+    const ds_family *f;
+    DS_TRY(ds_schema_family(path, c, &f));
     if (c->num_hidden_layers < 1) why = "num_hidden_layers must be at least 1";
     else if (c->qk_rope_head_dim % 2) why = "qk_rope_head_dim must be even (RoPE rotates pairs)";
     else if (c->qk_nope_head_dim < 0) why = "qk_nope_head_dim must not be negative";
@@ -75,6 +42,10 @@ int vs_check_config(const char *path, const ds_config *c) {
         why = "topk_method must be noaux_tc, greedy or group_limited_greedy";
     else if (c->rope_yarn && !(c->rope_factor > 0)) why = "rope_scaling.factor must be positive";
     else if (c->first_k_dense_replace > 0 && c->intermediate_size < 1) why = "intermediate_size must be positive";
+    else if (f->indexer && (c->index_n_heads < 1 || c->index_head_dim < 1 || c->index_topk < 1))
+        why = "index_n_heads, index_head_dim and index_topk must be positive (DeepSeek Sparse Attention)";
+    else if (f->indexer && (c->index_head_dim < c->qk_rope_head_dim || c->q_lora_rank < 1))
+        why = "the indexer needs index_head_dim >= qk_rope_head_dim and a q_lora_rank";
     if (!why && c->n_routed_experts > 0 && c->first_k_dense_replace < c->num_hidden_layers) {
         int E = c->n_routed_experts, G = c->n_group > 0 ? c->n_group : 1;
         if (c->moe_intermediate_size < 1) why = "moe_intermediate_size must be positive";

@@ -10,6 +10,7 @@
  * its own scale and the float parts are joined. */
 #include "verify/ws_impl.h"
 #include "common/util.h"
+#include "formats/schema.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -23,56 +24,24 @@ typedef struct {
     int n;              /* ranks */
     ds_st_file *f;      /* [n] */
     int br, bc, n_experts;
+    const ds_config *cfg;   /* the source's config (names follow its family) */
+    const ds_family *fam;   /* NULL: model_type unknown, no name maps */
 } ws_mp;
 
-static const struct { const char *hf, *mp; int split; } layer_map[] = {
-    {"input_layernorm.weight", "attn_norm.weight", SPLIT_NONE},
-    {"post_attention_layernorm.weight", "ffn_norm.weight", SPLIT_NONE},
-    {"self_attn.q_proj.weight", "attn.wq.weight", SPLIT_ROW},
-    {"self_attn.q_a_proj.weight", "attn.wq_a.weight", SPLIT_NONE},
-    {"self_attn.q_a_layernorm.weight", "attn.q_norm.weight", SPLIT_NONE},
-    {"self_attn.q_b_proj.weight", "attn.wq_b.weight", SPLIT_ROW},
-    {"self_attn.kv_a_proj_with_mqa.weight", "attn.wkv_a.weight", SPLIT_NONE},
-    {"self_attn.kv_a_layernorm.weight", "attn.kv_norm.weight", SPLIT_NONE},
-    {"self_attn.kv_b_proj.weight", "attn.wkv_b.weight", SPLIT_ROW},
-    {"self_attn.o_proj.weight", "attn.wo.weight", SPLIT_COL},
-    {"mlp.gate.weight", "ffn.gate.weight", SPLIT_NONE},
-    {"mlp.gate.e_score_correction_bias", "ffn.gate.bias", SPLIT_NONE},
-    {"mlp.gate_proj.weight", "ffn.w1.weight", SPLIT_ROW},
-    {"mlp.up_proj.weight", "ffn.w3.weight", SPLIT_ROW},
-    {"mlp.down_proj.weight", "ffn.w2.weight", SPLIT_COL},
-    {"mlp.shared_experts.gate_proj.weight", "ffn.shared_experts.w1.weight", SPLIT_ROW},
-    {"mlp.shared_experts.up_proj.weight", "ffn.shared_experts.w3.weight", SPLIT_ROW},
-    {"mlp.shared_experts.down_proj.weight", "ffn.shared_experts.w2.weight", SPLIT_COL},
-};
-static const struct { const char *hf, *mp; } expert_map[] = {
-    {"gate_proj.weight", "w1.weight"}, {"up_proj.weight", "w3.weight"}, {"down_proj.weight", "w2.weight"}};
-
-/* HF name -> rank-file name and split rule; -1 when the name has no MP form. */
-static int map_name(const char *hf, char *mp, size_t cap, int *split, int *expert) {
+/* HF name -> rank-file name and split rule from the model schema
+ * (formats/schema.h holds convert.py's table); -1 when the name has no MP form. */
+static int map_name(const ws_mp *h, const char *hf, char *mp, size_t cap, int *split, int *expert) {
+    ds_schema_match m;
     *expert = -1;
-    if (!strcmp(hf, "model.embed_tokens.weight")) { snprintf(mp, cap, "embed.weight"); *split = SPLIT_ROW; return 0; }
-    if (!strcmp(hf, "lm_head.weight")) { snprintf(mp, cap, "head.weight"); *split = SPLIT_ROW; return 0; }
-    if (!strcmp(hf, "model.norm.weight")) { snprintf(mp, cap, "norm.weight"); *split = SPLIT_NONE; return 0; }
-    int layer, n = 0;
-    if (sscanf(hf, "model.layers.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0) return -1;
-    const char *rest = hf + n;
-    for (size_t i = 0; i < sizeof layer_map / sizeof layer_map[0]; i++)
-        if (!strcmp(rest, layer_map[i].hf)) {
-            snprintf(mp, cap, "layers.%d.%s", layer, layer_map[i].mp);
-            *split = layer_map[i].split;
-            return 0;
-        }
-    int k, m = 0;
-    if (sscanf(rest, "mlp.experts.%d.%n", &k, &m) == 1 && m > 0 && k >= 0)
-        for (size_t i = 0; i < sizeof expert_map / sizeof expert_map[0]; i++)
-            if (!strcmp(rest + m, expert_map[i].hf)) {
-                snprintf(mp, cap, "layers.%d.ffn.experts.%d.%s", layer, k, expert_map[i].mp);
-                *split = SPLIT_EXPERT;
-                *expert = k;
-                return 0;
-            }
-    return -1;
+    if (!h->fam || !ds_schema_lookup(h->cfg, h->fam, hf, &m) || m.mtp || m.part != DS_PART_TENSOR) return -1;
+    ds_schema_mp_name(&m, mp, cap);
+    switch (m.rule->split) {
+    case DS_SPLIT_ROW: *split = SPLIT_ROW; break;
+    case DS_SPLIT_COL: *split = SPLIT_COL; break;
+    case DS_SPLIT_EXPERT: *split = SPLIT_EXPERT; *expert = m.expert; break;
+    default: *split = SPLIT_NONE; break;
+    }
+    return 0;
 }
 
 /* The part of tensor mp in rank r. */
@@ -92,8 +61,7 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
     if (t->dtype == DS_F8_E4M3 || t->dtype == DS_F8_E5M2) {
         char sn[512];
         snprintf(sn, sizeof sn, "%s", mp);
-        size_t l = strlen(sn);
-        if (l > 7 && !strcmp(sn + l - 7, ".weight")) sn[l - 7] = 0;
+        if (ds_has_suffix(sn, ".weight")) sn[strlen(sn) - 7] = 0;
         strncat(sn, ".scale", sizeof sn - strlen(sn) - 1);
         p->kind = DS_WQ_FP8;
         if ((p->s = ds_st_find(f, sn))) p->sd = ds_st_data(f, p->s);
@@ -105,7 +73,7 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
 /* Resolves a name to its rank range: parts [r0, r1) joined along split. */
 static int resolve(ws_mp *h, const char *name, char *mp, size_t cap, int *split, int *r0, int *r1, int quiet) {
     int expert;
-    if (map_name(name, mp, cap, split, &expert))
+    if (map_name(h, name, mp, cap, split, &expert))
         return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing (no model-parallel name)", h->dir, name);
     *r0 = 0;
     *r1 = 1;
@@ -329,6 +297,8 @@ int ws_mp_open(const char *dir, ds_wsource *ws) {
     h->dir = xstrdup(dir);
     h->f = xcalloc((size_t)n, sizeof(ds_st_file));
     h->n_experts = ws->cfg.n_routed_experts;
+    h->cfg = &ws->cfg;
+    h->fam = ds_family_find(ws->cfg.model_type);
     ws_fp8_block(&ws->cfg, &h->br, &h->bc);
     for (int i = 0; i < n; i++) {
         char nm[64];

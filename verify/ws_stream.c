@@ -166,10 +166,7 @@ static uint64_t stored_bytes(const ds_ws_tinfo *ti, int64_t nrows) {
 static int req_resolve(ds_wstream *s, wreq *q, int64_t rows) {
     ds_wsource *ws = s->ws;
     ds_ws_tinfo ti;
-    DS_TRY(ds_ws_info(ws, q->name, &ti));
-    if (ti.rows != rows || ti.cols != q->cols || ti.ndim > 2)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json", ws->path,
-                       q->name, (long long)ti.rows, (long long)ti.cols, (long long)rows, (long long)q->cols);
+    DS_TRY(ds_ws_info_shape(ws, q->name, rows, q->cols, &ti));
     ws_piece *pc;
     int n;
     DS_TRY(ws->ops->pieces(ws->impl, q->name, q->r0, q->n, &pc, &n));
@@ -580,10 +577,7 @@ int ds_wstream_plan(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
 static int take_direct(ds_wstream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols,
                        float *dst) {
     ds_ws_tinfo ti;
-    DS_TRY(ds_ws_info(s->ws, name, &ti));
-    if (ti.rows != rows || ti.cols != cols || ti.ndim > 2)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json",
-                       s->ws->path, name, (long long)ti.rows, (long long)ti.cols, (long long)rows, (long long)cols);
+    DS_TRY(ds_ws_info_shape(s->ws, name, rows, cols, &ti));
     s->prof.direct_reads++;
     if (!s->dev->gpu) return ds_ws_read_rows(s->ws, name, r0, n, dst);
     size_t bytes = (size_t)(n * cols) * sizeof(float);

@@ -52,13 +52,18 @@ int ds_ws_read_rows(ds_wsource *ws, const char *name, int64_t r0, int64_t nrows,
 
 uint64_t ds_ws_bytes_read(const ds_wsource *ws) { return ws->bytes_read; }
 
+int ds_ws_info_shape(ds_wsource *ws, const char *name, int64_t rows, int64_t cols, ds_ws_tinfo *ti) {
+    DS_TRY(ds_ws_info(ws, name, ti));
+    if (ti->rows != rows || ti->cols != cols || ti->ndim > 2)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json", ws->path,
+                       name, (long long)ti->rows, (long long)ti->cols, (long long)rows, (long long)cols);
+    return 0;
+}
+
 int ds_ws_load(ds_wsource *ws, const char *name, int64_t rows, int64_t cols, float **out) {
     *out = NULL;
     ds_ws_tinfo ti;
-    DS_TRY(ds_ws_info(ws, name, &ti));
-    if (ti.rows != rows || ti.cols != cols || ti.ndim > 2)
-        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json", ws->path,
-                       name, (long long)ti.rows, (long long)ti.cols, (long long)rows, (long long)cols);
+    DS_TRY(ds_ws_info_shape(ws, name, rows, cols, &ti));
     float *buf = xaligned((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
     int rc = ds_ws_read_rows(ws, name, 0, rows, buf);
     if (rc) { free(buf); return rc; }

@@ -50,6 +50,10 @@ int ds_ws_has(ds_wsource *ws, const char *name);
 /* Describes a tensor and validates its storage (dtypes, scale shapes, packing,
  * MP parts agreeing). 0 or DS_EXIT_INPUT naming file and tensor ("missing" too). */
 int ds_ws_info(ds_wsource *ws, const char *name, ds_ws_tinfo *ti);
+/* ds_ws_info, and the tensor must be [rows, cols] as config.json says (at most
+ * 2-D): otherwise DS_EXIT_INPUT with the one message for it, naming source,
+ * tensor and both shapes. */
+int ds_ws_info_shape(ds_wsource *ws, const char *name, int64_t rows, int64_t cols, ds_ws_tinfo *ti);
 /* The file that holds element (row, col) of a tensor ds_ws_info accepted. */
 const char *ds_ws_locate(ds_wsource *ws, const char *name, int64_t row, int64_t col);
 /* Stored bytes read so far through ds_ws_read_rows (weights, not their scales). */

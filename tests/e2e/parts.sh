@@ -182,6 +182,17 @@ rm -rf "$out/.dsconv" "$out/model.safetensors.index.json"
 expect_rc "resume without a record" 0 "$DSCONV" fp8-to-bf16 "$IN" "$out" --resume --quiet --json "$TMP/r.json"
 check "resume without a record kept nothing" grep -q '"files_kept":[[:space:]]*0,' "$TMP/r.json"
 expect_err "resume without a record warns" "no record of an earlier run"
+# --rehash needs recorded hashes: a run without --manifest records sizes only, so all is written again
+rm "$out/model.safetensors.index.json"
+expect_rc "resume --rehash of a record without hashes" 0 "$DSCONV" fp8-to-bf16 "$IN" "$out" --resume --rehash --quiet \
+    --manifest "$TMP/r.man" --json "$TMP/r.json"
+check "resume --rehash without recorded hashes kept nothing" grep -q '"files_kept":[[:space:]]*0,' "$TMP/r.json"
+check "a run with --manifest records hashes" bash -c "sed -n '/\"files\"/,\$p' '$out/.dsconv/run.json' | grep -q xxh3_128"
+"$DSCONV" fp8-to-bf16 "$IN" "$TMP/nohash" --quiet --no-sync
+check "a run without --manifest records sizes, no hashes (no cost in the writer)" \
+    bash -c "sed -n '/\"files\"/,\$p' '$TMP/nohash/.dsconv/run.json' >'$TMP/nohash.files' &&
+             grep -q '\"size\"' '$TMP/nohash.files' && ! grep -q xxh3_128 '$TMP/nohash.files'"
+rm -rf "$TMP/nohash"
 # --rehash: a kept file whose bytes changed (same size, same header) is written again
 victim=$(ls "$out"/*.safetensors | head -1)
 printf 'XXXX' | dd of="$victim" bs=1 seek=$(( $(stat -c %s "$victim") - 8 )) conv=notrunc 2>/dev/null

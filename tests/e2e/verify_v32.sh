@@ -26,9 +26,12 @@ expect_rc "V3.2 logits vs dense-attention logits: mismatch" 1 \
 mkdir -p "$TMP/as-v3"
 ln -s "$V32"/bf16/*.safetensors "$V32/bf16/model.safetensors.index.json" "$TMP/as-v3/"
 sed 's/"deepseek_v32"/"deepseek_v3"/' "$V32/bf16/config.json" >"$TMP/as-v3/config.json"
-expect_rc "the weights as deepseek_v3 (indexer ignored) compute the dense logits" 0 \
+expect_rc "the weights as deepseek_v3: the indexer is unknown to that family, refused" 3 \
     $V "$TMP/as-v3" --tokens "$TOK" --against-logits "$DENSE"
-expect_rc "... which transformers' V3.2 logits reject" 1 $V "$TMP/as-v3" --tokens "$TOK" --against-logits "$FP64"
+expect_err "the refusal names the indexer" "self_attn.indexer"
+expect_rc "... with --allow-unknown (indexer ignored) they compute the dense logits" 0 \
+    $V "$TMP/as-v3" --allow-unknown --tokens "$TOK" --against-logits "$DENSE"
+expect_rc "... which transformers' V3.2 logits reject" 1 $V "$TMP/as-v3" --allow-unknown --tokens "$TOK" --against-logits "$FP64"
 
 echo '[[1, 2, 3, 4, 5], [6, 7]]' >"$TMP/short.json"
 expect_rc "sequences no longer than index_topk: passes" 0 $V "$V32/fp8" --tokens "$TMP/short.json"

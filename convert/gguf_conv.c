@@ -1,0 +1,753 @@
+/* gguf_conv.c - to-gguf plan, metadata and streaming writer (see gguf_conv.h).
+ *
+ * Every rule here is read from llama.cpp's converter (convert_hf_to_gguf.py,
+ * conversion/base.py and conversion/deepseek.py, gguf-py; llama-cpp-python
+ * 0.3.36 sdist) and checked against its output (tests/tools/gguf_ref.py):
+ * - order: shards in sorted order, each shard's tensors sorted by name; FP8
+ *   scales dropped; layers >= num_hidden_layers (MTP) skipped;
+ * - routed experts of a layer are held back until all 3*E of them have been
+ *   seen, then written stacked as ffn_down_exps, ffn_gate_exps, ffn_up_exps;
+ * - kv_b_proj [H*(nope+v), kv_lora] becomes attn_k_b [H, kv_lora, nope] (the
+ *   nope rows of each head, transposed) and attn_v_b [H, v, kv_lora];
+ * - F32: 1-D tensors, *_norm.weight, ffn_gate_inp, names not ending .weight
+ *   (exp_probs_b.bias); Q8_0 where the row length is not a multiple of 32
+ *   falls back to F16. */
+#include "convert/gguf_conv.h"
+#include "convert/gguf_vocab.h"
+#include "convert/plan.h"
+#include "kernels/kernels.h"
+#include "kernels/gguf_quant.h"
+#include "common/bug.h"
+#include "common/util.h"
+
+#include <cjson/cJSON.h>
+#include <fnmatch.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- family ------------------------------------------------------------- */
+/* model_type values to-gguf writes as llama.cpp architecture deepseek2.
+ * (Kept here, not in the model schema, so it is one line to switch over.) */
+static const char *const GGUF_FAMILIES[] = {"deepseek_v3", "kimi_k2"};
+
+static int family_ok(const char *mt) {
+    for (size_t i = 0; i < sizeof GGUF_FAMILIES / sizeof *GGUF_FAMILIES; i++)
+        if (!strcmp(GGUF_FAMILIES[i], mt)) return 1;
+    return 0;
+}
+
+/* ---- names ---------------------------------------------------------------- */
+typedef struct { const char *hf, *gguf; } name_map;
+/* "model.layers.N." + hf -> "blk.N." + gguf */
+static const name_map LAYER_NAMES[] = {
+    {"input_layernorm.weight", "attn_norm.weight"},
+    {"post_attention_layernorm.weight", "ffn_norm.weight"},
+    {"self_attn.q_proj.weight", "attn_q.weight"},
+    {"self_attn.q_a_proj.weight", "attn_q_a.weight"},
+    {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
+    {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
+    {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
+    {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
+    {"self_attn.o_proj.weight", "attn_output.weight"},
+    {"mlp.gate_proj.weight", "ffn_gate.weight"},
+    {"mlp.up_proj.weight", "ffn_up.weight"},
+    {"mlp.down_proj.weight", "ffn_down.weight"},
+    {"mlp.gate.weight", "ffn_gate_inp.weight"},
+    {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
+    {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
+    {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
+    {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
+};
+static const name_map TOP_NAMES[] = {
+    {"model.embed_tokens.weight", "token_embd.weight"},
+    {"model.norm.weight", "output_norm.weight"},
+    {"lm_head.weight", "output.weight"},
+};
+
+static int ends_with(const char *s, const char *suf) {
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* GGUF name of an HF tensor that maps one to one; NULL when none. */
+static char *map_name(const char *hf) {
+    for (size_t i = 0; i < sizeof TOP_NAMES / sizeof *TOP_NAMES; i++)
+        if (!strcmp(hf, TOP_NAMES[i].hf)) return xstrdup(TOP_NAMES[i].gguf);
+    int layer = ds_layer_of(hf);
+    if (layer < 0) return NULL;
+    const char *rest = strchr(hf + strlen("model.layers."), '.');
+    if (!rest) return NULL;
+    rest++;
+    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
+        if (!strcmp(rest, LAYER_NAMES[i].hf)) {
+            char b[128];
+            snprintf(b, sizeof b, "blk.%d.%s", layer, LAYER_NAMES[i].gguf);
+            return xstrdup(b);
+        }
+    return NULL;
+}
+
+/* "model.layers.L.mlp.experts.X.W_proj.weight": sets expert and w (0 down, 1 gate, 2 up). */
+static int parse_expert(const char *name, int *expert, int *w) {
+    int layer, x, n = 0;
+    char proj[16];
+    if (sscanf(name, "model.layers.%d.mlp.experts.%d.%15[a-z]_proj.weight%n", &layer, &x, proj, &n) != 3 ||
+        name[n] != 0)
+        return 0;
+    *expert = x;
+    if (!strcmp(proj, "down")) *w = 0;
+    else if (!strcmp(proj, "gate")) *w = 1;
+    else if (!strcmp(proj, "up")) *w = 2;
+    else return 0;
+    return 1;
+}
+
+/* ---- plan ----------------------------------------------------------------- */
+static ds_gg_tensor *add_tensor(ds_gg_plan *p) {
+    if (p->n == p->cap) {
+        p->cap = p->cap ? p->cap * 2 : 64;
+        p->t = xrealloc(p->t, p->cap * sizeof *p->t);
+    }
+    ds_gg_tensor *t = &p->t[p->n++];
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+void ds_gguf_plan_free(ds_gg_plan *p) {
+    for (int i = 0; i < p->n; i++) { free(p->t[i].name); free(p->t[i].src); free(p->t[i].scale); }
+    free(p->t);
+    memset(p, 0, sizeof *p);
+}
+
+/* Checks a source tensor's dtype and finds its FP8 scale. */
+static int source_ok(const ds_ckpt *c, const ds_ckpt_entry *e, const ds_ckpt_entry **scale, int block[2]) {
+    *scale = NULL;
+    switch (e->info->dtype) {
+    case DS_F8_E4M3: return ds_plan_fp8_scale(c, e, scale, block);
+    case DS_BF16: case DS_F16: case DS_F32: return 0;
+    default:
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: dtype %s cannot be written to GGUF by to-gguf "
+                       "(it reads FP8 with block scales, BF16, F16 and F32)", c->shard_names[e->file], e->name,
+                       ds_dtype_name(e->info->dtype));
+    }
+}
+
+static int is_kquant(ds_ggml_type t) { return t == DS_GGML_Q4_K || t == DS_GGML_Q6_K; }
+
+/* The ggml type of a planned tensor: the converter's prepare_tensors rules
+ * (F32 for 1-D, norms, the router, non-.weight), which are also the tensors
+ * llama-quantize leaves alone, then llama-quantize's tensor_type_fallback for
+ * rows the type's block does not divide (Q4_K -> Q5_0, Q6_K -> Q8_0, then
+ * F16; gguf-py's Q8_0 -> F16 is the same rule). */
+static ds_ggml_type choose_type(const ds_gguf_opts *o, const char *name, int np_ndim, int64_t ne0) {
+    if (np_ndim <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight") ||
+        (strstr(name, ".ffn_gate_inp.") != NULL))
+        return DS_GGML_F32;
+    ds_ggml_type t = o->type;
+    for (int i = 0; i < o->n_override; i++)
+        if (fnmatch(o->override_pat[i], name, 0) == 0) { t = o->override_type[i]; break; }
+    if (ne0 % ds_ggml_info(t)->block) {
+        if (t == DS_GGML_Q4_K) t = DS_GGML_Q5_0;
+        else if (t == DS_GGML_Q6_K) t = DS_GGML_Q8_0;
+        if (ne0 % ds_ggml_info(t)->block) t = DS_GGML_F16;
+    }
+    return t;
+}
+
+/* llama-quantize writes tensors in its loader's name order: tensors outside
+ * the layers first, then layer by layer, by name within each. */
+static int layer_of_gguf(const char *n) {
+    int l = -1;
+    if (sscanf(n, "blk.%d.", &l) != 1) l = -1;
+    return l;
+}
+static int quantize_order(const void *a, const void *b) {
+    const ds_gg_tensor *x = a, *y = b;
+    int lx = layer_of_gguf(x->name), ly = layer_of_gguf(y->name);
+    if (lx != ly) return lx < ly ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static void set_shape(ds_gg_tensor *t, int np_ndim, const int64_t *np_shape) {
+    t->ndim = np_ndim;
+    for (int i = 0; i < np_ndim; i++) t->ne[i] = np_shape[np_ndim - 1 - i];
+}
+
+int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
+    memset(p, 0, sizeof *p);
+    if (!c->has_config) return ds_fail(DS_EXIT_INPUT, "%s: no config.json; to-gguf needs the model's config", c->dir);
+    const ds_config *cf = &c->config;
+    if (!family_ok(cf->model_type)) {
+        if (!strcmp(cf->model_type, "deepseek_v32"))
+            return ds_fail(DS_EXIT_INPUT, "%s/config.json: model_type deepseek_v32: to-gguf does not write DeepSeek-V3.2 "
+                           "yet (llama.cpp writes it as architecture deepseek32, with the indexer and MTP layer)", c->dir);
+        return ds_fail(DS_EXIT_INPUT, "%s/config.json: model_type '%s' is not a family to-gguf writes (it writes %s)",
+                       c->dir, cf->model_type[0] ? cf->model_type : "(none)", "deepseek_v3 (V3, V3.1, R1, Moonlight), kimi_k2");
+    }
+    int L = cf->num_hidden_layers, E = cf->n_routed_experts;
+    int H = cf->num_key_value_heads, nope = cf->qk_nope_head_dim, vd = cf->v_head_dim;
+    int *seen = xcalloc(L > 0 ? L : 1, sizeof *seen);
+    int rc = 0;
+    for (int f = 0; f < c->n_shards && !rc; f++) {
+        const ds_st_file *sf = &c->shards[f];
+        for (int k = 0; k < sf->n_tensors && !rc; k++) {
+            const ds_tensor_info *ti = &sf->tensors[sf->by_name[k]];
+            const char *name = ti->name;
+            const ds_ckpt_entry *e = ds_ckpt_find(c, name);
+            DS_ASSERT(e);
+            if (ds_is_scale_name(name) || ends_with(name, ".activation_scale") || ends_with(name, "_activation_scale"))
+                continue;
+            if (ends_with(name, ".attention.masked_bias") || ends_with(name, ".attention.bias") ||
+                ends_with(name, ".rotary_emb.inv_freq"))
+                continue;
+            if (cf->tie_word_embeddings && !strcmp(name, "lm_head.weight")) continue;
+            int layer = ds_layer_of(name);
+            if (layer >= L) continue; /* MTP: llama.cpp's deepseek2 skips it */
+            int x, w;
+            if (parse_expert(name, &x, &w)) {
+                if (x < 0 || x >= E || e->info->ndim != 2) {
+                    rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: expert index outside n_routed_experts %d or not 2-D",
+                                 c->shard_names[e->file], name, E);
+                    break;
+                }
+                if (++seen[layer] < 3 * E) continue;
+                static const char *W[] = {"down", "gate", "up"};
+                for (int wi = 0; wi < 3 && !rc; wi++) {
+                    ds_gg_tensor *t = add_tensor(p);
+                    char b[128];
+                    snprintf(b, sizeof b, "blk.%d.ffn_%s_exps.weight", layer, W[wi]);
+                    t->name = xstrdup(b);
+                    t->kind = DS_GG_STACK;
+                    t->n_src = E;
+                    t->src = xcalloc(E, sizeof *t->src);
+                    t->scale = xcalloc(E, sizeof *t->scale);
+                    for (int xi = 0; xi < E && !rc; xi++) {
+                        snprintf(b, sizeof b, "model.layers.%d.mlp.experts.%d.%s_proj.weight", layer, xi, W[wi]);
+                        t->src[xi] = ds_ckpt_find(c, b);
+                        if (!t->src[xi]) { rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s is missing", c->dir, b); break; }
+                        rc = source_ok(c, t->src[xi], &t->scale[xi], t->block);
+                        if (!rc && (t->src[xi]->info->shape[0] != t->src[0]->info->shape[0] ||
+                                    t->src[xi]->info->shape[1] != t->src[0]->info->shape[1]))
+                            rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape differs from expert 0's",
+                                         c->shard_names[t->src[xi]->file], b);
+                    }
+                    if (rc) break;
+                    t->rows = t->src[0]->info->shape[0];
+                    t->cols = t->src[0]->info->shape[1];
+                    int64_t shp[3] = {E, t->rows, t->cols};
+                    set_shape(t, 3, shp);
+                    t->type = choose_type(o, t->name, 3, t->ne[0]);
+                }
+                continue;
+            }
+            if (ends_with(name, ".self_attn.kv_b_proj.weight")) {
+                const ds_ckpt_entry *sc;
+                int block[2] = {0, 0};
+                rc = source_ok(c, e, &sc, block);
+                if (rc) break;
+                if (e->info->ndim != 2 || e->info->shape[0] != (int64_t)H * (nope + vd)) {
+                    rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: expected [%d, kv_lora_rank] (num_key_value_heads x "
+                                 "(qk_nope_head_dim + v_head_dim)) rows", c->shard_names[e->file], name, H * (nope + vd));
+                    break;
+                }
+                int64_t kvl = e->info->shape[1];
+                for (int part = 0; part < 2; part++) {
+                    ds_gg_tensor *t = add_tensor(p);
+                    char b[128];
+                    snprintf(b, sizeof b, "blk.%d.attn_%s_b.weight", layer, part ? "v" : "k");
+                    t->name = xstrdup(b);
+                    t->kind = part ? DS_GG_VB : DS_GG_KB;
+                    t->n_src = 1;
+                    t->src = xcalloc(1, sizeof *t->src);
+                    t->scale = xcalloc(1, sizeof *t->scale);
+                    t->src[0] = e; t->scale[0] = sc;
+                    t->block[0] = block[0]; t->block[1] = block[1];
+                    t->rows = e->info->shape[0];
+                    t->cols = kvl;
+                    int64_t shk[3] = {H, kvl, nope}, shv[3] = {H, vd, kvl};
+                    set_shape(t, 3, part ? shv : shk);
+                    t->type = choose_type(o, t->name, 3, t->ne[0]);
+                }
+                continue;
+            }
+            char *g = map_name(name);
+            if (!g) {
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: not a tensor llama.cpp's deepseek2 has; to-gguf refuses "
+                             "what it does not understand", c->shard_names[e->file], name);
+                break;
+            }
+            ds_gg_tensor *t = add_tensor(p);
+            t->name = g;
+            t->kind = DS_GG_PLAIN;
+            t->n_src = 1;
+            t->src = xcalloc(1, sizeof *t->src);
+            t->scale = xcalloc(1, sizeof *t->scale);
+            t->src[0] = e;
+            rc = source_ok(c, e, &t->scale[0], t->block);
+            if (rc) break;
+            if (e->info->ndim < 1 || e->info->ndim > 4) {
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %d dimensions", c->shard_names[e->file], name, e->info->ndim);
+                break;
+            }
+            t->rows = ds_tensor_rows(e->info);
+            t->cols = ds_tensor_cols(e->info);
+            if (e->info->ndim == 1) { t->rows = 1; t->cols = e->info->shape[0]; }
+            set_shape(t, e->info->ndim, e->info->shape);
+            t->type = choose_type(o, t->name, e->info->ndim, t->ne[0]);
+        }
+    }
+    for (int l = 0; l < L && !rc; l++)
+        if (seen[l] % (3 * (E ? E : 1)) != 0 || (seen[l] && seen[l] != 3 * E))
+            rc = ds_fail(DS_EXIT_INPUT, "%s: layer %d: %d routed expert weights, expected %d (3 x n_routed_experts)",
+                         c->dir, l, seen[l], 3 * E);
+    free(seen);
+    if (rc) ds_gguf_plan_free(p);
+    else if (is_kquant(o->type)) qsort(p->t, (size_t)p->n, sizeof *p->t, quantize_order);
+    return rc;
+}
+
+/* ---- metadata -------------------------------------------------------------- */
+/* gguf-py utility.model_weight_count_rounded_notation */
+static void rounded_notation(double n, char *out, size_t len) {
+    double s; const char *suf;
+    if (n > 1e12) { s = n * 1e-12; suf = "T"; }
+    else if (n > 1e9) { s = n * 1e-9; suf = "B"; }
+    else if (n > 1e6) { s = n * 1e-6; suf = "M"; }
+    else { s = n * 1e-3; suf = "K"; }
+    char d[64];
+    snprintf(d, sizeof d, "%.0f", nearbyint(s)); /* Python round(): half to even */
+    const char *q = d;
+    while (*q == '0') q++;
+    int fix = 2 - (int)strlen(q);
+    if (fix < 0) fix = 0;
+    snprintf(out, len, "%.*f%s", fix, s, suf);
+}
+
+/* Metadata.get_model_id_components' name: words title-cased unless they
+ * have a capital already or look like a version or number. */
+static void title_name(const char *dir, char *out, size_t len) {
+    char base[256];
+    const char *b = ds_basename(dir);
+    snprintf(base, sizeof base, "%s", b);
+    size_t n = strlen(base);
+    while (n > 1 && base[n - 1] == '/') base[--n] = 0;
+    for (char *p = base; *p; p++) if (*p == '-') *p = ' ';
+    size_t o = 0;
+    out[0] = 0;
+    char *save, *w = strtok_r(base, " \t", &save);
+    while (w) {
+        int has_upper = 0, has_lower = 0;
+        for (char *p = w; *p; p++) { if (*p >= 'A' && *p <= 'Z') has_upper = 1; if (*p >= 'a' && *p <= 'z') has_lower = 1; }
+        int version = (w[0] == 'v' && w[1] >= '0' && w[1] <= '9') || (w[0] >= '0' && w[0] <= '9');
+        if (version && w[0] == 'v') for (char *p = w + 1; *p; p++) if (!((*p >= '0' && *p <= '9') || *p == '.')) version = 0;
+        if (has_lower && !has_upper && !version) {
+            int prev_alpha = 0;
+            for (char *p = w; *p; p++) {
+                int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+                if (alpha && !prev_alpha && *p >= 'a') *p = (char)(*p - 32);
+                prev_alpha = alpha;
+            }
+        }
+        o += (size_t)snprintf(out + o, o < len ? len - o : 0, "%s%s", o ? " " : "", w);
+        w = strtok_r(NULL, " \t", &save);
+    }
+}
+
+static const cJSON *jget(const cJSON *j, const char *k) { return cJSON_GetObjectItemCaseSensitive(j, k); }
+
+int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *p, ds_gguf_kv *kv) {
+    int rc = 0;
+    cJSON *raw = ds_plan_load_config_json(c, &rc);
+    if (!raw) return rc ? rc : ds_fail(DS_EXIT_INPUT, "%s: no config.json", c->dir);
+    const ds_config *cf = &c->config;
+    /* transformers knows deepseek_v3 and fills its defaults (and head_dim =
+     * qk_rope_head_dim); other model_types reach the converter as raw JSON. */
+    int tf = !strcmp(cf->model_type, "deepseek_v3");
+#define HAS(k) (tf || jget(raw, k) != NULL)
+
+    ds_gguf_kv_str(kv, "general.architecture", "deepseek2");
+    ds_gguf_kv_str(kv, "general.type", "model");
+    char name[256];
+    if (o->name) snprintf(name, sizeof name, "%s", o->name);
+    else title_name(c->dir, name, sizeof name);
+    ds_gguf_kv_str(kv, "general.name", name);
+    /* size label: gguf_writer.get_total_parameter_count + utility.size_label */
+    double total = 0, shared = 0, expert = 0;
+    int64_t expert_sum = 0, n_exp_t = 0;
+    for (int i = 0; i < p->n; i++) {
+        double sz = 1;
+        for (int d = 0; d < p->t[i].ndim; d++) sz *= (double)p->t[i].ne[d];
+        if (strstr(p->t[i].name, "_exps.") && p->t[i].ndim >= 3) {
+            int64_t ec = p->t[i].ne[2];
+            expert += floor(sz / (double)ec);
+            expert_sum += ec; n_exp_t++;
+        } else shared += sz;
+        total += sz;
+    }
+    char label[96];
+    int64_t ecount = n_exp_t ? expert_sum / n_exp_t : 0;
+    if (ecount > 0) {
+        char pr[48];
+        rounded_notation(shared + expert, pr, sizeof pr);
+        snprintf(label, sizeof label, "%lldx%s", (long long)ecount, pr);
+    } else rounded_notation(total, label, sizeof label);
+    if (total > 0) ds_gguf_kv_str(kv, "general.size_label", label);
+
+    const char *A = "deepseek2.";
+    char k[96];
+#define KEY(s) (snprintf(k, sizeof k, "%s%s", A, s), k)
+    ds_gguf_kv_u32(kv, KEY("block_count"), (uint32_t)cf->num_hidden_layers);
+    if (HAS("max_position_embeddings")) ds_gguf_kv_u32(kv, KEY("context_length"), (uint32_t)cf->max_position_embeddings);
+    ds_gguf_kv_u32(kv, KEY("embedding_length"), (uint32_t)cf->hidden_size);
+    if (HAS("intermediate_size")) ds_gguf_kv_u32(kv, KEY("feed_forward_length"), (uint32_t)cf->intermediate_size);
+    ds_gguf_kv_u32(kv, KEY("attention.head_count"), (uint32_t)cf->num_attention_heads);
+    ds_gguf_kv_u32(kv, KEY("attention.head_count_kv"), 1); /* MLA written as MQA */
+    const cJSON *rs = jget(raw, "rope_scaling");
+    if (cJSON_IsObject(rs)) {
+        const cJSON *ty = jget(rs, "rope_type");
+        if (!cJSON_IsString(ty)) ty = jget(rs, "type");
+        const cJSON *fac = jget(rs, "factor");
+        if (cJSON_IsString(ty) && cJSON_IsNumber(fac)) {
+            if (!strcmp(ty->valuestring, "yarn")) {
+                const cJSON *om = jget(rs, "original_max_position_embeddings");
+                if (!cJSON_IsNumber(om)) { cJSON_Delete(raw); return ds_fail(DS_EXIT_INPUT, "%s/config.json: rope_scaling yarn without original_max_position_embeddings", c->dir); }
+                ds_gguf_kv_str(kv, KEY("rope.scaling.type"), "yarn");
+                ds_gguf_kv_f32(kv, KEY("rope.scaling.factor"), (float)fac->valuedouble);
+                ds_gguf_kv_u32(kv, KEY("rope.scaling.original_context_length"), (uint32_t)om->valuedouble);
+                const cJSON *v;
+                if (cJSON_IsNumber(v = jget(rs, "extrapolation_factor"))) ds_gguf_kv_f32(kv, KEY("rope.scaling.yarn_ext_factor"), (float)v->valuedouble);
+                if (cJSON_IsNumber(v = jget(rs, "attention_factor")) || cJSON_IsNumber(v = jget(rs, "attn_factor")))
+                    ds_gguf_kv_f32(kv, KEY("rope.scaling.yarn_attn_factor"), (float)v->valuedouble);
+                if (cJSON_IsNumber(v = jget(rs, "beta_fast"))) ds_gguf_kv_f32(kv, KEY("rope.scaling.yarn_beta_fast"), (float)v->valuedouble);
+                if (cJSON_IsNumber(v = jget(rs, "beta_slow"))) ds_gguf_kv_f32(kv, KEY("rope.scaling.yarn_beta_slow"), (float)v->valuedouble);
+            } else if (!strcmp(ty->valuestring, "linear")) {
+                ds_gguf_kv_str(kv, KEY("rope.scaling.type"), "linear");
+                ds_gguf_kv_f32(kv, KEY("rope.scaling.factor"), (float)fac->valuedouble);
+            } else {
+                cJSON_Delete(raw);
+                return ds_fail(DS_EXIT_INPUT, "%s/config.json: rope_scaling type '%s' is not one to-gguf writes (yarn, linear)",
+                               c->dir, ty->valuestring);
+            }
+        }
+    }
+    if (HAS("rope_theta")) ds_gguf_kv_f32(kv, KEY("rope.freq_base"), (float)cf->rope_theta);
+    ds_gguf_kv_f32(kv, KEY("attention.layer_norm_rms_epsilon"), (float)cf->rms_norm_eps);
+    if (HAS("n_routed_experts")) ds_gguf_kv_u32(kv, KEY("expert_count"), (uint32_t)cf->n_routed_experts);
+    if (HAS("num_experts_per_tok")) ds_gguf_kv_u32(kv, KEY("expert_used_count"), (uint32_t)cf->num_experts_per_tok);
+    if (HAS("n_group")) ds_gguf_kv_u32(kv, KEY("expert_group_count"), (uint32_t)cf->n_group);
+    if (HAS("topk_group")) ds_gguf_kv_u32(kv, KEY("expert_group_used_count"), (uint32_t)cf->topk_group);
+    if (jget(raw, "scoring_func")) {
+        if (!strcmp(cf->scoring_func, "sigmoid")) ds_gguf_kv_u32(kv, KEY("expert_gating_func"), 2);
+        else if (!strcmp(cf->scoring_func, "softmax")) ds_gguf_kv_u32(kv, KEY("expert_gating_func"), 1);
+        else { cJSON_Delete(raw); return ds_fail(DS_EXIT_INPUT, "%s/config.json: scoring_func '%s' unknown", c->dir, cf->scoring_func); }
+    }
+    if (tf) { /* transformers' head_dim (= qk_rope_head_dim); overwritten below, position kept */
+        ds_gguf_kv_u32(kv, KEY("attention.key_length"), (uint32_t)cf->qk_rope_head_dim);
+        ds_gguf_kv_u32(kv, KEY("attention.value_length"), (uint32_t)cf->qk_rope_head_dim);
+    }
+    const ds_ggml_traits *ft = ds_ggml_info(o->type);
+    /* a K-quant file is the converter's BF16 file through llama-quantize, which
+     * sets file_type and quantization_version again, moving them to the end */
+    int kq = is_kquant(o->type);
+    ds_gguf_kv_u32(kv, "general.file_type", kq ? 32u : (uint32_t)ft->file_type);
+    ds_gguf_kv_u32(kv, KEY("leading_dense_block_count"), (uint32_t)cf->first_k_dense_replace);
+    ds_gguf_kv_u32(kv, KEY("vocab_size"), (uint32_t)cf->vocab_size);
+    if (cf->q_lora_rank > 0) ds_gguf_kv_u32(kv, KEY("attention.q_lora_rank"), (uint32_t)cf->q_lora_rank);
+    ds_gguf_kv_u32(kv, KEY("attention.kv_lora_rank"), (uint32_t)cf->kv_lora_rank);
+    ds_gguf_kv_u32(kv, KEY("attention.key_length"), (uint32_t)(cf->kv_lora_rank + cf->qk_rope_head_dim));
+    ds_gguf_kv_u32(kv, KEY("attention.value_length"), (uint32_t)cf->kv_lora_rank);
+    ds_gguf_kv_u32(kv, KEY("attention.key_length_mla"), (uint32_t)(cf->qk_nope_head_dim + cf->qk_rope_head_dim));
+    ds_gguf_kv_u32(kv, KEY("attention.value_length_mla"), (uint32_t)cf->v_head_dim);
+    ds_gguf_kv_u32(kv, KEY("expert_feed_forward_length"), (uint32_t)cf->moe_intermediate_size);
+    if (HAS("n_routed_experts")) ds_gguf_kv_u32(kv, KEY("expert_count"), (uint32_t)cf->n_routed_experts);
+    ds_gguf_kv_u32(kv, KEY("expert_shared_count"), (uint32_t)cf->n_shared_experts);
+    if (HAS("routed_scaling_factor")) ds_gguf_kv_f32(kv, KEY("expert_weights_scale"), (float)cf->routed_scaling_factor);
+    if (HAS("norm_topk_prob") && cf->norm_topk_prob) ds_gguf_kv_bool(kv, KEY("expert_weights_norm"), 1);
+    ds_gguf_kv_u32(kv, KEY("rope.dimension_count"), (uint32_t)cf->qk_rope_head_dim);
+    if (cJSON_IsObject(rs) && cJSON_IsNumber(jget(rs, "mscale_all_dim")))
+        ds_gguf_kv_f32(kv, KEY("rope.scaling.yarn_log_multiplier"), (float)(0.1 * jget(rs, "mscale_all_dim")->valuedouble));
+    ds_gguf_kv_u32(kv, "general.quantization_version", 2);
+#undef KEY
+#undef HAS
+    cJSON_Delete(raw);
+    if (!o->no_vocab) DS_TRY(ds_gguf_vocab_add(kv, c->dir, cf->vocab_size, o->tokenizer_pre));
+    if (kq) {
+        ds_gguf_kv_del(kv, "general.quantization_version");
+        ds_gguf_kv_del(kv, "general.file_type");
+        ds_gguf_kv_u32(kv, "general.quantization_version", 2);
+        ds_gguf_kv_u32(kv, "general.file_type", (uint32_t)ft->file_type);
+    }
+    return 0;
+}
+
+/* ---- streaming -------------------------------------------------------------- */
+/* Rows [r0, r0+nr) of source si of t as float32: FP8 exactly as fp8-to-bf16
+ * writes it (bf16-rounded product) so every output type starts from the
+ * BF16 checkpoint's values; BF16/F16/F32 widened. */
+static void src_rows_f32(const ds_ckpt *c, const ds_gg_tensor *t, int si, int64_t r0, int64_t nr, float *out,
+                         int fp8_f32) {
+    const ds_ckpt_entry *e = t->src[si];
+    const uint8_t *d = ds_ckpt_data(c, e);
+    int64_t cols = t->cols, n = nr * cols;
+    switch (e->info->dtype) {
+    case DS_F8_E4M3: {
+        const ds_ckpt_entry *s = t->scale[si];
+        (fp8_f32 ? ds_cpu_dequant_fp8_f32_exact : ds_cpu_dequant_fp8_f32)(
+            d + r0 * cols, out, r0, nr, cols, (const float *)ds_ckpt_data(c, s), s->info->shape[1], t->block[0],
+            t->block[1]);
+        return;
+    }
+    case DS_BF16: {
+        const uint16_t *p = (const uint16_t *)d + r0 * cols;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) { uint32_t u = (uint32_t)p[i] << 16; memcpy(&out[i], &u, 4); }
+        return;
+    }
+    case DS_F16: {
+        const uint16_t *p = (const uint16_t *)d + r0 * cols;
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < n; i++) out[i] = ds_f16_to_f32(p[i]);
+        return;
+    }
+    case DS_F32: memcpy(out, (const float *)d + r0 * cols, (size_t)n * 4); return;
+    default: DS_BUG("source dtype checked by the planner");
+    }
+}
+
+/* Encoded chunks go through a ring of NQ buffers to a writer thread, so that
+ * writing chunk k overlaps reading (page faults on the mapped input) and
+ * converting chunk k+1. Memory: NQ + 2 chunk buffers, whatever the model. */
+#define NQ 3
+typedef struct {
+    ds_gguf_writer *w;
+    float *f, *tmp;
+    uint8_t *q[NQ];
+    size_t qlen[NQ];
+    int qfull[NQ];       /* slot holds bytes the writer has not written yet */
+    int head, tail;      /* producer fills head, writer drains tail */
+    int stop, wrc;       /* no more chunks; the writer's first error */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int64_t cap;         /* floats in f, tmp */
+    uint64_t done, total;
+    double t0, last;
+    int show, fp8_f32, kq;
+} run_state;
+
+static void *writer_main(void *arg) {
+    run_state *s = arg;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        while (!s->qfull[s->tail] && !s->stop) pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->qfull[s->tail]) { pthread_mutex_unlock(&s->mu); return NULL; }
+        int k = s->tail;
+        int failed = s->wrc != 0;
+        pthread_mutex_unlock(&s->mu);
+        int rc = failed ? 0 : ds_gguf_append(s->w, s->q[k], s->qlen[k]);
+        pthread_mutex_lock(&s->mu);
+        if (rc && !s->wrc) s->wrc = rc;
+        s->qfull[k] = 0;
+        s->tail = (k + 1) % NQ;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+}
+
+/* Waits until every queued chunk is written; the writer's status. */
+static int drain(run_state *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->qfull[s->tail] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
+    int rc = s->wrc;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* The next free output buffer (waits for the writer); -rc on a writer error. */
+static int slot_get(run_state *s) {
+    pthread_mutex_lock(&s->mu);
+    while (s->qfull[s->head] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
+    int k = s->wrc ? -s->wrc : s->head;
+    pthread_mutex_unlock(&s->mu);
+    return k;
+}
+static void progress(run_state *s) {
+    if (!s->show) return;
+    double now = ds_now();
+    if (now - s->last > 0.5 || s->done == s->total) {
+        s->last = now;
+        fprintf(stderr, "\rto-gguf: %5.1f%%  %.2f GB  %.2f GB/s ", 100.0 * (double)s->done / (double)(s->total ? s->total : 1),
+                (double)s->done / 1e9, (double)s->done / 1e9 / (now - s->t0 + 1e-9));
+    }
+}
+/* Hands slot k with nb bytes to the writer. */
+static void slot_put(run_state *s, int k, size_t nb) {
+    pthread_mutex_lock(&s->mu);
+    s->qlen[k] = nb;
+    s->qfull[k] = 1;
+    s->head = (k + 1) % NQ;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    s->done += nb;
+    progress(s);
+}
+
+static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
+    const ds_ggml_traits *tr = ds_ggml_info(type);
+    if (s->kq && type != DS_GGML_F32) {
+        /* llama-quantize reads the converter's BF16 file: round to BF16 first
+         * (a no-op for FP8 and BF16 sources) */
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < nrows * cols; i++) x[i] = ds_bf16_to_f32(ds_f32_to_bf16(x[i]));
+    }
+    int k = slot_get(s);
+    if (k < 0) return -k;
+    DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
+    slot_put(s, k, (size_t)(nrows * ds_ggml_row_bytes(tr, cols)));
+    return 0;
+}
+
+static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
+    int64_t cols = t->cols;
+    if (t->kind == DS_GG_PLAIN || t->kind == DS_GG_STACK) {
+        int64_t step = s->cap / cols;
+        if (step < 1) step = 1;
+        for (int si = 0; si < t->n_src; si++)
+            for (int64_t r0 = 0; r0 < t->rows; r0 += step) {
+                int64_t nr = t->rows - r0 < step ? t->rows - r0 : step;
+                ds_dtype sd = t->src[si]->info->dtype;
+                if (t->type == DS_GGML_BF16 && (sd == DS_BF16 || (sd == DS_F8_E4M3 && !s->fp8_f32))) {
+                    /* BF16 out of BF16 or FP8: the bytes fp8-to-bf16 writes, one pass
+                     * (ggml's f32->bf16 of a bf16 value is the value; NaN 0x7FFF both) */
+                    int k = slot_get(s);
+                    if (k < 0) return -k;
+                    const uint8_t *d = ds_ckpt_data(c, t->src[si]);
+                    if (sd == DS_BF16) memcpy(s->q[k], d + r0 * cols * 2, (size_t)(nr * cols * 2));
+                    else {
+                        const ds_ckpt_entry *sc = t->scale[si];
+                        ds_cpu_dequant_fp8_bf16(d + r0 * cols, (uint16_t *)s->q[k], r0, nr, cols,
+                                                (const float *)ds_ckpt_data(c, sc), sc->info->shape[1], t->block[0], t->block[1]);
+                    }
+                    slot_put(s, k, (size_t)(nr * cols * 2));
+                    continue;
+                }
+                src_rows_f32(c, t, si, r0, nr, s->f, s->fp8_f32);
+                DS_TRY(emit(s, s->f, nr, cols, t->type));
+            }
+        return 0;
+    }
+    /* kv_b_proj, one head at a time: rows h*(nope+v) .. +nope are k, the next v rows are v. */
+    int64_t H = t->ne[2];
+    int64_t nope = t->kind == DS_GG_KB ? t->ne[0] : 0;
+    int64_t per = t->rows / H;
+    for (int64_t h = 0; h < H; h++) {
+        if (t->kind == DS_GG_KB) {
+            src_rows_f32(c, t, 0, h * per, nope, s->tmp, s->fp8_f32); /* [nope, kvl] */
+            for (int64_t i = 0; i < nope; i++)
+                for (int64_t j = 0; j < cols; j++) s->f[j * nope + i] = s->tmp[i * cols + j];
+            DS_TRY(emit(s, s->f, cols, nope, t->type)); /* [kvl, nope] */
+        } else {
+            int64_t vd = t->ne[1], k0 = per - vd;
+            src_rows_f32(c, t, 0, h * per + k0, vd, s->f, s->fp8_f32);
+            DS_TRY(emit(s, s->f, vd, cols, t->type));
+        }
+    }
+    return 0;
+}
+
+int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
+    ds_ckpt c;
+    DS_TRY(ds_ckpt_open(in, &c));
+    ds_gg_plan p;
+    int rc = ds_gguf_plan(&c, o, &p);
+    if (rc) { ds_ckpt_close(&c); return rc; }
+    ds_gguf_kv kv;
+    ds_gguf_kv_init(&kv);
+    rc = ds_gguf_metadata(&c, o, &p, &kv);
+    ds_gguf_tensor_desc *d = xcalloc(p.n ? p.n : 1, sizeof *d);
+    uint64_t data = 0;
+    int64_t maxrow = 1, maxkb = 1;
+    for (int i = 0; i < p.n; i++) {
+        d[i].name = p.t[i].name; d[i].type = p.t[i].type; d[i].ndim = p.t[i].ndim;
+        memcpy(d[i].ne, p.t[i].ne, sizeof d[i].ne);
+        data += ds_gguf_tensor_bytes(&d[i]);
+        if (p.t[i].cols > maxrow) maxrow = p.t[i].cols;
+        if (p.t[i].kind == DS_GG_KB && p.t[i].ne[0] * p.t[i].cols > maxkb) maxkb = p.t[i].ne[0] * p.t[i].cols;
+    }
+    if (!rc && o->dry_run) {
+        for (int i = 0; i < p.n; i++) {
+            printf("%-40s %-5s", p.t[i].name, ds_ggml_info(p.t[i].type)->name);
+            for (int k = 0; k < p.t[i].ndim; k++) printf("%s%lld", k ? " x " : "  [", (long long)p.t[i].ne[k]);
+            printf("]\n");
+        }
+        printf("%d tensors, %.3f GB of tensor data, %d metadata keys\n", p.n, (double)data / 1e9, kv.n);
+    }
+    run_state s = {0};
+    if (!rc && !o->dry_run) {
+        s.cap = (int64_t)4 << 20; /* 16 MiB of float32 per chunk */
+        if (s.cap < maxrow) s.cap = maxrow;
+        if (s.cap < maxkb) s.cap = maxkb;
+        s.f = xaligned((size_t)s.cap * 4);
+        s.tmp = xaligned((size_t)s.cap * 4);
+        for (int k = 0; k < NQ; k++) s.q[k] = xaligned((size_t)s.cap * 4);
+        pthread_mutex_init(&s.mu, NULL);
+        pthread_cond_init(&s.cv, NULL);
+        s.total = data;
+        s.fp8_f32 = o->fp8_f32;
+        s.kq = is_kquant(o->type);
+        s.t0 = s.last = ds_now();
+        s.show = !o->quiet && (o->progress || isatty(2));
+        rc = ds_gguf_open(&s.w, out, &kv, d, p.n);
+        pthread_t wt;
+        int started = 0;
+        if (!rc) {
+            if (pthread_create(&wt, NULL, writer_main, &s) == 0) started = 1;
+            else rc = ds_fail(DS_EXIT_IO, "%s: cannot start the writer thread", out);
+        }
+        for (int i = 0; !rc && i < p.n; i++) rc = write_tensor(&c, &p.t[i], &s);
+        if (started) {
+            int wrc = drain(&s);
+            if (!rc) rc = wrc;
+            pthread_mutex_lock(&s.mu);
+            s.stop = 1;
+            pthread_cond_broadcast(&s.cv);
+            pthread_mutex_unlock(&s.mu);
+            pthread_join(wt, NULL);
+        }
+        if (!rc) rc = ds_gguf_commit(s.w, o->no_sync);
+        else if (s.w) ds_gguf_abort(s.w);
+        s.w = NULL;
+        if (s.show) fputc('\n', stderr);
+        double sec = ds_now() - s.t0;
+        if (!rc && !o->quiet)
+            printf("to-gguf: %d tensors, %.3f GB in %.1f s (%.2f GB/s), %s, peak RSS %.2f GB -> %s\n", p.n,
+                   (double)data / 1e9, sec, (double)data / 1e9 / (sec + 1e-9), ds_ggml_info(o->type)->name,
+                   (double)ds_peak_rss() / 1e9, out);
+        if (!rc && o->json_path) {
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "command", "to-gguf");
+            cJSON_AddStringToObject(j, "output", out);
+            cJSON_AddStringToObject(j, "type", ds_ggml_info(o->type)->name);
+            cJSON_AddNumberToObject(j, "tensors", p.n);
+            cJSON_AddNumberToObject(j, "tensor_bytes", (double)data);
+            cJSON_AddNumberToObject(j, "input_bytes", (double)c.total_bytes);
+            cJSON_AddNumberToObject(j, "seconds", sec);
+            cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ds_peak_rss());
+            cJSON_AddStringToObject(j, "device", "cpu");
+            char *txt = cJSON_Print(j);
+            rc = ds_write_file_atomic(o->json_path, txt, strlen(txt));
+            free(txt);
+            cJSON_Delete(j);
+        }
+    }
+    free(s.f); free(s.tmp);
+    for (int k = 0; k < NQ; k++) free(s.q[k]);
+    if (s.q[0]) { pthread_mutex_destroy(&s.mu); pthread_cond_destroy(&s.cv); }
+    free(d);
+    ds_gguf_kv_free(&kv);
+    ds_gguf_plan_free(&p);
+    ds_ckpt_close(&c);
+    return rc;
+}

@@ -1,0 +1,56 @@
+/* gguf_conv.h - to-gguf: a Hugging Face DeepSeek-V3-family checkpoint to the
+ * GGUF llama.cpp's convert_hf_to_gguf.py writes (architecture deepseek2).
+ *
+ * The plan (names, ggml types, shapes, order) and the metadata are decided
+ * before a byte is written; then every tensor streams from the input
+ * (FP8 dequantized exactly as fp8-to-bf16 does, BF16, F16 or F32) through
+ * float32 rows into its ggml type, in bounded memory, into a temporary file
+ * renamed when complete. */
+#ifndef DS_GGUF_CONV_H
+#define DS_GGUF_CONV_H
+#include "formats/hf.h"
+#include "formats/gguf.h"
+
+typedef struct {
+    ds_ggml_type type;           /* --type: weights of 2+ dimensions */
+    const char **override_pat;   /* --type-for PATTERN=TYPE (fnmatch on the GGUF name), first match wins */
+    ds_ggml_type *override_type;
+    int n_override;
+    int no_vocab;                /* --no-vocab: no tokenizer.* keys */
+    const char *tokenizer_pre;   /* --tokenizer-pre: tokenizer.ggml.pre instead of the recognized name */
+    const char *name;            /* --name: general.name (default: from the input directory's name) */
+    int no_sync, quiet, progress;
+    const char *json_path;       /* --json FILE */
+    int dry_run;                 /* --dry-run: print the plan, write nothing */
+    int fp8_f32;                 /* --fp8-f32: FP8 read as float32 products, as the converter reads FP8
+                                  * itself (default: rounded to BF16 first, as fp8-to-bf16 writes it) */
+} ds_gguf_opts;
+
+typedef enum { DS_GG_PLAIN = 0, DS_GG_STACK, DS_GG_KB, DS_GG_VB } ds_gg_kind;
+
+typedef struct {
+    char *name;                  /* GGUF name */
+    ds_ggml_type type;
+    int ndim;
+    int64_t ne[4];               /* ggml order */
+    ds_gg_kind kind;
+    int n_src;                   /* PLAIN/KB/VB: 1; STACK: experts */
+    const ds_ckpt_entry **src;
+    const ds_ckpt_entry **scale; /* FP8 block scales (NULL entries otherwise) */
+    int block[2];
+    int64_t rows, cols;          /* of each source as a 2-D [rows, cols] matrix */
+} ds_gg_tensor;
+
+typedef struct {
+    ds_gg_tensor *t;
+    int n, cap;
+} ds_gg_plan;
+
+/* Family check, then the tensor plan. 0 or DS_EXIT_INPUT / DS_EXIT_USAGE. */
+int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p);
+void ds_gguf_plan_free(ds_gg_plan *p);
+/* The metadata: general.*, deepseek2.*, tokenizer.* (unless no_vocab). */
+int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *p, ds_gguf_kv *kv);
+/* The whole command after option parsing. */
+int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o);
+#endif

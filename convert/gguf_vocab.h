@@ -1,0 +1,14 @@
+/* gguf_vocab.h - the tokenizer.* keys of a GGUF, from a checkpoint's
+ * tokenizer.json and tokenizer_config.json, as llama.cpp's converter writes
+ * them for a GPT-2-style BPE tokenizer (DeepSeek-V3/R1/V3.1): model "gpt2",
+ * the pre-tokenizer name, tokens (vocab_size of them, "[PAD<i>]" for unused
+ * ids), token types, merges, bos/eos/pad ids, add_bos/add_eos, chat template. */
+#ifndef DS_GGUF_VOCAB_H
+#define DS_GGUF_VOCAB_H
+#include "formats/gguf.h"
+
+/* dir: the checkpoint directory; vocab_size from config.json. 0, or
+ * DS_EXIT_INPUT naming the file and what is wrong or not understood. */
+/* pre: tokenizer.ggml.pre to write instead of the recognized name (NULL: recognize). */
+int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const char *pre);
+#endif

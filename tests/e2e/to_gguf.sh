@@ -1,0 +1,78 @@
+# to-gguf on dev-tiny against the hashes llama.cpp's own converter gives
+# (tests/data/gguf-ref, made by tests/tools/gguf_ref.sh).
+REF=$DATA/gguf-ref
+M=$TMP/gg-model
+mkdir -p "$M"
+# dev-tiny's FP8 checkpoint with the small DeepSeek-V3-cut tokenizer
+for f in "$DATA"/dev-tiny/input/*; do ln -sf "$f" "$M/"; done
+ln -sf "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
+refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
+hash() { sha256sum "$1" | cut -c1-64; }
+
+for t in bf16 f16 q8_0; do
+    expect_rc "to-gguf --type $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/$t.gguf" --type $t --name Model --quiet --no-sync
+    check "to-gguf $t from FP8 = convert_hf_to_gguf.py on the BF16 checkpoint, byte for byte" \
+        [ "$(hash "$TMP/$t.gguf")" = "$(refhash $t)" ]
+    expect_rc "to-gguf --type $t --fp8-f32 runs" 0 "$DSCONV" to-gguf "$M" "$TMP/$t-x.gguf" --type $t --name Model --fp8-f32 --quiet --no-sync
+    check "to-gguf $t --fp8-f32 = convert_hf_to_gguf.py on the FP8 checkpoint, byte for byte" \
+        [ "$(hash "$TMP/$t-x.gguf")" = "$(refhash $t-from-fp8)" ]
+done
+check "no temporary file left" bash -c "! ls -a '$TMP' | grep -q dsconv-tmp"
+
+# A BF16 input gives the same file as its FP8 original.
+expect_rc "fp8-to-bf16 for the BF16 input" 0 "$DSCONV" fp8-to-bf16 "$DATA/dev-tiny/input" "$TMP/gg-bf16" --quiet
+cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/gg-bf16/"
+expect_rc "to-gguf q8_0 from BF16 runs" 0 "$DSCONV" to-gguf "$TMP/gg-bf16" "$TMP/b.gguf" --type q8_0 --name Model --quiet --no-sync
+check "BF16 input: same bytes as the converter" [ "$(hash "$TMP/b.gguf")" = "$(refhash q8_0)" ]
+
+# --type-for: experts q8_0, the rest bf16; general.name from the directory name.
+expect_rc "to-gguf --type-for runs" 0 "$DSCONV" to-gguf "$M" "$TMP/mix.gguf" --type-for 'blk.*_exps.weight=q8_0' --dry-run
+check "--type-for: experts q8_0" grep -q 'blk.1.ffn_up_exps.weight *q8_0' "$TMP/out"
+check "--type-for: others bf16" grep -q 'blk.1.attn_q_b.weight *bf16' "$TMP/out"
+check "norms stay f32" grep -q 'blk.0.attn_norm.weight *f32' "$TMP/out"
+check "router stays f32" grep -q 'blk.1.ffn_gate_inp.weight *f32' "$TMP/out"
+check "kv_b split: attn_k_b [32 x 128 x 8]" grep -q 'blk.0.attn_k_b.weight *bf16 *\[32 x 128 x 8\]' "$TMP/out"
+check "MTP layer left out" bash -c "! grep -q 'blk.2' '$TMP/out'"
+check "--dry-run writes nothing" [ ! -e "$TMP/mix.gguf" ]
+
+# Refusals.
+mkdir -p "$TMP/gg-notok"
+for f in "$DATA"/dev-tiny/input/*; do ln -sf "$f" "$TMP/gg-notok/"; done
+expect_rc "no tokenizer.json: exit 3" 3 "$DSCONV" to-gguf "$TMP/gg-notok" "$TMP/n.gguf"
+expect_err "names the missing file" "tokenizer.json"
+expect_err "suggests --no-vocab" "--no-vocab"
+check "refused: no output" [ ! -e "$TMP/n.gguf" ]
+expect_rc "--no-vocab writes without tokenizer" 0 "$DSCONV" to-gguf "$TMP/gg-notok" "$TMP/n.gguf" --no-vocab --quiet
+check "--no-vocab: no tokenizer keys" bash -c "! grep -q tokenizer.ggml '$TMP/n.gguf'"
+for mt in deepseek_v32 llama; do
+    mkdir -p "$TMP/gg-$mt"
+    for f in "$M"/*; do ln -sf "$f" "$TMP/gg-$mt/"; done
+    rm "$TMP/gg-$mt/config.json"
+    sed "s/\"model_type\": \"deepseek_v3\"/\"model_type\": \"$mt\"/" "$DATA/dev-tiny/input/config.json" > "$TMP/gg-$mt/config.json"
+    expect_rc "model_type $mt refused with exit 3" 3 "$DSCONV" to-gguf "$TMP/gg-$mt" "$TMP/$mt.gguf"
+    expect_err "refusal names model_type $mt" "$mt"
+done
+mkdir -p "$TMP/gg-badtok"
+for f in "$M"/*; do ln -sf "$f" "$TMP/gg-badtok/"; done
+rm "$TMP/gg-badtok/tokenizer.json"
+sed 's/"Isolated"/"Removed"/' "$DATA/tok-tiny/tokenizer.json" > "$TMP/gg-badtok/tokenizer.json"
+expect_rc "unknown pre-tokenizer refused" 3 "$DSCONV" to-gguf "$TMP/gg-badtok" "$TMP/bt.gguf"
+expect_err "refusal names pre_tokenizer" "pre_tokenizer"
+expect_rc "--type q2_k is a usage error" 2 "$DSCONV" to-gguf "$M" "$TMP/u.gguf" --type q2_k
+expect_rc "existing OUT without --force" 2 "$DSCONV" to-gguf "$M" "$TMP/bf16.gguf"
+
+# dsconv-sample: q_proj instead of q_a/q_b (q_lora_rank null, as Moonlight), 16 heads.
+expect_rc "dsconv-sample --q-lora 0" 0 "$SAMPLE" --out "$TMP/gg-sq" --q-lora 0 --seed 3 --quiet
+rm -f "$TMP/gg-sq/tokenizer_config.json"
+cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/gg-sq/"
+mkdir -p "$TMP/gg-sqm/Model" && for f in "$TMP"/gg-sq/*; do ln -sf "$f" "$TMP/gg-sqm/Model/"; done
+expect_rc "to-gguf q_proj sample runs" 0 "$DSCONV" to-gguf "$TMP/gg-sqm/Model" "$TMP/sq.gguf" --type q8_0 --quiet --no-sync
+check "q_proj sample = converter, byte for byte (general.name from the directory)" \
+    [ "$(hash "$TMP/sq.gguf")" = "$(refhash sample-qproj-q8_0)" ]
+# model_type kimi_k2: config.json reaches the converter unnormalized.
+mkdir -p "$TMP/gg-kimi"
+for f in "$M"/*; do ln -sf "$f" "$TMP/gg-kimi/"; done
+rm "$TMP/gg-kimi/config.json"
+sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' "$DATA/dev-tiny/input/config.json" > "$TMP/gg-kimi/config.json"
+expect_rc "to-gguf kimi_k2 --no-vocab runs" 0 "$DSCONV" to-gguf "$TMP/gg-kimi" "$TMP/kimi.gguf" --type q8_0 --no-vocab --name Model --quiet --no-sync
+check "kimi_k2 = converter (no vocab), byte for byte" [ "$(hash "$TMP/kimi.gguf")" = "$(refhash kimi_k2-novocab-q8_0)" ]

@@ -1,0 +1,74 @@
+"""Reference GGUF hashes for dsconv to-gguf, made by llama.cpp's own converter.
+
+Runs llama.cpp's convert_hf_to_gguf.py (from the llama-cpp-python 0.3.36 sdist, which vendors
+llama.cpp; nothing of it is in this repository) on a BF16 checkpoint plus a tokenizer directory,
+and prints JSON: the whole file's sha256 and size, every metadata key with its type, and every
+tensor's name, ggml type, shape and the sha256 of its bytes, in file order.
+
+  pip download --no-deps --no-binary :all: llama-cpp-python==0.3.36 -d /tmp/lcpp
+  tar xzf /tmp/lcpp/llama_cpp_python-0.3.36.tar.gz -C /tmp/lcpp
+  LLAMA=/tmp/lcpp/llama_cpp_python-0.3.36/vendor/llama.cpp
+  python gguf_ref.py $LLAMA CKPT_BF16 TOKDIR OUTTYPE OUT.gguf [--pre deepseek-v3] > ref.json
+
+--pre NAME: the converter names the pre-tokenizer by hashing how the tokenizer splits a fixed
+text; a cut-down tokenizer (tests/data/tok-tiny) hashes differently from the full one, so the test
+fixture tells the converter the name the full tokenizer gets (checked once on the real
+tokenizer.json, see MANUAL.md). Without --pre the converter decides.
+--no-vocab: the converter writes no tokenizer keys (its set_vocab skipped), as dsconv --no-vocab.
+--no-hash: convert only, print nothing (bench/bench_gguf.sh).
+"""
+import hashlib, json, os, runpy, sys, tempfile
+
+llama, ckpt, tokdir, outtype, out = sys.argv[1:6]
+pre = sys.argv[sys.argv.index("--pre") + 1] if "--pre" in sys.argv else None
+sys.path.insert(0, llama)
+sys.path.insert(1, os.path.join(llama, "gguf-py"))
+
+# The converter reads one directory: the checkpoint's files plus the tokenizer's, linked.
+work = tempfile.mkdtemp(prefix="gguf-ref-")
+model = os.path.join(work, "model")
+os.mkdir(model)
+for d in (ckpt, tokdir):
+    if d == "-":
+        continue
+    for f in os.listdir(d):
+        dst = os.path.join(model, f)
+        if os.path.lexists(dst):
+            os.unlink(dst)
+        os.symlink(os.path.abspath(os.path.join(d, f)), dst)
+
+import conversion.base as base  # noqa: E402
+if pre is not None:
+    base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
+if "--no-vocab" in sys.argv:  # compare with dsconv --no-vocab: the converter writes no tokenizer keys
+    import conversion.deepseek as deepseek  # noqa: E402
+    deepseek.DeepseekV2Model.set_vocab = lambda self: None
+
+sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", out]
+try:
+    runpy.run_path(os.path.join(llama, "convert_hf_to_gguf.py"), run_name="__main__")
+except SystemExit as e:
+    if e.code:
+        raise
+
+if "--no-hash" in sys.argv:  # bench: the conversion only
+    sys.exit(0)
+import gguf  # noqa: E402
+r = gguf.GGUFReader(out)
+res = {"file_sha256": hashlib.sha256(open(out, "rb").read()).hexdigest(),
+       "file_size": os.path.getsize(out), "kv": [], "tensors": []}
+for k, f in r.fields.items():
+    if k.startswith("GGUF."):
+        continue
+    t = f.types[0].name if f.types else None
+    v = f.contents()
+    if isinstance(v, list) and len(v) > 8:
+        v = {"n": len(v), "sha256": hashlib.sha256(json.dumps(v, ensure_ascii=False).encode()).hexdigest()}
+    elif isinstance(v, str) and len(v) > 200:
+        v = {"len": len(v), "sha256": hashlib.sha256(v.encode()).hexdigest()}
+    res["kv"].append([k, t, v])
+for t in r.tensors:
+    res["tensors"].append([t.name, t.tensor_type.name, [int(x) for x in t.shape],
+                           hashlib.sha256(bytes(t.data.tobytes())).hexdigest()])
+json.dump(res, sys.stdout, indent=1, ensure_ascii=False)
+print()
