@@ -75,6 +75,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The GGUF block encoders must not contract a*b+c into one rounding (the bytes are llama.cpp's).
+$(BUILD)/kernels/cuda/gguf_quant.o: NVFLAGS += -fmad=false
+
 # The CPU kernels are the hot loops: -O3 lets gcc vectorize them.
 $(BUILD)/kernels/cpu/%.o: CFLAGS += -O3
 

@@ -1,5 +1,6 @@
 /* finish.c - dsconv finish OUT: completes a conversion written as --part I/N. */
 #include "cmd/cmd.h"
+#include "cmd/wargs.h"
 #include "common/util.h"
 #include "convert/runrec.h"
 
@@ -26,6 +27,18 @@ static const char *help =
     "  --quiet           no summary line\n"
     "\nexample (after 'dsconv fp8-to-bf16 IN OUT --part I/16' for I = 1..16):\n"
     "  dsconv finish OUT && dsconv verify --manifest OUT/.dsconv/manifest.json OUT\n";
+
+/* A recorded option is replayed to the command, so it must be one a part
+ * records: "--name[=value]" of the command's own options, never a shared one
+ * (getopt_long also takes abbreviations: "--man=F" would be --manifest). */
+static int replayable(const char *opt) {
+    static const struct option shared[] = {DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
+    if (strncmp(opt, "--", 2) || !opt[2] || opt[2] == '=') return 0;
+    size_t n = strcspn(opt + 2, "=");
+    for (const struct option *o = shared; o->name; o++)
+        if (!strncmp(o->name, opt + 2, n)) return 0;
+    return 1;
+}
 
 int cmd_finish(int argc, char **argv) {
     enum { O_REHASH = 1, O_INPUT, O_MANIFEST, O_JSON, O_QUIET, O_NO_SYNC, O_HELP };
@@ -75,6 +88,13 @@ int cmd_finish(int argc, char **argv) {
         return rc;
     }
     const cJSON *ropts = cJSON_GetObjectItemCaseSensitive(r->head, "options"), *o;
+    cJSON_ArrayForEach(o, ropts)
+        if (!cJSON_IsString(o) || !replayable(o->valuestring)) {
+            rc = ds_fail(DS_EXIT_INPUT, "%s: part %d of %d: recorded option '%s' is not one a part records", out,
+                         r->part_i, r->part_n, cJSON_IsString(o) ? o->valuestring : "?");
+            ds_rec_set_free(&all);
+            return rc;
+        }
     int n = cJSON_GetArraySize(ropts);
     char **av = xcalloc((size_t)n + 16, sizeof(char *));
     char nbuf[32];

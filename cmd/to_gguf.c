@@ -35,6 +35,8 @@ static const char *help =
     "                           fp8-to-bf16 writes it (bf16 output is the same either way; f16 and\n"
     "                           q8_0 then equal the converter run on the BF16 checkpoint)\n"
     "  --dry-run                print the tensor plan and write nothing\n"
+    "  --device auto|cpu|cuda[:K]  where the ggml encoding runs (default auto: cuda when usable);\n"
+    "                           the bytes are the same\n"
     "  --threads N              CPU threads\n"
     "  --force                  overwrite an existing OUT\n"
     "  --json FILE              write a JSON summary (tensors, bytes, seconds)\n"
@@ -48,7 +50,7 @@ static const char *help =
 
 int cmd_to_gguf(int argc, char **argv) {
     enum { O_TYPE = 1, O_TYPE_FOR, O_NO_VOCAB, O_NAME, O_DRY, O_THREADS, O_FORCE, O_JSON, O_QUIET, O_PROGRESS,
-           O_NO_SYNC, O_HELP, O_FP8_F32, O_TOK_PRE };
+           O_NO_SYNC, O_HELP, O_FP8_F32, O_TOK_PRE, O_DEVICE };
     static const struct option opts[] = {
         {"type", required_argument, 0, O_TYPE}, {"type-for", required_argument, 0, O_TYPE_FOR},
         {"no-vocab", no_argument, 0, O_NO_VOCAB}, {"name", required_argument, 0, O_NAME},
@@ -56,12 +58,14 @@ int cmd_to_gguf(int argc, char **argv) {
         {"force", no_argument, 0, O_FORCE}, {"json", required_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET}, {"progress", no_argument, 0, O_PROGRESS},
         {"no-sync", no_argument, 0, O_NO_SYNC}, {"fp8-f32", no_argument, 0, O_FP8_F32},
-        {"tokenizer-pre", required_argument, 0, O_TOK_PRE}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+        {"tokenizer-pre", required_argument, 0, O_TOK_PRE}, {"device", required_argument, 0, O_DEVICE}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
     ds_gguf_opts o;
     memset(&o, 0, sizeof o);
     o.type = DS_GGML_BF16;
     int force = 0, c, rc = 0;
     long threads = 0;
+    ds_device_req dreq;
+    memset(&dreq, 0, sizeof dreq);
     const char *pats[64];
     ds_ggml_type types[64];
     o.override_pat = pats;
@@ -102,6 +106,7 @@ int cmd_to_gguf(int argc, char **argv) {
         case O_NO_SYNC: o.no_sync = 1; break;
         case O_FP8_F32: o.fp8_f32 = 1; break;
         case O_TOK_PRE: o.tokenizer_pre = optarg; break;
+        case O_DEVICE: DS_TRY(ds_parse_device(optarg, &dreq)); break;
         case O_HELP: fputs(help, stdout); return 0;
         default: fputs(help, stderr); return DS_EXIT_USAGE;
         }
@@ -117,6 +122,7 @@ int cmd_to_gguf(int argc, char **argv) {
         return DS_EXIT_USAGE;
     }
     ds_set_threads((int)threads);
+    DS_TRY(ds_resolve_device(dreq, &o.use_cuda));
     rc = ds_gguf_convert(in, out, &o);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include "convert/runrec.h"
 #include "common/bug.h"
 #include "common/hash.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 #include "convert/xform.h"
 
@@ -735,13 +736,8 @@ static int write_report(const exec *x) {
     cJSON_AddNumberToObject(o, "gb_per_s", s->seconds > 0 ? (s->bytes_in + s->bytes_out) / s->seconds / 1e9 : 0);
     cJSON *q = x->xf ? ds_xf_report(x->xf) : NULL;
     if (q) cJSON_AddItemToObject(o, "quantized", q);
-    char *txt = cJSON_Print(o);
+    int rc = ds_write_json_atomic(x->o->json_path, o);
     cJSON_Delete(o);
-    size_t n = strlen(txt);
-    txt = xrealloc(txt, n + 2);
-    txt[n] = '\n'; txt[n + 1] = 0;
-    int rc = ds_write_file_atomic(x->o->json_path, txt, n + 1);
-    free(txt);
     return rc;
 }
 

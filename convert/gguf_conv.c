@@ -17,12 +17,14 @@
 #include "convert/plan.h"
 #include "kernels/kernels.h"
 #include "kernels/gguf_quant.h"
+#include "kernels/device.h"
 #include "common/bug.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
 #include <fnmatch.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
@@ -535,6 +537,8 @@ typedef struct {
     uint64_t done, total;
     double t0, last;
     int show, fp8_f32, kq;
+    const ds_device *dev; /* where encoding runs; GPU: dx/dq are its buffers */
+    void *dx, *dq;
 } run_state;
 
 static void *writer_main(void *arg) {
@@ -604,12 +608,40 @@ static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_typ
     }
     int k = slot_get(s);
     if (k < 0) return -k;
-    DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
-    slot_put(s, k, (size_t)(nrows * ds_ggml_row_bytes(tr, cols)));
+    size_t nb = (size_t)(nrows * ds_ggml_row_bytes(tr, cols));
+    if (s->dev->gpu && type != DS_GGML_F32) {
+        DS_TRY(s->dev->h2d(s->dx, x, (size_t)(nrows * cols) * 4));
+        DS_TRY(ds_cuda_gguf_encode(s->dx, nrows, cols, type, s->dq));
+        DS_TRY(s->dev->d2h(s->q[k], s->dq, nb));
+    } else {
+        DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
+    }
+    slot_put(s, k, nb);
     return 0;
 }
 
+static int write_tensor_data(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s);
+
+/* The source bytes just converted were read through the file mapping: unmap
+ * those pages (whole pages inside the tensor only; they stay in the page
+ * cache), so resident memory stays bounded however large the model. */
+static void release(const ds_ckpt *c, const ds_ckpt_entry *e) {
+    if (!e) return;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)ds_ckpt_data(c, e), b = a + (uintptr_t)(e->info->end - e->info->begin);
+    a = (a + pg - 1) & ~(pg - 1);
+    b &= ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
+    int rc = write_tensor_data(c, t, s);
+    if (t->kind != DS_GG_KB) /* kv_b_proj is read again for attn_v_b */
+        for (int si = 0; si < t->n_src; si++) release(c, t->src[si]);
+    return rc;
+}
+
+static int write_tensor_data(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
     int64_t cols = t->cols;
     if (t->kind == DS_GG_PLAIN || t->kind == DS_GG_STACK) {
         int64_t step = s->cap / cols;
@@ -699,7 +731,12 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         s.kq = is_kquant(o->type);
         s.t0 = s.last = ds_now();
         s.show = !o->quiet && (o->progress || isatty(2));
-        rc = ds_gguf_open(&s.w, out, &kv, d, p.n);
+        rc = ds_device_get(o->use_cuda, &s.dev);
+        if (!rc && s.dev->gpu) {
+            rc = s.dev->alloc(&s.dx, (size_t)s.cap * 4);
+            if (!rc) rc = s.dev->alloc(&s.dq, (size_t)s.cap * 4);
+        }
+        if (!rc) rc = ds_gguf_open(&s.w, out, &kv, d, p.n);
         pthread_t wt;
         int started = 0;
         if (!rc) {
@@ -735,13 +772,14 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddNumberToObject(j, "input_bytes", (double)c.total_bytes);
             cJSON_AddNumberToObject(j, "seconds", sec);
             cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ds_peak_rss());
-            cJSON_AddStringToObject(j, "device", "cpu");
+            cJSON_AddStringToObject(j, "device", s.dev ? s.dev->name : "cpu");
             char *txt = cJSON_Print(j);
             rc = ds_write_file_atomic(o->json_path, txt, strlen(txt));
             free(txt);
             cJSON_Delete(j);
         }
     }
+    if (s.dev && s.dev->gpu) { s.dev->free(s.dx); s.dev->free(s.dq); }
     free(s.f); free(s.tmp);
     for (int k = 0; k < NQ; k++) free(s.q[k]);
     if (s.q[0]) { pthread_mutex_destroy(&s.mu); pthread_cond_destroy(&s.cv); }

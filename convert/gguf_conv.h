@@ -20,6 +20,7 @@ typedef struct {
     const char *tokenizer_pre;   /* --tokenizer-pre: tokenizer.ggml.pre instead of the recognized name */
     const char *name;            /* --name: general.name (default: from the input directory's name) */
     int no_sync, quiet, progress;
+    int use_cuda;                /* encode on the GPU (resolved --device) */
     const char *json_path;       /* --json FILE */
     int dry_run;                 /* --dry-run: print the plan, write nothing */
     int fp8_f32;                 /* --fp8-f32: FP8 read as float32 products, as the converter reads FP8

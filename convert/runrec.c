@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "convert/runrec.h"
 #include "common/hash.h"
+#include "common/jsonfile.h"
 #include "common/util.h"
 
 #include <dirent.h>
@@ -175,8 +176,10 @@ static int head_ok(const cJSON *h) {
 
 /* An entry has a size; its hashes are there when the run made them (runrec.h). */
 static int entry_ok(const cJSON *e) {
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "xxh3_128");
-    return cJSON_IsObject(e) && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(e, "size")) && (!h || cJSON_IsString(h));
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(e, "xxh3_128"), *n = cJSON_GetObjectItemCaseSensitive(e, "size");
+    /* sizes are whole byte counts a double holds exactly (and casts to uint64_t safely) */
+    return cJSON_IsObject(e) && cJSON_IsNumber(n) && n->valuedouble >= 0 && n->valuedouble <= 9007199254740992.0 &&
+           n->valuedouble == (double)(uint64_t)n->valuedouble && (!h || cJSON_IsString(h));
 }
 
 /* Output file names in records are basenames of OUT, nothing else. */
@@ -235,8 +238,10 @@ static void set_part(ds_rec *r) {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(r->head, "part");
     r->part_i = r->part_n = 0;
     if (cJSON_GetArraySize(p) == 2) {
-        r->part_i = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(p, 0));
-        r->part_n = (int)cJSON_GetNumberValue(cJSON_GetArrayItem(p, 1));
+        double i = cJSON_GetNumberValue(cJSON_GetArrayItem(p, 0)), n = cJSON_GetNumberValue(cJSON_GetArrayItem(p, 1));
+        /* out of range (or NaN): -1, which no part's file name matches */
+        r->part_i = i >= 1 && i <= 100000 ? (int)i : -1;
+        r->part_n = n >= 1 && n <= 100000 ? (int)n : -1;
     }
 }
 
@@ -373,15 +378,11 @@ void ds_journal_close(ds_journal *j) {
 int ds_rec_finish(const char *out_dir, int part_i, int part_n, const cJSON *head, const cJSON *files) {
     cJSON *r = cJSON_Duplicate(head, 1);
     cJSON_AddItemToObject(r, "files", cJSON_Duplicate(files, 1));
-    char *txt = cJSON_Print(r);
-    cJSON_Delete(r);
-    size_t n = strlen(txt);
-    txt = xrealloc(txt, n + 2);
-    txt[n] = '\n'; txt[n + 1] = 0;
     char *pj = ds_rec_path(out_dir, part_i, part_n, ".json"), *pl = ds_rec_path(out_dir, part_i, part_n, ".log");
-    int rc = ds_write_file_atomic(pj, txt, n + 1);
+    int rc = ds_write_json_atomic(pj, r);
     if (!rc) unlink(pl);
-    free(txt); free(pj); free(pl);
+    cJSON_Delete(r);
+    free(pj); free(pl);
     return rc;
 }
 

@@ -17,6 +17,10 @@
 /* Q4_K, Q6_K, Q5_0 rows (kernels/cpu/gguf_kquant.c): llama-quantize's bytes without an imatrix. */
 void ds_cpu_gguf_kquant_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
 int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
+/* The same on the GPU (kernels/cuda/gguf_quant.cu): x and out are device
+ * pointers; returns when out is complete; the CPU's bytes. In a build without
+ * CUDA: DS_EXIT_USAGE (kernels/cuda_stub.c). */
+int ds_cuda_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
 /* One row, no threading (for tests and callers that parallelize themselves). */
 int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
 

@@ -99,6 +99,17 @@ typedef int ds_k_quant_unpack_rows(const ds_quant_spec *spec, const uint32_t *pa
                                    ds_dtype out_dtype);
 ds_k_quant_unpack_rows ds_cpu_quant_unpack_rows, ds_cuda_quant_unpack_rows;
 
+/* ---- verify's structure scan ------------------------------------------------------
+ * Index of the first non-finite value among n stored values of elem_size
+ * bytes (1, 2 or 4), or -1: a value is non-finite iff (v & exp_mask) ==
+ * exp_mask, exp_mask from ds_scan_exp_mask (e4m3fn 0x7F: its NaN codes
+ * 0x7F/0xFF; e5m2 0x7C; f16 0x7C00; bf16 0x7F80; f32 0x7F800000). No decoding:
+ * the stored bytes are tested as they are (kernels/cpu/scan_finite.c). The
+ * CUDA twin (kernels/cuda/scan_finite.cu) lowers a device-side first index
+ * instead of returning it: ds_cuda_scan_nonfinite_async, gpu.h. */
+int64_t ds_cpu_scan_nonfinite(const void *data, int64_t n, int elem_size, uint32_t exp_mask);
+uint32_t ds_scan_exp_mask(int elem_size, int fp8_e5m2, int f16);
+
 /* ==== requant: NVFP4 / MXFP4 (quant/fp4_core.h for the arithmetic; MANUAL.md, section requant) ====
  * spec->format DSQ_FMT_NVFP4 (group 16, E4M3 scales, global scale gs) or
  * DSQ_FMT_MXFP4 (group 32, E8M0 scales; gs ignored); spec->mse picks the group

@@ -798,7 +798,7 @@ static int write_config(const ds_sample_opts *o) {
     cJSON_AddBoolToObject(c, "norm_topk_prob", 1);
     cJSON_AddStringToObject(c, "hidden_act", "silu");
     jadd_num(c, "rms_norm_eps", 1e-6);
-    jadd_num(c, "max_position_embeddings", 163840);
+    jadd_num(c, "max_position_embeddings", o->kimi ? 131072 : 163840); /* Kimi: 32 x 4096, its YaRN factor */
     jadd_num(c, "rope_theta", o->kimi ? 50000 : 10000);
     cJSON *rs = cJSON_AddObjectToObject(c, "rope_scaling");
     cJSON_AddStringToObject(rs, "type", "yarn");

@@ -179,17 +179,21 @@ static int validate_int(ws_part *p) {
     return 0;
 }
 
-/* A NaN or infinite scale would poison every weight of its block: named here,
- * scale file and element, before anything reads through it. */
+/* A NaN, infinite, zero or negative scale would poison (or flip) every weight
+ * of its block: named here, scale file and element, before anything reads
+ * through it. (Quantizers never write one: a zero block gets eps or 1.) */
 static int scales_finite(const ws_part *p) {
     const ds_dtype_traits *tr = ds_dtype_info(p->s->dtype);
     int64_t n = ds_tensor_numel(p->s), cols = ds_tensor_cols(p->s);
     for (int64_t i = 0; i < n; i++) {
         float v = tr->to_f32(p->sd + (size_t)i * tr->size);
-        if (!isfinite(v))
-            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: row %lld, column %lld is %s (a scale must be finite)",
+        if (!isfinite(v) || !(v > 0)) {
+            char what[48];
+            if (isfinite(v)) snprintf(what, sizeof what, "%g", (double)v);
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: row %lld, column %lld is %s (a scale must be finite and positive)",
                            p->sfile ? p->sfile : p->file, p->s->name, (long long)(i / cols), (long long)(i % cols),
-                           isnan(v) ? "NaN" : "infinite");
+                           isnan(v) ? "NaN" : isinf(v) ? "infinite" : what);
+        }
     }
     return 0;
 }

@@ -102,6 +102,14 @@ static int cpu_gemm(void *gemm, const float *A, const float *W, float *C, int64_
 #define DS_CPU_SEPARATE_MEMORY 0
 #endif
 
+static int cpu_scan(const void *data, int64_t n, int esz, uint32_t exp_mask, unsigned long long *first,
+                    void *stream) {
+    (void)stream;
+    int64_t i = ds_cpu_scan_nonfinite(data, n, esz, exp_mask);
+    if (i >= 0 && (unsigned long long)i < *first) *first = (unsigned long long)i;
+    return 0;
+}
+
 static const ds_device cpu = {
     .name = "cpu",
     .gpu = DS_CPU_SEPARATE_MEMORY,
@@ -133,6 +141,7 @@ static const ds_device cpu = {
     .gemm_close = cpu_handle_destroy,
     .gemm_f32 = cpu_gemm,
     .gemm_f32_host = cpu_gemm,
+    .scan_nonfinite = cpu_scan,
     .fp4_quant_rows = cpu_fp4_quant_rows,
 };
 

@@ -1,50 +1,26 @@
 /* gguf_quant.c - float32 rows to ggml types, CPU reference (see kernels/gguf_quant.h). */
 #include "kernels/gguf_quant.h"
 #include "formats/dtype.h"
+#include "kernels/gguf_blocks.h"
 #include "common/util.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ggml_compute_fp32_to_bf16: NaN -> quiet NaN keeping the sign and top bits, else RNE. */
-static inline uint16_t bf16_ggml(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 64);
-    return (uint16_t)((u + (0x7fffu + ((u >> 16) & 1u))) >> 16);
-}
-
-static void q8_0_row(const float *x, int64_t cols, uint8_t *out) {
-    for (int64_t b = 0; b < cols / 32; b++) {
-        const float *v = x + b * 32;
-        uint8_t *o = out + b * 34;
-        float amax = 0.0f;
-        for (int j = 0; j < 32; j++) {
-            float a = fabsf(v[j]);
-            if (a > amax) amax = a;
-        }
-        float d = amax / 127.0f;
-        float id = d != 0.0f ? 1.0f / d : 0.0f;
-        uint16_t dh = ds_f32_to_f16(d);
-        memcpy(o, &dh, 2);
-        for (int j = 0; j < 32; j++) o[2 + j] = (uint8_t)(int8_t)roundf(v[j] * id);
-    }
-}
 
 int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out) {
     switch (t) {
     case DS_GGML_F32: memcpy(out, x, (size_t)cols * 4); return 0;
     case DS_GGML_F16: {
         uint16_t *o = (uint16_t *)out;
-        for (int64_t j = 0; j < cols; j++) o[j] = ds_f32_to_f16(x[j]);
+        for (int64_t j = 0; j < cols; j++) o[j] = gg_f32_to_f16(x[j]);
         return 0;
     }
     case DS_GGML_BF16: {
         uint16_t *o = (uint16_t *)out;
-        for (int64_t j = 0; j < cols; j++) o[j] = bf16_ggml(x[j]);
+        for (int64_t j = 0; j < cols; j++) o[j] = gg_f32_to_bf16(x[j]);
         return 0;
     }
-    case DS_GGML_Q8_0: q8_0_row(x, cols, out); return 0;
+    case DS_GGML_Q8_0: for (int64_t b = 0; b < cols / 32; b++) ds_gg_q8_0_block(x + b * 32, out + b * 34); return 0;
     case DS_GGML_Q4_K: case DS_GGML_Q6_K: case DS_GGML_Q5_0: ds_cpu_gguf_kquant_row(x, cols, t, out); return 0;
     default: return ds_fail(DS_EXIT_USAGE, "ggml type %d: no encoder", (int)t);
     }

@@ -2,7 +2,8 @@
 # dsconv-sample --family checkpoints, byte for byte against what the upstream
 # scripts wrote from the same samples (tests/data/families/F.json, made by
 # tests/tools/family_refs.py: DeepSeek-V3's fp8_cast_bf16.py and convert.py,
-# DeepSeek-V3.2-Exp's convert.py for v32).
+# DeepSeek-V3.2-Exp's convert.py for v32), and verify's logits against
+# transformers' float64 ones (F-logits-fp64.f32, tests/tools/family_logits.py).
 REF=$DATA/families
 G=$TOOLS/golden
 TOK=$TMP/tokens.json # one short sequence (longer than v32's index_topk 8): the forward passes stay cheap
@@ -39,8 +40,19 @@ for f in v3 v32 kimi kimi-thinking terminus moonlight; do
     check "$f: inspect names the family $mt" grep -q "\"family\":[[:space:]]*\"$mt\"" "$TMP/out"
     check "$f: inspect knows every tensor" grep -q '"unknown_tensors":[[:space:]]*0' "$TMP/out"
     check "$f: shard-for-mp keeps model_type" grep -q "\"model_type\":[[:space:]]*\"$mt\"" "$D/$src-mp1/config.json"
-    expect_rc "$f: verify (structure and forward)" 0 "$DSCONV" verify "$D/in" --tokens "$TOK" --json "$D/v.json"
+    if [ -e "$REF/$f-logits-fp64.f32" ]; then
+        expect_rc "$f: verify: logits within 1e-4 rel L2 of transformers float64 (tests/tools/family_logits.py)" 0 \
+            "$DSCONV" verify "$D/in" --tokens "$TOK" --against-logits "$REF/$f-logits-fp64.f32" --json "$D/v.json"
+    else
+        expect_rc "$f: verify (structure and forward)" 0 "$DSCONV" verify "$D/in" --tokens "$TOK" --json "$D/v.json"
+    fi
 done
+
+# kimi: its config's rope_theta and YaRN betas are what the logits above need (not V3's defaults)
+mkdir -p "$TMP/kimi-v3rope" && ln -s "$TMP"/kimi/in/*.safetensors "$TMP/kimi/in/model.safetensors.index.json" "$TMP/kimi-v3rope/"
+sed -e 's/"rope_theta":[[:space:]]*50000/"rope_theta": 10000/' "$TMP/kimi/in/config.json" >"$TMP/kimi-v3rope/config.json"
+expect_rc "kimi with V3's rope_theta misses transformers' logits" 1 \
+    "$DSCONV" verify "$TMP/kimi-v3rope" --tokens "$TOK" --against-logits "$REF/kimi-logits-fp64.f32"
 
 # v32: the indexer is replicated on every rank, as V3.2-Exp's convert.py writes it
 check "v32: indexer wq_b and its scale on rank 1 of 2" bash -c \

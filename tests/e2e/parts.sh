@@ -94,6 +94,15 @@ expect_err "finish --rehash names the file" "$(basename "$victim")"
 check "finish --rehash refusal wrote no index" test ! -e "$out/model.safetensors.index.json"
 rm -rf "$out"
 
+# --- finish replays only the command's own options from a record
+out=$TMP/planted
+"$DSCONV" requant "$IN" "$out" --bits 4 --part 1/1 --quiet --no-sync
+sed -i 's|"--bits=4"|"--bits=4", "--man='"$TMP"'/planted.txt"|' "$out/.dsconv/part-1-of-1.json"
+expect_rc "finish refuses a record with a shared option planted in it (exit 3)" 3 "$DSCONV" finish "$out"
+expect_err "finish names the planted option" "recorded option '--man="
+check "the planted option was not obeyed" test ! -e "$TMP/planted.txt" -a ! -e "$out/config.json"
+rm -rf "$out"
+
 # --- a part from a changed input, or with other options --------------------------------
 IN2=$TMP/in2
 cp -r "$IN" "$IN2"

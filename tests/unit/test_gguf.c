@@ -8,6 +8,7 @@
 #include "formats/gguf.h"
 #include "formats/dtype.h"
 #include "kernels/gguf_quant.h"
+#include "kernels/gguf_blocks.h"
 
 #include <omp.h>
 #include <stdlib.h>
@@ -65,6 +66,22 @@ TEST(f16_and_bf16_rounding) {
     ds_cpu_gguf_encode_row(x, 6, DS_GGML_BF16, (uint8_t *)b);
     CHECK_EQ_INT(b[0], 0x3F80);
     CHECK_EQ_INT(b[5], 0x4040);
+}
+
+/* The block header's half conversion (host and device) against the dtype table's. */
+TEST(f16_conversion_matches_dtype_table) {
+    int bad = 0;
+    for (uint64_t u = 0; u <= 0xFFFFFFFFull; u += 4099) {
+        float f;
+        uint32_t v = (uint32_t)u;
+        memcpy(&f, &v, 4);
+        if (isnan(f)) continue;
+        if (gg_f32_to_f16(f) != ds_f32_to_f16(f) && bad++ < 5) fprintf(stderr, "f16 of %08x: %04x vs %04x\n", v, gg_f32_to_f16(f), ds_f32_to_f16(f));
+        uint16_t h = (uint16_t)(u >> 7);
+        float a = gg_f16_to_f32(h), b = ds_f16_to_f32(h);
+        if (!(isnan(a) && isnan(b)) && memcmp(&a, &b, 4) && bad++ < 5) fprintf(stderr, "f32 of %04x differs\n", h);
+    }
+    CHECK_EQ_INT(bad, 0);
 }
 
 TEST(kv_overwrite_keeps_position) {
@@ -125,5 +142,5 @@ TEST(writer_layout_and_temp_name) {
 }
 
 TESTS_MAIN(T(q4_k_bytes_match_llama_cpp), T(q6_k_bytes_match_llama_cpp), T(q5_0_bytes_match_llama_cpp),
-           T(q8_0_bytes_match_llama_cpp), T(f16_and_bf16_rounding), T(kv_overwrite_keeps_position),
+           T(q8_0_bytes_match_llama_cpp), T(f16_and_bf16_rounding), T(f16_conversion_matches_dtype_table), T(kv_overwrite_keeps_position),
            T(writer_layout_and_temp_name))

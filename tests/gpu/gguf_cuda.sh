@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# gguf_cuda.sh - to-gguf with --device cuda writes the CPU's bytes (and so llama.cpp's
+# converter's / llama-quantize's) on dev-tiny, for every type, plus a bigger sample for
+# the K-quants. Needs an NVIDIA GPU and a CUDA build; PASS/FAIL lines, "N passed, N failed".
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+export DSCONV=$PWD/bin/dsconv SAMPLE=$PWD/bin/dsconv-sample DATA=$PWD/tests/data
+TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
+source tests/e2e/lib.sh
+{
+M=$TMP/model; mkdir -p "$M"
+for f in "$DATA"/dev-tiny/input/*; do ln -s "$f" "$M/"; done
+rm -f "$M/tokenizer_config.json"; ln -s "$DATA"/tok-tiny/* "$M/"
+refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$DATA/gguf-ref/$1.json" | head -1; }
+for t in bf16 f16 q8_0 q4_k q6_k; do
+    expect_rc "cuda: to-gguf $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/g-$t.gguf" --type $t --name Model --device cuda --json "$TMP/r.json" --quiet --no-sync
+    check "cuda: report says cuda ($t)" grep -q '"device":[[:space:]]*"cuda"' "$TMP/r.json"
+    "$DSCONV" to-gguf "$M" "$TMP/c-$t.gguf" --type $t --name Model --device cpu --quiet --no-sync
+    check "cuda: to-gguf $t = CPU bytes" cmp -s "$TMP/g-$t.gguf" "$TMP/c-$t.gguf"
+done
+for t in bf16 f16 q8_0; do
+    check "cuda: to-gguf $t = convert_hf_to_gguf.py" [ "$(sha256sum < "$TMP/g-$t.gguf" | cut -c1-64)" = "$(refhash $t)" ]
+done
+# more blocks of every kind: a sample with DeepSeek-V3's shapes scaled down
+"$SAMPLE" --profile v3-bench --size-gb 0.3 --out "$TMP/big" --quiet
+for t in q4_k q6_k; do
+    "$DSCONV" to-gguf "$TMP/big" "$TMP/bc-$t.gguf" --type $t --no-vocab --device cpu --quiet --no-sync
+    expect_rc "cuda: to-gguf $t of a 0.3 GB V3-shaped sample" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bg-$t.gguf" --type $t --no-vocab --device cuda --quiet --no-sync
+    check "cuda: $t = CPU bytes on the sample" cmp -s "$TMP/bg-$t.gguf" "$TMP/bc-$t.gguf"
+done
+} | tee "$TMP/log"
+p=$(grep -c '^PASS ' "$TMP/log"); f=$(grep -c '^FAIL ' "$TMP/log")
+echo "$p passed, $f failed"
+[ "$f" = 0 ]
