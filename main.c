@@ -1,6 +1,7 @@
 /* main.c - dsconv entry point: dispatch to the command table (cmd/). */
 #include "cmd/cmd.h"
 #include "common/util.h"
+#include "common/fsafe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    ds_install_fault_handlers();
     if (argc < 2) { usage(stderr); return DS_EXIT_USAGE; }
     const char *name = argv[1];
     if (!strcmp(name, "--help") || !strcmp(name, "-h")) { usage(stdout); return 0; }

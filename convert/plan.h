@@ -99,8 +99,15 @@ int ds_plan_fp8_scale(const ds_ckpt *c, const ds_ckpt_entry *w, const ds_ckpt_en
 int ds_is_scale_name(const char *name);
 /* Copies the input directory's non-weight files (config.json is handled by
  * the caller): everything except *.safetensors, the index and config.json;
- * with only_token, just files whose name contains "token" (convert.py). */
+ * with only_token, just files whose name contains "token" (convert.py).
+ * Beside a lone .safetensors file, only Hugging Face checkpoint files
+ * (tokenizer*, generation_config.json, ...). Each is checked now: a link
+ * must resolve inside the input (or its HF cache blobs/), a non-regular file
+ * is refused, DS_EXIT_INPUT naming it, before anything is written. */
 int ds_plan_copy_side_files(ds_plan *p, const ds_ckpt *c, int only_token);
+/* Every output name (files and extras) a plain, distinct basename that is
+ * not a temporary name: DS_EXIT_INPUT naming the collision otherwise. */
+int ds_plan_check_names(const ds_plan *p);
 /* The input's config.json as cJSON (caller frees), or NULL if absent. */
 cJSON *ds_plan_load_config_json(const ds_ckpt *c, int *rc);
 
