@@ -67,6 +67,7 @@ int cmd_requant(int argc, char **argv) {
     long bits = 8, group = -1, v;
     int asym = 0, mse = 0, n_ignore = 0, c;
     const char *format = NULL, *target = NULL;
+    int bits_given = 0;
     ds_requant_opts ro = {0};
     const char **ignore = xcalloc((size_t)argc + 1, sizeof(char *));
     int rc = 0;
@@ -78,6 +79,7 @@ int cmd_requant(int argc, char **argv) {
             if (!(rc = ds_parse_int("--bits", optarg, 4, 8, &v)) && v != 4 && v != 8)
                 rc = ds_fail(DS_EXIT_USAGE, "--bits must be 4 or 8");
             bits = v;
+            bits_given = 1;
             continue;
         case O_GROUP: rc = ds_parse_int("--group-size", optarg, 0, 1 << 20, &group); continue;
         case O_ASYM: asym = 1; continue;
@@ -95,6 +97,7 @@ int cmd_requant(int argc, char **argv) {
     if (!rc && argc - optind != 2) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
     ds_quant_spec spec;
     ds_quant_spec_default(&spec, (int)bits);
+    if (!rc && format && bits_given) rc = ds_fail(DS_EXIT_USAGE, "--format and --bits both given: use one");
     if (!rc && format) rc = ds_quant_parse_format(format, &spec);
     if (group >= 0) spec.group_size = (int)group;
     spec.symmetric = !asym;

@@ -36,3 +36,4 @@ done
 expect_rc "nvfp4 --asym refused" 2 "$DSCONV" requant "$IN" "$TMP/x" --format nvfp4 --asym
 expect_rc "mxfp4 --group-size 16 refused" 2 "$DSCONV" requant "$IN" "$TMP/x" --format mxfp4 --group-size 16
 expect_rc "bad --format" 2 "$DSCONV" requant "$IN" "$TMP/x" --format fp3
+expect_rc "--format with --bits refused" 2 "$DSCONV" requant "$IN" "$TMP/x" --format nvfp4 --bits 4
