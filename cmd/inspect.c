@@ -2,6 +2,7 @@
 #include "cmd/cmd.h"
 #include "common/util.h"
 #include "formats/summary.h"
+#include "convert/plan.h"
 
 #include <getopt.h>
 #include <stdlib.h>
@@ -11,17 +12,19 @@ static const char *help =
     "usage: dsconv inspect PATH [--tensors] [--json]\n\n"
     "Describe a checkpoint: a directory (with model.safetensors.index.json, a single\n"
     "model.safetensors, or shard-for-mp rank files) or one .safetensors file.\n"
-    "Every shard header and the index are validated first; a malformed input is\n"
-    "reported naming the file and tensor (exit 3).\n\n"
+    "Every shard header and the index are validated first, and every F8_E4M3\n"
+    "weight's block scale (present, F32 of the right shape, finite) as the converting\n"
+    "commands check it; a malformed input is reported naming the file and tensor (exit 3).\n\n"
     "  --tensors   also list every tensor: name, dtype, shape, file\n"
     "  --json      print the description as JSON (for scripts)\n\n"
     "example:\n  dsconv inspect /models/DeepSeek-V3 --json | jq .mtp_layers\n";
 
 static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
     char b[32];
-    printf("checkpoint:     %s\n", c->dir);
+    char d1[1024], d2[256];
+    printf("checkpoint:     %s\n", ds_esc(c->dir, d1, sizeof d1));
     if (c->has_config)
-        printf("architecture:   %s, %d main layers, hidden %d, vocab %d\n", c->config.model_type,
+        printf("architecture:   %s, %d main layers, hidden %d, vocab %d\n", ds_esc(c->config.model_type, d2, sizeof d2),
                c->config.num_hidden_layers, c->config.hidden_size, c->config.vocab_size);
     printf("layout:         %s\n", s->layout_mp ? "model-parallel rank files (DeepSeek-Infer)" : "Hugging Face");
     printf("layers:         %d present (%d main + %d MTP)\n", s->layers_present, s->layers_present - s->mtp_layers,
@@ -66,8 +69,9 @@ static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
             printf("  %-8s %6d tensors  %s\n", ds_dtype_name((ds_dtype)d), s->tensors_by_dtype[d],
                    ds_fmt_bytes(s->bytes_by_dtype[d], b, sizeof b));
     printf("shards:         %d\n", s->n_shards);
+    char e1[1024], e2[1024];
     for (int i = 0; i < c->n_shards; i++)
-        printf("  %-40s %6d tensors  %s\n", c->shard_names[i], c->shards[i].n_tensors,
+        printf("  %-40s %6d tensors  %s\n", ds_esc(c->shard_names[i], e1, sizeof e1), c->shards[i].n_tensors,
                ds_fmt_bytes(c->shards[i].file_size, b, sizeof b));
     if (!tensors) return;
     printf("\n%-64s %-8s %-20s %s\n", "tensor", "dtype", "shape", "file");
@@ -80,7 +84,8 @@ static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
             strncat(shape, x, sizeof shape - strlen(shape) - 2);
         }
         strcat(shape, "]");
-        printf("%-64s %-8s %-20s %s\n", e->name, ds_dtype_name(e->info->dtype), shape, c->shard_names[e->file]);
+        printf("%-64s %-8s %-20s %s\n", ds_esc(e->name, e1, sizeof e1), ds_dtype_name(e->info->dtype), shape,
+               ds_esc(c->shard_names[e->file], e2, sizeof e2));
     }
 }
 
@@ -100,6 +105,16 @@ int cmd_inspect(int argc, char **argv) {
     if (optind != argc - 1) { fputs(help, stderr); return DS_EXIT_USAGE; }
     ds_ckpt ck;
     DS_TRY(ds_ckpt_open(argv[optind], &ck));
+    /* The scales, as the converting commands check them (rank files of
+     * shard-for-mp name their scales differently, and one shard given alone
+     * may have its scales in another shard: those are not checked here). */
+    for (int i = 0; !ck.mp_layout && !ck.partial && i < ck.n_entries; i++) {
+        const ds_ckpt_entry *e = &ck.entries[i], *sc;
+        int block[2];
+        if (e->info->dtype != DS_F8_E4M3) continue;
+        int rc = ds_plan_fp8_scale(&ck, e, &sc, block);
+        if (rc) { ds_ckpt_close(&ck); return rc; }
+    }
     ds_summary s;
     ds_summarize(&ck, &s);
     if (json) {

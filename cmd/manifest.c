@@ -24,7 +24,10 @@ static const char *help =
     "  rsync -a OUT/ node7:/models/v3-bf16/\n"
     "  ssh node7 dsconv verify /models/v3-bf16 --manifest out.manifest.json\n";
 
-/* Adds every regular, non-hidden file of dir, in name order. */
+static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Adds every file of dir, hidden ones included (a dot-named shard is still a
+ * shard), in name order; subdirectories are not part of a checkpoint. */
 static int add_dir(ds_manifest *m, const char *dir) {
     DIR *d = opendir(dir);
     if (!d) return DS_IO_FAIL(dir, "opendir");
@@ -32,7 +35,7 @@ static int add_dir(ds_manifest *m, const char *dir) {
     char **names = NULL;
     int n = 0;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.') continue;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         char *p = ds_path_join(dir, de->d_name);
         if (!ds_is_dir(p)) {
             names = xrealloc(names, sizeof(char *) * (size_t)(n + 1));
@@ -42,10 +45,8 @@ static int add_dir(ds_manifest *m, const char *dir) {
     }
     closedir(d);
     int rc = 0;
+    if (n) qsort(names, (size_t)n, sizeof *names, cmp_name);
     for (int i = 0; i < n; i++) {
-        int k = i;
-        for (int j = i + 1; j < n; j++) if (strcmp(names[j], names[k]) < 0) k = j;
-        char *t = names[i]; names[i] = names[k]; names[k] = t;
         char *p = ds_path_join(dir, names[i]);
         if (!rc) rc = ds_manifest_add_path(m, p, names[i]);
         free(p);

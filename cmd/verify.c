@@ -1,7 +1,10 @@
 /* verify.c - dsconv verify CKPT [--against REF] [--tokens FILE] [--dump-logits FILE]
  *            [--json REPORT] [--device D] ...
- * Structural checks, then the built-in DeepSeek-V3 forward pass (verify/),
- * then, with --against, the comparison and its verdict. */
+ * Structural checks of what costs no weight bytes (shapes, storage, scales),
+ * then the built-in DeepSeek-V3 forward pass (verify/), whose readers also
+ * test every stored value of the checkpoint, the tensors the pass does not
+ * use included (verify/wscan.h: each checkpoint is read once), then, with
+ * --against, the comparison and its verdict. */
 #include "cmd/cmd.h"
 #include "common/util.h"
 #include "verify/compare.h"
@@ -10,6 +13,7 @@
 #include "verify/report.h"
 #include "verify/structure.h"
 #include "verify/tokens.h"
+#include "verify/wscan.h"
 #include "verify/wsource.h"
 
 #include <errno.h>
@@ -37,8 +41,10 @@ static const char *help =
     "CKPT and REF: an HF checkpoint (FP8, BF16, compressed-tensors INT8/INT4) or a\n"
     "directory of shard-for-mp rank files.\n\n"
     "Without --against: structural checks (config, every tensor present with the\n"
-    "right shape, readable storage, finite values) and a forward pass with finite\n"
-    "logits. With --against: both forward passes on the same tokens and per-position\n"
+    "right shape, readable storage, scales finite and positive, every stored value\n"
+    "finite: tested as the pass's readers read it, unrouted experts and MTP layers\n"
+    "too, so each checkpoint is read once) and a forward pass with finite logits.\n"
+    "With --against: both forward passes on the same tokens and per-position\n"
     "max|diff|, relative L2, cosine, KL(ref||ckpt), top-1 agreement, top-5 overlap.\n\n"
     "  --against REF        compare the logits with REF's\n"
     "  --against-logits F   compare with logits from a file (float32 [positions, vocab], as\n"
@@ -151,13 +157,19 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     return 0;
 }
 
-/* Opens one side and runs its structural checks. */
-static int open_side(const char *path, vr_side *s, ds_wsource **ws) {
+/* Opens one side and runs its structural checks that read no weight bytes;
+ * *sc: its scan list, for the forward pass to test the values with. */
+static int open_side(const char *path, vr_side *s, ds_wsource **ws, vscan **sc) {
     s->path = path;
     if ((s->open_rc = ds_ws_open(path, ws))) return s->open_rc;
     s->format = ds_ws_describe(*ws);
     s->ran_structure = 1;
-    return s->structure_rc = vs_check(*ws, 1, &s->vs);
+    if ((s->structure_rc = vs_check(*ws, 0, &s->vs))) return s->structure_rc;
+    double t0 = ds_now();
+    s->structure_rc = vscan_open(*ws, sc);
+    s->vs.seconds += ds_now() - t0;
+    if (s->structure_rc) s->vs.problems++;
+    return s->structure_rc;
 }
 
 /* The model schema's census of one opened side: tensors it does not know
@@ -168,13 +180,30 @@ static int census_side(ds_wsource *ws, vr_side *s, int allow_unknown) {
     return s->structure_rc;
 }
 
-/* Forward pass of one side; *logits malloc'd [total][vocab]. */
-static int run_side(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, int progress, vr_side *s, float **logits) {
+/* Forward pass of one side with its value scan; *logits malloc'd [total][vocab].
+ * A problem the scan found makes it a structural failure, whatever the logits. */
+static int run_side(ds_wsource *ws, vscan *sc, vf_backend *be, const vf_tokens *tk, int progress, vr_side *s,
+                    float **logits) {
     int64_t V = ds_ws_config(ws)->vocab_size;
     *logits = xaligned((size_t)(tk->total * V > 0 ? tk->total * V : 1) * sizeof(float));
     s->ran_forward = 1;
     s->fs.verbose = progress;
-    s->forward_rc = vf_forward(ws, be, tk, *logits, &s->fs);
+    vf_backend_set_scan(be, sc);
+    s->forward_rc = vf_forward(ws, be, tk, *logits, &s->fs); /* returns once the scan has finished too */
+    vf_backend_set_scan(be, NULL);
+    s->ran_scan = 1;
+    vscan_stats_get(sc, &s->scan);
+    s->vs.values = s->scan.values;
+    s->vs.problems += s->scan.problems;
+    if (be->profile) {
+        const vscan_stats *v = &s->scan;
+        fprintf(stderr, "verify: profile: scan: %.3f GB tested as the pass read them, %.3f GB scan-only (%d tensors, "
+                "%d of MTP layers); value tests %.3f s, scan-only jobs %.3f s (CPU, all threads); after the pass "
+                "%.3f s (the readers and %d more)\n", (double)v->bytes_in_stream / 1e9, (double)v->bytes_scan_only / 1e9,
+                v->tensors_scan_only, v->mtp_tensors, v->test_seconds, v->scan_only_seconds, v->drain_seconds,
+                v->drain_threads);
+    }
+    if ((s->structure_rc = vscan_result(sc))) return s->structure_rc;
     if (!s->forward_rc) s->finite = vc_all_finite(*logits, tk->total * V);
     return s->forward_rc;
 }
@@ -259,14 +288,15 @@ int cmd_verify(int argc, char **argv) {
     r.expect = "identical";
     r.verdict = "error";
     ds_wsource *ws = NULL, *wr = NULL;
+    vscan *sa = NULL, *sb = NULL;
     vf_tokens tk = {0};
     vf_backend be = {0};
     vc_result cmp = {0};
     float *la = NULL, *lb = NULL;
     char why[320];
 
-    int rc = open_side(o.ckpt, &r.ckpt, &ws), rc_ref = 0;
-    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr);
+    int rc = open_side(o.ckpt, &r.ckpt, &ws, &sa), rc_ref = 0;
+    if (o.against) rc_ref = open_side(o.against, &r.ref, &wr, &sb);
     if (o.against_logits) r.ref.path = o.against_logits;
     if ((r.exit_code = rc ? rc : rc_ref)) goto report;
 
@@ -290,7 +320,7 @@ int cmd_verify(int argc, char **argv) {
     r.tk = &tk;
     vf_backend_opts bo = {.io_threads = (int)o.io_threads, .profile = o.profile};
     if ((r.exit_code = vf_backend_open_opts(&be, use_cuda, &bo))) goto report;
-    if ((r.exit_code = run_side(ws, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
+    if ((r.exit_code = run_side(ws, sa, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
     if (o.dump && (r.exit_code = write_logits(o.dump, la, tk.total * V))) goto report;
     if (!r.has_ref) {
         r.verdict = r.ckpt.finite ? "pass" : "mismatch";
@@ -299,7 +329,7 @@ int cmd_verify(int argc, char **argv) {
         goto report;
     }
     if (wr) {
-        if ((r.exit_code = run_side(wr, &be, &tk, o.progress, &r.ref, &lb))) goto report;
+        if ((r.exit_code = run_side(wr, sb, &be, &tk, o.progress, &r.ref, &lb))) goto report;
         int bits_a = ds_ws_int_bits(ws), bits_b = ds_ws_int_bits(wr);
         int bits = bits_a && bits_b ? (bits_a < bits_b ? bits_a : bits_b) : bits_a | bits_b;
         r.expect = !strcmp(o.expect, "auto") ? (bits ? "close" : "identical") : o.expect;
@@ -332,6 +362,8 @@ report:
     free(lb);
     vf_backend_close(&be);
     vf_tokens_free(&tk);
+    vscan_close(sa);
+    vscan_close(sb);
     ds_ws_close(ws);
     ds_ws_close(wr);
     return code;

@@ -1,6 +1,7 @@
 /* util.c - diagnostics, checked allocation, whole-buffer I/O, small file helpers. */
 #define _GNU_SOURCE
 #include "common/util.h"
+#include "common/fsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -11,10 +12,53 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Length of the valid UTF-8 sequence at s (1-4) that is not a C1 control, or 0. */
+static size_t utf8_ok(const unsigned char *s) {
+    unsigned c = s[0];
+    size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
+    if (c >= 0xF5) n = 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    if (n == 2 && c == 0xC2 && s[1] < 0xA0) return 0;            /* U+0080..U+009F: C1 controls */
+    if (n == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))) return 0; /* overlong, surrogate */
+    if (n == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))) return 0;
+    return n;
+}
+
+void ds_esc_fputs(const char *text, FILE *f) {
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        if (*s >= 0x20 && *s < 0x7f) { fputc(*s++, f); continue; }
+        size_t n = *s >= 0x80 ? utf8_ok(s) : 0;
+        if (n) { fwrite(s, 1, n, f); s += n; continue; }
+        fprintf(f, "\\x%02x", *s++);
+    }
+}
+
+const char *ds_esc(const char *text, char *buf, size_t cap) {
+    FILE *f = fmemopen(buf, cap, "w");
+    if (!f) { snprintf(buf, cap, "?"); return buf; }
+    setbuf(f, NULL);
+    ds_esc_fputs(text, f);
+    fclose(f);
+    buf[cap - 1] = 0;
+    return buf;
+}
+
+/* The whole message is escaped: it carries tensor names, paths and JSON keys
+ * from the input, and none of them may reach the terminal as control bytes. */
 static void vmsg(const char *kind, const char *fmt, va_list ap) {
+    char small[1024], *m = small;
+    va_list aq;
+    va_copy(aq, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    if (n >= (int)sizeof small && (m = malloc((size_t)n + 1))) vsnprintf(m, (size_t)n + 1, fmt, aq);
+    else if (n >= (int)sizeof small) m = small;
+    va_end(aq);
     fprintf(stderr, "dsconv: %s: ", kind);
-    vfprintf(stderr, fmt, ap);
+    ds_esc_fputs(m, stderr);
     fputc('\n', stderr);
+    if (m != small) free(m);
 }
 
 void ds_err(const char *fmt, ...) {
@@ -77,7 +121,9 @@ void *ds_xaligned_at(size_t n, const char *file, int line) {
 
 int ds_io_fail_at(const char *path, const char *what, const char *file, int line) {
     int e = errno;
-    fprintf(stderr, "dsconv: error: %s: %s: %s (%s:%d)\n", path, what, strerror(e), file, line);
+    fputs("dsconv: error: ", stderr);
+    ds_esc_fputs(path, stderr);
+    fprintf(stderr, ": %s: %s (%s:%d)\n", what, strerror(e), file, line);
     errno = e;
     return DS_EXIT_IO;
 }
@@ -126,7 +172,9 @@ int ds_write_full(int fd, const void *buf, size_t n, const char *path) {
     return 0;
 }
 
-int ds_read_file(const char *path, char **out, size_t *len) {
+int ds_read_file(const char *path, char **out, size_t *len) { return ds_read_file_max(path, SIZE_MAX - 1, out, len); }
+
+int ds_read_file_max(const char *path, size_t max, char **out, size_t *len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
     if (fd < 0) return errno == ENOENT ? (ds_err("%s: no such file", path), DS_EXIT_INPUT)
                                        : DS_IO_FAIL(path, "open");
@@ -134,6 +182,12 @@ int ds_read_file(const char *path, char **out, size_t *len) {
     if (fstat(fd, &st) != 0) { int rc = DS_IO_FAIL(path, "stat"); close(fd); return rc; }
     if (!S_ISREG(st.st_mode)) { close(fd); return ds_fail(DS_EXIT_INPUT, "%s: not a regular file", path); }
     size_t n = (size_t)st.st_size;
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        char a[32], b[32];
+        return ds_fail(DS_EXIT_INPUT, "%s: %s, more than the %s this kind of file may have", path,
+                       ds_fmt_bytes((uint64_t)st.st_size, a, sizeof a), ds_fmt_bytes(max, b, sizeof b));
+    }
     char *buf = xmalloc(n + 1);
     int rc = ds_pread_full(fd, buf, n, 0, path);
     close(fd);
@@ -144,39 +198,26 @@ int ds_read_file(const char *path, char **out, size_t *len) {
     return 0;
 }
 
-/* Temporary names start with '.' and end with .dsconv-tmp: hidden, and never
- * mistaken for a finished file. */
-static char *tmp_name_for(const char *path) {
-    const char *base = ds_basename(path);
-    size_t dl = (size_t)(base - path);
-    size_t n = strlen(path) + 32;
-    char *t = xmalloc(n);
-    snprintf(t, n, "%.*s.%s.dsconv-tmp", (int)dl, path, base);
-    return t;
+int ds_write_file_atomic(const char *path, const void *data, size_t len) {
+    return ds_write_file_atomic_mode(path, data, len, 0644);
 }
 
-int ds_write_file_atomic(const char *path, const void *data, size_t len) {
-    char *tmp = tmp_name_for(path);
-    int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) { rc = DS_IO_FAIL(tmp, "create"); goto out; }
-    rc = ds_write_full(fd, data, len, tmp);
+/* Through a fresh temporary name (common/fsafe.h): a link planted at the
+ * output's name or at a guessable temporary name is never written through. */
+int ds_write_file_atomic_mode(const char *path, const void *data, size_t len, unsigned mode) {
+    char *tmp;
+    int fd;
+    DS_TRY(ds_tmp_create(path, (mode_t)mode, &tmp, &fd));
+    int rc = ds_write_full(fd, data, len, tmp);
     if (!rc && fsync(fd) != 0) rc = DS_IO_FAIL(tmp, "fsync");
     if (close(fd) != 0 && !rc) rc = DS_IO_FAIL(tmp, "close");
     if (!rc && rename(tmp, path) != 0) rc = DS_IO_FAIL(path, "rename");
     if (rc) unlink(tmp);
-out:
     free(tmp);
     return rc;
 }
 
-int ds_copy_file_atomic(const char *src, const char *dst) {
-    char *buf; size_t n;
-    DS_TRY(ds_read_file(src, &buf, &n));
-    int rc = ds_write_file_atomic(dst, buf, n);
-    free(buf);
-    return rc;
-}
+int ds_copy_file_atomic(const char *src, const char *dst) { return ds_copy_file_stream(src, dst); }
 
 int ds_path_exists(const char *path) {
     struct stat st;

@@ -51,11 +51,22 @@ int ds_pread_full(int fd, void *buf, size_t n, uint64_t off, const char *path);
 int ds_pwrite_full(int fd, const void *buf, size_t n, uint64_t off, const char *path);
 int ds_write_full(int fd, const void *buf, size_t n, const char *path);
 
-/* Small file helpers. read_file returns a NUL-terminated malloc'd buffer. */
+/* Small file helpers. read_file returns a NUL-terminated malloc'd buffer;
+ * read_file_max refuses (DS_EXIT_INPUT) a file larger than max bytes. */
 int ds_read_file(const char *path, char **out, size_t *len);
-/* Write a small file atomically: path.tmp then rename. */
+int ds_read_file_max(const char *path, size_t max, char **out, size_t *len);
+/* Write a small file atomically: a fresh temporary name (O_EXCL|O_NOFOLLOW,
+ * common/fsafe.h) then rename. Mode 0644, or mode (umask applies). */
 int ds_write_file_atomic(const char *path, const void *data, size_t len);
+int ds_write_file_atomic_mode(const char *path, const void *data, size_t len, unsigned mode);
+/* Streaming copy with src's permission bits (ds_copy_file_stream). */
 int ds_copy_file_atomic(const char *src, const char *dst);
+
+/* Input strings (tensor names, paths, JSON keys) printed for people: control
+ * bytes, C1 controls and invalid UTF-8 become \xNN. ds_err/ds_warn/ds_fail
+ * escape their whole message; use these for stdout. ds_esc writes into buf. */
+void ds_esc_fputs(const char *s, FILE *f);
+const char *ds_esc(const char *s, char *buf, size_t cap);
 int ds_path_exists(const char *path);
 int ds_is_dir(const char *path);
 /* malloc'd "dir/name". */

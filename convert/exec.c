@@ -22,6 +22,7 @@
 #include "common/hash.h"
 #include "common/jsonfile.h"
 #include "common/util.h"
+#include "common/fsafe.h"
 #include "convert/xform.h"
 
 #include <dirent.h>
@@ -157,7 +158,9 @@ static void *reader_main(void *arg) {
             int64_t r1 = r0 + step < rows ? r0 + step : rows;
             s->item = i; s->r0 = r0; s->r1 = r1; s->end = 0;
             size_t n = (size_t)((r1 - r0) * rb);
-            if (n) {
+            if (n && sf->fd < 0) /* past DS_MAX_SHARD_FDS: read through the map */
+                memcpy(s->in, sf->map + ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb), n);
+            else if (n) {
                 int rc = ds_pread_full(sf->fd, s->in, n, ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb),
                                        sf->path);
                 if (rc) { set_err(x, rc); return NULL; }
@@ -200,7 +203,7 @@ static int open_file(exec *x, int f) {
     if (fs->w || fs->done) return 0;
     const ds_plan_file *pf = &x->p->files[f];
     char *path = ds_path_join(x->o->out_dir, pf->name);
-    int rc = ds_stw_open(&fs->w, path, pf->tensors, pf->n_tensors);
+    int rc = ds_stw_open_mode(&fs->w, path, pf->tensors, pf->n_tensors, x->c->file_mode ? x->c->file_mode : 0644);
     free(path);
     if (rc) return rc;
     ds_stw_set_sync(fs->w, !x->o->no_sync);
@@ -301,6 +304,7 @@ static void *writer_main(void *arg) {
             switch (it->xform) {
             case DS_XF_COPY: x->st->tensors_copied++; break;
             case DS_XF_FP8_TO_BF16: x->st->tensors_converted++; break;
+            case DS_XF_UNPACK: x->st->tensors_converted++; break;
             case DS_XF_QUANT: x->st->tensors_quantized++; break;
             }
             for (int f = 0; f < x->p->n_files && !rc; f++)
@@ -552,6 +556,9 @@ static int stage_clean_out(exec *x) {
     if (!d) return DS_IO_FAIL(dir, "opendir");
     struct dirent *de;
     int entries = 0;
+    /* Pass 0 only counts; pass 1 removes: a refused run deletes nothing. */
+    for (int pass = 0; pass < 2; pass++, rewinddir(d)) {
+    if (pass == 1 && entries && !x->o->force && !x->o->resume) break;
     while ((de = readdir(d))) {
         const char *nm = de->d_name;
         if (!strcmp(nm, ".") || !strcmp(nm, "..")) continue;
@@ -567,12 +574,14 @@ static int stage_clean_out(exec *x) {
             mine_tmp = is_tmp_name(nm);
         }
         if (mine_tmp) {
+            if (pass == 0) continue;
             char *path = ds_path_join(dir, nm);
             unlink(path);
             free(path);
             continue;
         }
-        entries++;
+        if (pass == 0) entries++;
+    }
     }
     closedir(d);
     if (entries && !x->o->force && !x->o->resume)
@@ -679,7 +688,8 @@ static int write_extras(exec *x, ds_manifest *man) {
     for (int i = 0; i < x->p->n_extras; i++) {
         const ds_plan_extra *e = &x->p->extras[i];
         char *dst = ds_path_join(x->o->out_dir, e->name);
-        int rc = e->text ? ds_write_file_atomic(dst, e->text, strlen(e->text)) : ds_copy_file_atomic(e->src_path, dst);
+        int rc = e->text ? ds_write_file_atomic_mode(dst, e->text, strlen(e->text), x->c->file_mode ? x->c->file_mode : 0644)
+                         : ds_copy_file_atomic(e->src_path, dst);
         if (!rc && man) rc = ds_manifest_add_path(man, dst, e->name);
         free(dst);
         DS_TRY(rc);
@@ -766,6 +776,9 @@ static int stage_conclude(exec *x, double t0) {
         free(path);
     }
     x->st->seconds = ds_now() - t0;
+    if (x->xf)
+        ds_xf_quality(x->xf, &x->st->q_tensors, &x->st->q_rel_all, &x->st->q_rel_worst, x->st->q_worst,
+                      sizeof x->st->q_worst);
     if (!rc && o->manifest_path) rc = ds_manifest_write(&man, o->manifest_path);
     ds_manifest_free(&man);
     if (!rc) rc = write_report(x);
@@ -809,7 +822,10 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
     x.hashes = o->manifest_path || o->part_n;
     double t0 = ds_now();
-    int rc = stage_open_out(&x);
+    /* Refused before anything is created or removed (common/fsafe.h, plan.h). */
+    int rc = ds_check_out_vs_in(c->dir, c->lone_file, o->out_dir);
+    if (!rc) rc = ds_plan_check_names(p);
+    if (!rc) rc = stage_open_out(&x);
     if (!rc) rc = stage_check_records(&x);
     if (!rc) rc = o->finish ? stage_select_finish(&x) : stage_select(&x);
     if (!o->finish) {

@@ -20,6 +20,8 @@
 #include "convert/gguf_vocab.h"
 #include "common/hash.h"
 #include "common/util.h"
+#include "common/fsafe.h"
+#include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -35,12 +37,18 @@ static cJSON *load_json(const char *dir, const char *name, int required, int *rc
         free(path);
         return NULL;
     }
-    char *text; size_t len;
-    *rc = ds_read_file(path, &text, &len);
-    if (*rc) { free(path); return NULL; }
-    cJSON *j = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!j) *rc = ds_fail(DS_EXIT_INPUT, "%s: not valid JSON", path);
+    /* A side file: followed through a link only inside the checkpoint (or its
+     * HF cache blobs/), strict JSON, capped (common/fsafe.h, common/json.h). */
+    ds_tree t;
+    char *real = NULL;
+    int is_dir = 0;
+    cJSON *j = NULL;
+    *rc = ds_tree_init(&t, dir);
+    if (!*rc) *rc = ds_tree_member(&t, name, &real, &is_dir);
+    if (!*rc && is_dir) *rc = ds_fail(DS_EXIT_INPUT, "%s: is a directory", path);
+    if (!*rc) *rc = ds_json_load(real, DS_MAX_INDEX_BYTES, &j);
+    ds_tree_free(&t);
+    free(real);
     free(path);
     return j;
 }

@@ -2,9 +2,14 @@
 #include "convert/manifest.h"
 #include "common/hash.h"
 #include "common/util.h"
+#include "common/json.h"
 #include "formats/safetensors.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,16 +18,21 @@ void ds_manifest_init(ds_manifest *m) {
     cJSON_AddStringToObject(m->root, "format", "dsconv-manifest-1");
     cJSON_AddStringToObject(m->root, "hash", "xxh3-128");
     m->files = cJSON_AddObjectToObject(m->root, "files");
+    m->last = NULL;
 }
 
 void ds_manifest_free(ds_manifest *m) {
     cJSON_Delete(m->root);
-    m->root = m->files = NULL;
+    m->root = m->files = m->last = NULL;
 }
 
 cJSON *ds_manifest_file(ds_manifest *m, const char *file) {
+    /* Tensors arrive file by file: the last file looked up is the next one
+     * asked for, so a checkpoint of many files stays linear. */
+    if (m->last && !strcmp(m->last->string, file)) return m->last;
     cJSON *f = cJSON_GetObjectItemCaseSensitive(m->files, file);
     if (!f) f = cJSON_AddObjectToObject(m->files, file);
+    m->last = f;
     return f;
 }
 
@@ -38,7 +48,8 @@ void ds_manifest_set_tensor(ds_manifest *m, const char *file, const char *tensor
     cJSON *f = ds_manifest_file(m, file);
     cJSON *t = cJSON_GetObjectItemCaseSensitive(f, "tensors");
     if (!t) t = cJSON_AddObjectToObject(f, "tensors");
-    cJSON_DeleteItemFromObjectCaseSensitive(t, tensor);
+    /* Each tensor is set once per file (names are unique in a shard), so no
+     * search for an earlier entry: adding is constant time. */
     cJSON_AddStringToObject(t, tensor, hex);
 }
 
@@ -69,20 +80,50 @@ int ds_manifest_add_path(ds_manifest *m, const char *path, const char *name) {
         ds_st_close(&f);
         return 0;
     }
-    char *buf;
-    size_t n;
-    DS_TRY(ds_read_file(path, &buf, &n));
-    ds_xxh128_hex(buf, n, hex);
-    ds_manifest_set_file(m, name, n, hex);
+    /* Any other file is hashed as it streams by: its size does not matter. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return errno == ENOENT ? ds_fail(DS_EXIT_INPUT, "%s: no such file", path) : DS_IO_FAIL(path, "open");
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        int rc = S_ISREG(st.st_mode) ? DS_IO_FAIL(path, "stat") : ds_fail(DS_EXIT_INPUT, "%s: not a regular file", path);
+        close(fd);
+        return rc;
+    }
+    size_t cap = 1u << 20;
+    char *buf = xmalloc(cap);
+    ds_h128 *h = ds_h128_new();
+    uint64_t n = 0;
+    int rc = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, cap);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) { rc = DS_IO_FAIL(path, "read"); break; }
+        if (r == 0) break;
+        ds_h128_update(h, buf, (size_t)r);
+        n += (uint64_t)r;
+    }
+    close(fd);
     free(buf);
-    return 0;
+    if (!rc) {
+        ds_h128_hex(h, hex);
+        ds_manifest_set_file(m, name, n, hex);
+    }
+    ds_h128_free(h);
+    return rc;
 }
 
 int ds_manifest_load(const char *path, ds_manifest *m) {
     char *txt;
-    DS_TRY(ds_read_file(path, &txt, NULL));
-    m->root = cJSON_Parse(txt);
+    size_t n;
+    DS_TRY(ds_read_file_max(path, DS_MAX_MANIFEST_BYTES, &txt, &n));
+    int rc = ds_manifest_parse(path, txt, n, m);
     free(txt);
+    return rc;
+}
+
+int ds_manifest_parse(const char *path, const char *text, size_t len, ds_manifest *m) {
+    m->last = NULL;
+    DS_TRY(ds_json_parse(path, NULL, text, len, &m->root));
     m->files = m->root ? cJSON_GetObjectItemCaseSensitive(m->root, "files") : NULL;
     const cJSON *fmt = m->root ? cJSON_GetObjectItemCaseSensitive(m->root, "format") : NULL;
     if (!cJSON_IsObject(m->files) || !cJSON_IsString(fmt) || strcmp(fmt->valuestring, "dsconv-manifest-1")) {
@@ -101,6 +142,40 @@ int ds_manifest_load(const char *path, ds_manifest *m) {
         }
     }
     return 0;
+}
+
+static int cmp_item(const void *a, const void *b) {
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+static const cJSON **sorted_children(const cJSON *o, int *n) {
+    *n = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, o) (*n)++;
+    const cJSON **v = xcalloc((size_t)*n + 1, sizeof *v);
+    int i = 0;
+    cJSON_ArrayForEach(c, o) v[i++] = c;
+    qsort(v, (size_t)*n, sizeof *v, cmp_item);
+    return v;
+}
+
+/* Names every tensor that differs, is missing or is new: one merge of the two
+ * sorted name lists (n log n; a lookup per tensor would be quadratic). */
+static void compare_tensors(const char *file, const cJSON *want, const cJSON *got) {
+    int nw, ng, i = 0, j = 0;
+    const cJSON **w = sorted_children(want, &nw), **g = sorted_children(got, &ng);
+    while (i < nw || j < ng) {
+        int c = i >= nw ? 1 : j >= ng ? -1 : strcmp(w[i]->string, g[j]->string);
+        if (c < 0) ds_err("%s: tensor %s: missing", file, w[i++]->string);
+        else if (c > 0) ds_err("%s: tensor %s: not in the manifest", file, g[j++]->string);
+        else {
+            if (!cJSON_IsString(w[i]) || strcmp(w[i]->valuestring, g[j]->valuestring))
+                ds_err("%s: tensor %s: bytes differ (xxh3-128 %s, manifest %s)", file, w[i]->string,
+                       g[j]->valuestring, cJSON_IsString(w[i]) ? w[i]->valuestring : "?");
+            i++, j++;
+        }
+    }
+    free(w);
+    free(g);
 }
 
 int ds_manifest_check(const ds_manifest *m, const char *dir) {
@@ -125,26 +200,18 @@ int ds_manifest_check(const ds_manifest *m, const char *dir) {
         if (!cJSON_IsString(want) || strcmp(want->valuestring, got->valuestring)) {
             diffs++;
             ds_err("%s: file bytes differ from the manifest", f->string);
-            const cJSON *wt = cJSON_GetObjectItemCaseSensitive(f, "tensors");
-            const cJSON *gt = cJSON_GetObjectItemCaseSensitive(g, "tensors");
-            const cJSON *t;
-            cJSON_ArrayForEach(t, wt) {
-                const cJSON *h = cJSON_GetObjectItemCaseSensitive(gt, t->string);
-                if (!h) ds_err("%s: tensor %s: missing", f->string, t->string);
-                else if (!cJSON_IsString(t) || strcmp(t->valuestring, h->valuestring))
-                    ds_err("%s: tensor %s: bytes differ (xxh3-128 %s, manifest %s)", f->string, t->string,
-                           h->valuestring, cJSON_IsString(t) ? t->valuestring : "?");
-            }
-            cJSON_ArrayForEach(t, gt)
-                if (!cJSON_GetObjectItemCaseSensitive(wt, t->string))
-                    ds_err("%s: tensor %s: not in the manifest", f->string, t->string);
+            compare_tensors(f->string, cJSON_GetObjectItemCaseSensitive(f, "tensors"),
+                            cJSON_GetObjectItemCaseSensitive(g, "tensors"));
         }
     }
     /* Files in the copy that the manifest does not list are differences too. */
     DIR *d = rc ? NULL : opendir(dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.' || cJSON_GetObjectItemCaseSensitive(m->files, de->d_name)) continue;
+        /* Hidden files too: a file added to a copy is a difference whatever its name. */
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            cJSON_GetObjectItemCaseSensitive(m->files, de->d_name))
+            continue;
         char *p = ds_path_join(dir, de->d_name);
         if (!ds_is_dir(p)) { ds_err("%s: not in the manifest", de->d_name); diffs++; }
         free(p);

@@ -7,9 +7,10 @@
 #define DS_MANIFEST_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdint.h>
 
-typedef struct { cJSON *root, *files; } ds_manifest;
+typedef struct { cJSON *root, *files, *last; } ds_manifest;
 
 void ds_manifest_init(ds_manifest *m);
 void ds_manifest_free(ds_manifest *m);
@@ -22,6 +23,8 @@ int ds_manifest_write(const ds_manifest *m, const char *path);
 int ds_manifest_add_path(ds_manifest *m, const char *path, const char *name);
 /* Loads a manifest file; DS_EXIT_INPUT if it is not one. */
 int ds_manifest_load(const char *path, ds_manifest *m);
+/* The same from text in memory (strict JSON: no duplicate keys, nothing after). */
+int ds_manifest_parse(const char *path, const char *text, size_t len, ds_manifest *m);
 /* Compares the checkpoint directory dir against m: every file and tensor
  * hashed again; prints each difference; 0 same, DS_EXIT_MISMATCH otherwise. */
 int ds_manifest_check(const ds_manifest *m, const char *dir);

@@ -1,6 +1,8 @@
 /* plan.c - building plans, and checks shared by the plan builders. */
 #include "convert/plan.h"
 #include "common/util.h"
+#include "common/fsafe.h"
+#include "common/json.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -163,54 +165,92 @@ cJSON *ds_plan_load_config_json(const ds_ckpt *c, int *rc) {
     char *path = ds_path_join(c->dir, "config.json");
     cJSON *j = NULL;
     if (ds_path_exists(path)) {
-        char *txt;
-        *rc = ds_read_file(path, &txt, NULL);
-        if (!*rc) {
-            j = cJSON_Parse(txt);
-            if (!j || !cJSON_IsObject(j)) {
-                cJSON_Delete(j);
-                j = NULL;
-                *rc = ds_fail(DS_EXIT_INPUT, "%s: not a JSON object", path);
-            }
-            free(txt);
+        *rc = ds_json_load(path, DS_MAX_CONFIG_BYTES, &j);
+        if (!*rc && !cJSON_IsObject(j)) {
+            cJSON_Delete(j);
+            j = NULL;
+            *rc = ds_fail(DS_EXIT_INPUT, "%s: not a JSON object", path);
         }
     }
     free(path);
     return j;
 }
 
+/* Beside a lone .safetensors file only the files of a Hugging Face
+ * checkpoint are taken (the folder may be ~/Downloads): */
+static int checkpoint_side_file(const char *nm) {
+    static const char *exact[] = {"generation_config.json", "special_tokens_map.json", "added_tokens.json",
+                                  "vocab.json", "vocab.txt", "merges.txt", "preprocessor_config.json",
+                                  "chat_template.jinja", "chat_template.json", NULL};
+    for (int i = 0; exact[i]; i++)
+        if (!strcmp(nm, exact[i])) return 1;
+    size_t l = strlen(nm);
+    int py = l > 3 && !strcmp(nm + l - 3, ".py");
+    return !strncmp(nm, "tokenizer", 9) || (py && (!strncmp(nm, "configuration_", 14) || !strncmp(nm, "modeling_", 9) ||
+                                                   !strncmp(nm, "tokenization_", 13)));
+}
+
 int ds_plan_copy_side_files(ds_plan *p, const ds_ckpt *c, int only_token) {
-    DIR *d = opendir(c->dir);
-    if (!d) return DS_IO_FAIL(c->dir, "opendir");
+    ds_tree tree;
+    DS_TRY(ds_tree_init(&tree, c->dir));
+    DIR *d = opendir(tree.real);
+    if (!d) { int rc = DS_IO_FAIL(c->dir, "opendir"); ds_tree_free(&tree); return rc; }
     struct dirent *de;
-    char **names = NULL;
-    int n = 0, cap = 0;
-    while ((de = readdir(d))) {
+    char **names = NULL, **srcs = NULL;
+    int n = 0, cap = 0, cap2 = 0, rc = 0;
+    while (!rc && (de = readdir(d))) {
         const char *nm = de->d_name;
         size_t l = strlen(nm);
         if (nm[0] == '.') continue;
         if (l >= 12 && !strcmp(nm + l - 12, ".safetensors")) continue;
         if (!strcmp(nm, "model.safetensors.index.json") || !strcmp(nm, "config.json")) continue;
         if (only_token && !strstr(nm, "token")) continue;
-        char *full = ds_path_join(c->dir, nm);
-        int reg = ds_path_exists(full) && !ds_is_dir(full);
-        free(full);
-        if (!reg) continue;
+        if (c->lone_file && !checkpoint_side_file(nm)) continue;
+        /* Links must stay inside the checkpoint (or its cache blobs/), and only
+         * regular files are copied: checked now, before anything is written. */
+        char *src;
+        int is_dir;
+        if ((rc = ds_tree_member(&tree, nm, &src, &is_dir)) || is_dir) continue;
         GROW(names, n, cap);
+        GROW(srcs, n, cap2);
+        srcs[n] = src;
         names[n++] = xstrdup(nm);
     }
     closedir(d);
+    ds_tree_free(&tree);
     /* Sorted, so plans (and resumes) are deterministic. */
     for (int i = 1; i < n; i++)
         for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
             char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
+            t = srcs[j]; srcs[j] = srcs[j - 1]; srcs[j - 1] = t;
         }
     for (int i = 0; i < n; i++) {
-        char *full = ds_path_join(c->dir, names[i]);
-        ds_plan_add_extra_copy(p, names[i], full);
-        free(full);
+        if (!rc) ds_plan_add_extra_copy(p, names[i], srcs[i]);
+        free(srcs[i]);
         free(names[i]);
     }
     free(names);
-    return 0;
+    free(srcs);
+    return rc;
+}
+
+int ds_plan_check_names(const ds_plan *p) {
+    int n = p->n_files + p->n_extras;
+    const char **all = xcalloc((size_t)n + 1, sizeof(char *));
+    for (int i = 0; i < p->n_files; i++) all[i] = p->files[i].name;
+    for (int i = 0; i < p->n_extras; i++) all[p->n_files + i] = p->extras[i].name;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        const char *a = all[i];
+        if (!a[0] || strchr(a, '/') || !strcmp(a, ".") || !strcmp(a, "..") || ds_is_tmp_name(a))
+            rc = ds_fail(DS_EXIT_INPUT, "output file name '%s' (from the input) is not a plain file name dsconv can write",
+                         a);
+        for (int j = 0; j < i && !rc; j++)
+            if (!strcmp(a, all[j]))
+                rc = ds_fail(DS_EXIT_INPUT,
+                             "output file %s would be written twice (a shard and a side file, or two outputs, share "
+                             "the name); rename the input file", a);
+    }
+    free(all);
+    return rc;
 }

@@ -3,6 +3,7 @@
  * configuration_deepseek.py, since transformers does not model MTP). */
 #include "formats/config.h"
 #include "common/util.h"
+#include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -35,6 +36,8 @@ static void defaults(ds_config *c) {
     c->routed_scaling_factor = 2.5;
     strcpy(c->scoring_func, "sigmoid");
     strcpy(c->topk_method, "noaux_tc");
+    c->scoring = DS_SCORE_SIGMOID;
+    c->topk = DS_TOPK_NOAUX_TC;
     c->norm_topk_prob = 1;
     c->rms_norm_eps = 1e-6;
     c->rope_theta = 10000;
@@ -94,9 +97,9 @@ static int positive(const char *path, const char *key, int v) {
 
 int ds_config_parse(const char *path, const char *json, ds_config *c) {
     defaults(c);
-    cJSON *root = cJSON_Parse(json);
-    if (!root) return ds_fail(DS_EXIT_INPUT, "%s: not valid JSON", path);
-    int rc = 0;
+    cJSON *root;
+    int rc = ds_json_parse(path, NULL, json, strlen(json), &root);
+    if (rc) return rc;
     if (!cJSON_IsObject(root)) { rc = ds_fail(DS_EXIT_INPUT, "%s: not a JSON object", path); goto out; }
     src s = {path, root};
 #define I(k) if ((rc = get_int(s, #k, &c->k, -1))) goto out
@@ -118,6 +121,11 @@ int ds_config_parse(const char *path, const char *json, ds_config *c) {
     if ((rc = get_str(s, "model_type", c->model_type, sizeof c->model_type))) goto out;
     if ((rc = get_str(s, "scoring_func", c->scoring_func, sizeof c->scoring_func))) goto out;
     if ((rc = get_str(s, "topk_method", c->topk_method, sizeof c->topk_method))) goto out;
+    c->scoring = !strcmp(c->scoring_func, "sigmoid") ? DS_SCORE_SIGMOID
+               : !strcmp(c->scoring_func, "softmax") ? DS_SCORE_SOFTMAX : DS_SCORE_UNKNOWN;
+    c->topk = !strcmp(c->topk_method, "noaux_tc") ? DS_TOPK_NOAUX_TC
+            : !strcmp(c->topk_method, "greedy") ? DS_TOPK_GREEDY
+            : !strcmp(c->topk_method, "group_limited_greedy") ? DS_TOPK_GROUP_LIMITED_GREEDY : DS_TOPK_UNKNOWN;
     if ((rc = get_str(s, "torch_dtype", c->torch_dtype, sizeof c->torch_dtype))) goto out;
 
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "rope_scaling");
@@ -182,7 +190,7 @@ out:
 
 int ds_config_load(const char *path, ds_config *c) {
     char *buf;
-    DS_TRY(ds_read_file(path, &buf, NULL));
+    DS_TRY(ds_read_file_max(path, DS_MAX_CONFIG_BYTES, &buf, NULL));
     int rc = ds_config_parse(path, buf, c);
     free(buf);
     return rc;

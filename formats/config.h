@@ -5,6 +5,11 @@
 
 #include <stdint.h>
 
+/* The routing method of config.json, as enums: the strings are matched once,
+ * exactly, in ds_config_parse; *_UNKNOWN is refused by verify's structure check. */
+typedef enum { DS_SCORE_SIGMOID, DS_SCORE_SOFTMAX, DS_SCORE_UNKNOWN } ds_scoring;
+typedef enum { DS_TOPK_NOAUX_TC, DS_TOPK_GREEDY, DS_TOPK_GROUP_LIMITED_GREEDY, DS_TOPK_UNKNOWN } ds_topk_method;
+
 typedef struct {
     char model_type[64];
     int vocab_size;              /* 129280 */
@@ -28,8 +33,10 @@ typedef struct {
     int qk_rope_head_dim;        /* 64 */
     int v_head_dim;              /* 128 */
     double routed_scaling_factor;/* 2.5 */
-    char scoring_func[16];       /* "sigmoid" | "softmax" */
-    char topk_method[32];        /* "noaux_tc" | "greedy" | "group_limited_greedy" */
+    char scoring_func[16];       /* "sigmoid" | "softmax" (as written, for messages) */
+    char topk_method[32];        /* "noaux_tc" | "greedy" | "group_limited_greedy" (as written) */
+    ds_scoring scoring;          /* scoring_func, matched once (ds_config_parse) */
+    ds_topk_method topk;         /* topk_method, matched once */
     int norm_topk_prob;          /* 1 */
     double rms_norm_eps;         /* 1e-6 */
     double rope_theta;           /* 10000 */

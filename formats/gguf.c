@@ -2,6 +2,7 @@
 #include "formats/gguf.h"
 #include "common/bug.h"
 #include "common/util.h"
+#include "common/fsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -168,14 +169,10 @@ int ds_gguf_open(ds_gguf_writer **out, const char *final_path, const ds_gguf_kv 
     put(&hdr, zero, hlen - hdr.len);
     w->total = hlen + off;
     w->final_path = xstrdup(final_path);
-    const char *base = ds_basename(final_path);
-    size_t dl = (size_t)(base - final_path), tl = strlen(final_path) + 32;
-    w->tmp_path = xmalloc(tl);
-    snprintf(w->tmp_path, tl, "%.*s.%s.dsconv-tmp", (int)dl, final_path, base);
-    int rc = 0;
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) rc = DS_IO_FAIL(w->tmp_path, "create");
-    else rc = ds_write_full(w->fd, hdr.buf, hdr.len, w->tmp_path);
+    /* a fresh O_EXCL|O_NOFOLLOW temporary (common/fsafe.h): a planted link is never written through */
+    w->fd = -1;
+    int rc = ds_tmp_create(final_path, 0644, &w->tmp_path, &w->fd);
+    if (!rc) rc = ds_write_full(w->fd, hdr.buf, hdr.len, w->tmp_path);
     w->pos = hdr.len;
     free(hdr.buf);
     if (rc) { ds_gguf_abort(w); return rc; }
@@ -226,6 +223,6 @@ int ds_gguf_commit(ds_gguf_writer *w, int no_sync) {
 void ds_gguf_abort(ds_gguf_writer *w) {
     if (!w) return;
     if (w->fd >= 0) close(w->fd);
-    unlink(w->tmp_path);
+    if (w->tmp_path) unlink(w->tmp_path);
     free(w->final_path); free(w->tmp_path); free(w->bytes); free(w);
 }

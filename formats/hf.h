@@ -29,7 +29,13 @@ typedef struct {
     int has_config;
     ds_config config;
     uint64_t total_bytes;        /* sum of shard file sizes */
+    int lone_file;               /* the input was one .safetensors file (dir is its folder) */
+    int partial;                 /* ... and an index beside it: one shard of a larger checkpoint */
+    unsigned file_mode;          /* permission bits every shard has (AND of all): outputs get no more */
 } ds_ckpt;
+
+/* Shards that keep an open descriptor; the rest are read through their map. */
+#define DS_MAX_SHARD_FDS 256
 
 /* path: a directory or a .safetensors file. 0, DS_EXIT_INPUT or DS_EXIT_IO. */
 int ds_ckpt_open(const char *path, ds_ckpt *c);
@@ -42,6 +48,13 @@ static inline const uint8_t *ds_ckpt_data(const ds_ckpt *c, const ds_ckpt_entry 
 /* Validates an index JSON text against a set of opened shards; used by
  * ds_ckpt_open and the fuzzer. */
 int ds_index_check(const char *index_path, const char *json, ds_ckpt *c);
+
+/* config.json's counts against the tensors present: num_hidden_layers at
+ * least 1 and at most the layers present, layers + MTP layers covering every
+ * layer present, and every size field under a cap, before any reader
+ * allocates by them (for one shard given alone: the caps only). Called by
+ * ds_ckpt_open; DS_EXIT_INPUT naming config.json. */
+int ds_ckpt_check_counts(const ds_ckpt *c);
 
 /* "model.layers.N.<rest>" -> N, or -1 when the name is not a layer tensor. */
 int ds_layer_of(const char *name);

@@ -8,6 +8,8 @@
 #include "formats/safetensors.h"
 #include "common/bug.h"
 #include "common/util.h"
+#include "common/fsafe.h"
+#include "common/json.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -72,6 +74,23 @@ static int parse_tensor(const char *path, const cJSON *item, uint64_t data_size,
         t->shape[i++] = (int64_t)v;
     }
     size_t es = ds_dtype_size(t->dtype);
+    /* A zero-element tensor's other dimensions cost nothing on disk but size
+     * the readers' row buffers and index arithmetic: bound their product
+     * (times the element size) by DS_ST_MAX_EMPTY_BYTES, in checked
+     * arithmetic, so [0, 2^40] or [0, 2^53, 2^53] is refused here. */
+    if (numel == 0) {
+        uint64_t nz = es;
+        for (int k = 0; k < i; k++) {
+            uint64_t v = (uint64_t)t->shape[k];
+            if (!v) continue;
+            if (v > DS_ST_MAX_EMPTY_BYTES || nz > DS_ST_MAX_EMPTY_BYTES / v)
+                return ds_fail(DS_EXIT_INPUT,
+                               "%s: tensor %s: has no elements but its other dimensions span more than %llu bytes "
+                               "(dimension %d is %llu)", path, name, (unsigned long long)DS_ST_MAX_EMPTY_BYTES, k,
+                               (unsigned long long)v);
+            nz *= v;
+        }
+    }
     if (numel > UINT64_MAX / es || numel * es > (uint64_t)INT64_MAX)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape overflows (byte size too large)", path, name);
     uint64_t bytes = numel * es;
@@ -111,9 +130,9 @@ static int parse_metadata(const char *path, const cJSON *m, ds_st_file *f) {
 }
 
 int ds_st_parse_header(const char *path, const char *json, size_t json_len, uint64_t data_size, ds_st_file *f) {
-    cJSON *root = cJSON_ParseWithLength(json, json_len);
-    int rc = 0;
-    if (!root) return ds_fail(DS_EXIT_INPUT, "%s: header is not valid JSON", path);
+    cJSON *root;
+    int rc = ds_json_parse(path, "header", json, json_len, &root);
+    if (rc) return rc;
     if (!cJSON_IsObject(root)) { rc = ds_fail(DS_EXIT_INPUT, "%s: header is not a JSON object", path); goto out; }
     int n = cJSON_GetArraySize(root);
     f->tensors = xcalloc((size_t)n + 1, sizeof(ds_tensor_info));
@@ -312,13 +331,13 @@ int ds_st_build_header(const ds_tensor_desc *tensors, int n, uint8_t **out, size
 }
 
 int ds_stw_open(ds_st_writer **wp, const char *final_path, const ds_tensor_desc *tensors, int n) {
+    return ds_stw_open_mode(wp, final_path, tensors, n, 0644);
+}
+
+int ds_stw_open_mode(ds_st_writer **wp, const char *final_path, const ds_tensor_desc *tensors, int n, unsigned mode) {
     ds_st_writer *w = xcalloc(1, sizeof *w);
     w->fd = -1;
     w->final_path = xstrdup(final_path);
-    const char *base = ds_basename(final_path);
-    size_t dl = (size_t)(base - final_path), tl = strlen(final_path) + 32;
-    w->tmp_path = xmalloc(tl);
-    snprintf(w->tmp_path, tl, "%.*s.%s.dsconv-tmp", (int)dl, final_path, base);
     w->n = n;
     w->begin = xcalloc((size_t)n + 1, sizeof(uint64_t));
     w->bytes = xcalloc((size_t)n + 1, sizeof(uint64_t));
@@ -334,10 +353,8 @@ int ds_stw_open(ds_st_writer **wp, const char *final_path, const ds_tensor_desc 
     size_t hlen;
     ds_st_build_header(tensors, n, &hdr, &hlen, &w->data_size);
     w->header_total = hlen;
-    int rc = 0;
-    w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (w->fd < 0) rc = DS_IO_FAIL(w->tmp_path, "create");
-    else rc = ds_pwrite_full(w->fd, hdr, hlen, 0, w->tmp_path);
+    int rc = ds_tmp_create(final_path, (mode_t)mode, &w->tmp_path, &w->fd);
+    if (!rc) rc = ds_pwrite_full(w->fd, hdr, hlen, 0, w->tmp_path);
     free(hdr);
     w->append_pos = w->header_total;
     if (rc) { ds_stw_abort(w); return rc; }
@@ -383,6 +400,6 @@ int ds_stw_commit(ds_st_writer *w) {
 void ds_stw_abort(ds_st_writer *w) {
     if (!w) return;
     if (w->fd >= 0) close(w->fd);
-    unlink(w->tmp_path);
+    if (w->tmp_path) unlink(w->tmp_path);
     free(w->final_path); free(w->tmp_path); free(w->begin); free(w->bytes); free(w);
 }

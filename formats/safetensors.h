@@ -18,6 +18,9 @@
 
 #define DS_MAX_DIMS 8
 #define DS_ST_MAX_HEADER (100u << 20) /* 100 MiB, as the format's reference reader */
+/* Largest product of the non-zero dimensions (times element size) of a
+ * zero-element tensor: 256 MiB, far above any real empty tensor. */
+#define DS_ST_MAX_EMPTY_BYTES (256ull << 20)
 
 typedef struct {
     char *name;
@@ -83,6 +86,8 @@ typedef struct ds_st_writer ds_st_writer;
  * {"format":"pt"} metadata, header padded with spaces to a multiple of 8),
  * creates the temporary file and writes the header. */
 int ds_stw_open(ds_st_writer **w, const char *final_path, const ds_tensor_desc *tensors, int n);
+/* The same with the file's permission bits (umask applies), e.g. no wider than the input's. */
+int ds_stw_open_mode(ds_st_writer **w, const char *final_path, const ds_tensor_desc *tensors, int n, unsigned mode);
 /* Builds just the header bytes (8-byte length + JSON), for resume checks. malloc'd. */
 int ds_st_build_header(const ds_tensor_desc *tensors, int n, uint8_t **out, size_t *len,
                        uint64_t *data_size);

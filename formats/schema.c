@@ -167,7 +167,7 @@ int ds_schema_applies(const ds_config *c, const ds_family *f, const ds_tensor_ru
     if (!(r->families & f->bit)) return 0;
     if ((r->cond & DS_IF_Q_LORA) && c->q_lora_rank <= 0) return 0;
     if ((r->cond & DS_IF_NO_Q_LORA) && c->q_lora_rank > 0) return 0;
-    if ((r->cond & DS_IF_NOAUX) && strcmp(c->topk_method, "noaux_tc")) return 0;
+    if ((r->cond & DS_IF_NOAUX) && c->topk != DS_TOPK_NOAUX_TC) return 0;
     if ((r->cond & DS_IF_UNTIED) && c->tie_word_embeddings) return 0;
     if ((r->cond & DS_IF_SHARED) && c->n_shared_experts <= 0) return 0;
     return 1;

@@ -36,6 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             INVARIANT(!bytes || t->begin >= prev_end, "two tensors overlap");
             if (bytes) prev_end = t->end;
             INVARIANT(ds_st_find(&f, t->name) == t, "a tensor is not found by its name");
+            /* dimension bounds: the product of the non-zero dimensions (what
+             * row buffers and ds_tensor_cols multiply) fits, even for an
+             * empty tensor, so nothing downstream overflows or over-allocates */
+            uint64_t nz = ds_dtype_size(t->dtype);
+            for (int k = 0; k < t->ndim; k++) {
+                uint64_t v = (uint64_t)t->shape[k];
+                if (!v) continue;
+                INVARIANT(!__builtin_mul_overflow(nz, v, &nz), "non-zero dimensions overflow 64 bits");
+            }
+            INVARIANT(nz <= (bytes ? (uint64_t)DATA_SIZE : DS_ST_MAX_EMPTY_BYTES),
+                      "the non-zero dimensions span more bytes than the bound");
         }
     }
     ds_st_close(&f);

@@ -74,6 +74,16 @@ typedef struct ds_device {
     void (*gemm_close)(void *gemm);                          /* NULL is fine */
     int (*gemm_f32)(void *gemm, const float *A, const float *W, float *C, int64_t M, int64_t N, int64_t K);
     int (*gemm_f32_host)(void *gemm, const float *A, const float *W, float *C, int64_t M, int64_t N, int64_t K);
+
+    /* verify's structure scan (ds_cpu_scan_nonfinite) of n stored values of esz
+     * bytes on the table's memory: lowers *first (table memory, UINT64_MAX
+     * before) to the first non-finite index, enqueued on stream */
+    int (*scan_nonfinite)(const void *data, int64_t n, int esz, uint32_t exp_mask, unsigned long long *first,
+                          void *stream);
+
+    /* NVFP4 / MXFP4 quantization (ds_k_fp4_quant_rows), on the table's memory, enqueued on stream */
+    int (*fp4_quant_rows)(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                          uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream);
 } ds_device;
 
 /* The instances. ds_device_cuda() is NULL in a build without CUDA. */

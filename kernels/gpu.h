@@ -63,9 +63,17 @@ int ds_cuda_memcpy_2d_d2d_async(void *dst, size_t dpitch, const void *src, size_
 int ds_cuda_dequant_fp8_bf16_async(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
                                    const float *scale, int64_t scale_cols, int br, int bc, void *stream);
 int ds_cuda_widen_bf16_f32_async(const uint16_t *in, float *out, int64_t n, void *stream);
+/* verify's structure scan (ds_cpu_scan_nonfinite) on device memory: atomically
+ * lowers *dev_first (device memory, UINT64_MAX before) to the first non-finite
+ * index. The synchronous one returns it on the host (-1: all finite). */
+int ds_cuda_scan_nonfinite_async(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask,
+                                 unsigned long long *dev_first, void *stream);
+int ds_cuda_scan_nonfinite(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask, int64_t *first);
 int ds_cuda_quant_rows_async(const ds_quant_spec *spec, const void *w, ds_dtype w_dtype, int64_t nrows,
                              int64_t cols, uint32_t *packed, uint16_t *scale, uint32_t *zero_point,
                              ds_quant_row_stats *stats, void *stream);
+int ds_cuda_fp4_quant_rows_async(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                                 uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream);
 
 /* ---- FP8 -> BF16 of host memory, pipelined through the GPU ----
  * A context owns nslots CUDA streams, each with device buffers and pinned

@@ -180,10 +180,9 @@ void vf_route_params_from_config(const ds_config *c, vf_route_params *p) {
     p->n_group = c->n_group > 0 ? c->n_group : 1;
     p->topk_group = c->topk_group > 0 ? c->topk_group : p->n_group;
     p->topk = c->num_experts_per_tok;
-    p->softmax = strcmp(c->scoring_func, "softmax") == 0;
-    if (p->n_group <= 1 || strcmp(c->topk_method, "greedy") == 0) p->group_mode = 0;
-    /* by prefix: ds_config's topk_method[16] holds "group_limited_greedy" cut to 15 characters */
-    else if (strncmp(c->topk_method, "group_limited", 13) == 0) p->group_mode = 1;
+    p->softmax = c->scoring == DS_SCORE_SOFTMAX;
+    if (p->n_group <= 1 || c->topk == DS_TOPK_GREEDY) p->group_mode = 0;
+    else if (c->topk == DS_TOPK_GROUP_LIMITED_GREEDY) p->group_mode = 1;
     else p->group_mode = 2; /* noaux_tc, V3's method */
     p->norm_topk_prob = c->norm_topk_prob;
     p->scaling = c->routed_scaling_factor;

@@ -32,6 +32,8 @@ typedef struct {
     int *pos;              /* [T] position of each token in its sequence */
     float *cos_t, *sin_t;  /* [max_len][rope/2] */
     vf_stats *st;
+    vf_step_visit visit;   /* vf_forward_steps: steps go to visit(), not to the stream */
+    void *visit_ctx;
     fstep *q;              /* the steps planned: [qhead, qlen) not taken yet */
     int qhead, qlen, qcap;
     int plan_layer;        /* next layer to plan (num_hidden_layers: the head) */
@@ -123,7 +125,8 @@ static void step_shape(const ds_config *c, step_op op, int expert, int64_t *N, i
 }
 
 static const char *head_name(fctx *f) {
-    if (!ds_ws_has(f->ws, "lm_head.weight") && f->c->tie_word_embeddings) return "model.embed_tokens.weight";
+    if ((!f->ws || !ds_ws_has(f->ws, "lm_head.weight")) && f->c->tie_word_embeddings)
+        return "model.embed_tokens.weight";
     return "lm_head.weight";
 }
 
@@ -155,6 +158,11 @@ static void push(fctx *f, step_op op, int L, int expert, int64_t r0, int64_t n) 
     else if (expert == MLP_SHARED)
         snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.shared_experts.%s", L, step_name[op]);
     else snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.experts.%d.%s", L, expert, step_name[op]);
+    if (f->visit) { /* listing only */
+        f->visit(s->name, s->r0, s->n, s->rows, s->cols, f->visit_ctx);
+        f->qlen--;
+        return;
+    }
     f->st->weights_planned++;
     (void)vf_plan(f->be, s->name, s->r0, s->n, s->rows, s->cols); /* a failure comes back when it is taken */
 }
@@ -225,6 +233,19 @@ static void plan_routed(fctx *f, int L, const int64_t *count) {
     f->plan_blocked = 0;
     f->plan_layer = L + 1;
     plan_ahead(f);
+}
+
+void vf_forward_steps(const ds_config *c, vf_step_visit fn, void *ctx) {
+    vf_stats st = {0};
+    fctx f = {.c = c, .st = &st, .dsa = vf_dsa_enabled(c), .visit = fn, .visit_ctx = ctx};
+    int64_t *all = xmalloc(sizeof *all * (size_t)(c->n_routed_experts > 0 ? c->n_routed_experts : 1));
+    for (int64_t e = 0; e < c->n_routed_experts; e++) all[e] = 1;
+    while (f.plan_layer <= c->num_hidden_layers) {
+        plan_ahead(&f);
+        if (f.plan_blocked) plan_routed(&f, f.plan_layer, all);
+    }
+    free(all);
+    free(f.q);
 }
 
 /* A step taken that is not the plan's next: the step list and the code that

@@ -39,6 +39,12 @@ typedef struct {
 /* logits: [t->total][vocab_size], caller-allocated. Token ids must be < vocab.
  * 0, DS_EXIT_INPUT (a tensor missing or of the wrong shape, a bad token), DS_EXIT_IO. */
 int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *t, float *logits, vf_stats *st);
+/* The pass's steps for config c, in the order it takes them, every routed
+ * expert as if chosen: each weight (or lm_head row chunk [r0, r0+n)) of shape
+ * [rows, cols], as vf_forward plans them (the model schema's check, tests). */
+typedef void (*vf_step_visit)(const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols, void *ctx);
+void vf_forward_steps(const ds_config *c, vf_step_visit fn, void *ctx);
+
 /* 0, or DS_EXIT_INPUT when a size in config.json lies outside what the pass
  * computes (bounded so that a hostile config cannot overflow or crash it),
  * or the indexer of a deepseek_v32 config cannot run. vf_forward checks it. */

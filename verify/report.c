@@ -17,6 +17,10 @@ static void print_side(FILE *f, const char *role, const vr_side *s) {
                     s->vs.problems > 1 ? "s" : "");
         else fprintf(f, "structure ok (%d tensors, %lld values finite)", s->vs.tensors, (long long)s->vs.values);
     }
+    if (s->ran_scan)
+        fprintf(f, "; read once: %.3g GB (%.3g GB by the forward pass, %.3g GB scanned only%s)",
+                (double)(s->fs.bytes_read + s->scan.bytes_scan_only) / 1e9, (double)s->fs.bytes_read / 1e9,
+                (double)s->scan.bytes_scan_only / 1e9, s->scan.mtp_tensors ? ", MTP included" : "");
     if (s->ran_forward) {
         if (s->forward_rc) fprintf(f, "; forward pass failed (exit %d)", s->forward_rc);
         else fprintf(f, "; forward %.2f s, %lld routed experts read, logits %s", s->fs.seconds,
@@ -105,6 +109,31 @@ static cJSON *side_json(const vr_side *s) {
         cJSON_AddNumberToObject(fw, "routed_experts_present", (double)s->fs.expert_slots);
         cJSON_AddNumberToObject(fw, "bytes_read", (double)s->fs.bytes_read);
         cJSON_AddBoolToObject(fw, "logits_finite", s->finite);
+    }
+    if (s->ran_scan) {
+        /* the value check on the bytes as they stream (verify/wscan.h) */
+        const vscan_stats *v = &s->scan;
+        cJSON *sc = cJSON_AddObjectToObject(o, "scan");
+        cJSON_AddNumberToObject(sc, "tensors", v->tensors);
+        cJSON_AddNumberToObject(sc, "mtp_tensors", v->mtp_tensors);
+        cJSON_AddNumberToObject(sc, "tensors_scan_only", v->tensors_scan_only);
+        cJSON_AddNumberToObject(sc, "tensors_read_by_forward", v->tensors_skipped);
+        cJSON_AddNumberToObject(sc, "bytes_in_stream", (double)v->bytes_in_stream);
+        cJSON_AddNumberToObject(sc, "bytes_scan_only", (double)v->bytes_scan_only);
+        cJSON_AddNumberToObject(sc, "values_tested", (double)v->values);
+        cJSON_AddNumberToObject(sc, "problems", v->problems);
+        cJSON_AddNumberToObject(sc, "test_seconds", v->test_seconds);
+        cJSON_AddNumberToObject(sc, "scan_only_seconds", v->scan_only_seconds);
+        cJSON_AddNumberToObject(sc, "drain_seconds", v->drain_seconds);
+        cJSON_AddNumberToObject(sc, "drain_threads", v->drain_threads);
+        /* the whole read of this checkpoint: each stored byte once (plus the few KB
+         * the pass reads directly: norms, router biases, embedding rows) */
+        cJSON *rd = cJSON_AddObjectToObject(o, "read");
+        double bytes = (double)(s->fs.bytes_read + v->bytes_scan_only);
+        double secs = s->vs.seconds + s->fs.seconds + v->drain_seconds;
+        cJSON_AddNumberToObject(rd, "bytes", bytes);
+        cJSON_AddNumberToObject(rd, "seconds", secs);
+        cJSON_AddNumberToObject(rd, "gb_per_s", secs > 0 ? bytes / secs / 1e9 : 0);
     }
     return o;
 }

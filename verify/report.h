@@ -6,6 +6,7 @@
 #include "verify/compare.h"
 #include "verify/forward.h"
 #include "verify/structure.h"
+#include "verify/wscan.h"
 
 typedef struct {
     const char *path, *format;   /* format: ds_ws_describe, NULL when it did not open */
@@ -13,6 +14,8 @@ typedef struct {
     int ran_structure, ran_forward, finite;
     vs_stats vs;
     vf_stats fs;
+    int ran_scan;                /* the value scan ran with the forward pass */
+    vscan_stats scan;
 } vr_side;
 
 typedef struct {

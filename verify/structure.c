@@ -35,11 +35,8 @@ int vs_check_config(const char *path, const ds_config *c) {
     else if (c->qk_rope_head_dim % 2) why = "qk_rope_head_dim must be even (RoPE rotates pairs)";
     else if (c->qk_nope_head_dim < 0) why = "qk_nope_head_dim must not be negative";
     else if (c->rms_norm_eps < 0) why = "rms_norm_eps must not be negative";
-    else if (strcmp(c->scoring_func, "sigmoid") && strcmp(c->scoring_func, "softmax"))
-        why = "scoring_func must be sigmoid or softmax";
-    else if (strcmp(c->topk_method, "noaux_tc") && strcmp(c->topk_method, "greedy") &&
-             strncmp(c->topk_method, "group_limited", 13)) /* the field may hold it cut to 15 characters */
-        why = "topk_method must be noaux_tc, greedy or group_limited_greedy";
+    else if (c->scoring == DS_SCORE_UNKNOWN) why = "scoring_func must be sigmoid or softmax";
+    else if (c->topk == DS_TOPK_UNKNOWN) why = "topk_method must be noaux_tc, greedy or group_limited_greedy";
     else if (c->rope_yarn && !(c->rope_factor > 0)) why = "rope_scaling.factor must be positive";
     else if (c->first_k_dense_replace > 0 && c->intermediate_size < 1) why = "intermediate_size must be positive";
     else if (f->indexer && (c->index_n_heads < 1 || c->index_head_dim < 1 || c->index_topk < 1))

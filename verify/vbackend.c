@@ -80,10 +80,16 @@ int vf_backend_begin(vf_backend *b, ds_wsource *ws, int64_t max_weight_elems) {
     if (b->dev->gpu && ring < ((uint64_t)1 << 30)) ring = (uint64_t)1 << 30;
     b->gemm_seconds = b->take_seconds = b->dev_upload_s = b->dev_gemm_s = b->dev_gemm_max_s = b->d2h_s = 0;
     ds_wstream_prof_get(b->stream, &b->prof0);
-    return ds_wstream_begin(b->stream, ws, ring);
+    DS_TRY(ds_wstream_begin(b->stream, ws, ring));
+    if (b->scan) ds_wstream_set_scan(b->stream, b->scan);
+    return 0;
 }
 
+void vf_backend_set_scan(vf_backend *b, vscan *sc) { b->scan = sc; }
+
 void vf_backend_end(vf_backend *b) {
+    if (b->scan) ds_wstream_scan_drain(b->stream); /* before any verdict: the scan has finished */
+    b->scan = NULL;
     ds_wstream_end(b->stream);
     free_buffers(b);
 }

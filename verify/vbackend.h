@@ -35,6 +35,7 @@ typedef struct {
     int64_t gemm_max_mnk[3];   /* the slowest GEMM's shape */
     double d2h_s;              /* profile, CUDA: host time of the result copies (GEMM waits included) */
     ds_wstream_prof prof0;     /* stream counters at vf_backend_begin */
+    vscan *scan;               /* the next pass's structure scan (verify/wscan.h), or NULL */
 } vf_backend;
 
 /* 0, or DS_EXIT_USAGE when CUDA is asked for and unusable (DS_EXIT_IO when a
@@ -46,6 +47,10 @@ void vf_backend_close(vf_backend *b);
 /* A pass over ws whose largest weight (or head chunk) has max_weight_elems values. */
 int vf_backend_begin(vf_backend *b, ds_wsource *ws, int64_t max_weight_elems);
 void vf_backend_end(vf_backend *b);
+/* The next pass (one vf_backend_begin .. vf_backend_end) also runs this scan:
+ * its readers test what they read and scan the tensors the pass does not read;
+ * vf_backend_end waits until the scan has finished, then forgets it. */
+void vf_backend_set_scan(vf_backend *b, vscan *sc);
 /* Announces rows [r0, r0+n) of weight name ([rows, cols]) as the next one to be
  * taken. A failure is reported here and returned again by vf_linear_w. */
 int vf_plan(vf_backend *b, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols);

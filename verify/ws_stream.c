@@ -30,6 +30,7 @@
  * instance, whose copies are memcpy and whose events are always complete. */
 #include "verify/wstream.h"
 #include "verify/ws_impl.h"
+#include "verify/wscan.h"
 #include "kernels/device.h"
 #include "common/bug.h"
 #include "common/util.h"
@@ -96,6 +97,8 @@ typedef struct {
     uint64_t bytes;
     double l_read_s, l_copy_wait_s;                 /* the reader's own, moved to the above under the lock */
     uint64_t l_bytes;
+    uint8_t *sbuf;             /* scan-only chunks (wscan.h) */
+    size_t scap;
 } reader;
 
 struct ds_wstream {
@@ -121,6 +124,8 @@ struct ds_wstream {
     float *tmp32;              /* scratch: float32 of one column piece (device on CUDA) */
     size_t cap32;
     ds_wstream_prof prof;      /* taker's fields */
+    vscan *scan;               /* value checks on the bytes read (wscan.h), or NULL */
+    vscan_dev *dscan;          /* staged path: those of stored bytes in the ring run on the device */
 };
 
 static uint64_t align_up(uint64_t x) { return (x + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN; }
@@ -361,6 +366,15 @@ static int staging(reader *r, int b, size_t n) {
     return 0;
 }
 
+/* The value check of the bytes a chunk brought in (before it counts as arrived). */
+static void scan_chunk(const ds_wstream *s, const wchunk *c, const void *data) {
+    if (!s->scan || c->kind == C_SCALE) return;
+    const wreq *q = c->q;
+    const wpiece *w = &q->p[c->ip];
+    if (c->kind == C_RAW) vscan_stored(s->scan, q->name, q->r0, &w->pc, c->pos, data, c->len, s->dscan != NULL);
+    else vscan_floats(s->scan, q->name, q->r0, &w->pc, (int64_t)c->pos, (int64_t)c->len, data);
+}
+
 static void run_chunk(reader *r, const wchunk *c) {
     ds_wstream *s = r->s;
     int rc = 0;
@@ -368,6 +382,7 @@ static void run_chunk(reader *r, const wchunk *c) {
     if (!s->gpu_like) { /* straight into the ring */
         t = ds_now();
         rc = fill(c, s->ring + c->dst);
+        if (!rc) scan_chunk(s, c, s->ring + c->dst);
         r->l_read_s += ds_now() - t;
         r->l_bytes += c->bytes;
         pthread_mutex_lock(&s->mu);
@@ -388,6 +403,7 @@ static void run_chunk(reader *r, const wchunk *c) {
         rc = d->h2d_async(s->ring + c->dst, r->buf[b], c->bytes, r->stream);
         if (!rc) rc = d->event_record(r->ev[b], r->stream);
         if (!rc) {
+            scan_chunk(s, c, r->buf[b]); /* the host copy, while the upload runs */
             r->pend[b] = *c;
             r->has[b] = 1;
             int done = 0; /* the other buffer's upload may be done already: say so now */
@@ -422,6 +438,14 @@ static void *reader_main(void *arg) {
             continue;
         }
         if (s->quit) break;
+        if (s->scan && s->active && vscan_has_work(s->scan)) { /* idle: a scan-only chunk */
+            s->busy++;
+            pthread_mutex_unlock(&s->mu);
+            vscan_work(s->scan, &r->sbuf, &r->scap);
+            pthread_mutex_lock(&s->mu);
+            if (--s->busy == 0) pthread_cond_broadcast(&s->idle_cv);
+            continue;
+        }
         double t = ds_now();
         pthread_cond_wait(&s->work_cv, &s->mu);
         if (k == -2) r->ring_wait_s += ds_now() - t;
@@ -456,6 +480,7 @@ void ds_wstream_close(ds_wstream *s) {
             s->dev->event_destroy(r->ev[b]);
         }
         s->dev->stream_destroy(r->stream);
+        free(r->sbuf);
     }
     s->dev->event_destroy(s->take_ev);
     s->dev->event_destroy(s->dec_ev);
@@ -539,9 +564,12 @@ void ds_wstream_end(ds_wstream *s) {
     while (s->busy > 0) pthread_cond_wait(&s->idle_cv, &s->mu);
     while (s->first) pop_front(s);
     s->issue = s->next_take = NULL;
+    s->scan = NULL;
     pthread_mutex_unlock(&s->mu);
     /* the last take's decode may still read the ring and the scratch */
     if (s->ring) last_decode_done(s);
+    vscan_dev_close(s->dscan); /* its tests have run: the decode event came after them */
+    s->dscan = NULL;
     mem_free(s, s->ring);
     mem_free(s, s->tmp16);
     mem_free(s, s->tmp32);
@@ -562,6 +590,7 @@ int ds_wstream_plan(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
     q->cols = cols;
     q->off = NO_REGION;
     q->rc = req_resolve(s, q, rows);
+    if (!q->rc && s->scan) vscan_planned(s->scan, name, n);
     pthread_mutex_lock(&s->mu);
     if (s->last) s->last->next = q;
     else s->first = q;
@@ -579,10 +608,15 @@ static int take_direct(ds_wstream *s, const char *name, int64_t r0, int64_t n, i
     ds_ws_tinfo ti;
     DS_TRY(ds_ws_info_shape(s->ws, name, rows, cols, &ti));
     s->prof.direct_reads++;
-    if (!s->dev->gpu) return ds_ws_read_rows(s->ws, name, r0, n, dst);
+    if (!s->dev->gpu) {
+        DS_TRY(ds_ws_read_rows(s->ws, name, r0, n, dst));
+        if (s->scan) vscan_floats(s->scan, name, r0, NULL, 0, n, dst);
+        return 0;
+    }
     size_t bytes = (size_t)(n * cols) * sizeof(float);
     float *h = xaligned(bytes ? bytes : 1);
     int rc = ds_ws_read_rows(s->ws, name, r0, n, h);
+    if (!rc && s->scan) vscan_floats(s->scan, name, r0, NULL, 0, n, h);
     if (!rc) rc = s->dev->h2d(dst, h, bytes);
     free(h);
     return rc;
@@ -610,6 +644,8 @@ static int decode_dev(ds_wstream *s, const wreq *q, float *dst) {
         } else if (w->mode == P_RAW && p->w->dtype == DS_BF16) {
             bf = (const uint16_t *)(base + w->data_off);
         }
+        if (s->dscan && w->mode == P_RAW) /* the test of the stored bytes, where they are */
+            DS_TRY(vscan_dev_piece(s->dscan, s->scan, q->name, q->r0, &w->pc, base + w->data_off));
         if (bf && whole) {
             DS_TRY(d->widen_bf16_f32(bf, out, ne, NULL));
             continue;
@@ -643,7 +679,10 @@ static int decode_host(ds_wstream *s, const wreq *q, float *dst) {
             DS_TRY(grow(s, (void **)&s->tmp32, &s->cap32, (size_t)ne * 4));
             o = s->tmp32;
         }
-        if (w->mode == P_LAZY) ws_part_read(p, w->pc.r0, n, o);
+        if (w->mode == P_LAZY) {
+            ws_part_read(p, w->pc.r0, n, o);
+            if (s->scan) vscan_floats(s->scan, q->name, q->r0, &w->pc, 0, n, o);
+        }
         else if (w->fp8)
             ds_cpu_dequant_fp8_f32(base + w->data_off, o, w->pc.r0 - w->sb0 * p->br, n, pc,
                                    (const float *)(base + w->scale_off), w->sc, p->br, p->bc);
@@ -701,4 +740,26 @@ void ds_wstream_prof_get(ds_wstream *s, ds_wstream_prof *p) {
         p->idle_s += r->idle_s;
     }
     pthread_mutex_unlock(&s->mu);
+}
+
+void ds_wstream_set_scan(ds_wstream *s, vscan *sc) {
+    pthread_mutex_lock(&s->mu);
+    s->scan = s->active ? sc : NULL;
+    /* staged (CUDA): the ring's stored bytes are tested where they are, on the
+     * GPU (on the host, by the readers, if its result slots cannot be had) */
+    if (s->scan && s->gpu_like && !s->dscan && vscan_dev_open(s->dev, &s->dscan)) s->dscan = NULL;
+    pthread_cond_broadcast(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+void ds_wstream_scan_drain(ds_wstream *s) {
+    if (!s->scan) return;
+    if (s->dscan) vscan_dev_flush(s->dscan, s->scan); /* after the last take's tests */
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    int helpers = nc - s->nrd > 1 ? (int)(nc - s->nrd) : 1; /* the readers work on it too */
+    vscan_open_gates(s->scan);
+    pthread_mutex_lock(&s->mu);
+    pthread_cond_broadcast(&s->work_cv); /* idle readers take scan-only chunks too */
+    pthread_mutex_unlock(&s->mu);
+    vscan_drain(s->scan, helpers);
 }

@@ -78,4 +78,13 @@ int ds_wstream_take(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
 
 void ds_wstream_prof_get(ds_wstream *s, ds_wstream_prof *p);
 
+/* The structure scan (verify/wscan.h) on this pass: the readers test the bytes
+ * they bring in, and take scan-only chunks when the pass has nothing for them.
+ * Call after ds_wstream_begin; ds_wstream_end detaches it. */
+typedef struct vscan vscan;
+void ds_wstream_set_scan(ds_wstream *s, vscan *sc);
+/* After the pass's last take: the scan-only chunks left, on every core
+ * (readers and helper threads); returns when the scan has finished. */
+void ds_wstream_scan_drain(ds_wstream *s);
+
 #endif

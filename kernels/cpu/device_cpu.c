@@ -74,6 +74,12 @@ static int cpu_quant_rows(const ds_quant_spec *spec, const void *w, ds_dtype w_d
     return ds_cpu_quant_rows(spec, w, w_dtype, nrows, cols, packed, scale, zero_point, stats);
 }
 
+static int cpu_fp4_quant_rows(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                              uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream) {
+    (void)stream;
+    return ds_cpu_fp4_quant_rows(spec, w, nrows, cols, gs, packed, scale, stats);
+}
+
 static int cpu_pipe_open(void **pipe, size_t stage_bytes, int nslots) {
     (void)stage_bytes, (void)nslots;
     *pipe = NULL;
@@ -95,6 +101,14 @@ static int cpu_gemm(void *gemm, const float *A, const float *W, float *C, int64_
 #ifndef DS_CPU_SEPARATE_MEMORY
 #define DS_CPU_SEPARATE_MEMORY 0
 #endif
+
+static int cpu_scan(const void *data, int64_t n, int esz, uint32_t exp_mask, unsigned long long *first,
+                    void *stream) {
+    (void)stream;
+    int64_t i = ds_cpu_scan_nonfinite(data, n, esz, exp_mask);
+    if (i >= 0 && (unsigned long long)i < *first) *first = (unsigned long long)i;
+    return 0;
+}
 
 static const ds_device cpu = {
     .name = "cpu",
@@ -127,6 +141,8 @@ static const ds_device cpu = {
     .gemm_close = cpu_handle_destroy,
     .gemm_f32 = cpu_gemm,
     .gemm_f32_host = cpu_gemm,
+    .scan_nonfinite = cpu_scan,
+    .fp4_quant_rows = cpu_fp4_quant_rows,
 };
 
 const ds_device *ds_device_cpu(void) { return &cpu; }

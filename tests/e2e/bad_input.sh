@@ -12,7 +12,7 @@
 #   caught by the header check (offsets past the end of the file) for all.
 # - scale damages (missing-scale-inv, scale-wrong-shape, nan-scale): only commands
 #   that read FP8 weights through their scales: fp8-to-bf16, shard-for-mp --dtype bf16,
-#   requant, verify. strip-mtp, shard-for-mp (default fp8), inspect and manifest copy,
+#   requant, verify, inspect (issue 12). strip-mtp, shard-for-mp (default fp8) and manifest copy,
 #   list or hash bytes without using the scales, so for them the damaged input is a
 #   valid checkpoint: they must finish (exit 0), and that is checked too.
 # requant and verify are tested once built: a command whose --help exits 2 ("not
@@ -32,7 +32,7 @@ strip-mtp|strip-mtp IN OUT|0|1
 shard-for-mp|shard-for-mp IN OUT --model-parallel 2|0|1
 shard-for-mp-bf16|shard-for-mp IN OUT --model-parallel 2 --dtype bf16|1|1
 requant|requant IN OUT --bits 4|1|1
-inspect|inspect IN|0|0
+inspect|inspect IN|1|0
 manifest|manifest IN|0|0
 verify|verify IN|1|0"
 

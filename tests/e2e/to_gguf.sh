@@ -4,8 +4,10 @@ REF=$DATA/gguf-ref
 M=$TMP/gg-model
 mkdir -p "$M"
 # dev-tiny's FP8 checkpoint with the small DeepSeek-V3-cut tokenizer
-for f in "$DATA"/dev-tiny/input/*; do ln -sf "$f" "$M/"; done
-ln -sf "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
+# shards linked, small files copied: a side-file link leaving the checkpoint is refused (MANUAL "Security")
+for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$M/"; done
+cp "$DATA"/dev-tiny/input/*.json "$M/"
+cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
 refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
 hash() { sha256sum "$1" | cut -c1-64; }
 
@@ -46,14 +48,14 @@ expect_rc "--no-vocab writes without tokenizer" 0 "$DSCONV" to-gguf "$TMP/gg-not
 check "--no-vocab: no tokenizer keys" bash -c "! grep -q tokenizer.ggml '$TMP/n.gguf'"
 for mt in deepseek_v32 llama; do
     mkdir -p "$TMP/gg-$mt"
-    for f in "$M"/*; do ln -sf "$f" "$TMP/gg-$mt/"; done
+    cp -P "$M"/* "$TMP/gg-$mt/"
     rm "$TMP/gg-$mt/config.json"
     sed "s/\"model_type\": \"deepseek_v3\"/\"model_type\": \"$mt\"/" "$DATA/dev-tiny/input/config.json" > "$TMP/gg-$mt/config.json"
     expect_rc "model_type $mt refused with exit 3" 3 "$DSCONV" to-gguf "$TMP/gg-$mt" "$TMP/$mt.gguf"
     expect_err "refusal names model_type $mt" "$mt"
 done
 mkdir -p "$TMP/gg-badtok"
-for f in "$M"/*; do ln -sf "$f" "$TMP/gg-badtok/"; done
+cp -P "$M"/* "$TMP/gg-badtok/"
 rm "$TMP/gg-badtok/tokenizer.json"
 sed 's/"Isolated"/"Removed"/' "$DATA/tok-tiny/tokenizer.json" > "$TMP/gg-badtok/tokenizer.json"
 expect_rc "unknown pre-tokenizer refused" 3 "$DSCONV" to-gguf "$TMP/gg-badtok" "$TMP/bt.gguf"
@@ -65,13 +67,13 @@ expect_rc "existing OUT without --force" 2 "$DSCONV" to-gguf "$M" "$TMP/bf16.ggu
 expect_rc "dsconv-sample --q-lora 0" 0 "$SAMPLE" --out "$TMP/gg-sq" --q-lora 0 --seed 3 --quiet
 rm -f "$TMP/gg-sq/tokenizer_config.json"
 cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/gg-sq/"
-mkdir -p "$TMP/gg-sqm/Model" && for f in "$TMP"/gg-sq/*; do ln -sf "$f" "$TMP/gg-sqm/Model/"; done
+mkdir -p "$TMP/gg-sqm/Model" && cp -P "$TMP"/gg-sq/* "$TMP/gg-sqm/Model/"
 expect_rc "to-gguf q_proj sample runs" 0 "$DSCONV" to-gguf "$TMP/gg-sqm/Model" "$TMP/sq.gguf" --type q8_0 --quiet --no-sync
 check "q_proj sample = converter, byte for byte (general.name from the directory)" \
     [ "$(hash "$TMP/sq.gguf")" = "$(refhash sample-qproj-q8_0)" ]
 # model_type kimi_k2: config.json reaches the converter unnormalized.
 mkdir -p "$TMP/gg-kimi"
-for f in "$M"/*; do ln -sf "$f" "$TMP/gg-kimi/"; done
+cp -P "$M"/* "$TMP/gg-kimi/"
 rm "$TMP/gg-kimi/config.json"
 sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' "$DATA/dev-tiny/input/config.json" > "$TMP/gg-kimi/config.json"
 expect_rc "to-gguf kimi_k2 --no-vocab runs" 0 "$DSCONV" to-gguf "$TMP/gg-kimi" "$TMP/kimi.gguf" --type q8_0 --no-vocab --name Model --quiet --no-sync

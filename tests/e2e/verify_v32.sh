@@ -20,6 +20,11 @@ check "reported bit-identical" grep -q "logits bit-identical" "$TMP/out"
 expect_rc "fp8-to-bf16 of V3.2 (indexer included)" 0 "$DSCONV" fp8-to-bf16 "$V32/fp8" "$TMP/bf16" --quiet
 expect_rc "dsconv's BF16 conversion vs the fixture's: identical" 0 $V "$TMP/bf16" --against "$V32/bf16"
 
+for n in 2 4; do # the indexer replicated on every rank, as V3.2-Exp's convert.py writes it
+    expect_rc "shard-for-mp V3.2 BF16 mp$n" 0 "$DSCONV" shard-for-mp "$V32/bf16" "$TMP/mp$n" --model-parallel $n --quiet
+    expect_rc "V3.2 MP$n rank files vs FP8 input: identical" 0 $V "$TMP/mp$n" --against "$V32/fp8" --tokens "$TOK"
+done
+
 # the check has teeth: dense attention is not V3.2
 expect_rc "V3.2 logits vs dense-attention logits: mismatch" 1 \
     $V "$V32/fp8" --tokens "$TOK" --against-logits "$DENSE"

@@ -362,7 +362,28 @@ TEST(load_from_file) {
     unlink(tmpl);
 }
 
-TESTS_MAIN(T(dev_tiny_values), T(all_defaults), T(partial_config_mixes_values_and_defaults),
+/* The routing strings become enums once, matched exactly: a name that only
+ * starts like a known one is unknown (verify's structure check refuses it). */
+TEST(routing_method_enums) {
+    static const struct { const char *json; ds_scoring sc; ds_topk_method tk; } cases[] = {
+        {"{}", DS_SCORE_SIGMOID, DS_TOPK_NOAUX_TC},
+        {"{\"scoring_func\": \"softmax\", \"topk_method\": \"greedy\"}", DS_SCORE_SOFTMAX, DS_TOPK_GREEDY},
+        {"{\"topk_method\": \"group_limited_greedy\"}", DS_SCORE_SIGMOID, DS_TOPK_GROUP_LIMITED_GREEDY},
+        {"{\"topk_method\": \"group_limited\"}", DS_SCORE_SIGMOID, DS_TOPK_UNKNOWN},
+        {"{\"topk_method\": \"group_limited_greedy_v2\"}", DS_SCORE_SIGMOID, DS_TOPK_UNKNOWN},
+        {"{\"scoring_func\": \"sigmoid2\", \"topk_method\": \"noaux_tc\"}", DS_SCORE_UNKNOWN, DS_TOPK_NOAUX_TC},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ds_config c;
+        char *err;
+        CHECK_EQ_INT(parse_capture("cfg.json", cases[i].json, &c, &err), 0);
+        free(err);
+        CHECKF(c.scoring == cases[i].sc && c.topk == cases[i].tk, "%s: scoring %d topk %d", cases[i].json,
+               (int)c.scoring, (int)c.topk);
+    }
+}
+
+TESTS_MAIN(T(dev_tiny_values), T(all_defaults), T(partial_config_mixes_values_and_defaults), T(routing_method_enums),
            T(q_lora_rank_null_is_zero), T(rope_scaling_forms), T(rope_original_max_pos_defaults_to_max_position_embeddings),
            T(quantization_config_forms), T(wrong_types_exit_3), T(weight_block_size_must_be_integers), T(impossible_values_exit_3), T(not_json_exit_3),
            T(load_from_file))

@@ -15,6 +15,7 @@
 #include "tests/unit/test.h"
 #include "tests/unit/test_fs.h"
 #include "formats/safetensors.h"
+#include "common/fsafe.h"
 #include "common/util.h"
 
 #include <dirent.h>
@@ -691,11 +692,15 @@ TEST(writer_header_matches_build_header) {
 TEST(writer_temp_name_until_commit) {
     char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "model.safetensors");
-    char *tmp = ds_path_join(d, ".model.safetensors.dsconv-tmp");
     ds_st_writer *w = NULL;
     CHECK_EQ_INT(ds_stw_open(&w, out, plan, NPLAN), 0);
-    if (!w) { free(out); free(tmp); test_rm_tree(d); free(d); return; }
-    CHECK(strcmp(ds_stw_tmp_path(w), tmp) == 0);
+    if (!w) { free(out); test_rm_tree(d); free(d); return; }
+    /* ".model.safetensors.XXXXXX.dsconv-tmp": hidden, random, a temporary name */
+    char *tmp = xstrdup(ds_stw_tmp_path(w));
+    char *pre = ds_path_join(d, ".model.safetensors.");
+    CHECK(strncmp(tmp, pre, strlen(pre)) == 0 && strlen(tmp) == strlen(pre) + 6 + 11);
+    CHECK(ds_is_tmp_name(ds_basename(tmp)));
+    free(pre);
     CHECK(ds_stw_fd(w) >= 0);
     CHECK(ds_path_exists(tmp));
     CHECK(!ds_path_exists(out));
@@ -716,9 +721,9 @@ TEST(writer_temp_name_until_commit) {
 TEST(writer_abort_removes_temp) {
     char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "a.safetensors");
-    char *tmp = ds_path_join(d, ".a.safetensors.dsconv-tmp");
     ds_st_writer *w = NULL;
     CHECK_EQ_INT(ds_stw_open(&w, out, plan, NPLAN), 0);
+    char *tmp = xstrdup(w ? ds_stw_tmp_path(w) : "none");
     CHECK(ds_path_exists(tmp));
     unsigned char *b = plan_data(0);
     if (w) CHECK_EQ_INT(ds_stw_append(w, b, (size_t)plan_bytes(0)), 0);
@@ -734,9 +739,9 @@ TEST(writer_abort_removes_temp) {
 TEST(writer_commit_with_missing_bytes_fails) {
     char *d = test_tmpdir("st");
     char *out = ds_path_join(d, "m.safetensors");
-    char *tmp = ds_path_join(d, ".m.safetensors.dsconv-tmp");
     ds_st_writer *w = NULL;
     CHECK_EQ_INT(ds_stw_open(&w, out, plan, NPLAN), 0);
+    char *tmp = xstrdup(w ? ds_stw_tmp_path(w) : "none");
     if (w) {
         for (int i = 0; i < NPLAN - 1; i++) { /* the last tensor never arrives */
             unsigned char *b = plan_data(i);

@@ -1,11 +1,13 @@
 /* test_verify_dsa.c - verify's forward pass on the v32-tiny fixture (DeepSeek
  * Sparse Attention) against transformers' float64 DeepseekV32 logits, the proof
  * that the fixture needs the indexer, the forward step list (every weight taken
- * from the read-ahead plan) and config.json bounds (a hostile config is exit 3). */
+ * from the read-ahead plan; the list is the model schema's forward linears) and
+ * config.json bounds (a hostile config is exit 3). */
 #include "tests/unit/test.h"
 #include "tests/unit/test_fs.h"
 #include "common/util.h"
 #include "formats/config.h"
+#include "formats/schema.h"
 #include "verify/blocks.h"
 #include "verify/compare.h"
 #include "verify/dsa.h"
@@ -411,7 +413,73 @@ TEST(routing_many_experts_heap_scratch) {
     free(lg);
 }
 
-TESTS_MAIN(T(layernorm_with_bias_matches_float64), T(rope_half_is_rotate_half),
+/* ---- the step list against the model schema ---- */
+
+typedef struct {
+    int n;
+    char name[512][128];
+    int64_t rows[512], cols[512], covered[512]; /* covered: rows taken (lm_head in chunks) */
+} steps_seen;
+
+static void collect(const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols, void *ctx) {
+    steps_seen *s = ctx;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->name[i], name)) { s->covered[i] += n; return; }
+    if (s->n == 512) return;
+    snprintf(s->name[s->n], sizeof s->name[0], "%s", name);
+    s->rows[s->n] = rows, s->cols[s->n] = cols, s->covered[s->n] = n;
+    (void)r0;
+    s->n++;
+}
+
+typedef struct {
+    test_ctx *t_;
+    steps_seen *s;
+    int matched;
+} schema_cmp;
+
+/* A tensor the schema says the pass reads: a linear is one of its steps with
+ * the schema's shape; anything else (norms, router bias, embedding) is not. */
+static void against_schema(const ds_schema_tensor *t, void *ctx) {
+    schema_cmp *x = ctx;
+    test_ctx *t_ = x->t_;
+    if (t->mtp || !t->rule->forward) return;
+    int at = -1;
+    for (int i = 0; i < x->s->n; i++)
+        if (!strcmp(x->s->name[i], t->name)) at = i;
+    if (!t->rule->linear || t->ndim != 2) {
+        CHECKF(at < 0, "%s is a step but the schema calls it no linear", t->name);
+        return;
+    }
+    CHECKF(at >= 0, "the schema's forward linear %s is no step of the pass", t->name);
+    if (at < 0) return;
+    CHECKF(x->s->rows[at] == t->shape[0] && x->s->cols[at] == t->shape[1] && x->s->covered[at] == t->shape[0],
+           "%s: step [%lld, %lld] (%lld rows taken), schema [%lld, %lld]", t->name, (long long)x->s->rows[at],
+           (long long)x->s->cols[at], (long long)x->s->covered[at], (long long)t->shape[0], (long long)t->shape[1]);
+    x->matched++;
+}
+
+static void check_steps_schema(test_ctx *t_, const char *config) {
+    ds_config c;
+    const ds_family *fam;
+    CHECK_EQ_INT(ds_config_load(config, &c), 0);
+    CHECK_EQ_INT(ds_schema_family(config, &c, &fam), 0);
+    steps_seen *s = calloc(1, sizeof *s);
+    vf_forward_steps(&c, collect, s);
+    schema_cmp x = {t_, s, 0};
+    ds_schema_expected(&c, fam, 0, against_schema, &x);
+    printf("  %s: %d weights in the step list, %d of them the schema's forward linears\n", config, s->n, x.matched);
+    CHECK_EQ_INT(x.matched, s->n); /* and no step the schema does not know */
+    free(s);
+}
+
+TEST(step_list_is_the_schemas_forward_linears) {
+    check_steps_schema(t_, TINY "/input/config.json");
+    check_steps_schema(t_, V32 "/fp8/config.json");
+}
+
+TESTS_MAIN(T(step_list_is_the_schemas_forward_linears), T(layernorm_with_bias_matches_float64),
+           T(rope_half_is_rotate_half),
            T(dsa_select_keeps_the_best_causal_keys), T(sparse_attention_over_selected_keys),
            T(routing_many_experts_heap_scratch), T(v32_forward_matches_transformers_fp64),
            T(v32_fixture_needs_the_indexer),
