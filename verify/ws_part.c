@@ -236,8 +236,18 @@ static void read_fp8(const ws_part *p, int64_t r0, int64_t n, float *out) {
     free(sbuf);
 }
 
+/* compressed-tensors dequantizes in the scale's dtype ((q - z) * s, each
+ * product rounded to BF16 or F16 when the scale is stored so): the values its
+ * decompression (and to-bf16) writes, which verify multiplies by too. */
+static float round_to_scale_dtype(ds_dtype dt, float v) {
+    if (dt == DS_BF16) return ds_bf16_to_f32(ds_f32_to_bf16(v));
+    if (dt == DS_F16) return ds_f16_to_f32(ds_f32_to_f16(v));
+    return v;
+}
+
 static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
     int64_t cols = p->cols, sc = p->cols / p->group, pc = p->int_packed ? p->w->shape[1] : 0;
+    ds_dtype sdt = p->s->dtype;
     int bits = p->bits, per = 32 / bits, off = 1 << (bits - 1);
     uint32_t mask = (1u << bits) - 1;
     const ds_dtype_traits *ztr = p->z ? ds_dtype_info(p->z->dtype) : NULL;
@@ -268,7 +278,7 @@ static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
                     q = (int8_t)p->wd[r * cols + j];
                 }
                 int64_t g = j / p->group;
-                o[j] = ((float)q - zrow[g]) * srow[g];
+                o[j] = round_to_scale_dtype(sdt, ((float)q - zrow[g]) * srow[g]);
             }
         }
         free(srow);
