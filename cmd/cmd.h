@@ -18,6 +18,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_manifest(int argc, char **argv);
 int cmd_to_gguf(int argc, char **argv);
+int cmd_to_bf16(int argc, char **argv);
 
 int cmd_finish(int argc, char **argv);
 /* The command table's entry for name (main.c), or NULL. */

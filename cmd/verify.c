@@ -195,6 +195,14 @@ static int run_side(ds_wsource *ws, vscan *sc, vf_backend *be, const vf_tokens *
     vscan_stats_get(sc, &s->scan);
     s->vs.values = s->scan.values;
     s->vs.problems += s->scan.problems;
+    if (be->profile) {
+        const vscan_stats *v = &s->scan;
+        fprintf(stderr, "verify: profile: scan: %.3f GB tested as the pass read them, %.3f GB scan-only (%d tensors, "
+                "%d of MTP layers); value tests %.3f s, scan-only jobs %.3f s (CPU, all threads); after the pass "
+                "%.3f s (the readers and %d more)\n", (double)v->bytes_in_stream / 1e9, (double)v->bytes_scan_only / 1e9,
+                v->tensors_scan_only, v->mtp_tensors, v->test_seconds, v->scan_only_seconds, v->drain_seconds,
+                v->drain_threads);
+    }
     if ((s->structure_rc = vscan_result(sc))) return s->structure_rc;
     if (!s->forward_rc) s->finite = vc_all_finite(*logits, tk->total * V);
     return s->forward_rc;

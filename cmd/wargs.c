@@ -103,6 +103,10 @@ void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st) {
            st->files_kept, ds_fmt_bytes(st->bytes_in, a, sizeof a), ds_fmt_bytes(st->bytes_out, b, sizeof b),
            st->seconds, st->seconds > 0 ? (st->bytes_in + st->bytes_out) / st->seconds / 1e9 : 0.0,
            w->exec.use_cuda ? "cuda" : "cpu");
+    if (st->q_tensors)
+        printf("%s: weight error (relative L2 of the dequantized weights vs the source): %.4g over all %d quantized "
+               "tensors, worst %.4g (%s); per tensor in --json\n",
+               w->exec.command, st->q_rel_all, st->q_tensors, st->q_rel_worst, st->q_worst);
 }
 
 static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg) {

@@ -304,6 +304,7 @@ static void *writer_main(void *arg) {
             switch (it->xform) {
             case DS_XF_COPY: x->st->tensors_copied++; break;
             case DS_XF_FP8_TO_BF16: x->st->tensors_converted++; break;
+            case DS_XF_UNPACK: x->st->tensors_converted++; break;
             case DS_XF_QUANT: x->st->tensors_quantized++; break;
             }
             for (int f = 0; f < x->p->n_files && !rc; f++)
@@ -775,6 +776,9 @@ static int stage_conclude(exec *x, double t0) {
         free(path);
     }
     x->st->seconds = ds_now() - t0;
+    if (x->xf)
+        ds_xf_quality(x->xf, &x->st->q_tensors, &x->st->q_rel_all, &x->st->q_rel_worst, x->st->q_worst,
+                      sizeof x->st->q_worst);
     if (!rc && o->manifest_path) rc = ds_manifest_write(&man, o->manifest_path);
     ds_manifest_free(&man);
     if (!rc) rc = write_report(x);

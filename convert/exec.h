@@ -37,6 +37,11 @@ typedef struct {
     int files_written, files_kept;
     uint64_t bytes_in, bytes_out;
     double seconds;
+    /* quantized weights (requant): relative L2 error of the dequantized weights
+     * against the source, over all of them and the worst tensor's */
+    int q_tensors;
+    double q_rel_all, q_rel_worst;
+    char q_worst[192];
 } ds_exec_stats;
 
 /* Checks out_dir (empty unless force/resume), the records of earlier runs in

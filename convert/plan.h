@@ -15,7 +15,8 @@
 typedef enum {
     DS_XF_COPY = 0,      /* bytes as they are */
     DS_XF_FP8_TO_BF16,   /* F8_E4M3 + block scale -> BF16 (kernels ds_*_dequant_fp8_bf16) */
-    DS_XF_QUANT,         /* (FP8->)BF16 -> packed INT4/INT8 + scales (quant/) */
+    DS_XF_QUANT,         /* (FP8->)BF16 -> packed INT4/INT8/NVFP4/MXFP4 + scales (quant/) */
+    DS_XF_UNPACK,        /* compressed-tensors weight_packed + scales -> BF16 (kernels ds_cpu_*_unpack_rows) */
 } ds_xform;
 
 /* Where (part of) an item's result goes. For DS_XF_QUANT the item's outputs
@@ -35,7 +36,13 @@ typedef struct {
     int block[2];                 /* FP8 block rows, cols */
     ds_xform xform;
     int first_out, n_out;         /* range in plan.outs */
-    const ds_quant_spec *quant;   /* DS_XF_QUANT parameters */
+    const ds_quant_spec *quant;   /* DS_XF_QUANT parameters; DS_XF_UNPACK: the stored scheme */
+    /* NVFP4: the weight whose largest |w| the global scale also covers (the
+     * gate/up partner of a fused pair), with its FP8 block scale, or NULL */
+    const ds_ckpt_entry *partner, *partner_scale;
+    /* DS_XF_UNPACK: the compressed-tensors companions of src (weight_packed) */
+    const ds_ckpt_entry *zero_point, *global_scale;
+    int64_t unpack_cols;          /* DS_XF_UNPACK: columns of the dequantized weight */
 } ds_plan_item;
 
 typedef struct {

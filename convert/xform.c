@@ -12,7 +12,10 @@
 #include "common/util.h"
 #include "kernels/device.h"
 #include "quant/requant.h"
+#include "quant/fp4_core.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +31,9 @@ struct ds_xf_ctx {
     uint8_t *acc[N_ACC];          /* scales, zero points, shape of an item */
     size_t acc_cap;
     ds_quant_stats *qstats;       /* per plan item */
+    float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
+    uint16_t *amax_tmp;           /* BF16 rows of an FP8 tensor whose largest |w| is wanted */
+    size_t amax_tmp_elems;
     /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
      * rows of an FP8 source) always; the others only where that memory is
      * separate (gpu): on the CPU the kernels use the host buffers themselves. */
@@ -37,6 +43,7 @@ struct ds_xf_ctx {
 int64_t ds_xf_row_unit(const ds_plan_item *it) {
     if (it->xform == DS_XF_FP8_TO_BF16) return it->block[0];
     if (it->xform == DS_XF_QUANT) return it->block[0] ? it->block[0] : 128;
+    if (it->xform == DS_XF_UNPACK) return 32; /* packed zero points: whole words of rows */
     return 1;
 }
 
@@ -57,6 +64,7 @@ size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows) {
     int64_t cols = ds_tensor_cols(it->src->info);
     if (it->xform == DS_XF_FP8_TO_BF16) return (size_t)(rows * cols * 2);
     if (it->xform == DS_XF_QUANT) return (size_t)(rows * cols * it->quant->bits / 8);
+    if (it->xform == DS_XF_UNPACK) return (size_t)(rows * it->unpack_cols * 2);
     return 0;
 }
 
@@ -64,6 +72,11 @@ size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows) {
 static void quant_sizes(const ds_plan_item *it, int64_t rows, uint64_t *scale_b, uint64_t *zp_b) {
     const ds_quant_spec *s = it->quant;
     int64_t cols = it->src->info->shape[1], g = ds_quant_groups(s, cols), pf = 32 / s->bits;
+    if (s->format != DSQ_FMT_INT) {
+        *scale_b = (uint64_t)(rows * g);
+        *zp_b = 0;
+        return;
+    }
     *scale_b = (uint64_t)(rows * g * 2);
     *zp_b = s->symmetric ? 0 : (uint64_t)((rows + pf - 1) / pf * g * 4);
 }
@@ -95,7 +108,19 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
         if (cr > max_rows) max_rows = cr;
         if (cr * cols > max_elems) max_elems = cr * cols;
     }
+    for (int i = 0; i < p->n_items; i++) {
+        const ds_plan_item *it = &p->items[i];
+        if (it->xform != DS_XF_QUANT || it->quant->format != DSQ_FMT_NVFP4) continue;
+        const ds_ckpt_entry *es[2] = {it->src, it->partner};
+        for (int k = 0; k < 2; k++)
+            if (es[k] && es[k]->info->dtype == DS_F8_E4M3) {
+                size_t e = (size_t)((it->block[0] > 0 ? it->block[0] : 128) * ds_tensor_cols(es[k]->info));
+                if (e > x->amax_tmp_elems) x->amax_tmp_elems = e;
+            }
+    }
+    if (x->amax_tmp_elems) x->amax_tmp = xaligned(x->amax_tmp_elems * 2);
     if (max_rows) {
+        x->gscale = xcalloc((size_t)p->n_items, sizeof(float));
         x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
         x->rstats = xcalloc((size_t)max_rows, sizeof(ds_quant_row_stats));
         for (int k = 0; k < N_ACC; k++) x->acc[k] = xaligned(x->acc_cap);
@@ -130,6 +155,8 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     d->free(x->d_in); d->free(x->d_scale); d->free(x->d_bf16); d->free(x->d_packed);
     d->free(x->d_qscale); d->free(x->d_zp); d->free(x->d_stats);
     for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
+    free(x->amax_tmp);
+    free(x->gscale);
     free(x->rstats);
     free(x->qstats);
     free(x);
@@ -182,9 +209,126 @@ static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t
     return ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats));
 }
 
+/* Largest |w| of a whole weight as BF16 (FP8 dequantized 128 rows at a time,
+ * through the mapping; the reader reads the same pages next). */
+static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale) {
+    const uint8_t *d = ds_ckpt_data(x->c, e);
+    int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
+    if (e->info->dtype == DS_BF16) return ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
+    int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
+    int64_t step = br;
+    float m = 0.0f;
+    for (int64_t r0 = 0; r0 < rows; r0 += step) {
+        int64_t n = rows - r0 < step ? rows - r0 : step;
+        ds_cpu_dequant_fp8_bf16(d + r0 * cols, x->amax_tmp, r0, n, cols, (const float *)ds_ckpt_data(x->c, scale),
+                                scale->info->shape[1], br, bc);
+        float a = ds_cpu_bf16_absmax(x->amax_tmp, n * cols);
+        if (a > m) m = a;
+    }
+    return m;
+}
+
+/* NVFP4 / MXFP4 rows [r0, r0+n) of an item: BF16 rows (FP8 dequantized
+ * first), then the fp4 kernel; packed bytes are the chunk's result, scales
+ * (and the global scale) collected and written after the last chunk. */
+static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
+                   ds_xf_result *res) {
+    const ds_quant_spec *s = it->quant;
+    int idx = (int)(it - x->p->items);
+    int64_t rows = it->src->info->shape[0], cols = it->src->info->shape[1], n = r1 - r0;
+    int64_t ng = cols / s->group_size;
+    uint8_t *acc = x->acc[idx % N_ACC];
+    uint8_t *qscale = acc + r0 * ng;
+    if (r0 == 0) {
+        memset(&x->qstats[idx], 0, sizeof x->qstats[idx]);
+        x->gscale[idx] = 1.0f;
+        if (s->format == DSQ_FMT_NVFP4) {
+            float a = weight_amax(x, it, it->src, it->scale);
+            if (it->partner) {
+                float b = weight_amax(x, it, it->partner, it->partner_scale);
+                if (b > a) a = b;
+            }
+            x->gscale[idx] = dsq_nvfp4_global_scale(a);
+        }
+    }
+    float gs = x->gscale[idx];
+    /* as quant_chunk: the kernels' memory, copies only where it is separate */
+    const ds_device *d = x->dev;
+    const void *w, *scale;
+    DS_TRY(ds_dev_in(d, x->d_in, in, (size_t)(n * src_row_bytes(it)), &w));
+    if (it->src->info->dtype == DS_F8_E4M3) {
+        size_t sbytes = it->scale->info->end - it->scale->info->begin;
+        DS_TRY(ds_dev_in(d, x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes, &scale));
+        DS_TRY(d->dequant_fp8_bf16(w, x->d_bf16, r0, n, cols, scale, it->scale->info->shape[1], it->block[0],
+                                   it->block[1], NULL));
+        w = x->d_bf16;
+    }
+    DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out), ds_dev_out(d, x->d_qscale, qscale),
+                             ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    DS_TRY(ds_dev_back(d, out, x->d_packed, (size_t)(n * cols / 2)));
+    DS_TRY(ds_dev_back(d, qscale, x->d_qscale, (size_t)(n * ng)));
+    DS_TRY(ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats)));
+    ds_quant_stats_add(&x->qstats[idx], x->rstats, n, cols);
+    if (x->qstats[idx].nonfinite)
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %lld non-finite weights cannot be quantized",
+                       x->c->shard_names[it->src->file], it->src->name, (long long)x->qstats[idx].nonfinite);
+    int last = r1 >= rows, nr = s->format == DSQ_FMT_NVFP4 ? 3 : 2;
+    res->n = nr;
+    ds_xf_part *pk = &res->part[0];
+    pk->data = out;
+    pk->row0 = r0;
+    pk->rows = n;
+    pk->cols = cols / 2;
+    pk->row_bytes = cols / 2;
+    for (int k = 1; k < nr; k++) {
+        res->part[k].deferred = !last;
+        res->part[k].deferred_done = last;
+    }
+    if (last) {
+        res->part[1].data = acc;
+        res->part[1].bytes = (size_t)(rows * ng);
+        if (nr == 3) {
+            uint8_t *g = acc + rows * ng;
+            memcpy(g, &gs, 4);
+            res->part[2].data = g;
+            res->part[2].bytes = 4;
+        }
+    }
+    return 0;
+}
+
+/* DS_XF_UNPACK: rows [r0, r1) of a compressed-tensors weight to BF16, as the
+ * library's decompression writes them (CPU kernels on either device). */
+static int run_unpack(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
+                      ds_xf_result *res) {
+    const ds_quant_spec *s = it->quant;
+    int64_t cols = it->unpack_cols, n = r1 - r0;
+    int64_t ng = s->group_size ? cols / s->group_size : 1;
+    const uint8_t *sd = ds_ckpt_data(x->c, it->scale);
+    if (s->format == DSQ_FMT_INT) {
+        int pf = 32 / s->bits;
+        const uint32_t *zp = it->zero_point
+                                 ? (const uint32_t *)ds_ckpt_data(x->c, it->zero_point) + (r0 / pf) * ng : NULL;
+        DS_TRY(ds_cpu_quant_unpack_rows(s, (const uint32_t *)in, (const uint16_t *)sd + r0 * ng, zp, n, cols, out,
+                                        DS_BF16));
+    } else {
+        float gs = 1.0f;
+        if (it->global_scale) memcpy(&gs, ds_ckpt_data(x->c, it->global_scale), 4);
+        DS_TRY(ds_cpu_fp4_unpack_rows(s, in, sd + r0 * ng, gs, n, cols, out, DS_BF16));
+    }
+    res->n = 1;
+    res->part[0].data = out;
+    res->part[0].row0 = r0;
+    res->part[0].rows = n;
+    res->part[0].cols = cols;
+    res->part[0].row_bytes = cols * 2;
+    return 0;
+}
+
 static int run_quant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
                      ds_xf_result *res) {
     const ds_quant_spec *s = it->quant;
+    if (s->format != DSQ_FMT_INT) return run_fp4(x, it, r0, r1, in, out, res);
     int idx = (int)(it - x->p->items);
     int64_t rows = it->src->info->shape[0], cols = it->src->info->shape[1], n = r1 - r0;
     uint8_t *acc = x->acc[idx % N_ACC];
@@ -251,6 +395,8 @@ int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, cons
         return 0;
     case DS_XF_QUANT:
         return run_quant(x, it, r0, r1, in, out, res);
+    case DS_XF_UNPACK:
+        return run_unpack(x, it, r0, r1, in, out, res);
     }
     DS_BUG("transform %d of tensor %s has no case here", (int)it->xform, it->src->name);
 }
@@ -266,4 +412,25 @@ cJSON *ds_xf_report(const ds_xf_ctx *x) {
         cJSON_AddItemToArray(arr, o);
     }
     return arr;
+}
+
+void ds_xf_quality(const ds_xf_ctx *x, int *n, double *rel_all, double *rel_worst, char *worst, size_t worst_cap) {
+    double e = 0, r = 0;
+    *n = 0;
+    *rel_all = *rel_worst = 0;
+    if (worst_cap) worst[0] = 0;
+    if (!x->qstats) return;
+    for (int i = 0; i < x->p->n_items; i++) {
+        const ds_plan_item *it = &x->p->items[i];
+        if (it->xform != DS_XF_QUANT || !x->qstats[i].elements) continue;
+        double rel = ds_quant_stats_rel(&x->qstats[i]);
+        (*n)++;
+        e += x->qstats[i].err_sq;
+        r += x->qstats[i].ref_sq;
+        if (rel > *rel_worst) {
+            *rel_worst = rel;
+            snprintf(worst, worst_cap, "%s", it->src->name);
+        }
+    }
+    *rel_all = r > 0 ? sqrt(e / r) : 0;
 }

@@ -52,4 +52,8 @@ const char *ds_xf_device_name(const ds_xf_ctx *x);
 /* Per-tensor error statistics of quantized items ([{tensor, rel_l2, ...}]), or NULL. */
 cJSON *ds_xf_report(const ds_xf_ctx *x);
 
+/* Summary of the quantized items: how many, relative L2 error of all their
+ * weights together (sqrt(sum err^2 / sum w^2)) and of the worst tensor (named). */
+void ds_xf_quality(const ds_xf_ctx *x, int *n, double *rel_all, double *rel_worst, char *worst, size_t worst_cap);
+
 #endif

@@ -80,6 +80,10 @@ typedef struct ds_device {
      * before) to the first non-finite index, enqueued on stream */
     int (*scan_nonfinite)(const void *data, int64_t n, int esz, uint32_t exp_mask, unsigned long long *first,
                           void *stream);
+
+    /* NVFP4 / MXFP4 quantization (ds_k_fp4_quant_rows), on the table's memory, enqueued on stream */
+    int (*fp4_quant_rows)(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                          uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream);
 } ds_device;
 
 /* The instances. ds_device_cuda() is NULL in a build without CUDA. */

@@ -72,6 +72,8 @@ int ds_cuda_scan_nonfinite(const void *dev_data, int64_t n, int elem_size, uint3
 int ds_cuda_quant_rows_async(const ds_quant_spec *spec, const void *w, ds_dtype w_dtype, int64_t nrows,
                              int64_t cols, uint32_t *packed, uint16_t *scale, uint32_t *zero_point,
                              ds_quant_row_stats *stats, void *stream);
+int ds_cuda_fp4_quant_rows_async(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                                 uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream);
 
 /* ---- FP8 -> BF16 of host memory, pipelined through the GPU ----
  * A context owns nslots CUDA streams, each with device buffers and pinned

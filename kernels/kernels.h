@@ -73,6 +73,7 @@ typedef struct ds_quant_spec {
     int group_size; /* columns per scale (multiple of 32/bits); 0: one per row ("channel") */
     int symmetric;  /* 1: no zero point */
     int mse;        /* 1: per-group clipping search (--method mse); 0: rtn */
+    int format;     /* 0: integer (above); 1: NVFP4, 2: MXFP4 (quant/fp4_core.h DSQ_FMT_*) */
 } ds_quant_spec;
 
 /* Per-row error statistics of a quantized chunk (dequantized vs input). */
@@ -108,5 +109,23 @@ ds_k_quant_unpack_rows ds_cpu_quant_unpack_rows, ds_cuda_quant_unpack_rows;
  * instead of returning it: ds_cuda_scan_nonfinite_async, gpu.h. */
 int64_t ds_cpu_scan_nonfinite(const void *data, int64_t n, int elem_size, uint32_t exp_mask);
 uint32_t ds_scan_exp_mask(int elem_size, int fp8_e5m2, int f16);
+
+/* ==== requant: NVFP4 / MXFP4 (quant/fp4_core.h for the arithmetic; MANUAL.md, section requant) ====
+ * spec->format DSQ_FMT_NVFP4 (group 16, E4M3 scales, global scale gs) or
+ * DSQ_FMT_MXFP4 (group 32, E8M0 scales; gs ignored); spec->mse picks the group
+ * scale by least squared error. w: BF16 rows [nrows, cols]; packed [nrows,
+ * cols/2] bytes (even column in the low nibble); scale [nrows, cols/group]
+ * bytes. Rows are independent: any split into chunks gives the same bytes.
+ * The CUDA versions take device pointers (spec on the host) and write the same
+ * bytes; their stats sums may differ from the CPU's in the last bits. */
+typedef int ds_k_fp4_quant_rows(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols,
+                                float gs, uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats);
+ds_k_fp4_quant_rows ds_cpu_fp4_quant_rows, ds_cuda_fp4_quant_rows;
+/* compressed-tensors' decompression: bf16(e2m1 * scale) to BF16 or widened to F32. */
+int ds_cpu_fp4_unpack_rows(const ds_quant_spec *spec, const uint8_t *packed, const uint8_t *scale, float gs,
+                           int64_t nrows, int64_t cols, void *out, ds_dtype out_dtype);
+/* Largest |w| of n BF16 values (non-finite ones skipped), as a float. */
+float ds_cpu_bf16_absmax(const uint16_t *w, int64_t n);
+/* ==== end NVFP4 / MXFP4 block ==== */
 
 #endif

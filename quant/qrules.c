@@ -30,6 +30,7 @@ struct ds_qrules {
     int n_pats;
     experts_state *experts; /* per main layer */
     int n_layers;
+    int experts_only;       /* --experts-only: every other Linear is kept */
 };
 
 /* ------------------------------------------------------------ patterns */
@@ -306,8 +307,13 @@ int ds_qrules_decide(const ds_qrules *r, const char *name, int ndim, const int64
         else set(d, DS_QR_QUANTIZE, 1, NULL, NULL);
         return 0;
     }
-    return decide_linear(r, name, rest, ndim, shape, d);
+    DS_TRY(decide_linear(r, name, rest, ndim, shape, d));
+    if (r->experts_only && d->action == DS_QR_QUANTIZE)
+        set(d, DS_QR_KEEP, 1, "--experts-only: not a routed expert", NULL);
+    return 0;
 }
+
+void ds_qrules_set_experts_only(ds_qrules *r, int on) { r->experts_only = on; }
 
 /* ------------------------------------------------------------ ignore list */
 

@@ -49,6 +49,10 @@ int ds_qrules_new(ds_qrules **r, const ds_config *cfg, const ds_quant_spec *spec
                   int n_ignore);
 void ds_qrules_free(ds_qrules *r);
 
+/* --experts-only: only the routed experts of the main layers are quantized;
+ * every other Linear is kept (reason "--experts-only"). */
+void ds_qrules_set_experts_only(ds_qrules *r, int on);
+
 /* Decides one tensor from its name and shape. 0, or DS_EXIT_INPUT (naming the
  * tensor) when a Linear weight is not 2-D or a routed expert's shape is not the
  * one config.json gives. */

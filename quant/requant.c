@@ -2,6 +2,7 @@
  * quantized weight, chunk placement, error statistics. */
 #include "quant/requant.h"
 #include "common/util.h"
+#include "quant/fp4_core.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +14,26 @@ void ds_quant_spec_default(ds_quant_spec *s, int bits) {
     s->group_size = bits == 4 ? 128 : 0;
     s->symmetric = 1;
     s->mse = 0;
+    s->format = DSQ_FMT_INT;
+}
+
+int ds_quant_parse_format(const char *name, ds_quant_spec *s) {
+    if (!strcmp(name, "int8")) ds_quant_spec_default(s, 8);
+    else if (!strcmp(name, "int4")) ds_quant_spec_default(s, 4);
+    else if (!strcmp(name, "nvfp4") || !strcmp(name, "mxfp4")) {
+        int nv = name[0] == 'n';
+        ds_quant_spec_default(s, 4);
+        s->format = nv ? DSQ_FMT_NVFP4 : DSQ_FMT_MXFP4;
+        s->group_size = nv ? DSQ_NVFP4_GROUP : DSQ_MXFP4_GROUP;
+    } else
+        return ds_fail(DS_EXIT_USAGE, "--format: '%s' is not int8, int4, nvfp4 or mxfp4", name);
+    return 0;
+}
+
+const char *ds_quant_format_name(const ds_quant_spec *s) {
+    if (s->format == DSQ_FMT_NVFP4) return "nvfp4";
+    if (s->format == DSQ_FMT_MXFP4) return "mxfp4";
+    return s->bits == 4 ? "int4" : "int8";
 }
 
 int ds_quant_parse_method(const char *s, int *mse) {
@@ -25,6 +46,15 @@ int ds_quant_parse_method(const char *s, int *mse) {
 const char *ds_quant_method_name(const ds_quant_spec *s) { return s->mse ? "mse" : "rtn"; }
 
 int ds_quant_spec_check(const ds_quant_spec *s) {
+    if (s->format == DSQ_FMT_NVFP4 || s->format == DSQ_FMT_MXFP4) {
+        int g = dsq_fp4_group_size(s->format);
+        if (s->group_size != g)
+            return ds_fail(DS_EXIT_USAGE, "--group-size %d: %s has groups of %d", s->group_size,
+                           ds_quant_format_name(s), g);
+        if (!s->symmetric) return ds_fail(DS_EXIT_USAGE, "--asym: %s is symmetric only", ds_quant_format_name(s));
+        return 0;
+    }
+    if (s->format != DSQ_FMT_INT) return ds_fail(DS_EXIT_USAGE, "unknown quantization format %d", s->format);
     if (s->bits != 4 && s->bits != 8) return ds_fail(DS_EXIT_USAGE, "--bits must be 4 or 8, not %d", s->bits);
     int pf = 32 / s->bits;
     if (s->group_size < 0 || (s->group_size && s->group_size % pf))
@@ -38,6 +68,10 @@ int64_t ds_quant_groups(const ds_quant_spec *s, int64_t cols) { return s->group_
 int64_t ds_quant_row_align(const ds_quant_spec *s) { return s->symmetric ? 1 : 32 / s->bits; }
 
 const char *ds_quant_unsupported(const ds_quant_spec *s, int64_t rows, int64_t cols) {
+    if (s->format != DSQ_FMT_INT) {
+        if (rows <= 0 || cols <= 0) return "empty";
+        return cols % s->group_size ? "input dim not a multiple of the group size" : NULL;
+    }
     int pf = 32 / s->bits;
     if (rows <= 0 || cols <= 0) return "empty";
     if (s->group_size && cols % s->group_size) return "input dim not a multiple of the group size";
@@ -68,6 +102,15 @@ int ds_quant_outputs(const ds_quant_spec *s, const char *weight_name, int64_t ro
                             (long long)rows, (long long)cols, why);
     int pf = 32 / s->bits, n = 0;
     int64_t ng = ds_quant_groups(s, cols);
+    if (s->format != DSQ_FMT_INT) {
+        out[n++] = (ds_quant_output){suffixed(weight_name, len, "_packed"), DS_U8, 2, {rows, cols / 2}};
+        out[n++] = (ds_quant_output){suffixed(weight_name, len, "_scale"),
+                                     s->format == DSQ_FMT_NVFP4 ? DS_F8_E4M3 : DS_U8, 2, {rows, ng}};
+        if (s->format == DSQ_FMT_NVFP4)
+            out[n++] = (ds_quant_output){suffixed(weight_name, len, "_global_scale"), DS_F32, 1, {1, 0}};
+        *n_out = n;
+        return 0;
+    }
     out[n++] = (ds_quant_output){suffixed(weight_name, len, "_packed"), DS_I32, 2, {rows, cols / pf}};
     out[n++] = (ds_quant_output){suffixed(weight_name, len, "_scale"), DS_BF16, 2, {rows, ng}};
     if (!s->symmetric)
@@ -102,6 +145,13 @@ int ds_quant_chunk_ranges(const ds_quant_spec *s, int64_t rows, int64_t cols, in
                        (long long)r0, (long long)align);
     int pf = 32 / s->bits, k = 0;
     int64_t ng = ds_quant_groups(s, cols);
+    if (s->format != DSQ_FMT_INT) {
+        out[k++] = (ds_quant_range){(uint64_t)(r0 * (cols / 2)), (uint64_t)(n * (cols / 2))};
+        out[k++] = (ds_quant_range){(uint64_t)(r0 * ng), (uint64_t)(n * ng)};
+        if (s->format == DSQ_FMT_NVFP4) out[k++] = (ds_quant_range){0, 0};
+        *n_out = k;
+        return 0;
+    }
     out[k++] = (ds_quant_range){(uint64_t)(r0 * (cols / pf)) * 4, (uint64_t)(n * (cols / pf)) * 4};
     out[k++] = (ds_quant_range){(uint64_t)(r0 * ng) * 2, (uint64_t)(n * ng) * 2};
     if (!s->symmetric) {

@@ -28,6 +28,11 @@
 
 /* Defaults of the issue: --bits 8 per channel, --bits 4 group 128, symmetric, rtn. */
 void ds_quant_spec_default(ds_quant_spec *s, int bits);
+/* --format int8|int4|nvfp4|mxfp4: that format's defaults (int8 per channel,
+ * int4 group 128, nvfp4 group 16, mxfp4 group 32). DS_EXIT_USAGE otherwise. */
+int ds_quant_parse_format(const char *name, ds_quant_spec *s);
+/* "int8", "int4", "nvfp4" or "mxfp4". */
+const char *ds_quant_format_name(const ds_quant_spec *s);
 /* "rtn" -> 0, "mse" -> 1; DS_EXIT_USAGE naming --method otherwise. */
 int ds_quant_parse_method(const char *s, int *mse);
 const char *ds_quant_method_name(const ds_quant_spec *s);
@@ -54,6 +59,10 @@ const char *ds_quant_unsupported(const ds_quant_spec *s, int64_t rows, int64_t c
  *   <p>.weight_scale       BF16 [rows, groups]
  *   <p>.weight_zero_point  I32  [ceil(rows*bits/32), groups]   (asymmetric only)
  *   <p>.weight_shape       I64  [2]
+ * and for NVFP4 / MXFP4 (nvfp4- / mxfp4-pack-quantized):
+ *   <p>.weight_packed        U8       [rows, cols/2]
+ *   <p>.weight_scale         F8_E4M3 (NVFP4) or U8 (MXFP4, E8M0) [rows, cols/group]
+ *   <p>.weight_global_scale  F32      [1]          (NVFP4 only)
  * Names are malloc'd (ds_quant_outputs_free). DS_EXIT_INPUT when the name does
  * not end in ".weight" or the shape is unsupported. */
 enum { DS_QUANT_MAX_OUTPUTS = 4 };

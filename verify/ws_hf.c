@@ -51,6 +51,8 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
         if (p->w->dtype == DS_F8_E4M3 || p->w->dtype == DS_F8_E5M2) {
             p->kind = DS_WQ_FP8;
             if ((x = companion(h, name, "_scale_inv", &p->sd))) { p->s = x->info; p->sfile = h->ck.shards[x->file].path; }
+            /* compressed-tensors float-quantized block FP8: the same scale named weight_scale */
+            else if ((x = companion(h, base, ".weight_scale", &p->sd))) { p->s = x->info; p->sfile = h->ck.shards[x->file].path; }
         } else if (p->w->dtype == DS_I8 && (x = companion(h, base, ".weight_scale", &p->sd))) {
             p->kind = DS_WQ_INT;
             p->s = x->info;
@@ -69,6 +71,10 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
         if ((x = companion(h, base, ".weight_scale", &p->sd))) { p->s = x->info; p->sfile = h->ck.shards[x->file].path; }
         if ((x = companion(h, base, ".weight_zero_point", &p->zd))) p->z = x->info;
         if ((x = companion(h, base, ".weight_shape", &p->shd))) p->sh = x->info;
+        if (e->info->dtype == DS_U8) { /* nvfp4 / mxfp4 */
+            p->fp4 = p->s && p->s->dtype == DS_F8_E4M3 ? 1 : 2;
+            if ((x = companion(h, base, ".weight_global_scale", &p->gsd))) p->gs = x->info;
+        }
     } else {
         return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing", h->ck.dir, name);
     }
@@ -139,7 +145,7 @@ static const ws_ops hf_ops = {hf_info, hf_read, hf_exists, hf_locate, hf_close, 
 /* What the 2-D weights hold, for the report: int4/int8 when any weight is
  * integer-quantized, else fp8 when any is FP8, else the dtype of the rest. */
 static void describe(ws_hf *h, ds_wsource *ws) {
-    int n_f8 = 0, bits = 0;
+    int n_f8 = 0, bits = 0, fp4 = 0;
     const char *plain = NULL;
     for (int i = 0; i < h->ck.n_entries; i++) {
         const ds_ckpt_entry *e = &h->ck.entries[i];
@@ -151,11 +157,12 @@ static void describe(ws_hf *h, ds_wsource *ws) {
             strncat(base, ".weight", sizeof base - strlen(base) - 1);
             ws_part p;
             if (hf_part(h, base, &p, 1) == 0 && (!bits || p.bits < bits)) bits = p.bits;
+            if (p.fp4) fp4 = p.fp4;
         } else if (!plain && e->info->ndim == 2 && ends_with(e->name, ".weight"))
             plain = ds_dtype_name(e->info->dtype);
     }
     ws->int_bits = bits;
-    const char *what = bits == 4 ? "int4" : bits == 8 ? "int8" : n_f8 ? "fp8" : plain ? plain : "empty";
+    const char *what = fp4 == 1 ? "nvfp4" : fp4 == 2 ? "mxfp4" : bits == 4 ? "int4" : bits == 8 ? "int8" : n_f8 ? "fp8" : plain ? plain : "empty";
     char low[16];
     snprintf(low, sizeof low, "%s", what);
     for (char *c = low; *c; c++) *c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);

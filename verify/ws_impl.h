@@ -25,6 +25,10 @@ typedef struct {
     int bits;                      /* INT */
     int64_t group;                 /* INT: columns per scale */
     int zp_packed;                 /* INT: zero point packed along rows */
+    /* compressed-tensors nvfp4-/mxfp4-pack-quantized: U8 weight_packed (fp4 = 1:
+     * NVFP4, F8_E4M3 scales and a global scale; 2: MXFP4, E8M0 scales) */
+    int fp4;
+    const ds_tensor_info *gs; const uint8_t *gsd;  /* NVFP4 weight_global_scale */
 } ws_part;
 
 /* Checks dtypes and the shapes of scale / zero point / packing against each

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "kernels/kernels.h"
 #include "common/util.h"
+#include "quant/fp4_core.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -85,8 +86,42 @@ static int int_shape(ws_part *p, int64_t *rows, int64_t *cols) {
     return 0;
 }
 
+/* nvfp4-/mxfp4-pack-quantized: U8 [rows, cols/2], scales [rows, cols/group]
+ * (F8_E4M3 plus an F32 global scale, or U8 E8M0). */
+static int validate_fp4(ws_part *p) {
+    char b1[96];
+    int g = p->fp4 == 1 ? DSQ_NVFP4_GROUP : DSQ_MXFP4_GROUP;
+    p->rows = p->w->shape[0];
+    p->cols = p->w->shape[1] * 2;
+    p->bits = 4;
+    p->group = g;
+    if (!p->s || p->s->ndim != 2 || p->s->shape[0] != p->rows || p->s->shape[1] * g != p->cols ||
+        (p->s->dtype != DS_F8_E4M3 && p->s->dtype != DS_U8))
+        return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %s needs an %s weight_scale [%lld, %lld]%s%s", p->file, p->name,
+                       p->fp4 == 1 ? "nvfp4" : "mxfp4", p->fp4 == 1 ? "F8_E4M3" : "U8", (long long)p->rows,
+                       (long long)(p->cols / g), p->s ? ", found " : "", p->s ? shape_str(p->s, b1, sizeof b1) : "");
+    if (p->z) return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: fp4 weights are symmetric (no zero point)", p->file, p->name);
+    if (p->fp4 == 1) {
+        float gs = 0;
+        if (!p->gs || p->gs->dtype != DS_F32 || ds_tensor_numel(p->gs) != 1)
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: nvfp4 needs an F32 weight_global_scale [1]", p->file, p->name);
+        memcpy(&gs, p->gsd, 4);
+        if (!isfinite(gs) || gs == 0)
+            return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: global scale %g is not finite and nonzero", p->file,
+                           p->gs->name, gs);
+        int64_t n = ds_tensor_numel(p->s);
+        for (int64_t i = 0; i < n; i++)
+            if ((p->sd[i] & 0x7F) == 0x7F)
+                return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: row %lld, column %lld is NaN (a scale must be finite)",
+                               p->sfile ? p->sfile : p->file, p->s->name, (long long)(i / (p->cols / g)),
+                               (long long)(i % (p->cols / g)));
+    }
+    return 0;
+}
+
 static int validate_int(ws_part *p) {
     char b1[96], b2[96];
+    if (p->fp4 && p->int_packed && p->w->ndim == 2 && p->w->dtype == DS_U8) return validate_fp4(p);
     if (p->w->ndim != 2)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: must be 2-D, is %s", p->file, p->name,
                        shape_str(p->w, b1, sizeof b1));
@@ -170,7 +205,7 @@ int ws_part_validate(ws_part *p) {
         return scales_finite(p);
     case DS_WQ_INT:
         DS_TRY(validate_int(p));
-        return scales_finite(p);
+        return p->fp4 ? 0 : scales_finite(p);
     default:
         if (!ds_dtype_info(p->w->dtype)->is_float || p->w->dtype == DS_F8_E4M3 || p->w->dtype == DS_F8_E5M2)
             return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: dtype %s cannot be read as weights%s", p->file, p->name,
@@ -236,11 +271,27 @@ static void read_fp8(const ws_part *p, int64_t r0, int64_t n, float *out) {
     free(sbuf);
 }
 
+/* compressed-tensors' decompression of fp4 rows (the bytes to-bf16 writes, widened). */
+static void read_fp4(const ws_part *p, int64_t r0, int64_t n, float *out) {
+    ds_quant_spec sp = {4, (int)p->group, 1, 0, p->fp4 == 1 ? DSQ_FMT_NVFP4 : DSQ_FMT_MXFP4};
+    float gs = 1.0f;
+    if (p->fp4 == 1) memcpy(&gs, p->gsd, 4);
+    int64_t ng = p->cols / p->group;
+    if (ds_cpu_fp4_unpack_rows(&sp, p->wd + (size_t)(r0 * (p->cols / 2)), p->sd + (size_t)(r0 * ng), gs, n, p->cols,
+                               out, DS_F32))
+    {
+        ds_err("BUG: fp4 part %s validated but not decodable (%s:%d)", p->name, __FILE__, __LINE__);
+        abort();
+    }
+}
+
 static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
+    if (p->fp4) { read_fp4(p, r0, n, out); return; }
     int64_t cols = p->cols, sc = p->cols / p->group, pc = p->int_packed ? p->w->shape[1] : 0;
     int bits = p->bits, per = 32 / bits, off = 1 << (bits - 1);
     uint32_t mask = (1u << bits) - 1;
     const ds_dtype_traits *ztr = p->z ? ds_dtype_info(p->z->dtype) : NULL;
+    const int bf16_scale = p->s->dtype == DS_BF16;
     #pragma omp parallel
     {
         float *srow = xmalloc((size_t)sc * sizeof(float));
@@ -269,6 +320,9 @@ static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
                 }
                 int64_t g = j / p->group;
                 o[j] = ((float)q - zrow[g]) * srow[g];
+                /* compressed-tensors multiplies in the scale's dtype: a BF16 scale
+                 * rounds the product to bf16 (the bytes to-bf16 writes) */
+                if (bf16_scale) o[j] = ds_bf16_to_f32(ds_f32_to_bf16(o[j]));
             }
         }
         free(srow);

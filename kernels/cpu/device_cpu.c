@@ -74,6 +74,12 @@ static int cpu_quant_rows(const ds_quant_spec *spec, const void *w, ds_dtype w_d
     return ds_cpu_quant_rows(spec, w, w_dtype, nrows, cols, packed, scale, zero_point, stats);
 }
 
+static int cpu_fp4_quant_rows(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
+                              uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream) {
+    (void)stream;
+    return ds_cpu_fp4_quant_rows(spec, w, nrows, cols, gs, packed, scale, stats);
+}
+
 static int cpu_pipe_open(void **pipe, size_t stage_bytes, int nslots) {
     (void)stage_bytes, (void)nslots;
     *pipe = NULL;
@@ -136,6 +142,7 @@ static const ds_device cpu = {
     .gemm_f32 = cpu_gemm,
     .gemm_f32_host = cpu_gemm,
     .scan_nonfinite = cpu_scan,
+    .fp4_quant_rows = cpu_fp4_quant_rows,
 };
 
 const ds_device *ds_device_cpu(void) { return &cpu; }

@@ -128,7 +128,7 @@ expect_rc "inspect --help exits 0" 0 "$DSCONV" inspect --help
 check "inspect --help shows --tensors and --json" bash -c "grep -q -- --tensors '$TMP/out' && grep -q -- --json '$TMP/out'"
 
 expect_rc "dsconv --help exits 0" 0 "$DSCONV" --help
-cmds="fp8-to-bf16 shard-for-mp strip-mtp requant verify inspect manifest finish to-gguf"
+cmds="fp8-to-bf16 shard-for-mp strip-mtp requant verify inspect manifest finish to-gguf to-bf16"
 for c in $cmds; do
     check "dsconv --help lists $c" grep -Eq "^ +$c +[a-zA-Z]" "$TMP/out"
 done

@@ -125,8 +125,8 @@ static void ref_quant(int bits, int group, int sym, const uint16_t *w, int64_t r
 }
 
 static const ds_quant_spec k_specs[] = {
-    {4, 128, 1, 0}, {4, 32, 1, 0}, {4, 0, 1, 0}, {8, 0, 1, 0}, {8, 128, 1, 0},
-    {4, 128, 0, 0}, {4, 0, 0, 0},  {8, 0, 0, 0}, {8, 64, 0, 0},
+    {4, 128, 1, 0, 0}, {4, 32, 1, 0, 0}, {4, 0, 1, 0, 0}, {8, 0, 1, 0, 0}, {8, 128, 1, 0, 0},
+    {4, 128, 0, 0, 0}, {4, 0, 0, 0, 0},  {8, 0, 0, 0, 0}, {8, 64, 0, 0, 0},
 };
 #define N_SPECS ((int)(sizeof k_specs / sizeof k_specs[0]))
 
@@ -176,7 +176,7 @@ TEST(packing_layout_int4_int8) {
             if (i % cols == 0) q[i] = qmin;
             w[i] = ds_f32_to_bf16(i % cols == 0 ? (float)qmin + 0.5f : (float)q[i]);
         }
-        ds_quant_spec s = {bits, 0, 1, 0};
+        ds_quant_spec s = {bits, 0, 1, 0, 0};
         uint32_t packed[3 * 64] = {0};
         uint16_t scale[3] = {0};
         CHECK_EQ_INT(ds_cpu_quant_rows(&s, w, DS_BF16, rows, cols, packed, scale, NULL, NULL), 0);
@@ -346,7 +346,7 @@ TEST(edge_groups_match_reference) {
 TEST(constant_group_library_values) {
     /* A symmetric INT4 group of 0.3: scale bf16(0.3/7.5); 0.3/scale rounds to
      * ~7.5 in bf16, clamped to 7 before rounding; -0.3 gives -8. */
-    ds_quant_spec s = {4, 0, 1, 0};
+    ds_quant_spec s = {4, 0, 1, 0, 0};
     uint16_t w[16];
     for (int j = 0; j < 8; j++) w[j] = ds_f32_to_bf16(0.3f), w[8 + j] = ds_f32_to_bf16(-0.3f);
     uint32_t packed[2];
@@ -391,7 +391,7 @@ TEST(chunks_and_f32_input_give_same_bytes) {
         qout_free(&whole), qout_free(&parts), qout_free(&fromf);
     }
     /* An asymmetric chunk that splits a zero-point word is refused. */
-    ds_quant_spec a = {4, 128, 0, 0};
+    ds_quant_spec a = {4, 128, 0, 0, 0};
     ds_quant_range rg[DS_QUANT_MAX_OUTPUTS];
     int nr;
     CHECK_EQ_INT(ds_quant_chunk_ranges(&a, rows, cols, 4, 8, rg, &nr), DS_EXIT_INPUT);
@@ -404,7 +404,7 @@ TEST(mse_beats_rtn) {
     rng_seed(23);
     const int64_t rows = 256, cols = 1024;
     uint16_t *w = gauss_bf16(rows, cols, 0.02, 0);
-    const ds_quant_spec specs[] = {{4, 128, 1, 0}, {4, 128, 0, 0}, {4, 0, 1, 0}, {8, 0, 1, 0}, {8, 128, 0, 0}};
+    const ds_quant_spec specs[] = {{4, 128, 1, 0, 0}, {4, 128, 0, 0, 0}, {4, 0, 1, 0, 0}, {8, 0, 1, 0, 0}, {8, 128, 0, 0, 0}};
     for (int k = 0; k < 5; k++) {
         ds_quant_spec s = specs[k];
         double tot[2] = {0, 0};
@@ -433,21 +433,21 @@ TEST(bad_arguments_refused) {
     uint16_t w[64] = {0};
     uint32_t p[64];
     uint16_t sc[8];
-    ds_quant_spec s = {4, 24, 1, 0}; /* 24 does not divide 64 */
+    ds_quant_spec s = {4, 24, 1, 0, 0}; /* 24 does not divide 64 */
     CHECK_EQ_INT(ds_cpu_quant_rows(&s, w, DS_BF16, 1, 64, p, sc, NULL, NULL), DS_EXIT_INPUT);
-    s = (ds_quant_spec){3, 0, 1, 0};
+    s = (ds_quant_spec){3, 0, 1, 0, 0};
     CHECK_EQ_INT(ds_cpu_quant_rows(&s, w, DS_BF16, 1, 64, p, sc, NULL, NULL), DS_EXIT_INPUT);
-    s = (ds_quant_spec){4, 0, 1, 0};
+    s = (ds_quant_spec){4, 0, 1, 0, 0};
     CHECK_EQ_INT(ds_cpu_quant_rows(&s, w, DS_F16, 1, 64, p, sc, NULL, NULL), DS_EXIT_INPUT);
     CHECK_EQ_INT(ds_cpu_quant_rows(&s, w, DS_BF16, 1, 60, p, sc, NULL, NULL), DS_EXIT_INPUT); /* 60 % 8 */
-    s = (ds_quant_spec){4, 12, 1, 0};
+    s = (ds_quant_spec){4, 12, 1, 0, 0};
     CHECK_EQ_INT(ds_quant_spec_check(&s), DS_EXIT_USAGE);
-    s = (ds_quant_spec){8, 12, 1, 0};
+    s = (ds_quant_spec){8, 12, 1, 0, 0};
     CHECK_EQ_INT(ds_quant_spec_check(&s), 0);
 }
 
 TEST(outputs_names_shapes) {
-    ds_quant_spec s = {4, 128, 0, 0};
+    ds_quant_spec s = {4, 128, 0, 0, 0};
     ds_quant_output o[DS_QUANT_MAX_OUTPUTS];
     int n;
     CHECK_EQ_INT(ds_quant_outputs(&s, "model.layers.0.mlp.down_proj.weight", 260, 512, o, &n), DS_EXIT_INPUT);
@@ -464,7 +464,7 @@ TEST(outputs_names_shapes) {
               o[3].ndim == 1 && o[3].shape[0] == 2);
     }
     ds_quant_outputs_free(o, n);
-    ds_quant_spec c = {8, 0, 1, 0};
+    ds_quant_spec c = {8, 0, 1, 0, 0};
     CHECK_EQ_INT(ds_quant_outputs(&c, "x.weight", 160, 256, o, &n), 0);
     CHECK_EQ_INT(n, 3);
     if (n == 3) CHECK(o[0].shape[1] == 64 && o[1].shape[1] == 1 && !strcmp(o[2].name, "x.weight_shape"));

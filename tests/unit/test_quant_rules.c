@@ -250,7 +250,7 @@ TEST(shape_rules_and_errors) {
     /* Asymmetric INT4 needs rows % 8 == 0 (packed zero points): a kv_a with
      * 132 rows is kept, and with it its fused partner q_a. */
     cfg.kv_lora_rank = 100;
-    ds_quant_spec s = {4, 128, 0, 0};
+    ds_quant_spec s = {4, 128, 0, 0, 0};
     ds_qrules *r;
     CHECK_EQ_INT(ds_qrules_new(&r, &cfg, &s, NULL, 0), 0);
     ds_qr_decision d;
@@ -265,7 +265,7 @@ TEST(shape_rules_and_errors) {
     CHECK_EQ_INT(ds_qrules_decide(r, "model.layers.0.mlp.experts.2.up_proj.weight", 2, qa, &d), DS_EXIT_INPUT);
     ds_qrules_free(r);
     /* Group 64 on INT8: q_b_proj (input 192) is quantized. */
-    s = (ds_quant_spec){8, 64, 1, 0};
+    s = (ds_quant_spec){8, 64, 1, 0, 0};
     CHECK_EQ_INT(ds_qrules_new(&r, &c->config, &s, NULL, 0), 0);
     int64_t qb[2] = {512, 192};
     CHECK_EQ_INT(ds_qrules_decide(r, "model.layers.0.self_attn.q_b_proj.weight", 2, qb, &d), 0);
@@ -330,7 +330,7 @@ TEST(config_json_keys_and_values) {
           !cJSON_GetObjectItem(w, "observer_kwargs")->child);
     cJSON_Delete(q);
 
-    ds_quant_spec s8 = {8, 0, 0, 1};
+    ds_quant_spec s8 = {8, 0, 0, 1, 0};
     q = ds_ct_quant_config(&s8, NULL, 0);
     w = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(q, "config_groups"), "group_0"), "weights");
     CHECK(cJSON_GetObjectItem(w, "num_bits")->valueint == 8);
