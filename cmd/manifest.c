@@ -24,35 +24,27 @@ static const char *help =
     "  rsync -a OUT/ node7:/models/v3-bf16/\n"
     "  ssh node7 dsconv verify /models/v3-bf16 --manifest out.manifest.json\n";
 
-static int cmp_name(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int not_a_dir(const char *dir, const char *name, void *arg) {
+    (void)arg;
+    char *p = ds_path_join(dir, name);
+    int keep = !ds_is_dir(p);
+    free(p);
+    return keep;
+}
 
 /* Adds every file of dir, hidden ones included (a dot-named shard is still a
  * shard), in name order; subdirectories are not part of a checkpoint. */
 static int add_dir(ds_manifest *m, const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return DS_IO_FAIL(dir, "opendir");
-    struct dirent *de;
-    char **names = NULL;
-    int n = 0;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        char *p = ds_path_join(dir, de->d_name);
-        if (!ds_is_dir(p)) {
-            names = xrealloc(names, sizeof(char *) * (size_t)(n + 1));
-            names[n++] = xstrdup(de->d_name);
-        }
-        free(p);
-    }
-    closedir(d);
+    char **names;
+    int n;
+    DS_TRY(ds_list_dir(dir, not_a_dir, NULL, &names, &n));
     int rc = 0;
-    if (n) qsort(names, (size_t)n, sizeof *names, cmp_name);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && !rc; i++) {
         char *p = ds_path_join(dir, names[i]);
-        if (!rc) rc = ds_manifest_add_path(m, p, names[i]);
+        rc = ds_manifest_add_path(m, p, names[i]);
         free(p);
     }
-    for (int i = 0; i < n; i++) free(names[i]);
-    free(names);
+    ds_free_names(names, n);
     return rc;
 }
 

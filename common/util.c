@@ -3,6 +3,7 @@
 #include "common/util.h"
 #include "common/fsafe.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -289,4 +290,31 @@ uint64_t ds_rss_anon(void) { return status_kb("RssAnon:"); }
 int ds_has_suffix(const char *s, const char *suf) {
     size_t n = strlen(s), k = strlen(suf);
     return n > k && memcmp(s + n - k, suf, k) == 0;
+}
+
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int ds_list_dir(const char *dir, ds_name_filter keep, void *arg, char ***names, int *n) {
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return DS_IO_FAIL(dir, "opendir");
+    int cap = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (keep && !keep(dir, de->d_name, arg)) continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            *names = xrealloc(*names, sizeof(char *) * (size_t)cap);
+        }
+        (*names)[(*n)++] = xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (*n) qsort(*names, (size_t)*n, sizeof(char *), cmp_names);
+    return 0;
+}
+
+void ds_free_names(char **names, int n) {
+    for (int i = 0; i < n; i++) free(names[i]);
+    free(names);
 }

@@ -86,4 +86,12 @@ const char *ds_fmt_bytes(uint64_t n, char *buf, size_t len);
 /* 1 when s is something followed by suf ("x.weight" has ".weight"; ".weight" alone has not). */
 int ds_has_suffix(const char *s, const char *suf);
 
+/* The entries of dir ("." and ".." never) for which keep(dir, name, arg) says 1
+ * (keep NULL: all), sorted by name (strcmp), so whatever walks them does so in
+ * the same order on every machine. *names and each name are malloc'd: free with
+ * ds_free_names. 0, or DS_EXIT_IO (reported) when dir cannot be read. */
+typedef int (*ds_name_filter)(const char *dir, const char *name, void *arg);
+int ds_list_dir(const char *dir, ds_name_filter keep, void *arg, char ***names, int *n);
+void ds_free_names(char **names, int n);
+
 #endif

@@ -189,6 +189,10 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
         return ds_fail(DS_EXIT_INPUT, "%s/config.json: model_type '%s' is not a family to-gguf writes (it writes %s)",
                        c->dir, cf->model_type[0] ? cf->model_type : "(none)", "deepseek_v3 (V3, V3.1, R1, Moonlight), kimi_k2");
     }
+    if (cf->has_quant && strcmp(cf->quant_method, "fp8") != 0)
+        return ds_fail(DS_EXIT_INPUT, "%s/config.json: quantization_config quant_method '%s': to-gguf reads FP8 "
+                       "(block-scaled) or unquantized checkpoints; convert this one to BF16 first (dsconv to-bf16)",
+                       c->dir, cf->quant_method);
     int L = cf->num_hidden_layers, E = cf->n_routed_experts;
     int H = cf->num_key_value_heads, nope = cf->qk_nope_head_dim, vd = cf->v_head_dim;
     int *seen = xcalloc(L > 0 ? L : 1, sizeof *seen);

@@ -190,47 +190,42 @@ static int checkpoint_side_file(const char *nm) {
                                                    !strncmp(nm, "tokenization_", 13)));
 }
 
+typedef struct { const ds_ckpt *c; int only_token; } side_filter;
+
+/* A name the plan copies beside the shards, if it is a file inside the tree (checked after). */
+static int side_file_name(const char *dir, const char *nm, void *arg) {
+    const side_filter *f = arg;
+    (void)dir;
+    if (nm[0] == '.' || ds_has_suffix(nm, ".safetensors")) return 0;
+    if (!strcmp(nm, "model.safetensors.index.json") || !strcmp(nm, "config.json")) return 0;
+    if (f->only_token && !strstr(nm, "token")) return 0;
+    return !f->c->lone_file || checkpoint_side_file(nm);
+}
+
 int ds_plan_copy_side_files(ds_plan *p, const ds_ckpt *c, int only_token) {
     ds_tree tree;
     DS_TRY(ds_tree_init(&tree, c->dir));
-    DIR *d = opendir(tree.real);
-    if (!d) { int rc = DS_IO_FAIL(c->dir, "opendir"); ds_tree_free(&tree); return rc; }
-    struct dirent *de;
-    char **names = NULL, **srcs = NULL;
-    int n = 0, cap = 0, cap2 = 0, rc = 0;
-    while (!rc && (de = readdir(d))) {
-        const char *nm = de->d_name;
-        size_t l = strlen(nm);
-        if (nm[0] == '.') continue;
-        if (l >= 12 && !strcmp(nm + l - 12, ".safetensors")) continue;
-        if (!strcmp(nm, "model.safetensors.index.json") || !strcmp(nm, "config.json")) continue;
-        if (only_token && !strstr(nm, "token")) continue;
-        if (c->lone_file && !checkpoint_side_file(nm)) continue;
-        /* Links must stay inside the checkpoint (or its cache blobs/), and only
-         * regular files are copied: checked now, before anything is written. */
-        char *src;
-        int is_dir;
-        if ((rc = ds_tree_member(&tree, nm, &src, &is_dir)) || is_dir) continue;
-        GROW(names, n, cap);
-        GROW(srcs, n, cap2);
-        srcs[n] = src;
-        names[n++] = xstrdup(nm);
-    }
-    closedir(d);
-    ds_tree_free(&tree);
+    side_filter f = {c, only_token};
+    char **names;
+    int n;
     /* Sorted, so plans (and resumes) are deterministic. */
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
-            char *t = names[j]; names[j] = names[j - 1]; names[j - 1] = t;
-            t = srcs[j]; srcs[j] = srcs[j - 1]; srcs[j - 1] = t;
+    int rc = ds_list_dir(tree.real, side_file_name, &f, &names, &n);
+    char **srcs = xcalloc((size_t)n + 1, sizeof(char *));
+    /* Links must stay inside the checkpoint (or its cache blobs/), and only
+     * regular files are copied: all checked before anything is planned. */
+    for (int i = 0; i < n && !rc; i++) {
+        int is_dir;
+        if (!(rc = ds_tree_member(&tree, names[i], &srcs[i], &is_dir)) && is_dir) {
+            free(srcs[i]);
+            srcs[i] = NULL;
         }
-    for (int i = 0; i < n; i++) {
-        if (!rc) ds_plan_add_extra_copy(p, names[i], srcs[i]);
-        free(srcs[i]);
-        free(names[i]);
     }
-    free(names);
+    ds_tree_free(&tree);
+    for (int i = 0; i < n && !rc; i++)
+        if (srcs[i]) ds_plan_add_extra_copy(p, names[i], srcs[i]);
+    for (int i = 0; i < n; i++) free(srcs[i]);
     free(srcs);
+    ds_free_names(names, n);
     return rc;
 }
 

@@ -152,19 +152,13 @@ out:
     return rc;
 }
 
+static int is_shard_file(const char *dir, const char *name, void *arg) {
+    (void)dir, (void)arg;
+    return name[0] != '.' && ds_has_suffix(name, ".safetensors");
+}
+
 static int list_safetensors(ds_ckpt *c) {
-    DIR *d = opendir(c->dir);
-    if (!d) return DS_IO_FAIL(c->dir, "opendir");
-    struct dirent *de;
-    int cap = 16;
-    c->shard_names = xcalloc((size_t)cap, sizeof(char *));
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || !ds_has_suffix(de->d_name, ".safetensors")) continue;
-        if (c->n_shards + 1 >= cap) { cap *= 2; c->shard_names = xrealloc(c->shard_names, sizeof(char *) * (size_t)cap); }
-        c->shard_names[c->n_shards++] = xstrdup(de->d_name);
-    }
-    closedir(d);
-    qsort(c->shard_names, (size_t)c->n_shards, sizeof(char *), cmp_str);
+    DS_TRY(ds_list_dir(c->dir, is_shard_file, NULL, &c->shard_names, &c->n_shards));
     if (!c->n_shards) return ds_fail(DS_EXIT_INPUT, "%s: no model.safetensors.index.json and no .safetensors files", c->dir);
     return 0;
 }

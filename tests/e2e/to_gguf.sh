@@ -78,3 +78,16 @@ rm "$TMP/gg-kimi/config.json"
 sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' "$DATA/dev-tiny/input/config.json" > "$TMP/gg-kimi/config.json"
 expect_rc "to-gguf kimi_k2 --no-vocab runs" 0 "$DSCONV" to-gguf "$TMP/gg-kimi" "$TMP/kimi.gguf" --type q8_0 --no-vocab --name Model --quiet --no-sync
 check "kimi_k2 = converter (no vocab), byte for byte" [ "$(hash "$TMP/kimi.gguf")" = "$(refhash kimi_k2-novocab-q8_0)" ]
+
+# The model schema's families (dsconv-sample --family): kimi (kimi_k2, no vocab), terminus
+# (ue8m0 scales), moonlight (BF16, q_proj): each equals the converter's file.
+for fam in kimi terminus moonlight; do
+    "$SAMPLE" --family $fam --out "$TMP/fam-$fam/Model" --quiet
+    nv=""
+    if [ $fam = kimi ]; then nv=--no-vocab
+    else rm -f "$TMP/fam-$fam/Model/tokenizer_config.json"; cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/fam-$fam/Model/"; fi
+    expect_rc "to-gguf family $fam runs" 0 "$DSCONV" to-gguf "$TMP/fam-$fam/Model" "$TMP/fam-$fam.gguf" --type q8_0 $nv --quiet --no-sync
+    check "family $fam = converter, byte for byte" [ "$(hash "$TMP/fam-$fam.gguf")" = "$(refhash family-$fam-q8_0)" ]
+done
+expect_rc "kimi-thinking (compressed-tensors INT4) refused" 3 "$DSCONV" to-gguf "$(mkdir -p "$TMP/kt" && "$SAMPLE" --family kimi-thinking --out "$TMP/kt/m" --quiet && echo "$TMP/kt/m")" "$TMP/kt.gguf" --no-vocab
+expect_err "refusal names the quantization method" "compressed-tensors"

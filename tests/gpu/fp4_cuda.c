@@ -4,6 +4,7 @@
  * statistics agree with the CPU's to 1e-9 relative. Prints PASS/FAIL lines and
  * "N passed, N failed"; exit 77 without a usable GPU. */
 #include "kernels/kernels.h"
+#include "kernels/gpu.h"
 #include "quant/fp4_core.h"
 #include "common/util.h"
 

@@ -45,6 +45,21 @@ sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' tests/data/dev-tiny
 bin/dsconv fp8-to-bf16 "$W/kimi" "$W/kimi-bf16" --quiet
 "$PY" tests/tools/gguf_ref.py "$LLAMA" "$W/kimi-bf16" - q8_0 "$W/kimi.gguf" --no-vocab \
     > "$OUT/kimi_k2-novocab-q8_0.json" 2> "$W/kimi.log"
+# dsconv-sample families (the model schema's): kimi (model_type kimi_k2, no vocab as above),
+# terminus (ue8m0 scales), moonlight (BF16, q_proj).
+for fam in kimi terminus moonlight; do
+    bin/dsconv-sample --family $fam --out "$W/f-$fam" --quiet
+    # moonlight is BF16 already: fp8-to-bf16 refuses it, the converter reads it as it is
+    bin/dsconv fp8-to-bf16 "$W/f-$fam" "$W/f-$fam-bf16" --quiet 2>/dev/null ||
+        { rm -rf "$W/f-$fam-bf16"; cp -r "$W/f-$fam" "$W/f-$fam-bf16"; }
+    rm -f "$W/f-$fam-bf16/tokenizer_config.json"
+    if [ $fam = kimi ]; then
+        "$PY" tests/tools/gguf_ref.py "$LLAMA" "$W/f-$fam-bf16" - q8_0 "$W/f-$fam.gguf" --no-vocab > "$OUT/family-$fam-q8_0.json" 2> "$W/f.log"
+    else
+        "$PY" tests/tools/gguf_ref.py "$LLAMA" "$W/f-$fam-bf16" tests/data/tok-tiny q8_0 "$W/f-$fam.gguf" --pre deepseek-v3 \
+            > "$OUT/family-$fam-q8_0.json" 2> "$W/f.log"
+    fi
+done
 if [ -n "${LLAMA_QUANTIZE:-}" ]; then
     for t in q4_k q6_k; do
         case $t in q4_k) ft=Q4_K_M ;; q6_k) ft=Q6_K ;; esac
