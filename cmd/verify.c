@@ -90,7 +90,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         DS_OPT_STRING_("dump-logits", 0, &o->dump, "FILE",
                        "CKPT's logits, float32 little-endian [sequences, positions, vocab]"),
         DS_OPT_STRING_("json", 0, &o->json, "REPORT", "everything measured, as JSON"),
-        DS_OPT_ENUM_("expect", &o->expect, "MODE", expects,
+        DS_OPT_ENUM_("expect", &o->expect, "auto|identical|close", expects,
                      "auto (default): identical unless a side is INT8/INT4-quantized;\n"
                      "identical: logits must be bit-identical (FP8<->BF16, resharding,\n"
                      "strip-mtp); close: thresholds on KL and top-1 agreement"),
