@@ -5,7 +5,6 @@
 #include "convert/manifest.h"
 #include "formats/hf.h"
 
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,30 +24,6 @@ static const char *examples =
     "  rsync -a OUT/ node7:/models/v3-bf16/\n"
     "  ssh node7 dsconv verify /models/v3-bf16 --manifest out.manifest.json\n";
 
-static int not_a_dir(const char *dir, const char *name, void *arg) {
-    (void)arg;
-    char *p = ds_path_join(dir, name);
-    int keep = !ds_is_dir(p);
-    free(p);
-    return keep;
-}
-
-/* Adds every file of dir, hidden ones included (a dot-named shard is still a
- * shard), in name order; subdirectories are not part of a checkpoint. */
-static int add_dir(ds_manifest *m, const char *dir) {
-    char **names;
-    int n;
-    DS_TRY(ds_list_dir(dir, not_a_dir, NULL, &names, &n));
-    int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        char *p = ds_path_join(dir, names[i]);
-        rc = ds_manifest_add_path(m, p, names[i]);
-        free(p);
-    }
-    ds_free_names(names, n);
-    return rc;
-}
-
 int cmd_manifest(int argc, char **argv) {
     const char *out = NULL;
     const ds_option opts[] = {
@@ -63,7 +38,7 @@ int cmd_manifest(int argc, char **argv) {
     DS_TRY(ds_ckpt_open(path, &ck));  /* validate first */
     ds_manifest m;
     ds_manifest_init(&m);
-    rc = ds_is_dir(path) ? add_dir(&m, path) : ds_manifest_add_path(&m, path, ds_basename(path));
+    rc = ds_is_dir(path) ? ds_manifest_add_dir(&m, path) : ds_manifest_add_path(&m, path, ds_basename(path));
     ds_ckpt_close(&ck);
     if (!rc) {
         if (out) rc = ds_manifest_write(&m, out);

@@ -14,24 +14,13 @@
 #include "verify/report.h"
 #include "verify/structure.h"
 #include "verify/tokens.h"
+#include "verify/verdict.h"
 #include "verify/wscan.h"
 #include "verify/wsource.h"
 
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* Default thresholds when a side is integer-quantized (MANUAL.md, section verify): they
- * catch a broken conversion (garbage weights give KL of nats and top-1 near 0
- * on a real model), not a merely poor one; quality gates pass their own. */
-#define INT8_MAX_KL 0.05
-#define INT8_MIN_TOP1 0.80
-#define INT4_MAX_KL 0.25
-#define INT4_MIN_TOP1 0.50
-/* Default for --against-logits: a float32 pass against e.g. a float64 reference. */
-#define LOGITS_MAX_REL_L2 1e-4
 
 static const char *usage =
     "usage: dsconv verify CKPT [--against REF] [--tokens FILE] [--dump-logits FILE]\n"
@@ -59,11 +48,9 @@ static const char *epilog =
     "  dsconv fp8-to-bf16 /models/V3 /models/V3-bf16\n"
     "  dsconv verify /models/V3-bf16 --against /models/V3 --json report.json\n";
 
-enum { EXPECT_AUTO = -1 }; /* --expect auto: identical unless a side is integer-quantized */
-
 typedef struct {
     const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest;
-    int expect;                  /* EXPECT_AUTO, or a vr_expect */
+    int expect;                  /* VR_EXPECT_AUTO, or a vr_expect */
     double max_kl, min_top1, max_rel_l2;   /* < 0: default */
     ds_device_req device;
     long threads, io_threads;
@@ -73,9 +60,9 @@ typedef struct {
 
 static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     static const ds_opt_choice expects[] = {
-        {"auto", EXPECT_AUTO}, {"identical", VR_EXPECT_IDENTICAL}, {"close", VR_EXPECT_CLOSE}, {NULL, 0}};
+        {"auto", VR_EXPECT_AUTO}, {"identical", VR_EXPECT_IDENTICAL}, {"close", VR_EXPECT_CLOSE}, {NULL, 0}};
     memset(o, 0, sizeof *o);
-    o->expect = EXPECT_AUTO;
+    o->expect = VR_EXPECT_AUTO;
     o->max_kl = o->min_top1 = o->max_rel_l2 = -1;
     *help_only = 0;
     const ds_option opts[] = {
@@ -127,7 +114,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     o->ckpt = argv[i];
     if (o->against && o->against_logits) return ds_fail(DS_EXIT_USAGE, "--against and --against-logits exclude each other");
     if (!o->against && !o->against_logits &&
-        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != EXPECT_AUTO))
+        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != VR_EXPECT_AUTO))
         return ds_fail(DS_EXIT_USAGE, "--expect, --max-kl, --min-top1 and --max-rel-l2 need --against or --against-logits");
     return 0;
 }
@@ -181,40 +168,6 @@ static int run_side(ds_wsource *ws, vscan *sc, vf_backend *be, const vf_tokens *
     if ((s->structure_rc = vscan_result(sc))) return s->structure_rc;
     if (!s->forward_rc) s->finite = vc_all_finite(*logits, tk->total * V);
     return s->forward_rc;
-}
-
-/* Appends ", name value (limit)" for one checked threshold; pct: show as percentages. */
-static void add_check(char *why, size_t cap, const char *what, double value, const char *rel, double limit, int pct) {
-    size_t n = strlen(why);
-    if (limit < 0 || n >= cap) return;
-    if (pct) snprintf(why + n, cap - n, "%s%s %.1f%% (%s %.1f%%)", n ? ", " : "", what, 100 * value, rel, 100 * limit);
-    else snprintf(why + n, cap - n, "%s%s %.4g (%s %g)", n ? ", " : "", what, value, rel, limit);
-}
-
-/* Sets verdict/reason/exit for an expected-identical or thresholded comparison. */
-static void decide(vr_report *r, const vc_result *c, char *why, size_t cap) {
-    int ok;
-    why[0] = 0;
-    if (!c->finite) {
-        ok = 0;
-        snprintf(why, cap, "non-finite logits");
-    } else if (r->expect == VR_EXPECT_IDENTICAL) {
-        ok = c->identical;
-        snprintf(why, cap, ok ? "logits bit-identical, as expected for a lossless conversion"
-                              : "the checkpoints should be lossless copies, but %lld logit values differ",
-                 (long long)c->values_differing);
-    } else {
-        /* a negative threshold is not checked */
-        ok = (r->max_kl < 0 || c->mean_kl <= r->max_kl) && (r->min_top1 < 0 || c->top1_rate >= r->min_top1) &&
-             (r->max_rel_l2 < 0 || c->worst_rel_l2 <= r->max_rel_l2);
-        add_check(why, cap, "mean KL", c->mean_kl, "max", r->max_kl, 0);
-        add_check(why, cap, "top-1 agreement", c->top1_rate, "min", r->min_top1, 1);
-        add_check(why, cap, "worst rel L2", c->worst_rel_l2, "max", r->max_rel_l2, 0);
-        if (!why[0]) snprintf(why, cap, "no threshold set");
-    }
-    r->verdict = ok ? "pass" : "mismatch";
-    r->reason = why;
-    r->exit_code = ok ? 0 : DS_EXIT_MISMATCH;
 }
 
 static int write_logits(const char *path, const float *x, int64_t n) {
@@ -298,29 +251,20 @@ int cmd_verify(int argc, char **argv) {
     if ((r.exit_code = run_side(ws, sa, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
     if (o.dump && (r.exit_code = write_logits(o.dump, la, tk.total * V))) goto report;
     if (!r.has_ref) {
-        r.verdict = r.ckpt.finite ? "pass" : "mismatch";
-        r.reason = r.ckpt.finite ? "structure ok and finite logits" : "the forward pass produced non-finite logits";
-        r.exit_code = r.ckpt.finite ? 0 : DS_EXIT_MISMATCH;
+        vr_decide_alone(&r);
         goto report;
     }
     if (wr) {
         if ((r.exit_code = run_side(wr, sb, &be, &tk, o.progress, &r.ref, &lb))) goto report;
-        int bits_a = ds_ws_int_bits(ws), bits_b = ds_ws_int_bits(wr);
-        int bits = bits_a && bits_b ? (bits_a < bits_b ? bits_a : bits_b) : bits_a | bits_b;
-        r.expect = o.expect == EXPECT_AUTO ? (bits ? VR_EXPECT_CLOSE : VR_EXPECT_IDENTICAL) : (vr_expect)o.expect;
-        r.max_kl = o.max_kl >= 0 ? o.max_kl : bits == 4 ? INT4_MAX_KL : INT8_MAX_KL;
-        r.min_top1 = o.min_top1 >= 0 ? o.min_top1 : bits == 4 ? INT4_MIN_TOP1 : INT8_MIN_TOP1;
-        r.max_rel_l2 = o.max_rel_l2;
+        vr_set_rules(&r, o.expect, vr_pair_int_bits(ds_ws_int_bits(ws), ds_ws_int_bits(wr)), 0, o.max_kl, o.min_top1,
+                     o.max_rel_l2);
     } else {
         if ((r.exit_code = read_logits(o.against_logits, tk.total * V, &lb))) goto report;
-        r.expect = o.expect == EXPECT_AUTO ? VR_EXPECT_CLOSE : (vr_expect)o.expect;
-        r.max_kl = o.max_kl;
-        r.min_top1 = o.min_top1;
-        r.max_rel_l2 = o.max_rel_l2 >= 0 ? o.max_rel_l2 : LOGITS_MAX_REL_L2;
+        vr_set_rules(&r, o.expect, 0, 1, o.max_kl, o.min_top1, o.max_rel_l2);
     }
     vc_compare(la, lb, tk.total, V, &cmp);
     r.cmp = &cmp;
-    decide(&r, &cmp, why, sizeof why);
+    vr_decide(&r, &cmp, why, sizeof why);
 
 report:
     if (r.ckpt.structure_rc || r.ref.structure_rc || r.ckpt.open_rc == DS_EXIT_INPUT || r.ref.open_rc == DS_EXIT_INPUT)
