@@ -145,7 +145,9 @@ static float *quantize(tlist *out, const char *name, const float *w, int64_t R, 
                 int q = (int)lrintf(w[r * C + c] / s) + zp;
                 q = q < -off ? -off : q > qmax ? qmax : q;
                 packed[r * pc + c / per] |= (uint32_t)(q + off) << (bits * (c % per));
-                deq[r * C + c] = (float)(q - zp) * s;
+                /* compressed-tensors dequantizes in the scale's dtype: (q - zp) * s rounded to
+                 * bf16 (checked against the library's dequantize with a BF16 scale) */
+                deq[r * C + c] = ds_bf16_to_f32(ds_f32_to_bf16((float)(q - zp) * s));
             }
         }
     char nm[300], base[256];
