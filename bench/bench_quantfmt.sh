@@ -8,6 +8,7 @@
 #   make -j16 all && bash bench/bench_quantfmt.sh --size-gb 8
 # Prints a markdown table for bench/RESULTS.md and writes OUT/results.json.
 set -u
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }  # bc is not on every machine (the GPU image lacks it)
 cd "$(dirname "$0")/.." || exit 1
 SIZE=8 OUT=${TMPDIR:-/tmp}/dsconv-bench-quantfmt
 while [ $# -gt 0 ]; do case $1 in --size-gb) SIZE=$2; shift 2;; --out) OUT=$2; shift 2;; *) echo "usage: $0 [--size-gb X] [--out DIR]"; exit 2;; esac; done
@@ -18,7 +19,7 @@ mkdir -p "$OUT"
 THREADS=$(nproc); [ "$THREADS" -gt 16 ] && THREADS=16
 cat "$IN"/*.safetensors >/dev/null
 t0=$(date +%s.%N); cat "$IN"/*.safetensors >/dev/null; t1=$(date +%s.%N)
-read_s=$(echo "$t1 - $t0" | bc -l)
+read_s=$(calc "$t1 - $t0")
 gpu=0; nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
 echo "| command | seconds | floor s | ratio | GB in | GB out |"
 echo "|---|---|---|---|---|---|"
@@ -29,17 +30,17 @@ row() { # name seconds out_dir
     sync; rm -f "$OUT/zero"
     local a b; a=$(date +%s.%N); dd if=/dev/zero of="$OUT/zero" bs=16M count=$(( (outb + 16777215) / 16777216 )) status=none; b=$(date +%s.%N)
     rm -f "$OUT/zero"
-    local floor; floor=$(echo "$read_s + $b - $a" | bc -l)
+    local floor; floor=$(calc "$read_s + $b - $a")
     local inb; inb=$(du -sb --apparent-size "$IN" | cut -f1)
-    printf '| %s | %.2f | %.2f | %.2f× | %.2f | %.2f |\n' "$name" "$secs" "$floor" "$(echo "$secs / $floor" | bc -l)" \
-        "$(echo "$inb / 1e9" | bc -l)" "$(echo "$outb / 1e9" | bc -l)"
+    printf '| %s | %.2f | %.2f | %.2f× | %.2f | %.2f |\n' "$name" "$secs" "$floor" "$(calc "$secs / $floor")" \
+        "$(calc "$inb / 1e9")" "$(calc "$outb / 1e9")"
     results="$results{\"name\":\"$name\",\"seconds\":$secs,\"floor_seconds\":$floor,\"bytes_out\":$outb},"
 }
 timed() { # name out_dir cmd...
     local name=$1 dir=$2; shift 2
     rm -rf "$dir"
     local a b; a=$(date +%s.%N); "$@" >/dev/null 2>"$OUT/err" || { echo "| $name | failed: $(head -c 200 "$OUT/err") | | | | |"; return; }; b=$(date +%s.%N)
-    row "$name" "$(echo "$b - $a" | bc -l)" "$dir"
+    row "$name" "$(calc "$b - $a")" "$dir"
 }
 for f in int4 nvfp4 mxfp4; do
     timed "requant $f rtn, cpu $THREADS threads" "$OUT/q" "$D" requant "$IN" "$OUT/q" --format $f --device cpu --threads "$THREADS" --no-sync --quiet

@@ -1,6 +1,7 @@
 /* to_gguf.c - dsconv to-gguf IN OUT.gguf --type bf16|f16|q8_0 */
 #include "cmd/cmd.h"
 #include "common/util.h"
+#include "common/fsafe.h"
 #include "convert/gguf_conv.h"
 
 #include <getopt.h>
@@ -117,6 +118,7 @@ int cmd_to_gguf(int argc, char **argv) {
         ds_err("%s exists (use --force to overwrite)", out);
         return DS_EXIT_USAGE;
     }
+    if (!o.dry_run) DS_TRY(ds_check_out_file_vs_in(in, out)); /* --force never replaces an input file */
     if (!o.dry_run && ds_is_dir(out)) {
         ds_err("%s is a directory; OUT is the .gguf file to write", out);
         return DS_EXIT_USAGE;

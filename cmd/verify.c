@@ -80,8 +80,11 @@ static const char *help =
     "  dsconv fp8-to-bf16 /models/V3 /models/V3-bf16\n"
     "  dsconv verify /models/V3-bf16 --against /models/V3 --json report.json\n";
 
+enum { EXPECT_AUTO = -1 }; /* --expect auto: identical unless a side is integer-quantized */
+
 typedef struct {
-    const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest, *expect;
+    const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest;
+    int expect;                  /* EXPECT_AUTO, or a vr_expect */
     double max_kl, min_top1, max_rel_l2;   /* < 0: default */
     ds_device_req device;
     long threads, io_threads;
@@ -114,7 +117,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         {"allow-unknown", no_argument, 0, O_ALLOW_UNKNOWN},
         {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
-    o->expect = "auto";
+    o->expect = EXPECT_AUTO;
     o->max_kl = o->min_top1 = o->max_rel_l2 = -1;
     *help_only = 0;
     optind = 1;
@@ -133,9 +136,10 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
         case O_PROFILE: o->profile = 1; break;
         case O_ALLOW_UNKNOWN: o->allow_unknown = 1; break;
         case O_EXPECT:
-            if (strcmp(optarg, "auto") && strcmp(optarg, "identical") && strcmp(optarg, "close"))
-                return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
-            o->expect = optarg;
+            if (!strcmp(optarg, "auto")) o->expect = EXPECT_AUTO;
+            else if (!strcmp(optarg, "identical")) o->expect = VR_EXPECT_IDENTICAL;
+            else if (!strcmp(optarg, "close")) o->expect = VR_EXPECT_CLOSE;
+            else return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
             break;
         case O_MAXKL: DS_TRY(parse_frac("--max-kl", optarg, 0, 1e9, &o->max_kl)); break;
         case O_MINTOP1: DS_TRY(parse_frac("--min-top1", optarg, 0, 1, &o->min_top1)); break;
@@ -152,7 +156,7 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     o->ckpt = argv[optind];
     if (o->against && o->against_logits) return ds_fail(DS_EXIT_USAGE, "--against and --against-logits exclude each other");
     if (!o->against && !o->against_logits &&
-        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || strcmp(o->expect, "auto")))
+        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != EXPECT_AUTO))
         return ds_fail(DS_EXIT_USAGE, "--expect, --max-kl, --min-top1 and --max-rel-l2 need --against or --against-logits");
     return 0;
 }
@@ -223,7 +227,7 @@ static void decide(vr_report *r, const vc_result *c, char *why, size_t cap) {
     if (!c->finite) {
         ok = 0;
         snprintf(why, cap, "non-finite logits");
-    } else if (!strcmp(r->expect, "identical")) {
+    } else if (r->expect == VR_EXPECT_IDENTICAL) {
         ok = c->identical;
         snprintf(why, cap, ok ? "logits bit-identical, as expected for a lossless conversion"
                               : "the checkpoints should be lossless copies, but %lld logit values differ",
@@ -285,7 +289,7 @@ int cmd_verify(int argc, char **argv) {
     r.has_ref = o.against || o.against_logits;
     r.ref_is_file = o.against_logits != NULL;
     r.device = use_cuda ? "cuda" : "cpu";
-    r.expect = "identical";
+    r.expect = VR_EXPECT_IDENTICAL;
     r.verdict = "error";
     ds_wsource *ws = NULL, *wr = NULL;
     vscan *sa = NULL, *sb = NULL;
@@ -332,13 +336,13 @@ int cmd_verify(int argc, char **argv) {
         if ((r.exit_code = run_side(wr, sb, &be, &tk, o.progress, &r.ref, &lb))) goto report;
         int bits_a = ds_ws_int_bits(ws), bits_b = ds_ws_int_bits(wr);
         int bits = bits_a && bits_b ? (bits_a < bits_b ? bits_a : bits_b) : bits_a | bits_b;
-        r.expect = !strcmp(o.expect, "auto") ? (bits ? "close" : "identical") : o.expect;
+        r.expect = o.expect == EXPECT_AUTO ? (bits ? VR_EXPECT_CLOSE : VR_EXPECT_IDENTICAL) : (vr_expect)o.expect;
         r.max_kl = o.max_kl >= 0 ? o.max_kl : bits == 4 ? INT4_MAX_KL : INT8_MAX_KL;
         r.min_top1 = o.min_top1 >= 0 ? o.min_top1 : bits == 4 ? INT4_MIN_TOP1 : INT8_MIN_TOP1;
         r.max_rel_l2 = o.max_rel_l2;
     } else {
         if ((r.exit_code = read_logits(o.against_logits, tk.total * V, &lb))) goto report;
-        r.expect = !strcmp(o.expect, "auto") ? "close" : o.expect;
+        r.expect = o.expect == EXPECT_AUTO ? VR_EXPECT_CLOSE : (vr_expect)o.expect;
         r.max_kl = o.max_kl;
         r.min_top1 = o.min_top1;
         r.max_rel_l2 = o.max_rel_l2 >= 0 ? o.max_rel_l2 : LOGITS_MAX_REL_L2;

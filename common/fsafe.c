@@ -213,6 +213,18 @@ int ds_check_out_vs_in(const char *in_dir, int in_is_file, const char *out_dir) 
     return rc;
 }
 
+int ds_check_out_file_vs_in(const char *in, const char *out_file) {
+    struct stat in_st, out_st;
+    if (stat(in, &in_st) != 0 || stat(out_file, &out_st) != 0) return 0; /* a new file harms nothing */
+    int harm = in_st.st_dev == out_st.st_dev && in_st.st_ino == out_st.st_ino;
+    if (!harm && S_ISDIR(in_st.st_mode)) {
+        char *r = realpath(out_file, NULL);
+        harm = r && ancestor_depth(r, in_st.st_dev, in_st.st_ino) > 0;
+        free(r);
+    }
+    return harm ? ds_fail(DS_EXIT_USAGE, "%s: is a file of the input %s; refusing to replace it", out_file, in) : 0;
+}
+
 /* ------------------------------------------------------------ SIGBUS */
 
 static void on_sigbus(int sig) {

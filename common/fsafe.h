@@ -47,6 +47,11 @@ int ds_copy_file_stream(const char *src, const char *dst);
  * DS_EXIT_USAGE naming both, or 0. Nothing is created or removed. */
 int ds_check_out_vs_in(const char *in_dir, int in_is_file, const char *out_dir);
 
+/* For commands whose OUT is one file (to-gguf): an existing OUT that is the
+ * input file, or a file inside the input directory, is DS_EXIT_USAGE (even
+ * with --force). A new file is fine. */
+int ds_check_out_file_vs_in(const char *in, const char *out_file);
+
 /* Installs a SIGBUS handler: a mapped input that shrinks while being read
  * (the only way dsconv gets SIGBUS) ends the process with exit 4 and a
  * message instead of a crash. Temporary outputs stay hidden and are removed

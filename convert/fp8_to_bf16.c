@@ -3,6 +3,7 @@
 #include "convert/fp8_to_bf16.h"
 #include "formats/schema.h"
 #include "common/util.h"
+#include "common/json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,10 @@ typedef int (*keep_fn)(const ds_ckpt *c, const ds_ckpt_entry *e);
 /* Index text: the input's weight_map order, minus dropped tensors. */
 static int index_text(const ds_ckpt *c, const ds_plan *p, keep_fn keep, char **out) {
     char *path = ds_path_join(c->dir, "model.safetensors.index.json");
-    char *txt;
-    int rc = ds_read_file(path, &txt, NULL);
+    cJSON *in;
+    int rc = ds_json_load(path, DS_MAX_INDEX_BYTES, &in); /* strict and capped, as ds_ckpt_open read it */
     free(path);
     if (rc) return rc;
-    cJSON *in = cJSON_Parse(txt);
-    free(txt);
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(in, "weight_map");
     cJSON *o = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(o, "metadata");

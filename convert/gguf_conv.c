@@ -613,12 +613,13 @@ static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_typ
     int k = slot_get(s);
     if (k < 0) return -k;
     size_t nb = (size_t)(nrows * ds_ggml_row_bytes(tr, cols));
-    if (s->dev->gpu && type != DS_GGML_F32) {
-        DS_TRY(s->dev->h2d(s->dx, x, (size_t)(nrows * cols) * 4));
-        DS_TRY(ds_cuda_gguf_encode(s->dx, nrows, cols, type, s->dq));
-        DS_TRY(s->dev->d2h(s->q[k], s->dq, nb));
-    } else {
+    if (type == DS_GGML_F32) { /* a copy: on the host */
         DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
+    } else { /* on the device (kernels/device.h): copied there and back where its memory is separate */
+        const void *dx;
+        DS_TRY(ds_dev_in(s->dev, s->dx, x, (size_t)(nrows * cols) * 4, &dx));
+        DS_TRY(s->dev->gguf_encode(dx, nrows, cols, type, ds_dev_out(s->dev, s->dq, s->q[k])));
+        DS_TRY(ds_dev_back(s->dev, s->q[k], s->dq, nb));
     }
     slot_put(s, k, nb);
     return 0;

@@ -61,6 +61,14 @@ int ds_plan_shard_mp(const ds_ckpt *c, const ds_mp_opts *o, ds_plan *p) {
             int expert = m.rule->split == DS_SPLIT_EXPERT ? m.expert : -1;
             int64_t shape[DS_MAX_DIMS];
             memcpy(shape, e->info->shape, sizeof shape);
+            if (expert < 0 && dim >= 0 && m.part == DS_PART_CT) {
+                /* packed words, group scales and weight_shape do not split as one tensor does */
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: a compressed-tensors weight that convert.py splits over "
+                             "ranks (dimension %d) cannot be split in that form; run `dsconv to-bf16` first",
+                             c->shard_names[e->file], e->name, dim);
+                free(name);
+                break;
+            }
             if (expert < 0 && dim >= 0) {
                 if (e->info->ndim <= dim) {
                     rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: has %d dimensions, cannot split dimension %d",

@@ -16,6 +16,7 @@
 #include "convert/to_bf16.h"
 #include "convert/fp8_to_bf16.h"
 #include "common/util.h"
+#include "common/json.h"
 #include "quant/fp4_core.h"
 
 #include <math.h>
@@ -289,12 +290,10 @@ static char *with_newline(char *s) {
 /* The input's weight_map order: weight_packed renamed to weight, companions dropped. */
 static int index_text(const ds_ckpt *c, const ds_plan *p, char **out) {
     char *path = ds_path_join(c->dir, "model.safetensors.index.json");
-    char *txt;
-    int rc = ds_read_file(path, &txt, NULL);
+    cJSON *in;
+    int rc = ds_json_load(path, DS_MAX_INDEX_BYTES, &in); /* strict and capped, as ds_ckpt_open read it */
     free(path);
     if (rc) return rc;
-    cJSON *in = cJSON_Parse(txt);
-    free(txt);
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(in, "weight_map"), *it;
     cJSON *o = cJSON_CreateObject();
     cJSON *meta = cJSON_AddObjectToObject(o, "metadata");

@@ -182,6 +182,22 @@ static int dequant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, 
     return x->dev->dequant_fp8_bf16_host(x->pipe, in, out, r0, n, cols, scale, scols, it->block[0], it->block[1]);
 }
 
+/* The BF16 rows [r0, r0+n) of a chunk (source bytes at in) where the kernels
+ * read them (*w): the source itself (copied to the device where its memory is
+ * separate), or an FP8 source dequantized into x->d_bf16 with its scale. */
+static int bf16_rows(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n, const uint8_t *in, const void **w) {
+    const ds_device *d = x->dev;
+    DS_TRY(ds_dev_in(d, x->d_in, in, (size_t)(n * src_row_bytes(it)), w));
+    if (it->src->info->dtype != DS_F8_E4M3) return 0;
+    const void *scale;
+    size_t sbytes = it->scale->info->end - it->scale->info->begin;
+    DS_TRY(ds_dev_in(d, x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes, &scale));
+    DS_TRY(d->dequant_fp8_bf16(*w, x->d_bf16, r0, n, it->src->info->shape[1], scale, it->scale->info->shape[1],
+                               it->block[0], it->block[1], NULL));
+    *w = x->d_bf16;
+    return 0;
+}
+
 /* Quantizes rows [r0, r0+n) (source bytes at in) into the host buffers packed,
  * qscale, zp (NULL when symmetric) and x->rstats. Where the kernels' memory is
  * separate, the input (and an FP8 source's scale) is copied there first and the
@@ -191,15 +207,8 @@ static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t
                        uint8_t *packed, uint8_t *qscale, uint8_t *zp, uint64_t sb, uint64_t zb) {
     const ds_device *d = x->dev;
     int64_t cols = it->src->info->shape[1];
-    const void *w, *scale;
-    DS_TRY(ds_dev_in(d, x->d_in, in, (size_t)(n * src_row_bytes(it)), &w));
-    if (it->src->info->dtype == DS_F8_E4M3) {
-        size_t sbytes = it->scale->info->end - it->scale->info->begin;
-        DS_TRY(ds_dev_in(d, x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes, &scale));
-        DS_TRY(d->dequant_fp8_bf16(w, x->d_bf16, r0, n, cols, scale, it->scale->info->shape[1], it->block[0],
-                                   it->block[1], NULL));
-        w = x->d_bf16;
-    }
+    const void *w;
+    DS_TRY(bf16_rows(x, it, r0, n, in, &w));
     DS_TRY(d->quant_rows(it->quant, w, DS_BF16, n, cols, ds_dev_out(d, x->d_packed, packed),
                          ds_dev_out(d, x->d_qscale, qscale), zp ? ds_dev_out(d, x->d_zp, zp) : NULL,
                          ds_dev_out(d, x->d_stats, x->rstats), NULL));
@@ -254,15 +263,8 @@ static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1,
     float gs = x->gscale[idx];
     /* as quant_chunk: the kernels' memory, copies only where it is separate */
     const ds_device *d = x->dev;
-    const void *w, *scale;
-    DS_TRY(ds_dev_in(d, x->d_in, in, (size_t)(n * src_row_bytes(it)), &w));
-    if (it->src->info->dtype == DS_F8_E4M3) {
-        size_t sbytes = it->scale->info->end - it->scale->info->begin;
-        DS_TRY(ds_dev_in(d, x->d_scale, ds_ckpt_data(x->c, it->scale), sbytes, &scale));
-        DS_TRY(d->dequant_fp8_bf16(w, x->d_bf16, r0, n, cols, scale, it->scale->info->shape[1], it->block[0],
-                                   it->block[1], NULL));
-        w = x->d_bf16;
-    }
+    const void *w;
+    DS_TRY(bf16_rows(x, it, r0, n, in, &w));
     DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out), ds_dev_out(d, x->d_qscale, qscale),
                              ds_dev_out(d, x->d_stats, x->rstats), NULL));
     DS_TRY(ds_dev_back(d, out, x->d_packed, (size_t)(n * cols / 2)));

@@ -7,6 +7,7 @@
  * releases store with a weight_scale_inv. */
 #include "formats/schema.h"
 #include "common/util.h"
+#include "common/bug.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -28,85 +29,85 @@ const ds_family ds_families[] = {
 #define LIN_KEEP_FP8 1, 0, 1
 #define PLAIN 0, 0, 0
 static const ds_tensor_rule rules[] = {
-    /* families at hf mp role d0 d1 cond linear quantize fp8 split forward */
+    /* families at hf mp role d0 d1 cond linear quantize fp8 split forward w */
     {A, DS_AT_TOP, "model.embed_tokens.weight", "embed.weight", DS_ROLE_EMBED, DS_D_VOCAB, DS_D_HIDDEN, 0, PLAIN,
-     DS_SPLIT_ROW, 1},
+     DS_SPLIT_ROW, 1, DS_W_EMBED},
     {A, DS_AT_TOP, "model.norm.weight", "norm.weight", DS_ROLE_NORM, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE,
-     1},
+     1, DS_W_FINAL_NORM},
     {A, DS_AT_TOP, "lm_head.weight", "head.weight", DS_ROLE_HEAD, DS_D_VOCAB, DS_D_HIDDEN, DS_IF_UNTIED, LIN_KEEP,
-     DS_SPLIT_ROW, 1},
+     DS_SPLIT_ROW, 1, DS_W_HEAD},
 
     /* MTP layer extras (convert.py never sees them: it drops the MTP layer) */
-    {A, DS_AT_MTP, "embed_tokens.weight", NULL, DS_ROLE_MTP, DS_D_VOCAB, DS_D_HIDDEN, 0, PLAIN, DS_SPLIT_NONE, 0},
-    {A, DS_AT_MTP, "enorm.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 0},
-    {A, DS_AT_MTP, "hnorm.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 0},
-    {A, DS_AT_MTP, "eh_proj.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_2HIDDEN, 0, LIN_KEEP, DS_SPLIT_NONE, 0},
+    {A, DS_AT_MTP, "embed_tokens.weight", NULL, DS_ROLE_MTP, DS_D_VOCAB, DS_D_HIDDEN, 0, PLAIN, DS_SPLIT_NONE, 0, DS_W_NONE},
+    {A, DS_AT_MTP, "enorm.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 0, DS_W_NONE},
+    {A, DS_AT_MTP, "hnorm.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 0, DS_W_NONE},
+    {A, DS_AT_MTP, "eh_proj.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_2HIDDEN, 0, LIN_KEEP, DS_SPLIT_NONE, 0, DS_W_NONE},
 
     /* every layer: norms and MLA */
     {A, DS_AT_LAYER, "input_layernorm.weight", "attn_norm.weight", DS_ROLE_NORM, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN,
-     DS_SPLIT_NONE, 1},
+     DS_SPLIT_NONE, 1, DS_W_ATTN_NORM},
     {A, DS_AT_LAYER, "self_attn.q_a_proj.weight", "attn.wq_a.weight", DS_ROLE_ATTN, DS_D_Q_LORA, DS_D_HIDDEN,
-     DS_IF_Q_LORA, LIN_Q, DS_SPLIT_NONE, 1},
+     DS_IF_Q_LORA, LIN_Q, DS_SPLIT_NONE, 1, DS_W_Q_A},
     {A, DS_AT_LAYER, "self_attn.q_a_layernorm.weight", "attn.q_norm.weight", DS_ROLE_NORM, DS_D_Q_LORA, DS_D_NONE,
-     DS_IF_Q_LORA, PLAIN, DS_SPLIT_NONE, 1},
+     DS_IF_Q_LORA, PLAIN, DS_SPLIT_NONE, 1, DS_W_Q_NORM},
     {A, DS_AT_LAYER, "self_attn.q_b_proj.weight", "attn.wq_b.weight", DS_ROLE_ATTN, DS_D_Q_OUT, DS_D_Q_LORA,
-     DS_IF_Q_LORA, LIN_Q, DS_SPLIT_ROW, 1},
+     DS_IF_Q_LORA, LIN_Q, DS_SPLIT_ROW, 1, DS_W_Q_B},
     {A, DS_AT_LAYER, "self_attn.q_proj.weight", "attn.wq.weight", DS_ROLE_ATTN, DS_D_Q_OUT, DS_D_HIDDEN,
-     DS_IF_NO_Q_LORA, LIN_Q, DS_SPLIT_ROW, 1},
+     DS_IF_NO_Q_LORA, LIN_Q, DS_SPLIT_ROW, 1, DS_W_Q},
     {A, DS_AT_LAYER, "self_attn.kv_a_proj_with_mqa.weight", "attn.wkv_a.weight", DS_ROLE_ATTN, DS_D_KV_A_OUT,
-     DS_D_HIDDEN, 0, LIN_Q, DS_SPLIT_NONE, 1},
+     DS_D_HIDDEN, 0, LIN_Q, DS_SPLIT_NONE, 1, DS_W_KV_A},
     {A, DS_AT_LAYER, "self_attn.kv_a_layernorm.weight", "attn.kv_norm.weight", DS_ROLE_NORM, DS_D_KV_LORA, DS_D_NONE,
-     0, PLAIN, DS_SPLIT_NONE, 1},
+     0, PLAIN, DS_SPLIT_NONE, 1, DS_W_KV_NORM},
     {A, DS_AT_LAYER, "self_attn.kv_b_proj.weight", "attn.wkv_b.weight", DS_ROLE_ATTN, DS_D_KV_B_OUT, DS_D_KV_LORA, 0,
-     LIN_Q, DS_SPLIT_ROW, 1},
+     LIN_Q, DS_SPLIT_ROW, 1, DS_W_KV_B},
     {A, DS_AT_LAYER, "self_attn.o_proj.weight", "attn.wo.weight", DS_ROLE_ATTN, DS_D_HIDDEN, DS_D_O_IN, 0, LIN_Q,
-     DS_SPLIT_COL, 1},
+     DS_SPLIT_COL, 1, DS_W_O},
 
     /* DeepSeek Sparse Attention's lightning indexer (V3.2-Exp's convert.py: replicated) */
     {V32, DS_AT_LAYER, "self_attn.indexer.wq_b.weight", "attn.indexer.wq_b.weight", DS_ROLE_INDEXER, DS_D_IDX_Q_OUT,
-     DS_D_Q_LORA, DS_IF_Q_LORA, LIN_KEEP_FP8, DS_SPLIT_NONE, 1},
+     DS_D_Q_LORA, DS_IF_Q_LORA, LIN_KEEP_FP8, DS_SPLIT_NONE, 1, DS_W_IX_Q},
     {V32, DS_AT_LAYER, "self_attn.indexer.wk.weight", "attn.indexer.wk.weight", DS_ROLE_INDEXER, DS_D_IDX_HEAD,
-     DS_D_HIDDEN, 0, LIN_KEEP_FP8, DS_SPLIT_NONE, 1},
+     DS_D_HIDDEN, 0, LIN_KEEP_FP8, DS_SPLIT_NONE, 1, DS_W_IX_K},
     {V32, DS_AT_LAYER, "self_attn.indexer.k_norm.weight", "attn.indexer.k_norm.weight", DS_ROLE_INDEXER,
-     DS_D_IDX_HEAD, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 1},
+     DS_D_IDX_HEAD, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 1, DS_W_IX_K_NORM},
     {V32, DS_AT_LAYER, "self_attn.indexer.k_norm.bias", "attn.indexer.k_norm.bias", DS_ROLE_INDEXER, DS_D_IDX_HEAD,
-     DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 1},
+     DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 1, DS_W_IX_K_NORM_BIAS},
     {V32, DS_AT_LAYER, "self_attn.indexer.weights_proj.weight", "attn.indexer.weights_proj.weight", DS_ROLE_INDEXER,
-     DS_D_IDX_HEADS, DS_D_HIDDEN, 0, LIN_KEEP, DS_SPLIT_NONE, 1},
+     DS_D_IDX_HEADS, DS_D_HIDDEN, 0, LIN_KEEP, DS_SPLIT_NONE, 1, DS_W_IX_W},
 
     {A, DS_AT_LAYER, "post_attention_layernorm.weight", "ffn_norm.weight", DS_ROLE_NORM, DS_D_HIDDEN, DS_D_NONE, 0,
-     PLAIN, DS_SPLIT_NONE, 1},
+     PLAIN, DS_SPLIT_NONE, 1, DS_W_FFN_NORM},
 
     /* dense MLP */
     {A, DS_AT_DENSE, "mlp.gate_proj.weight", "ffn.w1.weight", DS_ROLE_MLP, DS_D_INTER, DS_D_HIDDEN, 0, LIN_Q,
-     DS_SPLIT_ROW, 1},
+     DS_SPLIT_ROW, 1, DS_W_GATE},
     {A, DS_AT_DENSE, "mlp.up_proj.weight", "ffn.w3.weight", DS_ROLE_MLP, DS_D_INTER, DS_D_HIDDEN, 0, LIN_Q,
-     DS_SPLIT_ROW, 1},
+     DS_SPLIT_ROW, 1, DS_W_UP},
     {A, DS_AT_DENSE, "mlp.down_proj.weight", "ffn.w2.weight", DS_ROLE_MLP, DS_D_HIDDEN, DS_D_INTER, 0, LIN_Q,
-     DS_SPLIT_COL, 1},
+     DS_SPLIT_COL, 1, DS_W_DOWN},
 
     /* MoE: router, routed experts, shared experts */
     {A, DS_AT_MOE, "mlp.gate.weight", "ffn.gate.weight", DS_ROLE_ROUTER, DS_D_EXPERTS, DS_D_HIDDEN, 0, LIN_KEEP,
-     DS_SPLIT_NONE, 1},
+     DS_SPLIT_NONE, 1, DS_W_ROUTER},
     {A, DS_AT_MOE, "mlp.gate.e_score_correction_bias", "ffn.gate.bias", DS_ROLE_ROUTER_BIAS, DS_D_EXPERTS, DS_D_NONE,
-     DS_IF_NOAUX, PLAIN, DS_SPLIT_NONE, 1},
+     DS_IF_NOAUX, PLAIN, DS_SPLIT_NONE, 1, DS_W_ROUTER_BIAS},
     {A, DS_AT_EXPERT, "gate_proj.weight", "w1.weight", DS_ROLE_EXPERT, DS_D_MOE_INTER, DS_D_HIDDEN, 0, LIN_Q,
-     DS_SPLIT_EXPERT, 1},
+     DS_SPLIT_EXPERT, 1, DS_W_EXPERT_GATE},
     {A, DS_AT_EXPERT, "up_proj.weight", "w3.weight", DS_ROLE_EXPERT, DS_D_MOE_INTER, DS_D_HIDDEN, 0, LIN_Q,
-     DS_SPLIT_EXPERT, 1},
+     DS_SPLIT_EXPERT, 1, DS_W_EXPERT_UP},
     {A, DS_AT_EXPERT, "down_proj.weight", "w2.weight", DS_ROLE_EXPERT, DS_D_HIDDEN, DS_D_MOE_INTER, 0, LIN_Q,
-     DS_SPLIT_EXPERT, 1},
+     DS_SPLIT_EXPERT, 1, DS_W_EXPERT_DOWN},
     {A, DS_AT_MOE, "mlp.shared_experts.gate_proj.weight", "ffn.shared_experts.w1.weight", DS_ROLE_SHARED_EXPERT,
-     DS_D_SHARED_INTER, DS_D_HIDDEN, DS_IF_SHARED, LIN_Q, DS_SPLIT_ROW, 1},
+     DS_D_SHARED_INTER, DS_D_HIDDEN, DS_IF_SHARED, LIN_Q, DS_SPLIT_ROW, 1, DS_W_SHARED_GATE},
     {A, DS_AT_MOE, "mlp.shared_experts.up_proj.weight", "ffn.shared_experts.w3.weight", DS_ROLE_SHARED_EXPERT,
-     DS_D_SHARED_INTER, DS_D_HIDDEN, DS_IF_SHARED, LIN_Q, DS_SPLIT_ROW, 1},
+     DS_D_SHARED_INTER, DS_D_HIDDEN, DS_IF_SHARED, LIN_Q, DS_SPLIT_ROW, 1, DS_W_SHARED_UP},
     {A, DS_AT_MOE, "mlp.shared_experts.down_proj.weight", "ffn.shared_experts.w2.weight", DS_ROLE_SHARED_EXPERT,
-     DS_D_HIDDEN, DS_D_SHARED_INTER, DS_IF_SHARED, LIN_Q, DS_SPLIT_COL, 1},
+     DS_D_HIDDEN, DS_D_SHARED_INTER, DS_IF_SHARED, LIN_Q, DS_SPLIT_COL, 1, DS_W_SHARED_DOWN},
 
     /* MTP layer tail */
-    {A, DS_AT_MTP, "shared_head.norm.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 0},
+    {A, DS_AT_MTP, "shared_head.norm.weight", NULL, DS_ROLE_MTP, DS_D_HIDDEN, DS_D_NONE, 0, PLAIN, DS_SPLIT_NONE, 0, DS_W_NONE},
     {A, DS_AT_MTP, "shared_head.head.weight", NULL, DS_ROLE_MTP, DS_D_VOCAB, DS_D_HIDDEN, 0, LIN_KEEP,
-     DS_SPLIT_NONE, 0},
+     DS_SPLIT_NONE, 0, DS_W_NONE},
 };
 #undef A
 #undef V32
@@ -171,6 +172,28 @@ int ds_schema_applies(const ds_config *c, const ds_family *f, const ds_tensor_ru
     if ((r->cond & DS_IF_UNTIED) && c->tie_word_embeddings) return 0;
     if ((r->cond & DS_IF_SHARED) && c->n_shared_experts <= 0) return 0;
     return 1;
+}
+
+/* ------------------------------------------------------------ forward-pass weights */
+
+const ds_tensor_rule *ds_schema_weight(ds_weight w) {
+    for (int i = 0; w > DS_W_NONE && w < DS_W_COUNT && i < N_RULES; i++)
+        if (rules[i].w == w) return &rules[i];
+    DS_BUG("model schema: no row for forward-pass weight %d", (int)w);
+}
+
+const char *ds_schema_weight_name(ds_weight w, int L, int e, char *buf, size_t cap) {
+    const ds_tensor_rule *r = ds_schema_weight(w);
+    if (r->at == DS_AT_TOP) snprintf(buf, cap, "%s", r->hf);
+    else if (r->at == DS_AT_EXPERT) snprintf(buf, cap, "model.layers.%d.mlp.experts.%d.%s", L, e, r->hf);
+    else snprintf(buf, cap, "model.layers.%d.%s", L, r->hf);
+    return buf;
+}
+
+void ds_schema_weight_shape(const ds_config *c, ds_weight w, int64_t *d0, int64_t *d1) {
+    const ds_tensor_rule *r = ds_schema_weight(w);
+    *d0 = ds_schema_dim(c, r->d0);
+    *d1 = ds_schema_dim(c, r->d1);
 }
 
 /* ------------------------------------------------------------ enumeration */

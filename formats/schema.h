@@ -57,6 +57,22 @@ typedef enum {
 /* Conditions on config fields. */
 enum { DS_IF_Q_LORA = 1, DS_IF_NO_Q_LORA = 2, DS_IF_NOAUX = 4, DS_IF_UNTIED = 8, DS_IF_SHARED = 16 };
 
+/* The weights verify's forward pass reads, one row of the table each. The
+ * pass's step list (verify/forward.c) says which it uses in what order; the
+ * row says the name pattern and the shape. */
+typedef enum {
+    DS_W_NONE,                                            /* a row the forward pass does not read */
+    DS_W_EMBED, DS_W_FINAL_NORM, DS_W_HEAD,               /* top level */
+    DS_W_ATTN_NORM, DS_W_Q_A, DS_W_Q_NORM, DS_W_Q_B, DS_W_Q, DS_W_KV_A, DS_W_KV_NORM, DS_W_KV_B, DS_W_O,
+    DS_W_IX_Q, DS_W_IX_K, DS_W_IX_K_NORM, DS_W_IX_K_NORM_BIAS, DS_W_IX_W, /* DSA's indexer */
+    DS_W_FFN_NORM,
+    DS_W_GATE, DS_W_UP, DS_W_DOWN,                        /* the dense MLP */
+    DS_W_ROUTER, DS_W_ROUTER_BIAS,
+    DS_W_EXPERT_GATE, DS_W_EXPERT_UP, DS_W_EXPERT_DOWN,   /* a routed expert */
+    DS_W_SHARED_GATE, DS_W_SHARED_UP, DS_W_SHARED_DOWN,   /* the shared experts */
+    DS_W_COUNT
+} ds_weight;
+
 typedef struct {
     int families;     /* DS_FAM_* bits */
     ds_at at;
@@ -70,6 +86,7 @@ typedef struct {
     int fp8;          /* FP8 with a block scale in the upstream FP8 release */
     ds_split split;
     int forward;      /* the forward pass reads it (in a main layer) */
+    ds_weight w;      /* which of the forward pass's weights it is (DS_W_NONE: none) */
 } ds_tensor_rule;
 
 /* The families, NULL-terminated by model_type. */
@@ -90,6 +107,15 @@ const ds_tensor_rule *ds_schema_rules(int *n);
 int64_t ds_schema_dim(const ds_config *c, ds_dim d);
 /* Whether a rule applies to config c and family f (conditions and family bits). */
 int ds_schema_applies(const ds_config *c, const ds_family *f, const ds_tensor_rule *r);
+
+/* The row of forward-pass weight w (never NULL for DS_W_NONE < w < DS_W_COUNT;
+ * a missing row is a bug of the table). */
+const ds_tensor_rule *ds_schema_weight(ds_weight w);
+/* w's Hugging Face name in layer L (routed expert e): "model.layers.L.<hf>",
+ * "model.layers.L.mlp.experts.E.<hf>", or the top-level name. Returns buf. */
+const char *ds_schema_weight_name(ds_weight w, int L, int e, char *buf, size_t cap);
+/* w's shape for config c: [d0, d1], d1 0 when 1-D. */
+void ds_schema_weight_shape(const ds_config *c, ds_weight w, int64_t *d0, int64_t *d1);
 
 /* One tensor the config implies. */
 typedef struct {

@@ -6,8 +6,6 @@
 
 #include "kernels/device.h"
 #include "kernels/gpu.h"
-#include "kernels/gguf_quant.h"
-#include "common/util.h"
 
 const ds_device *ds_device_cuda(void) { return NULL; }
 
@@ -20,9 +18,4 @@ int ds_cuda_select_device(int k, char *reason, int reason_len) {
     (void)k;
     if (reason && reason_len > 0) snprintf(reason, (size_t)reason_len, "built without CUDA");
     return 0;
-}
-
-int ds_cuda_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out) {
-    (void)x; (void)nrows; (void)cols; (void)t; (void)out;
-    return ds_fail(DS_EXIT_USAGE, "gguf encode on CUDA: built without CUDA");
 }

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "kernels/kernels.h"
+#include "kernels/gguf_quant.h"
 
 typedef struct ds_device {
     const char *name;       /* "cpu", "cuda": reports and messages */
@@ -84,6 +85,9 @@ typedef struct ds_device {
     /* NVFP4 / MXFP4 quantization (ds_k_fp4_quant_rows), on the table's memory, enqueued on stream */
     int (*fp4_quant_rows)(const ds_quant_spec *spec, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
                           uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats, void *stream);
+
+    /* to-gguf: float32 rows as ggml type t (kernels/gguf_quant.h), on the table's memory; returns when done */
+    int (*gguf_encode)(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
 } ds_device;
 
 /* The instances. ds_device_cuda() is NULL in a build without CUDA. */

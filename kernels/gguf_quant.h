@@ -18,8 +18,8 @@
 void ds_cpu_gguf_kquant_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);
 int ds_cpu_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
 /* The same on the GPU (kernels/cuda/gguf_quant.cu): x and out are device
- * pointers; returns when out is complete; the CPU's bytes. In a build without
- * CUDA: DS_EXIT_USAGE (kernels/cuda_stub.c). */
+ * pointers; returns when out is complete; the CPU's bytes. Reached through the
+ * device table (kernels/device.h, gguf_encode); absent from a build without CUDA. */
 int ds_cuda_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out);
 /* One row, no threading (for tests and callers that parallelize themselves). */
 int ds_cpu_gguf_encode_row(const float *x, int64_t cols, ds_ggml_type t, uint8_t *out);

@@ -12,6 +12,7 @@
 #include "verify/forward.h"
 #include "verify/blocks.h"
 #include "verify/dsa.h"
+#include "formats/schema.h"
 #include "common/bug.h"
 #include "common/util.h"
 
@@ -57,9 +58,9 @@ void vf_tokens_free(vf_tokens *t) {
 
 static float *fbuf(int64_t n) { return xaligned((size_t)(n > 0 ? n : 1) * sizeof(float)); }
 
-static const char *lname(char *buf, size_t cap, int layer, const char *rest) {
-    snprintf(buf, cap, "model.layers.%d.%s", layer, rest);
-    return buf;
+/* Forward-pass weight w's name in layer L (routed expert e) from the model schema. */
+static const char *wname(char *buf, size_t cap, ds_weight w, int L, int e) {
+    return ds_schema_weight_name(w, L, e, buf, cap);
 }
 
 /* ---- the step list: every weight the pass multiplies by, in that order ----
@@ -71,63 +72,33 @@ static const char *lname(char *buf, size_t cap, int layer, const char *rest) {
  * step taken out of its order, or with another shape, is a bug, reported as
  * such, never a silent direct read. */
 
-typedef enum {
-    S_Q_A, S_Q_B, S_Q, S_KV_A, S_KV_B,   /* MLA's projections */
-    S_IX_Q, S_IX_K, S_IX_W,              /* DSA's indexer: wq_b, wk, weights_proj */
-    S_O,
-    S_ROUTER,                            /* a MoE layer's mlp.gate */
-    S_GATE, S_UP, S_DOWN,                /* an MLP: the dense layer's, a routed expert's, the shared experts' */
-    S_HEAD,                              /* a row chunk of lm_head */
-    S_N_OPS
-} step_op;
-
-/* Weight name after "model.layers.L." (the MLP ones after the MLP's prefix). */
-static const char *const step_name[S_N_OPS] = {
-    [S_Q_A] = "self_attn.q_a_proj.weight", [S_Q_B] = "self_attn.q_b_proj.weight",
-    [S_Q] = "self_attn.q_proj.weight", [S_KV_A] = "self_attn.kv_a_proj_with_mqa.weight",
-    [S_KV_B] = "self_attn.kv_b_proj.weight", [S_IX_Q] = "self_attn.indexer.wq_b.weight",
-    [S_IX_K] = "self_attn.indexer.wk.weight", [S_IX_W] = "self_attn.indexer.weights_proj.weight",
-    [S_O] = "self_attn.o_proj.weight", [S_ROUTER] = "mlp.gate.weight",
-    [S_GATE] = "gate_proj.weight", [S_UP] = "up_proj.weight", [S_DOWN] = "down_proj.weight",
-};
-
 enum { MLP_DENSE = -1, MLP_SHARED = -2 }; /* an MLP step's expert: >= 0 a routed expert */
 
+/* A step is one forward-pass weight of the model schema (formats/schema.h):
+ * the schema gives its name pattern and shape, the list below its place. */
 struct fstep {
-    step_op op;
+    ds_weight w;
     int layer;                  /* num_hidden_layers for the head */
-    int expert;                 /* MLP steps: MLP_DENSE, MLP_SHARED or the routed expert */
+    int expert;                 /* routed expert, else -1 (dense and shared MLPs are weights of their own) */
     int64_t r0, n, rows, cols;  /* rows [r0, r0+n) of the [rows, cols] weight */
     char name[160];
 };
 
-/* [N, K] of a step's weight: y[M,N] = x[M,K] . W^T. */
-static void step_shape(const ds_config *c, step_op op, int expert, int64_t *N, int64_t *K) {
-    int64_t H = c->hidden_size, nh = c->num_attention_heads, qd = c->qk_nope_head_dim + c->qk_rope_head_dim;
-    int64_t I = expert == MLP_DENSE    ? c->intermediate_size
-                : expert == MLP_SHARED ? (int64_t)c->moe_intermediate_size * c->n_shared_experts
-                                       : c->moe_intermediate_size;
-    switch (op) {
-    case S_Q_A: *N = c->q_lora_rank, *K = H; break;
-    case S_Q_B: *N = nh * qd, *K = c->q_lora_rank; break;
-    case S_Q: *N = nh * qd, *K = H; break;
-    case S_KV_A: *N = c->kv_lora_rank + c->qk_rope_head_dim, *K = H; break;
-    case S_KV_B: *N = nh * (c->qk_nope_head_dim + c->v_head_dim), *K = c->kv_lora_rank; break;
-    case S_IX_Q: *N = (int64_t)c->index_n_heads * c->index_head_dim, *K = c->q_lora_rank; break;
-    case S_IX_K: *N = c->index_head_dim, *K = H; break;
-    case S_IX_W: *N = c->index_n_heads, *K = H; break;
-    case S_O: *N = H, *K = nh * c->v_head_dim; break;
-    case S_ROUTER: *N = c->n_routed_experts, *K = H; break;
-    case S_GATE: case S_UP: *N = I, *K = H; break;
-    case S_DOWN: *N = H, *K = I; break;
-    case S_HEAD: case S_N_OPS: *N = c->vocab_size, *K = H; break;
-    }
+/* gate, up and down of an MLP: the dense layer's, a routed expert's or the shared experts'. */
+enum { MLP_GATE, MLP_UP, MLP_DOWN };
+static ds_weight mlp_weight(int expert, int which) {
+    static const ds_weight w[3][3] = {
+        {DS_W_GATE, DS_W_UP, DS_W_DOWN},
+        {DS_W_SHARED_GATE, DS_W_SHARED_UP, DS_W_SHARED_DOWN},
+        {DS_W_EXPERT_GATE, DS_W_EXPERT_UP, DS_W_EXPERT_DOWN},
+    };
+    return w[expert == MLP_DENSE ? 0 : expert == MLP_SHARED ? 1 : 2][which];
 }
 
 static const char *head_name(fctx *f) {
-    if ((!f->ws || !ds_ws_has(f->ws, "lm_head.weight")) && f->c->tie_word_embeddings)
-        return "model.embed_tokens.weight";
-    return "lm_head.weight";
+    const char *head = ds_schema_weight(DS_W_HEAD)->hf;
+    if ((!f->ws || !ds_ws_has(f->ws, head)) && f->c->tie_word_embeddings) return ds_schema_weight(DS_W_EMBED)->hf;
+    return head;
 }
 
 /* Rows of the head read and multiplied at a time (it can be GBs). */
@@ -139,7 +110,7 @@ static int64_t head_chunk(const ds_config *c) {
 }
 
 /* Appends a step to the queue and announces its weight to the stream. */
-static void push(fctx *f, step_op op, int L, int expert, int64_t r0, int64_t n) {
+static void push(fctx *f, ds_weight w, int L, int expert, int64_t r0, int64_t n) {
     if (f->qhead == f->qlen) f->qhead = f->qlen = 0; /* all taken: start over */
     if (f->qlen == f->qcap) {
         f->qcap = f->qcap ? 2 * f->qcap : 64;
@@ -150,14 +121,10 @@ static void push(fctx *f, step_op op, int L, int expert, int64_t r0, int64_t n) 
     }
     fstep *s = &f->q[f->qlen++];
     int64_t N, K;
-    step_shape(f->c, op, expert, &N, &K);
-    *s = (fstep){.op = op, .layer = L, .expert = expert, .r0 = r0, .n = n > 0 ? n : N, .rows = N, .cols = K};
-    if (op == S_HEAD) snprintf(s->name, sizeof s->name, "%s", head_name(f));
-    else if (op < S_GATE) snprintf(s->name, sizeof s->name, "model.layers.%d.%s", L, step_name[op]);
-    else if (expert == MLP_DENSE) snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.%s", L, step_name[op]);
-    else if (expert == MLP_SHARED)
-        snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.shared_experts.%s", L, step_name[op]);
-    else snprintf(s->name, sizeof s->name, "model.layers.%d.mlp.experts.%d.%s", L, expert, step_name[op]);
+    ds_schema_weight_shape(f->c, w, &N, &K);
+    *s = (fstep){.w = w, .layer = L, .expert = expert, .r0 = r0, .n = n > 0 ? n : N, .rows = N, .cols = K};
+    if (w == DS_W_HEAD) snprintf(s->name, sizeof s->name, "%s", head_name(f));
+    else wname(s->name, sizeof s->name, w, L, expert);
     if (f->visit) { /* listing only */
         f->visit(s->name, s->r0, s->n, s->rows, s->cols, f->visit_ctx);
         f->qlen--;
@@ -168,9 +135,10 @@ static void push(fctx *f, step_op op, int L, int expert, int64_t r0, int64_t n) 
 }
 
 static void push_mlp(fctx *f, int L, int expert) {
-    push(f, S_GATE, L, expert, 0, 0);
-    push(f, S_UP, L, expert, 0, 0);
-    push(f, S_DOWN, L, expert, 0, 0);
+    int e = expert >= 0 ? expert : -1;
+    push(f, mlp_weight(expert, MLP_GATE), L, e, 0, 0);
+    push(f, mlp_weight(expert, MLP_UP), L, e, 0, 0);
+    push(f, mlp_weight(expert, MLP_DOWN), L, e, 0, 0);
 }
 
 /* Layer L, in the order the pass runs it: attention, then the dense MLP, or a
@@ -179,20 +147,20 @@ static void push_mlp(fctx *f, int L, int expert) {
 static void layer_steps(fctx *f, int L) {
     const ds_config *c = f->c;
     if (c->q_lora_rank > 0) {
-        push(f, S_Q_A, L, 0, 0, 0);
-        push(f, S_Q_B, L, 0, 0, 0);
+        push(f, DS_W_Q_A, L, -1, 0, 0);
+        push(f, DS_W_Q_B, L, -1, 0, 0);
     } else {
-        push(f, S_Q, L, 0, 0, 0);
+        push(f, DS_W_Q, L, -1, 0, 0);
     }
-    push(f, S_KV_A, L, 0, 0, 0);
-    push(f, S_KV_B, L, 0, 0, 0);
+    push(f, DS_W_KV_A, L, -1, 0, 0);
+    push(f, DS_W_KV_B, L, -1, 0, 0);
     if (f->dsa) {
-        push(f, S_IX_Q, L, 0, 0, 0);
-        push(f, S_IX_K, L, 0, 0, 0);
-        push(f, S_IX_W, L, 0, 0, 0);
+        push(f, DS_W_IX_Q, L, -1, 0, 0);
+        push(f, DS_W_IX_K, L, -1, 0, 0);
+        push(f, DS_W_IX_W, L, -1, 0, 0);
     }
-    push(f, S_O, L, 0, 0, 0);
-    if (ds_config_is_moe_layer(c, L)) push(f, S_ROUTER, L, 0, 0, 0);
+    push(f, DS_W_O, L, -1, 0, 0);
+    if (ds_config_is_moe_layer(c, L)) push(f, DS_W_ROUTER, L, -1, 0, 0);
     else push_mlp(f, L, MLP_DENSE);
 }
 
@@ -207,7 +175,7 @@ static void moe_steps(fctx *f, int L, const int64_t *count) {
 static void head_steps(fctx *f) {
     int64_t V = f->c->vocab_size, chunk = head_chunk(f->c);
     for (int64_t v0 = 0; v0 < V; v0 += chunk)
-        push(f, S_HEAD, f->c->num_hidden_layers, 0, v0, V - v0 < chunk ? V - v0 : chunk);
+        push(f, DS_W_HEAD, f->c->num_hidden_layers, -1, v0, V - v0 < chunk ? V - v0 : chunk);
 }
 
 /* Plans on from plan_layer until a MoE layer's routed experts (unknown until
@@ -250,20 +218,19 @@ void vf_forward_steps(const ds_config *c, vf_step_visit fn, void *ctx) {
 
 /* A step taken that is not the plan's next: the step list and the code that
  * runs it disagree, a bug of the pass itself (never of the input). */
-__attribute__((noreturn)) static void step_bug(const fctx *f, const char *what, step_op op, int L, int expert) {
+__attribute__((noreturn)) static void step_bug(const fctx *f, const char *what, ds_weight w, int L, int expert) {
     const fstep *s = f->qhead < f->qlen ? &f->q[f->qhead] : NULL;
     DS_BUG("forward pass %s: step %s of layer %d (expert %d) taken, the plan's next is %s", what,
-           step_name[op] ? step_name[op] : "lm_head chunk", L, expert, s ? s->name : "(none)");
+           w == DS_W_HEAD ? "lm_head chunk" : ds_schema_weight(w)->hf, L, expert, s ? s->name : "(none)");
 }
 
 /* y[M,N] = x[M,K] . W^T with W the next planned step's weight, which must be
- * (op, L, expert) of shape [N, K]. */
-static int take(fctx *f, step_op op, int L, int expert, const float *x, float *y, int64_t M, int64_t N, int64_t K) {
-    if (f->qhead == f->qlen) step_bug(f, "with nothing planned", op, L, expert);
+ * (w, L, expert) of shape [N, K]. */
+static int take(fctx *f, ds_weight w, int L, int expert, const float *x, float *y, int64_t M, int64_t N, int64_t K) {
+    if (f->qhead == f->qlen) step_bug(f, "with nothing planned", w, L, expert);
     fstep *s = &f->q[f->qhead];
-    if (s->op != op || s->layer != L || (op >= S_GATE && op <= S_DOWN && s->expert != expert))
-        step_bug(f, "out of the planned order", op, L, expert);
-    if (s->n != N || s->cols != K) step_bug(f, "with a shape unlike the plan's", op, L, expert);
+    if (s->w != w || s->layer != L || s->expert != expert) step_bug(f, "out of the planned order", w, L, expert);
+    if (s->n != N || s->cols != K) step_bug(f, "with a shape unlike the plan's", w, L, expert);
     f->qhead++;
     f->st->weights_taken++;
     return vf_linear_w(f->be, s->name, s->r0, s->rows, x, y, M, N, K);
@@ -289,15 +256,15 @@ static int indexer(fctx *f, int L, const float *h, const float *qa, int *sel) {
     char nm[256];
     float *iq = fbuf(T * nih * id), *ik = fbuf(T * id), *iw = fbuf(T * nih), *kw = NULL, *kb = NULL;
     int rc;
-    if ((rc = take(f, S_IX_Q, L, 0, qa, iq, T, nih * id, r)) || (rc = take(f, S_IX_K, L, 0, h, ik, T, id, H)))
+    if ((rc = take(f, DS_W_IX_Q, L, -1, qa, iq, T, nih * id, r)) || (rc = take(f, DS_W_IX_K, L, -1, h, ik, T, id, H)))
         goto out;
     double t = ds_now();
-    if ((rc = ds_ws_load(f->ws, lname(nm, sizeof nm, L, "self_attn.indexer.k_norm.weight"), id, 1, &kw)) ||
-        (rc = ds_ws_load(f->ws, lname(nm, sizeof nm, L, "self_attn.indexer.k_norm.bias"), id, 1, &kb)))
+    if ((rc = ds_ws_load(f->ws, wname(nm, sizeof nm, DS_W_IX_K_NORM, L, -1), id, 1, &kw)) ||
+        (rc = ds_ws_load(f->ws, wname(nm, sizeof nm, DS_W_IX_K_NORM_BIAS, L, -1), id, 1, &kb)))
         goto out;
     vf_layernorm(ik, kw, kb, ik, T, id, VF_DSA_KNORM_EPS);
     tick(f, PF_INDEX, &t);
-    if ((rc = take(f, S_IX_W, L, 0, h, iw, T, nih, H))) goto out;
+    if ((rc = take(f, DS_W_IX_W, L, -1, h, iw, T, nih, H))) goto out;
     t = ds_now();
     float wscale = (float)(1.0 / sqrt((double)nih));
     for (int64_t i = 0; i < T * nih; i++) iw[i] *= wscale; /* weights_proj(x).float() * n_heads^-0.5 */
@@ -330,24 +297,24 @@ static int attention(fctx *f, int L, float *x) {
     float *ckv = fbuf(T * kvl), *kpe = fbuf(T * dr), *kv = fbuf(T * nh * (dn + dv));
     float *att = fbuf(T * nh * dv), *o = fbuf(T * H), *qa = NULL;
 
-    if ((rc = norm(f, lname(nm, sizeof nm, L, "input_layernorm.weight"), x, h, T, H))) goto out;
+    if ((rc = norm(f, wname(nm, sizeof nm, DS_W_ATTN_NORM, L, -1), x, h, T, H))) goto out;
     if (c->q_lora_rank > 0) {
         int64_t r = c->q_lora_rank;
         qa = fbuf(T * r);
-        if ((rc = take(f, S_Q_A, L, 0, h, qa, T, r, H)) ||
-            (rc = norm(f, lname(nm, sizeof nm, L, "self_attn.q_a_layernorm.weight"), qa, qa, T, r)) ||
-            (rc = take(f, S_Q_B, L, 0, qa, q, T, nh * qd, r)))
+        if ((rc = take(f, DS_W_Q_A, L, -1, h, qa, T, r, H)) ||
+            (rc = norm(f, wname(nm, sizeof nm, DS_W_Q_NORM, L, -1), qa, qa, T, r)) ||
+            (rc = take(f, DS_W_Q_B, L, -1, qa, q, T, nh * qd, r)))
             goto out;
-    } else if ((rc = take(f, S_Q, L, 0, h, q, T, nh * qd, H))) {
+    } else if ((rc = take(f, DS_W_Q, L, -1, h, q, T, nh * qd, H))) {
         goto out;
     }
-    if ((rc = take(f, S_KV_A, L, 0, h, kva, T, kvl + dr, H))) goto out;
+    if ((rc = take(f, DS_W_KV_A, L, -1, h, kva, T, kvl + dr, H))) goto out;
     for (int64_t t = 0; t < T; t++) { /* split into the latent and the shared rope key */
         memcpy(ckv + t * kvl, kva + t * (kvl + dr), (size_t)kvl * sizeof(float));
         memcpy(kpe + t * dr, kva + t * (kvl + dr) + kvl, (size_t)dr * sizeof(float));
     }
-    if ((rc = norm(f, lname(nm, sizeof nm, L, "self_attn.kv_a_layernorm.weight"), ckv, ckv, T, kvl)) ||
-        (rc = take(f, S_KV_B, L, 0, ckv, kv, T, nh * (dn + dv), kvl)))
+    if ((rc = norm(f, wname(nm, sizeof nm, DS_W_KV_NORM, L, -1), ckv, ckv, T, kvl)) ||
+        (rc = take(f, DS_W_KV_B, L, -1, ckv, kv, T, nh * (dn + dv), kvl)))
         goto out;
     if (f->dsa) {
         int64_t n = 0;
@@ -370,7 +337,7 @@ static int attention(fctx *f, int L, float *x) {
         off += (int64_t)S * kk;
     }
     tick(f, PF_ATTN, &tp);
-    if ((rc = take(f, S_O, L, 0, att, o, T, H, nh * dv))) goto out;
+    if ((rc = take(f, DS_W_O, L, -1, att, o, T, H, nh * dv))) goto out;
     for (int64_t i = 0; i < T * H; i++) x[i] += o[i];
 out:
     free(h); free(q); free(kva); free(ckv); free(kpe); free(kv); free(att); free(o); free(qa); free(sel);
@@ -381,14 +348,17 @@ out:
  * expert e, or its shared experts (expert MLP_DENSE, e, MLP_SHARED). */
 static int mlp(fctx *f, int L, int expert, const float *x, float *y, int64_t M) {
     int64_t H = f->c->hidden_size, I, K;
-    step_shape(f->c, S_GATE, expert, &I, &K);
+    ds_schema_weight_shape(f->c, mlp_weight(expert, MLP_GATE), &I, &K);
+    int e = expert >= 0 ? expert : -1;
     float *g = fbuf(M * I), *u = fbuf(M * I);
     int rc;
-    if ((rc = take(f, S_GATE, L, expert, x, g, M, I, H)) || (rc = take(f, S_UP, L, expert, x, u, M, I, H))) goto out;
+    if ((rc = take(f, mlp_weight(expert, MLP_GATE), L, e, x, g, M, I, H)) ||
+        (rc = take(f, mlp_weight(expert, MLP_UP), L, e, x, u, M, I, H)))
+        goto out;
     double t = ds_now();
     vf_swiglu(g, u, M * I);
     tick(f, PF_SWIGLU, &t);
-    rc = take(f, S_DOWN, L, expert, g, y, M, H, I);
+    rc = take(f, mlp_weight(expert, MLP_DOWN), L, e, g, y, M, H, I);
 out:
     free(g);
     free(u);
@@ -407,9 +377,9 @@ static int moe(fctx *f, int L, const float *h, float *y) {
     vf_route_params rp;
     vf_route_params_from_config(c, &rp);
 
-    if ((rc = take(f, S_ROUTER, L, 0, h, logits, T, E, H))) goto out;
+    if ((rc = take(f, DS_W_ROUTER, L, -1, h, logits, T, E, H))) goto out;
     double tp = ds_now();
-    lname(nm, sizeof nm, L, "mlp.gate.e_score_correction_bias");
+    wname(nm, sizeof nm, DS_W_ROUTER_BIAS, L, -1);
     if (ds_ws_has(f->ws, nm) && (rc = ds_ws_load(f->ws, nm, E, 1, &bias))) goto out;
     {
         void *scratch = xmalloc(vf_route_scratch_bytes(&rp));
@@ -458,7 +428,7 @@ static int ffn(fctx *f, int L, float *x) {
     int64_t T = f->T, H = f->c->hidden_size;
     char nm[256];
     float *h = fbuf(T * H), *y = fbuf(T * H);
-    int rc = norm(f, lname(nm, sizeof nm, L, "post_attention_layernorm.weight"), x, h, T, H);
+    int rc = norm(f, wname(nm, sizeof nm, DS_W_FFN_NORM, L, -1), x, h, T, H);
     if (!rc) {
         if (ds_config_is_moe_layer(f->c, L)) rc = moe(f, L, h, y);
         else rc = mlp(f, L, MLP_DENSE, h, y, T);
@@ -476,15 +446,15 @@ static int head(fctx *f, float *x, float *logits) {
     const char *hn = head_name(f);
     ds_ws_tinfo ti;
     DS_TRY(ds_ws_info_shape(f->ws, hn, V, H, &ti));
-    DS_TRY(norm(f, "model.norm.weight", x, x, T, H));
+    DS_TRY(norm(f, ds_schema_weight(DS_W_FINAL_NORM)->hf, x, x, T, H));
     int64_t chunk = head_chunk(c);
     float *part = fbuf(T * chunk);
     int rc = 0;
     for (int64_t v0 = 0; v0 < V && !rc; v0 += chunk) {
         int64_t n = V - v0 < chunk ? V - v0 : chunk;
         if (f->qhead < f->qlen && f->q[f->qhead].r0 != v0)
-            step_bug(f, "out of the planned order", S_HEAD, c->num_hidden_layers, 0);
-        if ((rc = take(f, S_HEAD, c->num_hidden_layers, 0, x, part, T, n, H))) break;
+            step_bug(f, "out of the planned order", DS_W_HEAD, c->num_hidden_layers, -1);
+        if ((rc = take(f, DS_W_HEAD, c->num_hidden_layers, -1, x, part, T, n, H))) break;
         for (int64_t t = 0; t < T; t++) memcpy(logits + t * V + v0, part + t * n, (size_t)n * sizeof(float));
     }
     free(part);
@@ -493,7 +463,7 @@ static int head(fctx *f, float *x, float *logits) {
 
 static int embed(fctx *f, float *x) {
     const ds_config *c = f->c;
-    const char *en = "model.embed_tokens.weight";
+    const char *en = ds_schema_weight(DS_W_EMBED)->hf;
     ds_ws_tinfo ti;
     DS_TRY(ds_ws_info_shape(f->ws, en, c->vocab_size, c->hidden_size, &ti));
     for (int64_t t = 0; t < f->T; t++)
@@ -505,11 +475,11 @@ static int embed(fctx *f, float *x) {
  * largest step of any kind. */
 static int64_t max_weight(const ds_config *c) {
     int64_t best = head_chunk(c) * c->hidden_size, N, K;
-    for (int op = 0; op < S_HEAD; op++)
-        for (int expert = MLP_SHARED; expert <= 0; expert++) {
-            step_shape(c, (step_op)op, expert, &N, &K);
-            if (N * K > best) best = N * K;
-        }
+    for (int w = DS_W_NONE + 1; w < DS_W_COUNT; w++) {
+        if (w == DS_W_HEAD || !ds_schema_weight((ds_weight)w)->linear) continue;
+        ds_schema_weight_shape(c, (ds_weight)w, &N, &K);
+        if (N * K > best) best = N * K;
+    }
     return best;
 }
 

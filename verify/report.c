@@ -63,7 +63,7 @@ void vr_print(const vr_report *r, FILE *f) {
                 "  KL(ref||ckpt) mean %.4g max %.4g   top-1 agreement %.1f%%   top-5 overlap %.1f%%\n",
                 c->max_abs, c->worst_rel_l2, c->mean_rel_l2, c->min_cosine, c->mean_kl, c->max_kl,
                 100 * c->top1_rate, 100 * c->mean_top5);
-        if (!strcmp(r->expect, "close")) {
+        if (r->expect == VR_EXPECT_CLOSE) {
             fprintf(f, "  thresholds:");
             if (r->max_kl >= 0) fprintf(f, " mean KL <= %g", r->max_kl);
             if (r->min_top1 >= 0) fprintf(f, " top-1 agreement >= %.1f%%", 100 * r->min_top1);
@@ -191,8 +191,8 @@ int vr_write_json(const vr_report *r, const char *path) {
         cJSON_AddNumberToObject(t, "positions", (double)r->tk->total);
     }
     if (r->has_ref) {
-        cJSON_AddStringToObject(o, "expect", r->expect);
-        if (!strcmp(r->expect, "close")) {
+        cJSON_AddStringToObject(o, "expect", vr_expect_name(r->expect));
+        if (r->expect == VR_EXPECT_CLOSE) {
             cJSON *th = cJSON_AddObjectToObject(o, "thresholds");
             if (r->max_kl >= 0) cJSON_AddNumberToObject(th, "max_mean_kl", r->max_kl);
             if (r->min_top1 >= 0) cJSON_AddNumberToObject(th, "min_top1_agreement", r->min_top1);

@@ -18,6 +18,10 @@ typedef struct {
     vscan_stats scan;
 } vr_side;
 
+/* What a comparison must show: bit-identical logits, or logits within thresholds. */
+typedef enum { VR_EXPECT_IDENTICAL, VR_EXPECT_CLOSE } vr_expect;
+static inline const char *vr_expect_name(vr_expect e) { return e == VR_EXPECT_CLOSE ? "close" : "identical"; }
+
 typedef struct {
     vr_side ckpt, ref;
     int has_ref;
@@ -25,7 +29,7 @@ typedef struct {
     const char *device;          /* "cpu" | "cuda" */
     const vf_tokens *tk;         /* NULL when it never got that far */
     const char *tokens_source;   /* file name or "built-in probe set" */
-    const char *expect;          /* "identical" | "close" */
+    vr_expect expect;
     double max_kl, min_top1, max_rel_l2;   /* negative: not checked */
     const vc_result *cmp;        /* NULL without --against or before the comparison */
     const char *verdict;         /* "pass" | "mismatch" | "structural failure" | "invalid input" | "error" */

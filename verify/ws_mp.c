@@ -7,7 +7,9 @@
  * experts) along dim 0 and wo, w2 along dim 1 into N equal parts, puts routed
  * expert K whole in rank K / (E/N) and copies everything else to every rank.
  * A split FP8 tensor carries a split scale, so each part is dequantized with
- * its own scale and the float parts are joined. */
+ * its own scale and the float parts are joined. A compressed-tensors weight
+ * (weight_packed and its companions) is read where shard-for-mp writes one: a
+ * routed expert or a replicated tensor, whole in its rank. */
 #include "verify/ws_impl.h"
 #include "common/util.h"
 #include "formats/schema.h"
@@ -44,6 +46,39 @@ static int map_name(const ws_mp *h, const char *hf, char *mp, size_t cap, int *s
     return 0;
 }
 
+/* A compressed-tensors weight in rank file f: "<module>.weight" stored as
+ * <module>.weight_packed with weight_scale (weight_zero_point, weight_shape,
+ * weight_global_scale) beside it, as shard-for-mp copies a routed expert whole
+ * (Kimi-K2-Thinking's INT4 experts). 1 when found (p filled), else 0. */
+static int ct_part(ds_st_file *f, const char *mp, ws_part *p) {
+    char base[512], nm[600];
+    if (!ds_has_suffix(mp, ".weight") || strlen(mp) >= sizeof base) return 0;
+    snprintf(base, sizeof base, "%.*s", (int)(strlen(mp) - 7), mp);
+    snprintf(nm, sizeof nm, "%s.weight_packed", base);
+    const ds_tensor_info *t = ds_st_find(f, nm), *x;
+    if (!t) return 0;
+    p->file = p->sfile = f->path;
+    p->name = t->name;
+    p->w = t;
+    p->wd = ds_st_data(f, t);
+    p->fd = f->fd;
+    p->foff = ds_st_file_offset(f, t);
+    p->kind = DS_WQ_INT;
+    p->int_packed = 1;
+    snprintf(nm, sizeof nm, "%s.weight_scale", base);
+    if ((x = ds_st_find(f, nm))) p->s = x, p->sd = ds_st_data(f, x);
+    snprintf(nm, sizeof nm, "%s.weight_zero_point", base);
+    if ((x = ds_st_find(f, nm))) p->z = x, p->zd = ds_st_data(f, x);
+    snprintf(nm, sizeof nm, "%s.weight_shape", base);
+    if ((x = ds_st_find(f, nm))) p->sh = x, p->shd = ds_st_data(f, x);
+    if (t->dtype == DS_U8) { /* nvfp4 / mxfp4 */
+        p->fp4 = p->s && p->s->dtype == DS_F8_E4M3 ? 1 : 2;
+        snprintf(nm, sizeof nm, "%s.weight_global_scale", base);
+        if ((x = ds_st_find(f, nm))) p->gs = x, p->gsd = ds_st_data(f, x);
+    }
+    return 1;
+}
+
 /* The part of tensor mp in rank r. */
 static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
     memset(p, 0, sizeof *p);
@@ -51,7 +86,11 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
     p->bc = h->bc;
     ds_st_file *f = &h->f[r];
     const ds_tensor_info *t = ds_st_find(f, mp);
-    if (!t) return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing", f->path, mp);
+    if (!t) {
+        if (!ct_part(f, mp, p))
+            return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing", f->path, mp);
+        return ws_part_validate(p);
+    }
     p->file = f->path;
     p->name = t->name;
     p->w = t;
@@ -229,8 +268,9 @@ static int mp_exists(void *impl, const char *name) {
     ws_mp *h = impl;
     char mp[512];
     int split, r0, r1;
+    ws_part p;
     if (resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 1)) return 0;
-    return ds_st_find(&h->f[r0], mp) != NULL;
+    return ds_st_find(&h->f[r0], mp) != NULL || ct_part(&h->f[r0], mp, &p);
 }
 
 static const char *mp_locate(void *impl, const char *name, int64_t row, int64_t col) {
@@ -311,13 +351,25 @@ int ws_mp_open(const char *dir, ds_wsource *ws) {
     h->n = n;
     ws->ops = &mp_ops;
     ws->impl = h;
-    int f8 = 0;
+    int f8 = 0, bits = 0, fp4 = 0;
     const char *plain = NULL;
     for (int i = 0; i < h->f[0].n_tensors; i++) {
         const ds_tensor_info *t = &h->f[0].tensors[i];
+        ws_part p;
         if (t->dtype == DS_F8_E4M3) f8 = 1;
-        else if (!plain && t->ndim == 2) plain = t->dtype == DS_BF16 ? "bf16" : ds_dtype_name(t->dtype);
+        else if (ds_has_suffix(t->name, ".weight_packed")) { /* compressed-tensors: the bits, as ws_hf reports them */
+            char mp[512];
+            snprintf(mp, sizeof mp, "%.*s.weight", (int)(strlen(t->name) - 14), t->name);
+            memset(&p, 0, sizeof p);
+            if (ct_part(&h->f[0], mp, &p) && !ws_part_validate(&p)) {
+                if (!bits || p.bits < bits) bits = p.bits;
+                if (p.fp4) fp4 = p.fp4;
+            }
+        } else if (!plain && t->ndim == 2) plain = t->dtype == DS_BF16 ? "bf16" : ds_dtype_name(t->dtype);
     }
-    snprintf(ws->desc, sizeof ws->desc, "mp%d %s", n, f8 ? "fp8" : plain ? plain : "empty");
+    ws->int_bits = bits;
+    snprintf(ws->desc, sizeof ws->desc, "mp%d %s", n,
+             fp4 == 1 ? "nvfp4" : fp4 == 2 ? "mxfp4" : bits == 4 ? "int4" : bits == 8 ? "int8" : f8 ? "fp8"
+             : plain ? plain : "empty");
     return 0;
 }

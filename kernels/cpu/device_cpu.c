@@ -143,6 +143,7 @@ static const ds_device cpu = {
     .gemm_f32_host = cpu_gemm,
     .scan_nonfinite = cpu_scan,
     .fp4_quant_rows = cpu_fp4_quant_rows,
+    .gguf_encode = ds_cpu_gguf_encode,
 };
 
 const ds_device *ds_device_cpu(void) { return &cpu; }

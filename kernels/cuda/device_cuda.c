@@ -64,6 +64,7 @@ static const ds_device cuda = {
     .gemm_f32_host = gemm_host,
     .scan_nonfinite = ds_cuda_scan_nonfinite_async,
     .fp4_quant_rows = ds_cuda_fp4_quant_rows_async,
+    .gguf_encode = ds_cuda_gguf_encode,
 };
 
 const ds_device *ds_device_cuda(void) { return &cuda; }

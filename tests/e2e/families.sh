@@ -54,6 +54,32 @@ sed -e 's/"rope_theta":[[:space:]]*50000/"rope_theta": 10000/' "$TMP/kimi/in/con
 expect_rc "kimi with V3's rope_theta misses transformers' logits" 1 \
     "$DSCONV" verify "$TMP/kimi-v3rope" --tokens "$TOK" --against-logits "$REF/kimi-logits-fp64.f32"
 
+# kimi-thinking: routed experts in compressed-tensors pack-quantized INT4 (group 32). The loop above holds
+# verify on the INT4 checkpoint to transformers' float64 logits of compressed-tensors' own decompression
+# (family_logits.py); its to-bf16 output gives bit-identical logits, and so lands as close.
+KT=$TMP/kimi-thinking
+expect_rc "kimi-thinking: to-bf16" 0 "$DSCONV" to-bf16 "$KT/in" "$KT/bf16" --quiet
+check "kimi-thinking: to-bf16 leaves no compressed-tensors part" bash -c \
+    "'$DSCONV' inspect '$KT/bf16' --tensors >'$KT/t.txt' && grep -q 'experts.0.down_proj.weight *BF16' '$KT/t.txt' && ! grep -q weight_packed '$KT/t.txt'"
+expect_rc "kimi-thinking: verify INT4 and its to-bf16 output: logits bit-identical" 0 \
+    "$DSCONV" verify "$KT/bf16" --against "$KT/in" --tokens "$TOK" --expect identical
+expect_rc "kimi-thinking: to-bf16 output within 1e-4 rel L2 of transformers float64" 0 \
+    "$DSCONV" verify "$KT/bf16" --tokens "$TOK" --against-logits "$REF/kimi-thinking-logits-fp64.f32"
+# shard-for-mp copies each INT4 expert whole into its rank; verify reads those compressed-tensors parts there
+expect_rc "kimi-thinking: verify mp2 rank files (INT4 experts) vs the HF source: bit-identical" 0 \
+    "$DSCONV" verify "$KT/src-mp2" --against "$KT/in" --tokens "$TOK" --expect identical
+check "kimi-thinking: the rank files are reported int4" grep -q "(mp2 int4)" "$TMP/out"
+expect_rc "kimi-thinking: verify mp4 rank files within 1e-4 of transformers float64" 0 \
+    "$DSCONV" verify "$KT/src-mp4" --tokens "$TOK" --against-logits "$REF/kimi-thinking-logits-fp64.f32"
+# a compressed-tensors weight convert.py splits (requant's INT4 attention) is refused, with the way out
+expect_rc "kimi: requant int4" 0 "$DSCONV" requant "$TMP/kimi/in" "$TMP/kimi/q4" --bits 4 --quiet
+expect_rc "shard-for-mp refuses a compressed-tensors weight it would split" 3 \
+    "$DSCONV" shard-for-mp "$TMP/kimi/q4" "$TMP/kimi/q4-mp2" --model-parallel 2
+expect_err "naming the tensor and the way out" "self_attn.kv_b_proj.weight_packed: a compressed-tensors weight that convert.py splits over ranks (dimension 0) cannot be split in that form; run \`dsconv to-bf16\` first"
+check "and writes nothing" test ! -e "$TMP/kimi/q4-mp2/model0-mp2.safetensors"
+expect_rc "shard-for-mp of its to-bf16 output" 0 "$DSCONV" to-bf16 "$TMP/kimi/q4" "$TMP/kimi/q4-bf16" --quiet
+expect_rc "... then shards" 0 "$DSCONV" shard-for-mp "$TMP/kimi/q4-bf16" "$TMP/kimi/q4b-mp2" --model-parallel 2 --quiet
+
 # v32: the indexer is replicated on every rank, as V3.2-Exp's convert.py writes it
 check "v32: indexer wq_b and its scale on rank 1 of 2" bash -c \
     "'$DSCONV' inspect '$TMP/v32/fp8-mp2' --tensors | grep -q 'layers.1.attn.indexer.wq_b.scale .*model1-mp2'"

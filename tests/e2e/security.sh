@@ -109,6 +109,10 @@ expect_err "IN inside OUT message" "holds the input"
 check "IN unchanged by every refusal" test "$(sum_tree "$TMP/in")" = "$before"
 mkdir -p "$TMP/lone"; cp "$st" "$TMP/lone/model.safetensors"
 expect_rc "lone file: OUT = its folder refused" 2 "$DSCONV" fp8-to-bf16 "$TMP/lone/model.safetensors" "$TMP/lone" --force --quiet
+copy_in "$TMP/gin"; gbefore=$(sum_tree "$TMP/gin")
+expect_rc "to-gguf --force onto an input shard refused" 2 "$DSCONV" to-gguf "$TMP/gin" "$TMP/gin/model-00001-of-00003.safetensors" --force --no-vocab --quiet
+expect_rc "to-gguf --force onto the input config refused" 2 "$DSCONV" to-gguf "$TMP/gin" "$TMP/gin/./config.json" --force --no-vocab --quiet
+check "to-gguf refusals leave IN unchanged" test "$(sum_tree "$TMP/gin")" = "$gbefore"
 mkdir -p "$TMP/nonempty"; echo mine >"$TMP/nonempty/notes"; touch "$TMP/nonempty/.a.dsconv-tmp"
 expect_rc "non-empty OUT refused" 2 "$DSCONV" fp8-to-bf16 "$IN" "$TMP/nonempty" --quiet
 check "a refused run deletes nothing" test -e "$TMP/nonempty/.a.dsconv-tmp" -a -e "$TMP/nonempty/notes"

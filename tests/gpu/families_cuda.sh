@@ -6,9 +6,9 @@
 # Checks per family: CUDA logits within 1e-4 relative L2 of transformers'
 # float64 ones (tests/data/families/F-logits-fp64.f32, tests/tools/family_logits.py);
 # CUDA and CPU logits within 1e-5; the FP8 source and its fp8-to-bf16
-# conversion bit-identical on CUDA; shard-for-mp 2 rank files bit-identical to
-# the HF source on CUDA (not kimi-thinking: verify reads compressed-tensors
-# parts from HF layouts only). Prints PASS/FAIL lines, ends with "N passed, N failed".
+# conversion (kimi-thinking: the INT4 source and its to-bf16 conversion)
+# bit-identical on CUDA; shard-for-mp 2 rank files bit-identical to
+# the HF source on CUDA (kimi-thinking: INT4 experts whole in their ranks). Prints PASS/FAIL lines, ends with "N passed, N failed".
 # Exit: 0 all passed, 1 a failure, 77 skipped because there is no GPU here.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
@@ -64,7 +64,11 @@ for f in v3 v32 kimi kimi-thinking terminus moonlight; do
         run "$f: CUDA: FP8 vs its BF16 conversion bit-identical" 0 "$DSCONV" verify "$D/bf16" --against "$D/in" \
             --tokens "$TOK" --device cuda --expect identical
     fi
-    [ $f = kimi-thinking ] && continue # verify does not read compressed-tensors parts from rank files (yet)
+    if [ $f = kimi-thinking ]; then # INT4 experts: its to-bf16 output gives the same logits on CUDA
+        "$DSCONV" to-bf16 "$D/in" "$D/bf16" --quiet
+        run "$f: CUDA: INT4 vs its to-bf16 output bit-identical" 0 "$DSCONV" verify "$D/bf16" --against "$D/in" \
+            --tokens "$TOK" --device cuda --expect identical
+    fi
     "$DSCONV" strip-mtp "$D/in" "$D/nomtp" --quiet && "$DSCONV" shard-for-mp "$D/nomtp" "$D/mp2" --model-parallel 2 --quiet
     run "$f: CUDA: mp2 rank files vs HF source bit-identical" 0 "$DSCONV" verify "$D/mp2" --against "$D/in" \
         --tokens "$TOK" --device cuda --expect identical

@@ -10,8 +10,9 @@ TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 source tests/e2e/lib.sh
 {
 M=$TMP/model; mkdir -p "$M"
-for f in "$DATA"/dev-tiny/input/*; do ln -s "$f" "$M/"; done
-rm -f "$M/tokenizer_config.json"; ln -s "$DATA"/tok-tiny/* "$M/"
+# Shards may be links; side files are copied (a link leaving the checkpoint is refused).
+for f in "$DATA"/dev-tiny/input/*; do case $f in *.safetensors) ln -s "$f" "$M/";; *) cp "$f" "$M/";; esac; done
+cp "$DATA"/tok-tiny/* "$M/"
 refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$DATA/gguf-ref/$1.json" | head -1; }
 for t in bf16 f16 q8_0 q4_k q6_k; do
     expect_rc "cuda: to-gguf $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/g-$t.gguf" --type $t --name Model --device cuda --json "$TMP/r.json" --quiet --no-sync

@@ -11,6 +11,12 @@ float64 with eager attention and experts, checks nothing was missing or
 unexpected, and writes tests/data/families/F-logits-fp64.f32: float32
 little-endian [positions, vocab] for the one sequence TOKENS.
 
+kimi-thinking (routed experts in compressed-tensors pack-quantized INT4) is
+decompressed here, not by dsconv: every weight_packed module goes through
+compressed-tensors' own PackedQuantizationCompressor.decompress with the
+scheme of the config's quantization_config (BF16 weights, as the library
+writes them), the result is written as a BF16 checkpoint and loaded as above.
+
     /opt/refenv/bin/python tests/tools/family_logits.py [FAMILY...]
 (torch, transformers 5.17, safetensors; run from the repository root after
 `make CUDA=0 BUILD=build-cpu`; 2-core dev VM: under a minute)."""
@@ -25,12 +31,42 @@ import transformers
 from transformers import DeepseekV3ForCausalLM
 
 TOKENS = [5, 17, 3, 250, 99, 1000, 42, 7, 600, 12, 1, 900]  # as tests/e2e/families.sh writes them
-FAMILIES = ["v3", "v32", "kimi", "terminus", "moonlight"]
+FAMILIES = ["v3", "v32", "kimi", "kimi-thinking", "terminus", "moonlight"]
 FP8 = {"v3", "v32", "kimi", "terminus"}
 
 
 def run(*a):
     subprocess.run(list(a), check=True)
+
+
+def ct_decompress(src, dst):
+    """src's compressed-tensors modules decompressed by compressed-tensors itself into dst (BF16)."""
+    import glob
+    from safetensors.torch import load_file, save_file
+    from compressed_tensors.compressors.pack_quantized.base import PackedQuantizationCompressor
+    from compressed_tensors.quantization import QuantizationScheme
+
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    qc = cfg.pop("quantization_config")
+    if qc.get("format") != "pack-quantized" or len(qc["config_groups"]) != 1:
+        raise SystemExit(f"{src}: expected one pack-quantized config group")
+    group = next(iter(qc["config_groups"].values()))
+    scheme = QuantizationScheme(**group)
+    sd = {}
+    for f in sorted(glob.glob(os.path.join(src, "*.safetensors"))):
+        sd.update(load_file(f))
+    modules = sorted({k[: -len(".weight_packed")] for k in sd if k.endswith(".weight_packed")})
+    for m in modules:
+        part = {k[len(m) + 1:]: sd.pop(k) for k in list(sd) if k.startswith(m + ".weight_")}
+        dec = PackedQuantizationCompressor.decompress(part, scheme)
+        if dec["weight"].dtype != torch.bfloat16:
+            raise SystemExit(f"{m}: decompressed to {dec['weight'].dtype}, expected bfloat16")
+        sd[m + ".weight"] = dec["weight"].contiguous()
+    os.makedirs(dst, exist_ok=True)
+    save_file(sd, os.path.join(dst, "model.safetensors"), metadata={"format": "pt"})
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(cfg, f)
+    print(f"{src}: {len(modules)} pack-quantized modules decompressed by compressed-tensors", file=sys.stderr)
 
 
 def logits(fam, work, out):
@@ -41,6 +77,9 @@ def logits(fam, work, out):
     if fam in FP8:
         run("bin/dsconv", "fp8-to-bf16", src, d + "/bf16", "--quiet")
         src = d + "/bf16"
+    elif fam == "kimi-thinking":
+        ct_decompress(src, d + "/ct-bf16")
+        src = d + "/ct-bf16"
     cfg = json.load(open(os.path.join(src, "config.json")))
     cls = DeepseekV3ForCausalLM
     if cfg["model_type"] == "deepseek_v32":

@@ -135,5 +135,38 @@ TEST(config_reads_indexer_scale_fmt_and_kimi_fields) {
     CHECK_EQ_INT(ds_config_parse("t", "{\"index_topk\":-1}", &bad), DS_EXIT_INPUT);
 }
 
-TESTS_MAIN(T(families_by_model_type), T(expected_tensors_v3_and_v32), T(q_lora_null_means_q_proj),
+/* verify's step list names the weights it reads by DS_W_* keys: each key is
+ * exactly one row, the rows the forward pass reads are exactly the keyed ones,
+ * and a key's name and shape are its row's. */
+TEST(forward_weights_are_rows) {
+    int n, seen[DS_W_COUNT] = {0};
+    const ds_tensor_rule *r = ds_schema_rules(&n);
+    for (int i = 0; i < n; i++) {
+        CHECKF(r[i].w >= DS_W_NONE && r[i].w < DS_W_COUNT, "%s: key %d", r[i].hf, (int)r[i].w);
+        CHECKF((r[i].w != DS_W_NONE) == (r[i].forward != 0), "%s: forward %d but key %d", r[i].hf, r[i].forward,
+               (int)r[i].w);
+        if (r[i].w > DS_W_NONE && r[i].w < DS_W_COUNT) seen[r[i].w]++;
+    }
+    for (int w = DS_W_NONE + 1; w < DS_W_COUNT; w++) {
+        CHECKF(seen[w] == 1, "forward weight %d has %d rows", w, seen[w]);
+        if (seen[w]) CHECK(ds_schema_weight((ds_weight)w)->w == (ds_weight)w);
+    }
+    ds_config c = cfg("{\"model_type\":\"deepseek_v3\"," SMALL "}");
+    char buf[160];
+    CHECK(!strcmp(ds_schema_weight_name(DS_W_Q_B, 3, -1, buf, sizeof buf), "model.layers.3.self_attn.q_b_proj.weight"));
+    CHECK(!strcmp(ds_schema_weight_name(DS_W_EXPERT_DOWN, 1, 7, buf, sizeof buf),
+                  "model.layers.1.mlp.experts.7.down_proj.weight"));
+    CHECK(!strcmp(ds_schema_weight_name(DS_W_SHARED_UP, 1, -1, buf, sizeof buf),
+                  "model.layers.1.mlp.shared_experts.up_proj.weight"));
+    CHECK(!strcmp(ds_schema_weight_name(DS_W_HEAD, 5, -1, buf, sizeof buf), "lm_head.weight"));
+    int64_t d0, d1;
+    ds_schema_weight_shape(&c, DS_W_KV_B, &d0, &d1);
+    CHECK(d0 == 2 * (8 + 8) && d1 == 8);
+    ds_schema_weight_shape(&c, DS_W_SHARED_DOWN, &d0, &d1);
+    CHECK(d0 == 32 && d1 == 16);
+    ds_schema_weight_shape(&c, DS_W_FFN_NORM, &d0, &d1);
+    CHECK(d0 == 32 && d1 == 0);
+}
+
+TESTS_MAIN(T(forward_weights_are_rows), T(families_by_model_type), T(expected_tensors_v3_and_v32), T(q_lora_null_means_q_proj),
            T(lookup_and_convert_names), T(config_reads_indexer_scale_fmt_and_kimi_fields))

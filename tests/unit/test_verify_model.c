@@ -145,8 +145,7 @@ static float *quantize(tlist *out, const char *name, const float *w, int64_t R, 
                 int q = (int)lrintf(w[r * C + c] / s) + zp;
                 q = q < -off ? -off : q > qmax ? qmax : q;
                 packed[r * pc + c / per] |= (uint32_t)(q + off) << (bits * (c % per));
-                /* compressed-tensors dequantizes in the scale's dtype: (q - zp) * s rounded to
-                 * bf16 (checked against the library's dequantize with a BF16 scale) */
+                /* compressed-tensors dequantizes in the scale's dtype: the product rounded to bf16 */
                 deq[r * C + c] = ds_bf16_to_f32(ds_f32_to_bf16((float)(q - zp) * s));
             }
         }
