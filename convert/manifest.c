@@ -214,3 +214,27 @@ int ds_manifest_check(const ds_manifest *m, const char *dir) {
     if (rc) return rc;
     return diffs ? DS_EXIT_MISMATCH : 0;
 }
+
+static int not_a_dir(const char *dir, const char *name, void *arg) {
+    (void)arg;
+    char *p = ds_path_join(dir, name);
+    int keep = !ds_is_dir(p);
+    free(p);
+    return keep;
+}
+
+/* Adds every file of dir, hidden ones included (a dot-named shard is still a
+ * shard), in name order; subdirectories are not part of a checkpoint. */
+int ds_manifest_add_dir(ds_manifest *m, const char *dir) {
+    char **names;
+    int n;
+    DS_TRY(ds_list_dir(dir, not_a_dir, NULL, &names, &n));
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char *p = ds_path_join(dir, names[i]);
+        rc = ds_manifest_add_path(m, p, names[i]);
+        free(p);
+    }
+    ds_free_names(names, n);
+    return rc;
+}
