@@ -251,7 +251,12 @@ int ds_rec_load(const char *out_dir, int part_i, int part_n, ds_rec *r, int *fou
     char *pj = ds_rec_path(out_dir, part_i, part_n, ".json"), *pl = ds_rec_path(out_dir, part_i, part_n, ".log");
     int rc = 0;
     if (ds_path_exists(pj)) { rc = load_json_record(pj, r); *found = !rc; }
-    else if (ds_path_exists(pl)) { rc = load_journal(pl, r); *found = !rc; }
+    else if (ds_path_exists(pl)) {
+        rc = load_journal(pl, r);
+        /* A run that finished between the two looks replaced its journal by its record. */
+        if (rc && !ds_path_exists(pl) && ds_path_exists(pj)) rc = load_json_record(pj, r);
+        *found = !rc;
+    }
     free(pj); free(pl);
     if (*found) {
         set_part(r);
