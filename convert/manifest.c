@@ -3,6 +3,7 @@
 #include "common/hash.h"
 #include "common/util.h"
 #include "common/json.h"
+#include "common/jsonfile.h"
 #include "formats/safetensors.h"
 
 #include <dirent.h>
@@ -53,15 +54,7 @@ void ds_manifest_set_tensor(ds_manifest *m, const char *file, const char *tensor
     cJSON_AddStringToObject(t, tensor, hex);
 }
 
-int ds_manifest_write(const ds_manifest *m, const char *path) {
-    char *txt = cJSON_Print(m->root);
-    size_t n = strlen(txt);
-    txt = xrealloc(txt, n + 2);
-    txt[n] = '\n'; txt[n + 1] = 0;
-    int rc = ds_write_file_atomic(path, txt, n + 1);
-    free(txt);
-    return rc;
-}
+int ds_manifest_write(const ds_manifest *m, const char *path) { return ds_write_json_atomic(path, m->root); }
 
 static int is_safetensors(const char *name) { return ds_has_suffix(name, ".safetensors"); }
 
