@@ -182,8 +182,8 @@ int ds_plan_requant_ex(const ds_ckpt *c, const ds_quant_spec *spec, const char *
     }
     ds_qrules_free(rules);
     if (rc) { ds_qrules_list_free(fp8, n_fp8); return rc; }
-    DS_TRY(ds_plan_copy_side_files(p, c, 0));
-    cJSON *cfg = ds_plan_load_config_json(c, &rc);
+    cJSON *cfg = NULL;
+    if (!(rc = ds_plan_copy_side_files(p, c, 0))) cfg = ds_plan_load_config_json(c, &rc);
     if (rc) { ds_qrules_list_free(ign, n_ign); ds_qrules_list_free(fp8, n_fp8); return rc; }
     if (o->experts_only) {
         int block[2] = {c->config.weight_block_size[0] ? c->config.weight_block_size[0] : 128,
