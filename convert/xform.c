@@ -225,16 +225,9 @@ static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_ent
     int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
     if (e->info->dtype == DS_BF16) return ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
     int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
-    int64_t step = br;
-    float m = 0.0f;
-    for (int64_t r0 = 0; r0 < rows; r0 += step) {
-        int64_t n = rows - r0 < step ? rows - r0 : step;
-        ds_cpu_dequant_fp8_bf16(d + r0 * cols, x->amax_tmp, r0, n, cols, (const float *)ds_ckpt_data(x->c, scale),
-                                scale->info->shape[1], br, bc);
-        float a = ds_cpu_bf16_absmax(x->amax_tmp, n * cols);
-        if (a > m) m = a;
-    }
-    return m;
+    (void)x->amax_tmp;
+    return ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
+                             bc);
 }
 
 /* NVFP4 / MXFP4 rows [r0, r0+n) of an item: BF16 rows (FP8 dequantized

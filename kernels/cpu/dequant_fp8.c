@@ -57,3 +57,47 @@ int ds_cpu_dequant_fp8_f32(const uint8_t *w, float *out, int64_t r0, int64_t nro
     }
     return 0;
 }
+
+/* Largest code magnitude (b & 0x7F) of n FP8 e4m3 bytes, NaN codes (0x7F)
+ * skipped: e4m3 magnitudes order as their codes do. */
+__attribute__((target_clones("avx2", "default"))) static uint8_t max_code(const uint8_t *src, int64_t n) {
+    uint8_t m = 0;
+    for (int64_t j = 0; j < n; j++) {
+        uint8_t a = src[j] & 0x7Fu;
+        a = a == 0x7Fu ? 0 : a;
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+/* Why it equals the dequantize-then-scan result: |e4m3 * s| = |e4m3| * |s|
+ * exactly, and float multiplication and the bf16 rounding are both monotonic,
+ * so a block's largest bf16 magnitude is bf16(max|e4m3| * |s|) - unless that
+ * product is not finite, where the scan skips it and takes the next smaller
+ * element; such a block (a scale over ~7e35) is dequantized and scanned. */
+float ds_cpu_fp8_absmax(const uint8_t *w, int64_t r0, int64_t nrows, int64_t cols, const float *scale,
+                        int64_t scale_cols, int br, int bc) {
+    const float *tab = ds_e4m3_table();
+    float m = 0.0f;
+#pragma omp parallel for reduction(max : m) schedule(static)
+    for (int64_t i = 0; i < nrows; i++) {
+        const uint8_t *src = w + i * cols;
+        const float *srow = scale + ((r0 + i) / br) * scale_cols;
+        for (int64_t c0 = 0; c0 < cols; c0 += bc) {
+            int64_t c1 = c0 + bc < cols ? c0 + bc : cols;
+            float s = srow[c0 / bc];
+            s = s < 0 ? -s : s;
+            uint16_t h = bf16_rne_nan7fff(tab[max_code(src + c0, c1 - c0)] * s);
+            if ((h & 0x7F80u) == 0x7F80u) { /* inf (or NaN): the exact scan of this row's block */
+                h = 0;
+                for (int64_t j = c0; j < c1; j++) {
+                    uint16_t b = (uint16_t)(bf16_rne_nan7fff(tab[src[j]] * s) & 0x7FFFu);
+                    if (b < 0x7F80u && b > h) h = b;
+                }
+            }
+            float v = ds_bf16_to_f32(h);
+            if (v > m) m = v;
+        }
+    }
+    return m;
+}
