@@ -4,12 +4,11 @@
 #include "common/util.h"
 #include "convert/runrec.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "usage: dsconv finish OUT [--rehash] [--input IN] [--manifest FILE] [--json FILE] [--quiet]\n\n"
     "Complete a conversion that ran as N parts (--part I/N, see MANUAL.md \"Parts\").\n"
     "Checks that OUT/.dsconv holds the records of all N parts, finished, made from\n"
@@ -19,12 +18,9 @@ static const char *help =
     "the index, last) and the combined manifest OUT/.dsconv/manifest.json. The\n"
     "result is byte for byte what the command run whole writes. A missing or\n"
     "unfinished part, or any mismatch: exit 3 naming the part(s), nothing written.\n\n"
-    "  --rehash          also re-read every file and compare its recorded XXH3-128\n"
-    "  --input IN        the input checkpoint, where it is not at the recorded path\n"
-    "                    (another mount on this host)\n"
-    "  --manifest FILE   also write the combined manifest to FILE\n"
-    "  --json FILE       a JSON summary\n"
-    "  --quiet           no summary line\n"
+    ;
+
+static const char *examples =
     "\nexample (after 'dsconv fp8-to-bf16 IN OUT --part I/16' for I = 1..16):\n"
     "  dsconv finish OUT && dsconv verify --manifest OUT/.dsconv/manifest.json OUT\n";
 
@@ -32,38 +28,27 @@ static const char *help =
  * records: "--name[=value]" of the command's own options, never a shared one
  * (getopt_long also takes abbreviations: "--man=F" would be --manifest). */
 static int replayable(const char *opt) {
-    static const struct option shared[] = {DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
     if (strncmp(opt, "--", 2) || !opt[2] || opt[2] == '=') return 0;
-    size_t n = strcspn(opt + 2, "=");
-    for (const struct option *o = shared; o->name; o++)
-        if (!strncmp(o->name, opt + 2, n)) return 0;
-    return 1;
+    return !ds_wargs_is_shared(opt + 2, strcspn(opt + 2, "="));
 }
 
 int cmd_finish(int argc, char **argv) {
-    enum { O_REHASH = 1, O_INPUT, O_MANIFEST, O_JSON, O_QUIET, O_NO_SYNC, O_HELP };
-    static const struct option opts[] = {
-        {"rehash", no_argument, 0, O_REHASH}, {"input", required_argument, 0, O_INPUT},
-        {"manifest", required_argument, 0, O_MANIFEST}, {"json", required_argument, 0, O_JSON},
-        {"quiet", no_argument, 0, O_QUIET}, {"no-sync", no_argument, 0, O_NO_SYNC}, {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
     const char *input = NULL, *manifest = NULL, *json = NULL;
-    int rehash = 0, quiet = 0, no_sync = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case O_REHASH: rehash = 1; break;
-        case O_INPUT: input = optarg; break;
-        case O_MANIFEST: manifest = optarg; break;
-        case O_JSON: json = optarg; break;
-        case O_QUIET: quiet = 1; break;
-        case O_NO_SYNC: no_sync = 1; break;
-        case O_HELP: fputs(help, stdout); return 0;
-        default: fputs(help, stderr); return DS_EXIT_USAGE;
-        }
-    }
-    if (argc - optind != 1) { fputs(help, stderr); return DS_EXIT_USAGE; }
-    const char *out = argv[optind];
+    int rehash = 0, quiet = 0, no_sync = 0;
+    const ds_option opts[] = {
+        DS_OPT_FLAG_("rehash", 0, &rehash, "also re-read every file and compare its recorded XXH3-128"),
+        DS_OPT_STRING_("input", 0, &input, "IN",
+                       "the input checkpoint, where it is not at the recorded path\n(another mount on this host)"),
+        DS_OPT_STRING_("manifest", 0, &manifest, "FILE", "also write the combined manifest to FILE"),
+        DS_OPT_STRING_("json", 0, &json, "FILE", "a JSON summary"),
+        DS_OPT_FLAG_("quiet", 0, &quiet, "no summary line"),
+        DS_OPT_FLAG_("no-sync", 0, &no_sync, "skip fsync before each rename"),
+        DS_OPT_END_()};
+    const ds_opt_doc doc = {usage, examples, NULL, NULL, 0};
+    int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
+    if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
+    if (argc - i != 1) return ds_opt_usage_error(opts, &doc);
+    const char *out = argv[i];
     if (!ds_is_dir(out)) return ds_fail(DS_EXIT_INPUT, "%s: not a directory", out);
 
     /* Any part's record says what was run; the command itself then checks every part against it. */
@@ -80,7 +65,6 @@ int cmd_finish(int argc, char **argv) {
     const char *command = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->head, "command"));
     const char *in = input ? input : cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(r->head, "input"));
     const ds_cmd *cmd = command ? ds_cmd_find(command) : NULL;
-    int rc = 0;
     if (!cmd || !strcmp(command, "finish") || !in) {
         rc = ds_fail(DS_EXIT_INPUT, "%s: part %d of %d: record names no command dsconv can finish ('%s')", out,
                      r->part_i, r->part_n, command ? command : "?");

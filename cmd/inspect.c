@@ -1,23 +1,23 @@
 /* inspect.c - dsconv inspect PATH [--tensors] [--json] */
 #include "cmd/cmd.h"
+#include "cmd/parse_options.h"
 #include "common/util.h"
 #include "formats/summary.h"
 #include "convert/plan.h"
 
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "usage: dsconv inspect PATH [--tensors] [--json]\n\n"
     "Describe a checkpoint: a directory (with model.safetensors.index.json, a single\n"
     "model.safetensors, or shard-for-mp rank files) or one .safetensors file.\n"
     "Every shard header and the index are validated first, and every F8_E4M3\n"
     "weight's block scale (present, F32 of the right shape, finite) as the converting\n"
-    "commands check it; a malformed input is reported naming the file and tensor (exit 3).\n\n"
-    "  --tensors   also list every tensor: name, dtype, shape, file\n"
-    "  --json      print the description as JSON (for scripts)\n\n"
-    "example:\n  dsconv inspect /models/DeepSeek-V3 --json | jq .mtp_layers\n";
+    "commands check it; a malformed input is reported naming the file and tensor (exit 3).\n\n";
+
+static const char *examples =
+    "\nexample:\n  dsconv inspect /models/DeepSeek-V3 --json | jq .mtp_layers\n";
 
 static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
     char b[32];
@@ -90,21 +90,17 @@ static void print_text(const ds_ckpt *c, const ds_summary *s, int tensors) {
 }
 
 int cmd_inspect(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"tensors", no_argument, 0, 't'}, {"json", no_argument, 0, 'j'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    int tensors = 0, json = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 't': tensors = 1; break;
-        case 'j': json = 1; break;
-        case 'h': fputs(help, stdout); return 0;
-        default: fputs(help, stderr); return DS_EXIT_USAGE;
-        }
-    }
-    if (optind != argc - 1) { fputs(help, stderr); return DS_EXIT_USAGE; }
+    int tensors = 0, json = 0;
+    const ds_option opts[] = {
+        DS_OPT_FLAG_("tensors", 0, &tensors, "also list every tensor: name, dtype, shape, file"),
+        DS_OPT_FLAG_("json", 0, &json, "print the description as JSON (for scripts)"),
+        DS_OPT_END_()};
+    const ds_opt_doc doc = {usage, examples, NULL, NULL, 0};
+    int first, rc = ds_parse_options(argc, argv, opts, &doc, &first);
+    if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
+    if (first != argc - 1) return ds_opt_usage_error(opts, &doc);
     ds_ckpt ck;
-    DS_TRY(ds_ckpt_open(argv[optind], &ck));
+    DS_TRY(ds_ckpt_open(argv[first], &ck));
     /* The scales, as the converting commands check them (rank files of
      * shard-for-mp name their scales differently, and one shard given alone
      * may have its scales in another shard: those are not checked here). */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *help =
+static const char *usage =
     "usage: dsconv shard-for-mp IN OUT --model-parallel N [--n-experts E] [--dtype fp8|bf16] [options]\n"
     "       dsconv shard-for-mp --hf-ckpt-path IN --save-path OUT --n-experts E --model-parallel N\n\n"
     "Write the checkpoint layout of DeepSeek's inference/convert.py, which the\n"
@@ -18,52 +18,41 @@ static const char *help =
     "to convert.py, but streamed: memory stays bounded (convert.py holds the whole\n"
     "model). A split that does not divide by N is refused (exit 3) before any\n"
     "rank file is written. Files named *token* and config.json are copied.\n\n"
-    "  --model-parallel N   ranks (required)\n"
-    "  --n-experts E        routed experts (default and must-agree: config.json's n_routed_experts)\n"
-    "  --dtype fp8|bf16     bf16 dequantizes FP8 weights while resharding (no scale tensors);\n"
-    "                       default fp8 keeps tensors as stored\n"
-    "options:\n" DS_WRITE_HELP
+    ;
+
+static const char *examples =
     "\nexamples:\n  dsconv shard-for-mp /models/DeepSeek-V3 /models/V3-mp16 --model-parallel 16\n"
     "  dsconv shard-for-mp IN OUT --model-parallel 16 --part 2/4 --resume   # then: dsconv finish OUT\n";
 
 static int build(const ds_ckpt *c, ds_plan *p, const void *arg) { return ds_plan_shard_mp(c, arg, p); }
 
 int cmd_shard_for_mp(int argc, char **argv) {
-    enum { O_MP = 1, O_EXPERTS, O_DTYPE, O_IN, O_OUT };
-    static const struct option opts[] = {
-        {"model-parallel", required_argument, 0, O_MP}, {"n-experts", required_argument, 0, O_EXPERTS},
-        {"dtype", required_argument, 0, O_DTYPE}, {"hf-ckpt-path", required_argument, 0, O_IN},
-        {"save-path", required_argument, 0, O_OUT}, DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
+    static const ds_opt_choice dtypes[] = {{"fp8", 0}, {"bf16", 1}, {NULL, 0}};
     ds_wargs w;
     ds_wargs_init(&w, "shard-for-mp");
     ds_mp_opts mo = {0, 0, 0};
+    long mp = 0, n_experts = 0;
     const char *in = NULL, *out = NULL;
-    long v;
-    int c;
-    optind = 1;
-    int rc = 0;
-    while (!rc && (c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c != O_IN && c != O_OUT) ds_wargs_note(&w, opts, c, optarg);
-        switch (c) {
-        case O_MP: if (!(rc = ds_parse_int("--model-parallel", optarg, 1, 4096, &v))) mo.mp = (int)v; continue;
-        case O_EXPERTS: if (!(rc = ds_parse_int("--n-experts", optarg, 1, 1 << 20, &v))) mo.n_experts = (int)v; continue;
-        case O_DTYPE:
-            if (!strcmp(optarg, "bf16")) mo.to_bf16 = 1;
-            else if (strcmp(optarg, "fp8")) rc = ds_fail(DS_EXIT_USAGE, "--dtype must be fp8 or bf16");
-            continue;
-        case O_IN: in = optarg; continue;
-        case O_OUT: out = optarg; continue;
-        }
-        int r = ds_wargs_opt(&w, c, optarg);
-        if (r < 0) rc = -r;
-        else if (r == 0) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
-    }
-    if (!rc && w.help) { fputs(help, stdout); ds_wargs_free(&w); return 0; }
-    if (!rc && !in && optind < argc) in = argv[optind++];
-    if (!rc && !out && optind < argc) out = argv[optind++];
-    if (!rc && (!in || !out || optind != argc)) { fputs(help, stderr); rc = DS_EXIT_USAGE; }
-    if (!rc && !mo.mp) rc = ds_fail(DS_EXIT_USAGE, "--model-parallel N is required");
+    const ds_option opts[] = {
+        DS_OPT_INT_("model-parallel", &mp, "N", 1, 4096, "ranks (required)", .flags = DS_OPTF_RECORD),
+        DS_OPT_INT_("n-experts", &n_experts, "E", 1, 1 << 20,
+                    "routed experts (default and must-agree: config.json's n_routed_experts)", .flags = DS_OPTF_RECORD),
+        DS_OPT_ENUM_("dtype", &mo.to_bf16, "fp8|bf16", dtypes,
+                     "bf16 dequantizes FP8 weights while resharding (no scale tensors);\n"
+                     "default fp8 keeps tensors as stored", .flags = DS_OPTF_RECORD),
+        DS_OPT_STRING_("hf-ckpt-path", 0, &in, "IN", "convert.py's spelling of IN"),
+        DS_OPT_STRING_("save-path", 0, &out, "OUT", "convert.py's spelling of OUT"),
+        DS_OPT_WRITE_COMMON_(&w),
+        DS_OPT_END_()};
+    const ds_opt_doc doc = {usage, examples, ds_wargs_note, &w, 0};
+    int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
+    if (rc) { ds_wargs_free(&w); return rc == DS_OPT_HELP_SHOWN ? 0 : rc; }
+    if (!in && i < argc) in = argv[i++];
+    if (!out && i < argc) out = argv[i++];
+    if (!in || !out || i != argc) rc = ds_opt_usage_error(opts, &doc);
+    if (!rc && !mp) rc = ds_fail(DS_EXIT_USAGE, "--model-parallel N is required");
     if (rc) { ds_wargs_free(&w); return rc; }
+    mo.mp = (int)mp;
+    mo.n_experts = (int)n_experts;
     return ds_wargs_run(&w, in, out, build, &mo);
 }
-

@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-static const char *help =
+static const char *usage =
     "usage: dsconv to-bf16 IN OUT [options]\n"
     "       dsconv fp8-to-bf16 IN OUT [options]                                    (the same command)\n"
     "       dsconv fp8-to-bf16 --input-fp8-hf-path IN --output-bf16-hf-path OUT   (upstream's flags)\n\n"
@@ -22,8 +22,9 @@ static const char *help =
     "compressed-tensors formats are decoded on the CPU); streams in bounded memory; shards keep\n"
     "their names (weight_packed becomes weight); scales are dropped from shards and index;\n"
     "config.json loses its quantization_config and says torch_dtype bfloat16; other files are\n"
-    "copied. Output appears under temporary names and the index is written last.\n\n"
-    "options:\n" DS_WRITE_HELP
+    "copied. Output appears under temporary names and the index is written last.\n\n";
+
+static const char *examples =
     "\nexamples:\n"
     "  dsconv to-bf16 /models/DeepSeek-V3 /models/DeepSeek-V3-bf16\n"
     "  dsconv to-bf16 /models/Kimi-K2-Thinking /models/Kimi-K2-Thinking-bf16\n"
@@ -36,27 +37,20 @@ static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
 }
 
 int cmd_to_bf16(int argc, char **argv) {
-    enum { O_IN = 1, O_OUT };
-    static const struct option opts[] = {
-        {"input-fp8-hf-path", required_argument, 0, O_IN}, {"output-bf16-hf-path", required_argument, 0, O_OUT},
-        DS_WRITE_LONG_OPTS, {0, 0, 0, 0}};
     ds_wargs w;
     ds_wargs_init(&w, argv[0]);
     const char *in = NULL, *out = NULL;
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        if (c == O_IN) { in = optarg; continue; }
-        if (c == O_OUT) { out = optarg; continue; }
-        ds_wargs_note(&w, opts, c, optarg);
-        int r = ds_wargs_opt(&w, c, optarg);
-        if (r < 0) { ds_wargs_free(&w); return -r; }
-        if (r == 0) { ds_wargs_free(&w); fputs(help, stderr); return DS_EXIT_USAGE; }
-    }
-    if (w.help) { ds_wargs_free(&w); fputs(help, stdout); return 0; }
-    if (!in && optind < argc) in = argv[optind++];
-    if (!out && optind < argc) out = argv[optind++];
-    if (!in || !out || optind != argc) { ds_wargs_free(&w); fputs(help, stderr); return DS_EXIT_USAGE; }
+    const ds_option opts[] = {
+        DS_OPT_STRING_("input-fp8-hf-path", 0, &in, "IN", "upstream's spelling of IN (fp8_cast_bf16.py)"),
+        DS_OPT_STRING_("output-bf16-hf-path", 0, &out, "OUT", "upstream's spelling of OUT"),
+        DS_OPT_WRITE_COMMON_(&w),
+        DS_OPT_END_()};
+    const ds_opt_doc doc = {usage, examples, ds_wargs_note, &w, 0};
+    int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
+    if (rc) { ds_wargs_free(&w); return rc == DS_OPT_HELP_SHOWN ? 0 : rc; }
+    if (!in && i < argc) in = argv[i++];
+    if (!out && i < argc) out = argv[i++];
+    if (!in || !out || i != argc) { ds_wargs_free(&w); return ds_opt_usage_error(opts, &doc); }
     ds_quant_spec specs[DS_TO_BF16_MAX_SPECS];
     return ds_wargs_run(&w, in, out, build, specs);
 }

@@ -6,6 +6,7 @@
  * use included (verify/wscan.h: each checkpoint is read once), then, with
  * --against, the comparison and its verdict. */
 #include "cmd/cmd.h"
+#include "cmd/parse_options.h"
 #include "common/util.h"
 #include "verify/compare.h"
 #include "verify/forward.h"
@@ -13,27 +14,15 @@
 #include "verify/report.h"
 #include "verify/structure.h"
 #include "verify/tokens.h"
+#include "verify/verdict.h"
 #include "verify/wscan.h"
 #include "verify/wsource.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/* Default thresholds when a side is integer-quantized (MANUAL.md, section verify): they
- * catch a broken conversion (garbage weights give KL of nats and top-1 near 0
- * on a real model), not a merely poor one; quality gates pass their own. */
-#define INT8_MAX_KL 0.05
-#define INT8_MIN_TOP1 0.80
-#define INT4_MAX_KL 0.25
-#define INT4_MIN_TOP1 0.50
-/* Default for --against-logits: a float32 pass against e.g. a float64 reference. */
-#define LOGITS_MAX_REL_L2 1e-4
-
-static const char *help =
+static const char *usage =
     "usage: dsconv verify CKPT [--against REF] [--tokens FILE] [--dump-logits FILE]\n"
     "                     [--json REPORT] [--device auto|cpu|cuda] [options]\n\n"
     "Check a checkpoint with a built-in DeepSeek-V3 forward pass (float32, weights\n"
@@ -46,31 +35,10 @@ static const char *help =
     "too, so each checkpoint is read once) and a forward pass with finite logits.\n"
     "With --against: both forward passes on the same tokens and per-position\n"
     "max|diff|, relative L2, cosine, KL(ref||ckpt), top-1 agreement, top-5 overlap.\n\n"
-    "  --against REF        compare the logits with REF's\n"
-    "  --against-logits F   compare with logits from a file (float32 [positions, vocab], as\n"
-    "                       --dump-logits writes; e.g. from transformers); default verdict:\n"
-    "                       worst relative L2 <= 1e-4\n"
-    "  --tokens FILE        JSON array of token-id arrays (or {\"tokens\": [...]});\n"
-    "                       default: a built-in probe set (4 sequences of 32 tokens)\n"
-    "  --dump-logits FILE   CKPT's logits, float32 little-endian [sequences, positions, vocab]\n"
-    "  --json REPORT        everything measured, as JSON\n"
-    "  --expect MODE        auto (default): identical unless a side is INT8/INT4-quantized;\n"
-    "                       identical: logits must be bit-identical (FP8<->BF16, resharding,\n"
-    "                       strip-mtp); close: thresholds on KL and top-1 agreement\n"
-    "  --max-kl X           close: largest mean KL(ref||ckpt) (default 0.05 INT8, 0.25 INT4)\n"
-    "  --min-top1 X         close: smallest top-1 agreement, 0..1 (default 0.8 INT8, 0.5 INT4)\n"
-    "  --max-rel-l2 X       close: largest per-position relative L2 (default: not checked,\n"
-    "                       1e-4 with --against-logits)\n"
-    "  --device D           auto|cpu|cuda: where the GEMMs run (default auto)\n"
-    "  --threads N          CPU threads (default: all cores; cuda: those the I/O threads leave)\n"
-    "  --io-threads N       threads reading weights ahead of the forward pass (default: cuda\n"
-    "                       a quarter of the cores, 2 to 8; cpu 1)\n"
-    "  --profile            time the forward pass's phases (reads, waits, decode, GEMMs) on stderr\n"
-    "  --manifest FILE      check CKPT's bytes against a manifest (dsconv manifest, or --manifest of a\n"
-    "                       writing command); exit 1 naming what differs. Alone, that is the whole check\n"
-    "  --progress           one line per layer on stderr\n"
-    "  --allow-unknown      accept tensors the model schema does not know (listed in the report);\n"
-    "                       without it they are refused (exit 3): verify would not check them\n\n"
+    ;
+
+static const char *epilog =
+    "\n"
     "Families (config.json model_type): deepseek_v3 (V3, R1, V3.1, Terminus, Moonlight),\n"
     "deepseek_v32 (V3.2), kimi_k2; any other model_type is refused (exit 3). Tensors of\n"
     "MTP layers are known but not run; the report counts them.\n\n"
@@ -80,11 +48,9 @@ static const char *help =
     "  dsconv fp8-to-bf16 /models/V3 /models/V3-bf16\n"
     "  dsconv verify /models/V3-bf16 --against /models/V3 --json report.json\n";
 
-enum { EXPECT_AUTO = -1 }; /* --expect auto: identical unless a side is integer-quantized */
-
 typedef struct {
     const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest;
-    int expect;                  /* EXPECT_AUTO, or a vr_expect */
+    int expect;                  /* VR_EXPECT_AUTO, or a vr_expect */
     double max_kl, min_top1, max_rel_l2;   /* < 0: default */
     ds_device_req device;
     long threads, io_threads;
@@ -92,71 +58,63 @@ typedef struct {
     int allow_unknown;   /* tensors the model schema does not know are listed, not refused */
 } vopts;
 
-static int parse_frac(const char *opt, const char *s, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || !*s || *end || !(v >= lo && v <= hi))
-        return ds_fail(DS_EXIT_USAGE, "%s takes a number from %g to %g (got '%s')", opt, lo, hi, s);
-    *out = v;
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
-    enum { O_AGAINST = 1000, O_TOKENS, O_DUMP, O_JSON, O_DEVICE, O_THREADS, O_EXPECT, O_MAXKL, O_MINTOP1,
-           O_MANIFEST, O_PROGRESS, O_HELP, O_AGAINST_LOGITS, O_MAXREL, O_IO_THREADS, O_PROFILE, O_ALLOW_UNKNOWN };
-    static const struct option lo[] = {
-        {"against", required_argument, 0, O_AGAINST}, {"tokens", required_argument, 0, O_TOKENS},
-        {"dump-logits", required_argument, 0, O_DUMP}, {"json", required_argument, 0, O_JSON},
-        {"device", required_argument, 0, O_DEVICE}, {"threads", required_argument, 0, O_THREADS},
-        {"expect", required_argument, 0, O_EXPECT}, {"max-kl", required_argument, 0, O_MAXKL},
-        {"min-top1", required_argument, 0, O_MINTOP1}, {"manifest", required_argument, 0, O_MANIFEST},
-        {"progress", no_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
-        {"against-logits", required_argument, 0, O_AGAINST_LOGITS}, {"max-rel-l2", required_argument, 0, O_MAXREL},
-        {"io-threads", required_argument, 0, O_IO_THREADS}, {"profile", no_argument, 0, O_PROFILE},
-        {"allow-unknown", no_argument, 0, O_ALLOW_UNKNOWN},
-        {0, 0, 0, 0}};
+    static const ds_opt_choice expects[] = {
+        {"auto", VR_EXPECT_AUTO}, {"identical", VR_EXPECT_IDENTICAL}, {"close", VR_EXPECT_CLOSE}, {NULL, 0}};
     memset(o, 0, sizeof *o);
-    o->expect = EXPECT_AUTO;
+    o->expect = VR_EXPECT_AUTO;
     o->max_kl = o->min_top1 = o->max_rel_l2 = -1;
     *help_only = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        switch (c) {
-        case O_AGAINST: o->against = optarg; break;
-        case O_AGAINST_LOGITS: o->against_logits = optarg; break;
-        case O_MAXREL: DS_TRY(parse_frac("--max-rel-l2", optarg, 0, 1e9, &o->max_rel_l2)); break;
-        case O_TOKENS: o->tokens = optarg; break;
-        case O_DUMP: o->dump = optarg; break;
-        case O_JSON: o->json = optarg; break;
-        case O_DEVICE: DS_TRY(ds_parse_device(optarg, &o->device)); break;
-        case O_THREADS: DS_TRY(ds_parse_int("--threads", optarg, 1, 4096, &o->threads)); break;
-        case O_IO_THREADS: DS_TRY(ds_parse_int("--io-threads", optarg, 1, 64, &o->io_threads)); break;
-        case O_PROFILE: o->profile = 1; break;
-        case O_ALLOW_UNKNOWN: o->allow_unknown = 1; break;
-        case O_EXPECT:
-            if (!strcmp(optarg, "auto")) o->expect = EXPECT_AUTO;
-            else if (!strcmp(optarg, "identical")) o->expect = VR_EXPECT_IDENTICAL;
-            else if (!strcmp(optarg, "close")) o->expect = VR_EXPECT_CLOSE;
-            else return ds_fail(DS_EXIT_USAGE, "--expect must be auto, identical or close (got '%s')", optarg);
-            break;
-        case O_MAXKL: DS_TRY(parse_frac("--max-kl", optarg, 0, 1e9, &o->max_kl)); break;
-        case O_MINTOP1: DS_TRY(parse_frac("--min-top1", optarg, 0, 1, &o->min_top1)); break;
-        case O_MANIFEST: o->manifest = optarg; break;
-        case O_PROGRESS: o->progress = 1; break;
-        case O_HELP: *help_only = 1; return 0;
-        default: fputs(help, stderr); return DS_EXIT_USAGE;
-        }
+    const ds_option opts[] = {
+        DS_OPT_STRING_("against", 0, &o->against, "REF", "compare the logits with REF's"),
+        DS_OPT_STRING_("against-logits", 0, &o->against_logits, "F",
+                       "compare with logits from a file (float32 [positions, vocab], as\n"
+                       "--dump-logits writes; e.g. from transformers); default verdict:\n"
+                       "worst relative L2 <= 1e-4"),
+        DS_OPT_STRING_("tokens", 0, &o->tokens, "FILE",
+                       "JSON array of token-id arrays (or {\"tokens\": [...]});\n"
+                       "default: a built-in probe set (4 sequences of 32 tokens)"),
+        DS_OPT_STRING_("dump-logits", 0, &o->dump, "FILE",
+                       "CKPT's logits, float32 little-endian [sequences, positions, vocab]"),
+        DS_OPT_STRING_("json", 0, &o->json, "REPORT", "everything measured, as JSON"),
+        DS_OPT_ENUM_("expect", &o->expect, "auto|identical|close", expects,
+                     "auto (default): identical unless a side is INT8/INT4-quantized;\n"
+                     "identical: logits must be bit-identical (FP8<->BF16, resharding,\n"
+                     "strip-mtp); close: thresholds on KL and top-1 agreement"),
+        DS_OPT_DOUBLE_("max-kl", &o->max_kl, "X", 0, 1e9,
+                       "close: largest mean KL(ref||ckpt) (default 0.05 INT8, 0.25 INT4)"),
+        DS_OPT_DOUBLE_("min-top1", &o->min_top1, "X", 0, 1,
+                       "close: smallest top-1 agreement, 0..1 (default 0.8 INT8, 0.5 INT4)"),
+        DS_OPT_DOUBLE_("max-rel-l2", &o->max_rel_l2, "X", 0, 1e9,
+                       "close: largest per-position relative L2 (default: not checked,\n"
+                       "1e-4 with --against-logits)"),
+        DS_OPT_DEVICE_(&o->device, "where the GEMMs run (default auto)"),
+        DS_OPT_THREADS_(&o->threads, "CPU threads (default: all cores; cuda: those the I/O threads leave)"),
+        DS_OPT_INT_("io-threads", &o->io_threads, "N", 1, 64,
+                    "threads reading weights ahead of the forward pass (default: cuda\n"
+                    "a quarter of the cores, 2 to 8; cpu 1)"),
+        DS_OPT_FLAG_("profile", 0, &o->profile,
+                     "time the forward pass's phases (reads, waits, decode, GEMMs) on stderr"),
+        DS_OPT_STRING_("manifest", 0, &o->manifest, "FILE",
+                       "check CKPT's bytes against a manifest (dsconv manifest, or --manifest of a\n"
+                       "writing command); exit 1 naming what differs. Alone, that is the whole check"),
+        DS_OPT_FLAG_("progress", 0, &o->progress, "one line per layer on stderr"),
+        DS_OPT_FLAG_("allow-unknown", 0, &o->allow_unknown,
+                     "accept tensors the model schema does not know (listed in the report);\n"
+                     "without it they are refused (exit 3): verify would not check them"),
+        DS_OPT_END_()};
+    const ds_opt_doc doc = {usage, epilog, NULL, NULL, 0};
+    int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
+    if (rc == DS_OPT_HELP_SHOWN) { *help_only = 1; return 0; }
+    if (rc) return rc;
+    if (i != argc - 1) {
+        ds_opt_print_help(stderr, opts, &doc);
+        return ds_fail(DS_EXIT_USAGE, "verify takes exactly one checkpoint (got %d)", argc - i);
     }
-    if (optind != argc - 1) {
-        fputs(help, stderr);
-        return ds_fail(DS_EXIT_USAGE, "verify takes exactly one checkpoint (got %d)", argc - optind);
-    }
-    o->ckpt = argv[optind];
+    o->ckpt = argv[i];
     if (o->against && o->against_logits) return ds_fail(DS_EXIT_USAGE, "--against and --against-logits exclude each other");
     if (!o->against && !o->against_logits &&
-        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != EXPECT_AUTO))
+        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != VR_EXPECT_AUTO))
         return ds_fail(DS_EXIT_USAGE, "--expect, --max-kl, --min-top1 and --max-rel-l2 need --against or --against-logits");
     return 0;
 }
@@ -212,40 +170,6 @@ static int run_side(ds_wsource *ws, vscan *sc, vf_backend *be, const vf_tokens *
     return s->forward_rc;
 }
 
-/* Appends ", name value (limit)" for one checked threshold; pct: show as percentages. */
-static void add_check(char *why, size_t cap, const char *what, double value, const char *rel, double limit, int pct) {
-    size_t n = strlen(why);
-    if (limit < 0 || n >= cap) return;
-    if (pct) snprintf(why + n, cap - n, "%s%s %.1f%% (%s %.1f%%)", n ? ", " : "", what, 100 * value, rel, 100 * limit);
-    else snprintf(why + n, cap - n, "%s%s %.4g (%s %g)", n ? ", " : "", what, value, rel, limit);
-}
-
-/* Sets verdict/reason/exit for an expected-identical or thresholded comparison. */
-static void decide(vr_report *r, const vc_result *c, char *why, size_t cap) {
-    int ok;
-    why[0] = 0;
-    if (!c->finite) {
-        ok = 0;
-        snprintf(why, cap, "non-finite logits");
-    } else if (r->expect == VR_EXPECT_IDENTICAL) {
-        ok = c->identical;
-        snprintf(why, cap, ok ? "logits bit-identical, as expected for a lossless conversion"
-                              : "the checkpoints should be lossless copies, but %lld logit values differ",
-                 (long long)c->values_differing);
-    } else {
-        /* a negative threshold is not checked */
-        ok = (r->max_kl < 0 || c->mean_kl <= r->max_kl) && (r->min_top1 < 0 || c->top1_rate >= r->min_top1) &&
-             (r->max_rel_l2 < 0 || c->worst_rel_l2 <= r->max_rel_l2);
-        add_check(why, cap, "mean KL", c->mean_kl, "max", r->max_kl, 0);
-        add_check(why, cap, "top-1 agreement", c->top1_rate, "min", r->min_top1, 1);
-        add_check(why, cap, "worst rel L2", c->worst_rel_l2, "max", r->max_rel_l2, 0);
-        if (!why[0]) snprintf(why, cap, "no threshold set");
-    }
-    r->verdict = ok ? "pass" : "mismatch";
-    r->reason = why;
-    r->exit_code = ok ? 0 : DS_EXIT_MISMATCH;
-}
-
 static int write_logits(const char *path, const float *x, int64_t n) {
     return ds_write_file_atomic(path, x, (size_t)n * sizeof(float));
 }
@@ -270,7 +194,7 @@ int cmd_verify(int argc, char **argv) {
     vopts o;
     int help_only;
     DS_TRY(parse_args(argc, argv, &o, &help_only));
-    if (help_only) { fputs(help, stdout); return 0; }
+    if (help_only) return 0;
     if (o.manifest) {
         /* Bytes first; alone (no comparison or dump asked for) that is the whole check. */
         DS_TRY(vf_manifest_check(o.ckpt, o.manifest));
@@ -327,29 +251,20 @@ int cmd_verify(int argc, char **argv) {
     if ((r.exit_code = run_side(ws, sa, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
     if (o.dump && (r.exit_code = write_logits(o.dump, la, tk.total * V))) goto report;
     if (!r.has_ref) {
-        r.verdict = r.ckpt.finite ? "pass" : "mismatch";
-        r.reason = r.ckpt.finite ? "structure ok and finite logits" : "the forward pass produced non-finite logits";
-        r.exit_code = r.ckpt.finite ? 0 : DS_EXIT_MISMATCH;
+        vr_decide_alone(&r);
         goto report;
     }
     if (wr) {
         if ((r.exit_code = run_side(wr, sb, &be, &tk, o.progress, &r.ref, &lb))) goto report;
-        int bits_a = ds_ws_int_bits(ws), bits_b = ds_ws_int_bits(wr);
-        int bits = bits_a && bits_b ? (bits_a < bits_b ? bits_a : bits_b) : bits_a | bits_b;
-        r.expect = o.expect == EXPECT_AUTO ? (bits ? VR_EXPECT_CLOSE : VR_EXPECT_IDENTICAL) : (vr_expect)o.expect;
-        r.max_kl = o.max_kl >= 0 ? o.max_kl : bits == 4 ? INT4_MAX_KL : INT8_MAX_KL;
-        r.min_top1 = o.min_top1 >= 0 ? o.min_top1 : bits == 4 ? INT4_MIN_TOP1 : INT8_MIN_TOP1;
-        r.max_rel_l2 = o.max_rel_l2;
+        vr_set_rules(&r, o.expect, vr_pair_int_bits(ds_ws_int_bits(ws), ds_ws_int_bits(wr)), 0, o.max_kl, o.min_top1,
+                     o.max_rel_l2);
     } else {
         if ((r.exit_code = read_logits(o.against_logits, tk.total * V, &lb))) goto report;
-        r.expect = o.expect == EXPECT_AUTO ? VR_EXPECT_CLOSE : (vr_expect)o.expect;
-        r.max_kl = o.max_kl;
-        r.min_top1 = o.min_top1;
-        r.max_rel_l2 = o.max_rel_l2 >= 0 ? o.max_rel_l2 : LOGITS_MAX_REL_L2;
+        vr_set_rules(&r, o.expect, 0, 1, o.max_kl, o.min_top1, o.max_rel_l2);
     }
     vc_compare(la, lb, tk.total, V, &cmp);
     r.cmp = &cmp;
-    decide(&r, &cmp, why, sizeof why);
+    vr_decide(&r, &cmp, why, sizeof why);
 
 report:
     if (r.ckpt.structure_rc || r.ref.structure_rc || r.ckpt.open_rc == DS_EXIT_INPUT || r.ref.open_rc == DS_EXIT_INPUT)

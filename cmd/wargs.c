@@ -14,17 +14,21 @@ void ds_wargs_init(ds_wargs *w, const char *command) {
     w->exec.chunk_bytes = 16u << 20;
 }
 
-void ds_wargs_note(ds_wargs *w, const struct option *opts, int c, const char *arg) {
-    if (c >= W_DEVICE) return; /* shared options do not change the bytes */
-    for (const struct option *o = opts; o->name; o++) {
-        if (o->val != c || o->flag) continue;
-        size_t n = strlen(o->name) + (arg ? strlen(arg) : 0) + 4;
-        char *s = xmalloc(n);
-        snprintf(s, n, "--%s%s%s", o->name, arg ? "=" : "", arg ? arg : "");
-        w->options = xrealloc(w->options, sizeof(char *) * (size_t)(w->n_options + 1));
-        w->options[w->n_options++] = s;
-        return;
-    }
+void ds_wargs_note(void *ctx, const ds_option *o, const char *arg) {
+    ds_wargs *w = ctx;
+    size_t n = strlen(o->long_name) + (arg ? strlen(arg) : 0) + 4;
+    char *s = xmalloc(n);
+    snprintf(s, n, "--%s%s%s", o->long_name, arg ? "=" : "", arg ? arg : "");
+    w->options = xrealloc(w->options, sizeof(char *) * (size_t)(w->n_options + 1));
+    w->options[w->n_options++] = s;
+}
+
+int ds_wargs_is_shared(const char *name, size_t len) {
+    ds_wargs w;
+    const ds_option shared[] = {DS_OPT_WRITE_COMMON_(&w), DS_OPT_END_()};
+    for (const ds_option *o = shared; o->kind != DS_OPT_END; o++)
+        if (o->long_name && !strncmp(o->long_name, name, len)) return 1;
+    return !strncmp("help", name, len);
 }
 
 void ds_wargs_free(ds_wargs *w) {
@@ -50,31 +54,24 @@ bad:
     return ds_fail(DS_EXIT_USAGE, "--part takes I/N with 1 <= I <= N (got '%s'), e.g. --part 3/16", s);
 }
 
-int ds_wargs_opt(ds_wargs *w, int c, const char *arg) {
+int ds_wargs_cb_part(const ds_option *o, const char *arg) {
+    ds_wargs *w = o->value;
+    return parse_part(arg, &w->exec.part_i, &w->exec.part_n);
+}
+
+int ds_wargs_cb_chunk_mb(const ds_option *o, const char *arg) {
+    ds_wargs *w = o->value;
     long v;
-    int rc;
-    switch (c) {
-    case W_PART: return (rc = parse_part(arg, &w->exec.part_i, &w->exec.part_n)) ? -rc : 1;
-    case W_REHASH: w->exec.rehash = 1; return 1;
-    case W_FINISH:
-        if ((rc = ds_parse_int("--finish-parts", arg, 1, 100000, &v))) return -rc;
-        w->exec.finish = (int)v;
-        return 1;
-    case W_DEVICE: return (rc = ds_parse_device(arg, &w->device)) ? -rc : 1;
-    case W_THREADS: if ((rc = ds_parse_int("--threads", arg, 1, 4096, &v))) return -rc; w->threads = v; return 1;
-    case W_FORCE: w->exec.force = 1; return 1;
-    case W_RESUME: w->exec.resume = 1; return 1;
-    case W_QUIET: w->exec.quiet = 1; return 1;
-    case W_PROGRESS: w->exec.progress = 1; return 1;
-    case W_JSON: w->exec.json_path = arg; return 1;
-    case W_MANIFEST: w->exec.manifest_path = arg; return 1;
-    case W_NO_SYNC: w->exec.no_sync = 1; return 1;
-    case W_CHUNK_MB:
-        if ((rc = ds_parse_int("--chunk-mb", arg, 1, 4096, &v))) return -rc;
-        w->exec.chunk_bytes = (size_t)v << 20;
-        return 1;
-    case W_HELP: w->help = 1; return 1;
-    }
+    DS_TRY(ds_parse_int("--chunk-mb", arg, 1, 4096, &v));
+    w->exec.chunk_bytes = (size_t)v << 20;
+    return 0;
+}
+
+int ds_wargs_cb_finish(const ds_option *o, const char *arg) {
+    ds_wargs *w = o->value;
+    long v;
+    DS_TRY(ds_parse_int("--finish-parts", arg, 1, 100000, &v));
+    w->exec.finish = (int)v;
     return 0;
 }
 

@@ -85,3 +85,13 @@ int ds_json_load(const char *path, size_t max_bytes, cJSON **out) {
     free(txt);
     return rc;
 }
+
+cJSON *ds_json_parse_quiet(const char *text, size_t len) {
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) return NULL;
+    for (size_t i = (size_t)(end - text); i < len; i++)
+        if (text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r') { cJSON_Delete(root); return NULL; }
+    if (find_dup(root)) { cJSON_Delete(root); return NULL; }
+    return root;
+}

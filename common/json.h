@@ -14,6 +14,9 @@
 /* Parses text[0, len); *out must be freed with cJSON_Delete. what names the
  * part of the file in messages ("header", or NULL for the whole file). */
 int ds_json_parse(const char *path, const char *what, const char *text, size_t len, cJSON **out);
+/* The same checks without a message: NULL for invalid JSON, trailing bytes or
+ * a duplicate key (for readers that treat a bad line as the end of a log). */
+cJSON *ds_json_parse_quiet(const char *text, size_t len);
 /* Reads and parses a file of at most max_bytes (a larger one is DS_EXIT_INPUT). */
 int ds_json_load(const char *path, size_t max_bytes, cJSON **out);
 

@@ -59,6 +59,7 @@ typedef struct {
     int done;                 /* nothing (more) to write: committed, kept, or another part's */
     int kept;                 /* proven complete by a record (--resume, finish) */
     int other_part;           /* --part: written by another part */
+    int committed;            /* renamed into OUT by this run: a run refused mid-way removes it */
     ds_h128 *fh;              /* whole-file hash */
     ds_h128 **th;             /* per tensor */
     cJSON *entry;             /* manifest entry once complete: {"size","xxh3_128","tensors"} */
@@ -76,6 +77,9 @@ typedef struct {
     int n_mine;               /* files this run is responsible for */
     ds_xf_ctx *xf;
     int dirfd;                /* OUT, held with flock while the run lasts */
+    int created_out;          /* OUT did not exist before this run */
+    int started;              /* the journal is started: OUT may hold this run's files */
+    int extras_done;          /* plan extras (side files, index) this run has written */
     cJSON *head;              /* this run's record head (runrec.h) */
     ds_rec own;               /* the record of the interrupted run that --resume continues */
     int have_own;
@@ -253,7 +257,7 @@ static int commit_file(exec *x, int f) {
     int rc = ds_stw_commit(fs->w);
     fs->w = NULL;
     if (rc) return rc;
-    fs->done = 1;
+    fs->done = fs->committed = 1;
     x->st->files_written++;
     char hex[33];
     cJSON *tensors = fs->th ? cJSON_CreateObject() : NULL;
@@ -326,6 +330,7 @@ static void *writer_main(void *arg) {
 static int stage_open_out(exec *x) {
     const char *out = x->o->out_dir;
     if (ds_path_exists(out) && !ds_is_dir(out)) return ds_fail(DS_EXIT_USAGE, "%s: exists and is not a directory", out);
+    x->created_out = !ds_path_exists(out);
     DS_TRY(ds_mkdir_p(out));
     x->dirfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (x->dirfd < 0) return DS_IO_FAIL(out, "open");
@@ -690,6 +695,7 @@ static int write_extras(exec *x, ds_manifest *man) {
         char *dst = ds_path_join(x->o->out_dir, e->name);
         int rc = e->text ? ds_write_file_atomic_mode(dst, e->text, strlen(e->text), x->c->file_mode ? x->c->file_mode : 0644)
                          : ds_copy_file_atomic(e->src_path, dst);
+        if (!rc) x->extras_done = i + 1;
         if (!rc && man) rc = ds_manifest_add_path(man, dst, e->name);
         free(dst);
         DS_TRY(rc);
@@ -785,6 +791,62 @@ static int stage_conclude(exec *x, double t0) {
     return rc;
 }
 
+/* ---------------------------------------------------------------- stage 8: undo a refused run */
+
+/* The input turned out invalid mid-run (a non-finite weight requant cannot
+ * quantize, a shard that changed under us): exit 3 must leave OUT as the run
+ * found it, not a checkpoint without its index that looks half done. Removed:
+ * the files this run renamed into OUT, the side files it wrote, its open
+ * temporaries; its journal goes back to proving only the files --resume kept
+ * from the interrupted run (which stay), or goes when it proves nothing, with
+ * .dsconv and OUT themselves when this run created them and they are empty.
+ * Files other than ours are never touched. An I/O failure (exit 4) keeps what
+ * was committed instead: --resume continues from it once the disk is fixed. */
+static void stage_undo(exec *x) {
+    const ds_exec_opts *o = x->o;
+    const ds_plan *p = x->p;
+    int removed = 0, kept = 0;
+    for (int f = 0; f < p->n_files; f++) {
+        file_state *fs = &x->fs[f];
+        ds_stw_abort(fs->w);
+        fs->w = NULL;
+        if (fs->kept) kept++;
+        if (!fs->committed) continue;
+        char *path = ds_path_join(o->out_dir, p->files[f].name);
+        if (unlink(path) == 0) removed++;
+        else ds_warn("%s: could not remove (%s)", path, strerror(errno));
+        free(path);
+    }
+    for (int i = 0; i < x->extras_done; i++) {
+        char *path = ds_path_join(o->out_dir, p->extras[i].name);
+        if (unlink(path) == 0) removed++;
+        free(path);
+    }
+    ds_journal_close(x->journal);
+    x->journal = NULL;
+    int rc = 1;
+    if (kept && !ds_journal_open(&x->journal, o->out_dir, o->part_i, o->part_n, x->head, 0, !o->no_sync)) {
+        rc = 0;
+        for (int f = 0; f < p->n_files && !rc; f++)
+            if (x->fs[f].kept) rc = ds_journal_add(x->journal, p->files[f].name, x->fs[f].entry);
+        ds_journal_close(x->journal);
+        x->journal = NULL;
+    }
+    if (rc) {
+        /* Nothing of this run is left to prove. */
+        char *lj = ds_rec_path(o->out_dir, o->part_i, o->part_n, ".log");
+        unlink(lj);
+        free(lj);
+        char *rd = ds_path_join(o->out_dir, DS_REC_DIR);
+        rmdir(rd); /* fails, as it should, while other runs' records are in it */
+        free(rd);
+    }
+    if (!o->no_sync && x->dirfd >= 0) fsync(x->dirfd);
+    if (x->created_out) rmdir(o->out_dir);
+    ds_err("%s: nothing written: removed the %d file(s) this run had written before the input was refused%s",
+           o->out_dir, removed, kept ? " (the files --resume kept stay)" : "");
+}
+
 /* ---------------------------------------------------------------- the run */
 
 static void teardown(exec *x) {
@@ -832,10 +894,12 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
         if (!rc) rc = stage_clean_out(&x);
         if (!rc) rc = stage_check_space(&x);
         if (!rc) rc = stage_start_journal(&x);
+        if (!rc) x.started = 1;
         if (!rc) rc = stage_alloc(&x);
         if (!rc) rc = stage_pipeline(&x);
     }
     if (!rc) rc = stage_conclude(&x, t0);
+    if (rc == DS_EXIT_INPUT && x.started && x.journal) stage_undo(&x);
     teardown(&x);
     return rc;
 }

@@ -69,11 +69,6 @@ static const name_map TOP_NAMES[] = {
     {"lm_head.weight", "output.weight"},
 };
 
-static int ends_with(const char *s, const char *suf) {
-    size_t n = strlen(s), m = strlen(suf);
-    return n >= m && !strcmp(s + n - m, suf);
-}
-
 /* GGUF name of an HF tensor that maps one to one; NULL when none. */
 static char *map_name(const char *hf) {
     for (size_t i = 0; i < sizeof TOP_NAMES / sizeof *TOP_NAMES; i++)
@@ -145,7 +140,7 @@ static int is_kquant(ds_ggml_type t) { return t == DS_GGML_Q4_K || t == DS_GGML_
  * rows the type's block does not divide (Q4_K -> Q5_0, Q6_K -> Q8_0, then
  * F16; gguf-py's Q8_0 -> F16 is the same rule). */
 static ds_ggml_type choose_type(const ds_gguf_opts *o, const char *name, int np_ndim, int64_t ne0) {
-    if (np_ndim <= 1 || ends_with(name, "_norm.weight") || !ends_with(name, ".weight") ||
+    if (np_ndim <= 1 || ds_has_suffix(name, "_norm.weight") || !ds_has_suffix(name, ".weight") ||
         (strstr(name, ".ffn_gate_inp.") != NULL))
         return DS_GGML_F32;
     ds_ggml_type t = o->type;
@@ -204,10 +199,10 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
             const char *name = ti->name;
             const ds_ckpt_entry *e = ds_ckpt_find(c, name);
             DS_ASSERT(e);
-            if (ds_is_scale_name(name) || ends_with(name, ".activation_scale") || ends_with(name, "_activation_scale"))
+            if (ds_is_scale_name(name) || ds_has_suffix(name, ".activation_scale") || ds_has_suffix(name, "_activation_scale"))
                 continue;
-            if (ends_with(name, ".attention.masked_bias") || ends_with(name, ".attention.bias") ||
-                ends_with(name, ".rotary_emb.inv_freq"))
+            if (ds_has_suffix(name, ".attention.masked_bias") || ds_has_suffix(name, ".attention.bias") ||
+                ds_has_suffix(name, ".rotary_emb.inv_freq"))
                 continue;
             if (cf->tie_word_embeddings && !strcmp(name, "lm_head.weight")) continue;
             int layer = ds_layer_of(name);
@@ -249,7 +244,7 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
                 }
                 continue;
             }
-            if (ends_with(name, ".self_attn.kv_b_proj.weight")) {
+            if (ds_has_suffix(name, ".self_attn.kv_b_proj.weight")) {
                 const ds_ckpt_entry *sc;
                 int block[2] = {0, 0};
                 rc = source_ok(c, e, &sc, block);

@@ -3,6 +3,7 @@
 #include "common/hash.h"
 #include "common/util.h"
 #include "common/json.h"
+#include "common/jsonfile.h"
 #include "formats/safetensors.h"
 
 #include <dirent.h>
@@ -53,15 +54,7 @@ void ds_manifest_set_tensor(ds_manifest *m, const char *file, const char *tensor
     cJSON_AddStringToObject(t, tensor, hex);
 }
 
-int ds_manifest_write(const ds_manifest *m, const char *path) {
-    char *txt = cJSON_Print(m->root);
-    size_t n = strlen(txt);
-    txt = xrealloc(txt, n + 2);
-    txt[n] = '\n'; txt[n + 1] = 0;
-    int rc = ds_write_file_atomic(path, txt, n + 1);
-    free(txt);
-    return rc;
-}
+int ds_manifest_write(const ds_manifest *m, const char *path) { return ds_write_json_atomic(path, m->root); }
 
 static int is_safetensors(const char *name) { return ds_has_suffix(name, ".safetensors"); }
 
@@ -220,4 +213,28 @@ int ds_manifest_check(const ds_manifest *m, const char *dir) {
     ds_manifest_free(&now);
     if (rc) return rc;
     return diffs ? DS_EXIT_MISMATCH : 0;
+}
+
+static int not_a_dir(const char *dir, const char *name, void *arg) {
+    (void)arg;
+    char *p = ds_path_join(dir, name);
+    int keep = !ds_is_dir(p);
+    free(p);
+    return keep;
+}
+
+/* Adds every file of dir, hidden ones included (a dot-named shard is still a
+ * shard), in name order; subdirectories are not part of a checkpoint. */
+int ds_manifest_add_dir(ds_manifest *m, const char *dir) {
+    char **names;
+    int n;
+    DS_TRY(ds_list_dir(dir, not_a_dir, NULL, &names, &n));
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        char *p = ds_path_join(dir, names[i]);
+        rc = ds_manifest_add_path(m, p, names[i]);
+        free(p);
+    }
+    ds_free_names(names, n);
+    return rc;
 }

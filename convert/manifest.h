@@ -21,6 +21,9 @@ void ds_manifest_set_tensor(ds_manifest *m, const char *file, const char *tensor
 int ds_manifest_write(const ds_manifest *m, const char *path);
 /* Hashes a whole file on disk (and, for .safetensors, each tensor) into m. */
 int ds_manifest_add_path(ds_manifest *m, const char *path, const char *name);
+/* Adds every file of the directory dir, hidden ones included (a dot-named
+ * shard is still a shard), in name order; subdirectories are not part of a checkpoint. */
+int ds_manifest_add_dir(ds_manifest *m, const char *dir);
 /* Loads a manifest file; DS_EXIT_INPUT if it is not one. */
 int ds_manifest_load(const char *path, ds_manifest *m);
 /* The same from text in memory (strict JSON: no duplicate keys, nothing after). */

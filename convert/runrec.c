@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "convert/runrec.h"
 #include "common/hash.h"
+#include "common/json.h"
 #include "common/jsonfile.h"
 #include "common/util.h"
 
@@ -186,10 +187,9 @@ static int entry_ok(const cJSON *e) {
 static int name_ok(const char *n) { return n && n[0] && n[0] != '.' && !strchr(n, '/'); }
 
 static int load_json_record(const char *path, ds_rec *r) {
-    char *txt;
-    DS_TRY(ds_read_file(path, &txt, NULL));
-    cJSON *j = cJSON_Parse(txt);
-    free(txt);
+    cJSON *j;
+    /* strict and capped, like every JSON dsconv reads (common/json.h): OUT may be as untrusted as IN */
+    DS_TRY(ds_json_load(path, DS_MAX_MANIFEST_BYTES, &j));
     cJSON *files = j ? cJSON_DetachItemFromObjectCaseSensitive(j, "files") : NULL;
     int ok = head_ok(j) && cJSON_IsObject(files);
     const cJSON *e;
@@ -209,9 +209,9 @@ static int load_json_record(const char *path, ds_rec *r) {
 static int load_journal(const char *path, ds_rec *r) {
     char *txt;
     size_t n;
-    DS_TRY(ds_read_file(path, &txt, &n));
+    DS_TRY(ds_read_file_max(path, DS_MAX_MANIFEST_BYTES, &txt, &n));
     char *p = txt, *nl = memchr(p, '\n', n);
-    cJSON *h = nl ? (*nl = 0, cJSON_Parse(p)) : NULL;
+    cJSON *h = nl ? ds_json_parse_quiet(p, (size_t)(nl - p)) : NULL;
     if (!head_ok(h)) {
         cJSON_Delete(h);
         free(txt);
@@ -220,8 +220,8 @@ static int load_journal(const char *path, ds_rec *r) {
     r->head = h;
     r->files = cJSON_CreateObject();
     for (p = nl + 1; (size_t)(p - txt) < n && (nl = memchr(p, '\n', n - (size_t)(p - txt))); p = nl + 1) {
-        *nl = 0;
-        cJSON *e = cJSON_Parse(p);
+        /* strict: a duplicate key or bytes after the entry end the journal like a torn line */
+        cJSON *e = ds_json_parse_quiet(p, (size_t)(nl - p));
         const char *f = str_of(e, "file");
         if (!name_ok(f) || !entry_ok(e)) { cJSON_Delete(e); break; }
         char *name = xstrdup(f);
@@ -251,7 +251,12 @@ int ds_rec_load(const char *out_dir, int part_i, int part_n, ds_rec *r, int *fou
     char *pj = ds_rec_path(out_dir, part_i, part_n, ".json"), *pl = ds_rec_path(out_dir, part_i, part_n, ".log");
     int rc = 0;
     if (ds_path_exists(pj)) { rc = load_json_record(pj, r); *found = !rc; }
-    else if (ds_path_exists(pl)) { rc = load_journal(pl, r); *found = !rc; }
+    else if (ds_path_exists(pl)) {
+        rc = load_journal(pl, r);
+        /* A run that finished between the two looks replaced its journal by its record. */
+        if (rc && !ds_path_exists(pl) && ds_path_exists(pj)) rc = load_json_record(pj, r);
+        *found = !rc;
+    }
     free(pj); free(pl);
     if (*found) {
         set_part(r);

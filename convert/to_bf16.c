@@ -27,11 +27,6 @@
 static const char *const k_companions[] = {".weight_scale", ".weight_zero_point", ".weight_shape",
                                            ".weight_global_scale"};
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
 /* "<base><suffix>" in the checkpoint, or NULL. */
 static const ds_ckpt_entry *find2(const ds_ckpt *c, const char *base, size_t blen, const char *suffix) {
     char nm[640];
@@ -41,7 +36,7 @@ static const ds_ckpt_entry *find2(const ds_ckpt *c, const char *base, size_t ble
 
 /* A float-quantized block FP8 weight: F8_E4M3 "<m>.weight" with "<m>.weight_scale". */
 static const ds_ckpt_entry *fp8_weight_scale(const ds_ckpt *c, const ds_ckpt_entry *e) {
-    if (e->info->dtype != DS_F8_E4M3 || !ends_with(e->name, ".weight")) return NULL;
+    if (e->info->dtype != DS_F8_E4M3 || !ds_has_suffix(e->name, ".weight")) return NULL;
     return find2(c, e->name, strlen(e->name), "_scale");
 }
 
@@ -302,7 +297,7 @@ static int index_text(const ds_ckpt *c, const ds_plan *p, char **out) {
     cJSON_ArrayForEach(it, wm) {
         const ds_ckpt_entry *e = ds_ckpt_find(c, it->string);
         if (!e || is_companion(c, e)) continue;
-        if (ends_with(it->string, ".weight_packed")) {
+        if (ds_has_suffix(it->string, ".weight_packed")) {
             char *wn = strndup(it->string, strlen(it->string) - strlen("_packed"));
             cJSON_AddStringToObject(om, wn, it->valuestring);
             free(wn);
@@ -320,7 +315,7 @@ int ds_plan_to_bf16(const ds_ckpt *c, ds_quant_spec *specs, ds_plan *p) {
     int compressed = 0;
     for (int i = 0; i < c->n_entries && !compressed; i++) {
         const ds_ckpt_entry *e = &c->entries[i];
-        compressed = ends_with(e->name, ".weight_packed") || fp8_weight_scale(c, e);
+        compressed = ds_has_suffix(e->name, ".weight_packed") || fp8_weight_scale(c, e);
     }
     if (!compressed) return ds_plan_fp8_to_bf16(c, p);
 
@@ -335,7 +330,7 @@ int ds_plan_to_bf16(const ds_ckpt *c, ds_quant_spec *specs, ds_plan *p) {
         int file = ds_plan_add_file(p, c->shard_names[sh]);
         for (int t = 0; t < sf->n_tensors; t++) {
             const ds_ckpt_entry *e = ds_ckpt_find(c, sf->tensors[t].name), *ws;
-            if (ends_with(e->name, ".weight_packed")) {
+            if (ds_has_suffix(e->name, ".weight_packed")) {
                 DS_TRY(add_unpack(c, p, file, e, d, nd, specs, &n_specs));
             } else if (is_companion(c, e)) {
                 continue;

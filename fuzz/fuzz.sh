@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh - build and run the libFuzzer harnesses (clang, ASan + UBSan).
 #
-#   fuzz/fuzz.sh build                 build build-fuzz/fuzz_{st_header,index,config,manifest}
+#   fuzz/fuzz.sh build                 build build-fuzz/fuzz_{st_header,index,config,manifest,runrec}
 #   fuzz/fuzz.sh run NAME SECONDS      fuzz one harness (corpus in build-fuzz/corpus/NAME,
 #                                      seeded from fuzz/seeds/NAME; a crash lands in
 #                                      build-fuzz/findings/NAME/); builds first if stale.
@@ -16,9 +16,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 2
 CC=${FUZZ_CC:-clang}
 OUTD=${FUZZ_BUILD:-build-fuzz}
-HARNESSES="st_header index config manifest"
+HARNESSES="st_header index config manifest runrec"
 # Only the parsing code: no OpenMP or CUDA needed.
-LIB_SRC="formats/safetensors.c formats/hf.c formats/config.c formats/dtype.c common/util.c common/json.c common/fsafe.c common/hash.c convert/manifest.c"
+LIB_SRC="formats/safetensors.c formats/hf.c formats/config.c formats/dtype.c common/util.c common/json.c common/fsafe.c common/hash.c convert/manifest.c convert/runrec.c common/jsonfile.c"
 FLAGS="-g -O1 -std=gnu11 -I. -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
 have_libfuzzer() {

@@ -85,11 +85,6 @@ static const pattern *user_match(const ds_qrules *r, const char *module) {
 
 static const char *const k_mlp[] = {"gate_proj", "up_proj", "down_proj"};
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && !strcmp(s + a - b, suf);
-}
-
 static int in_list(const char *s, size_t n, const char *const *list, size_t k) {
     for (size_t i = 0; i < k; i++)
         if (strlen(list[i]) == n && !strncmp(s, list[i], n)) return 1;
@@ -99,7 +94,7 @@ static int in_list(const char *s, size_t n, const char *const *list, size_t k) {
 /* rest = "<prefix><proj>.weight" with proj one of list: returns 1. */
 static int is_proj(const char *rest, const char *prefix, const char *const *list, size_t k) {
     size_t pl = strlen(prefix);
-    if (strncmp(rest, prefix, pl) || !ends_with(rest, ".weight")) return 0;
+    if (strncmp(rest, prefix, pl) || !ds_has_suffix(rest, ".weight")) return 0;
     const char *proj = rest + pl;
     size_t n = strlen(proj) - 7;
     return !memchr(proj, '.', n) && in_list(proj, n, list, k);
@@ -228,9 +223,9 @@ static int decide_linear(const ds_qrules *r, const char *name, const char *rest,
     } else if (c->q_lora_rank > 0 && !strcmp(rest, "self_attn.kv_a_proj_with_mqa.weight")) {
         self = "self_attn.kv_a_proj_with_mqa", partner = "self_attn.q_a_proj";
         partner_rows = c->q_lora_rank;
-    } else if (ends_with(rest, "gate_proj.weight") && expert_index(rest) < 0) {
+    } else if (ds_has_suffix(rest, "gate_proj.weight") && expert_index(rest) < 0) {
         self = "gate_proj", partner = "up_proj";
-    } else if (ends_with(rest, "up_proj.weight") && expert_index(rest) < 0) {
+    } else if (ds_has_suffix(rest, "up_proj.weight") && expert_index(rest) < 0) {
         self = "up_proj", partner = "gate_proj";
     }
     if (partner) {

@@ -13,6 +13,10 @@ int vf_manifest_check(const char *ckpt_path, const char *manifest_path) {
     int n = cJSON_GetArraySize(m.files);
     ds_manifest_free(&m);
     if (rc == DS_EXIT_MISMATCH) ds_err("%s: bytes differ from manifest %s", ckpt_path, manifest_path);
-    else if (!rc) printf("manifest: %s: all %d files and their tensors match %s\n", ckpt_path, n, manifest_path);
+    else if (!rc) {
+        char a[1024], b[1024]; /* printed escaped, as every name on stdout (common/util.h) */
+        printf("manifest: %s: all %d files and their tensors match %s\n", ds_esc(ckpt_path, a, sizeof a), n,
+               ds_esc(manifest_path, b, sizeof b));
+    }
     return rc;
 }

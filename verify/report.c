@@ -9,7 +9,9 @@
 #include <string.h>
 
 static void print_side(FILE *f, const char *role, const vr_side *s) {
-    fprintf(f, "verify: %s %s (%s): ", role, s->path, s->format ? s->format : "not opened");
+    char eb[1024];
+    /* names from the input reach the terminal escaped (common/util.h), as in inspect */
+    fprintf(f, "verify: %s %s (%s): ", role, ds_esc(s->path, eb, sizeof eb), s->format ? s->format : "not opened");
     if (!s->format) { fprintf(f, "could not be opened (exit %d)\n", s->open_rc); return; }
     if (s->ran_structure) {
         if (s->structure_rc)
@@ -36,9 +38,11 @@ static void print_census(FILE *f, const char *role, const vr_side *s) {
     if (s->vs.not_run)
         fprintf(f, "%d tensors not run (%d MTP layer%s)", s->vs.not_run, s->vs.mtp_layers,
                 s->vs.mtp_layers == 1 ? "" : "s");
-    if (s->vs.unknown)
+    if (s->vs.unknown) {
+        char eb[1024];
         fprintf(f, "%s%d unknown tensor%s allowed (first: %s)", s->vs.not_run ? ", " : "", s->vs.unknown,
-                s->vs.unknown > 1 ? "s" : "", s->vs.unknown_first[0]);
+                s->vs.unknown > 1 ? "s" : "", ds_esc(s->vs.unknown_first[0], eb, sizeof eb));
+    }
     fputc('\n', f);
 }
 

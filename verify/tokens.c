@@ -1,5 +1,6 @@
 /* tokens.c - token sequences for verify (see tokens.h). */
 #include "verify/tokens.h"
+#include "common/json.h"
 #include "common/util.h"
 
 #include <cjson/cJSON.h>
@@ -42,8 +43,9 @@ void vf_tokens_probe(int vocab, vf_tokens *t) {
 
 int vf_tokens_parse(const char *path, const char *json, vf_tokens *t) {
     memset(t, 0, sizeof *t);
-    cJSON *root = cJSON_Parse(json);
-    if (!root) return ds_fail(DS_EXIT_INPUT, "%s: not valid JSON", path);
+    cJSON *root;
+    /* strict, as every JSON dsconv reads: duplicate keys and trailing bytes refused */
+    DS_TRY(ds_json_parse(path, NULL, json, strlen(json), &root));
     const cJSON *arr = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "tokens") : root;
     int rc = 0;
     if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0) {
@@ -92,7 +94,7 @@ out:
 int vf_tokens_load(const char *path, vf_tokens *t) {
     char *buf;
     memset(t, 0, sizeof *t);
-    DS_TRY(ds_read_file(path, &buf, NULL));
+    DS_TRY(ds_read_file_max(path, DS_MAX_INDEX_BYTES, &buf, NULL)); /* capped: ids are a few bytes each */
     int rc = vf_tokens_parse(path, buf, t);
     free(buf);
     return rc;

@@ -26,11 +26,6 @@ static const ds_ckpt_entry *companion(const ws_hf *h, const char *base, const ch
     return e;
 }
 
-static int ends_with(const char *s, const char *suf) {
-    size_t a = strlen(s), b = strlen(suf);
-    return a >= b && strcmp(s + a - b, suf) == 0;
-}
-
 /* Builds the part for an HF tensor name. DS_EXIT_INPUT when missing or malformed. */
 static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
     memset(p, 0, sizeof *p);
@@ -39,7 +34,7 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
     const ds_ckpt_entry *e = ds_ckpt_find(&h->ck, name), *x;
     char base[512];
     snprintf(base, sizeof base, "%s", name);
-    if (ends_with(base, ".weight")) base[strlen(base) - 7] = 0;
+    if (ds_has_suffix(base, ".weight")) base[strlen(base) - 7] = 0;
     p->fd = -1;
     if (e) {
         p->file = h->ck.shards[e->file].path;
@@ -60,7 +55,7 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
             if ((x = companion(h, base, ".weight_zero_point", &p->zd))) p->z = x->info;
             if ((x = companion(h, base, ".weight_shape", &p->shd))) p->sh = x->info;
         }
-    } else if (ends_with(name, ".weight") && (e = companion(h, base, ".weight_packed", &p->wd))) {
+    } else if (ds_has_suffix(name, ".weight") && (e = companion(h, base, ".weight_packed", &p->wd))) {
         p->file = h->ck.shards[e->file].path;
         p->name = e->name;
         p->w = e->info;
@@ -127,7 +122,7 @@ static int hf_exists(void *impl, const char *name) {
     if (ds_ckpt_find(&h->ck, name)) return 1;
     char base[512];
     snprintf(base, sizeof base, "%s", name);
-    if (!ends_with(base, ".weight")) return 0;
+    if (!ds_has_suffix(base, ".weight")) return 0;
     base[strlen(base) - 7] = 0;
     return companion(h, base, ".weight_packed", NULL) != NULL;
 }
@@ -150,15 +145,15 @@ static void describe(ws_hf *h, ds_wsource *ws) {
     for (int i = 0; i < h->ck.n_entries; i++) {
         const ds_ckpt_entry *e = &h->ck.entries[i];
         if (e->info->dtype == DS_F8_E4M3 || e->info->dtype == DS_F8_E5M2) n_f8++;
-        else if (ends_with(e->name, ".weight_packed") || (e->info->dtype == DS_I8 && ends_with(e->name, ".weight"))) {
+        else if (ds_has_suffix(e->name, ".weight_packed") || (e->info->dtype == DS_I8 && ds_has_suffix(e->name, ".weight"))) {
             char base[512];
             snprintf(base, sizeof base, "%s", e->name);
-            base[strlen(base) - (ends_with(e->name, ".weight_packed") ? 14 : 7)] = 0;
+            base[strlen(base) - (ds_has_suffix(e->name, ".weight_packed") ? 14 : 7)] = 0;
             strncat(base, ".weight", sizeof base - strlen(base) - 1);
             ws_part p;
             if (hf_part(h, base, &p, 1) == 0 && (!bits || p.bits < bits)) bits = p.bits;
             if (p.fp4) fp4 = p.fp4;
-        } else if (!plain && e->info->ndim == 2 && ends_with(e->name, ".weight"))
+        } else if (!plain && e->info->ndim == 2 && ds_has_suffix(e->name, ".weight"))
             plain = ds_dtype_name(e->info->dtype);
     }
     ws->int_bits = bits;

@@ -13,7 +13,7 @@ elif [ $rc != 0 ]; then
     fail "fuzz: harnesses build" "$(tail -20 "$TMP/fuzz-build.log")"
 else
     pass "fuzz: harnesses build (clang, -fsanitize=fuzzer,address,undefined)"
-    for h in st_header index config; do
+    for h in st_header index config runrec; do
         n=$(find "fuzz/regressions/$h" -type f 2>/dev/null | wc -l)
         files=$(find "fuzz/regressions/$h" "fuzz/seeds/$h" -type f 2>/dev/null | sort)
         # shellcheck disable=SC2086

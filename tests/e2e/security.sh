@@ -202,9 +202,15 @@ for i in $(seq -w 1 120); do st_file "$TMP/shards/s$i.safetensors" "{\"t$i\":{\"
 expect_rc "120 shards under a 64-descriptor limit: manifest" 0 bash -c "ulimit -n 64; exec '$DSCONV' manifest '$TMP/shards' -o '$TMP/shards.json'"
 expect_rc "120 shards under a 64-descriptor limit: convert" 0 bash -c "ulimit -n 64; exec '$DSCONV' fp8-to-bf16 '$TMP/shards' '$TMP/o19' --quiet"
 check "120 shards: every output shard written" test "$(ls "$TMP/o19" | grep -c safetensors)" = 120
-copy_in "$TMP/bigside"; truncate -s 300M "$TMP/bigside/tokenizer.model"
+# The same conversion without the big side file is the baseline: the copy may add little to it
+# (the converter's own buffers are most of the peak, ~170 MB here, and vary by machine).
+copy_in "$TMP/bigside"
+expect_rc "baseline conversion" 0 "$DSCONV" fp8-to-bf16 "$TMP/bigside" "$TMP/o20base" --quiet --json "$TMP/base.report"
+truncate -s 300M "$TMP/bigside/tokenizer.model"
 expect_rc "300 MB side file copied" 0 "$DSCONV" fp8-to-bf16 "$TMP/bigside" "$TMP/o20" --quiet --json "$TMP/big.report"
-rss=$(grep -oE '"peak_rss_bytes":[[:space:]]*[0-9.e+]+' "$TMP/big.report" | grep -oE '[0-9.e+]+$')
-check "300 MB side file streamed (peak RSS ${rss:-?} < 150 MB)" awk -v r="${rss:-x}" 'BEGIN { exit !(r ~ /^[0-9]/ && r + 0 < 150e6) }'
+peak() { grep -oE '"peak_rss_bytes":[[:space:]]*[0-9.e+]+' "$1" | grep -oE '[0-9.e+]+$'; }
+rss=$(peak "$TMP/big.report") base=$(peak "$TMP/base.report")
+check "300 MB side file streamed (peak RSS ${rss:-?} within 32 MB of the baseline ${base:-?})" \
+    awk -v r="${rss:-x}" -v b="${base:-x}" 'BEGIN { exit !(r ~ /^[0-9]/ && b ~ /^[0-9]/ && r - b < 32e6) }'
 check "300 MB side file intact" cmp -s "$TMP/bigside/tokenizer.model" "$TMP/o20/tokenizer.model"
 rm -rf "$TMP/bigside" "$TMP/o20"

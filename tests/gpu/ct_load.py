@@ -1,4 +1,4 @@
-"""ct_load.py CKPT TOKENS_JSON DSCONV_LOGITS - load a dsconv requant output with
+"""ct_load.py CKPT TOKENS_JSON DSCONV_LOGITS [--device cpu|cuda] - load a dsconv requant output with
 transformers (compressed-tensors quantizer) and compare its logits with the
 logits `dsconv verify --dump-logits` computed for the same checkpoint.
 
@@ -13,7 +13,15 @@ import numpy as np
 import torch
 from transformers import AutoModelForCausalLM
 
-ckpt, tokens_path, ours_path = sys.argv[1:4]
+# --device (anywhere): where the forward runs (default: cuda when there is one);
+# --device cpu reproduces the GPU machine's load and forward on a CPU-only machine.
+argv = sys.argv[1:]
+want_dev = None
+if "--device" in argv:
+    i = argv.index("--device")
+    want_dev = argv[i + 1]
+    del argv[i:i + 2]
+ckpt, tokens_path, ours_path = argv[:3]
 torch.backends.cuda.matmul.allow_tf32 = False
 torch.backends.cudnn.allow_tf32 = False
 fails = passes = 0
@@ -36,7 +44,7 @@ q = model.config.quantization_config
 check("quantization_config read as compressed-tensors",
       getattr(q, "quant_method", None) in ("compressed-tensors", "compressed_tensors") or "compressed" in str(type(q)).lower(),
       str(type(q)))
-dev = "cuda" if torch.cuda.is_available() else "cpu"
+dev = want_dev or ("cuda" if torch.cuda.is_available() else "cpu")
 model = model.to(dev).eval()
 toks = json.load(open(tokens_path))
 toks = toks["tokens"] if isinstance(toks, dict) else toks

@@ -38,7 +38,7 @@ trap 'rm -rf "$out"' EXIT
 "$BUILD/tests/gpu/fp4_cuda" | tee "$out/log"
 pass=$((pass + $(grep -c '^PASS' "$out/log"))); fail=$((fail + $(grep -c '^FAIL' "$out/log")))
 D=$PWD/bin/dsconv IN=tests/data/dev-tiny/input REF=tests/data/quantfmt/expected.json
-same_dirs() { for f in "$1"/*.safetensors; do cmp -s "$f" "$2/$(basename "$f")" || return 1; done; }
+same_dirs() { local s; for s in "$1"/*.safetensors; do cmp -s "$s" "$2/$(basename "$s")" || return 1; done; }
 for args in "nvfp4" "mxfp4" "nvfp4 --method mse" "mxfp4 --method mse" "nvfp4 --experts-only" "mxfp4 --experts-only"; do
     tag=$(echo "$args" | tr ' ' '_')
     set -- $args

@@ -36,7 +36,7 @@ pass "llama.cpp builds (llama-quantize, libllama)"
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
 LIBS="$(find "$LB" -name libllama.a) $(find "$LB" -name libggml.a) $(find "$LB" -name libggml-cpu.a) $(find "$LB" -name libggml-base.a)"
 DEPS=${DEPS:-$([ -e /usr/include/cjson/cJSON.h ] || echo "$PWD/.deps")}
-if g++ -O2 -x c tests/llama/gguf_logits.c -x none -I"$LLAMA/include" -I"$LLAMA/ggml/include" ${DEPS:+-I$DEPS/include -L$DEPS/lib} \
+if g++ -O2 -x c tests/llama/gguf_logits.c -x none -I"$LLAMA/include" -I"$LLAMA/ggml/include" ${DEPS:+-I$DEPS/include -L$DEPS/lib -Wl,-rpath,$DEPS/lib} \
     $LIBS -lcjson -fopenmp -lpthread -ldl -lm \
     -o "$W/gguf_logits" 2>"$W/cc.log"; then pass "gguf_logits links against libllama"; else cat "$W/cc.log"; fail "gguf_logits builds"; done_; fi
 

@@ -127,4 +127,46 @@ TEST(journal_proves_whole_lines_only) {
     free(dir);
 }
 
-TESTS_MAIN(T(assign_is_pure_and_balanced), T(head_differences_are_named), T(journal_proves_whole_lines_only))
+/* Records and journals are parsed strictly (common/json.h): a duplicate key or
+ * bytes after a line end the journal there (the file it names is not proven); a
+ * record with either is refused. */
+TEST(records_are_strict_json) {
+    char *dir = test_tmpdir("runrec-strict");
+    CHECK(dir != NULL);
+    if (!dir) return;
+    cJSON *fp = fp_of("aa", 10);
+    cJSON *head = ds_rec_head("requant", NULL, 0, "/in", 0, 0, fp);
+    ds_journal *j;
+    CHECK_EQ_INT(ds_journal_open(&j, dir, 0, 0, head, 0, 0), 0);
+    cJSON *e = ds_rec_entry(123, NULL, NULL);
+    CHECK_EQ_INT(ds_journal_add(j, "a.safetensors", e), 0);
+    ds_journal_close(j);
+    char *log = ds_rec_path(dir, 0, 0, ".log");
+    int fd = open(log, O_WRONLY | O_APPEND);
+    const char *dup = "{\"file\":\"b.safetensors\",\"size\":1,\"size\":2}\n";
+    const char *after = "{\"file\":\"c.safetensors\",\"size\":1}\n";
+    CHECK(fd >= 0 && write(fd, dup, strlen(dup)) == (ssize_t)strlen(dup) &&
+          write(fd, after, strlen(after)) == (ssize_t)strlen(after));
+    if (fd >= 0) close(fd);
+    ds_rec r;
+    int found = 0;
+    CHECK_EQ_INT(ds_rec_load(dir, 0, 0, &r, &found), 0);
+    CHECK(found && cJSON_GetArraySize(r.files) == 1);
+    CHECK(cJSON_GetObjectItemCaseSensitive(r.files, "b.safetensors") == NULL);
+    CHECK(cJSON_GetObjectItemCaseSensitive(r.files, "c.safetensors") == NULL);
+    /* the final record, then bytes after it */
+    CHECK_EQ_INT(ds_rec_finish(dir, 0, 0, head, r.files), 0);
+    ds_rec_free(&r);
+    char *rec = ds_rec_path(dir, 0, 0, ".json");
+    fd = open(rec, O_WRONLY | O_APPEND);
+    CHECK(fd >= 0 && write(fd, "{}", 2) == 2);
+    if (fd >= 0) close(fd);
+    CHECK_EQ_INT(ds_rec_load(dir, 0, 0, &r, &found), DS_EXIT_INPUT);
+    free(rec); free(log);
+    cJSON_Delete(e); cJSON_Delete(head); cJSON_Delete(fp);
+    test_rm_tree(dir);
+    free(dir);
+}
+
+TESTS_MAIN(T(assign_is_pure_and_balanced), T(head_differences_are_named), T(journal_proves_whole_lines_only),
+           T(records_are_strict_json))

@@ -347,6 +347,9 @@ TEST(tokens_json_and_probe) {
     CHECK_EQ_INT(vf_tokens_parse("x.json", "[1, 2]", &t), DS_EXIT_INPUT);
     CHECK_EQ_INT(vf_tokens_parse("x.json", "[[-1]]", &t), DS_EXIT_INPUT);
     CHECK_EQ_INT(vf_tokens_parse("x.json", "nope", &t), DS_EXIT_INPUT);
+    /* strict like every JSON dsconv reads: Python would take the last "tokens", cJSON the first */
+    CHECK_EQ_INT(vf_tokens_parse("x.json", "{\"tokens\": [[1]], \"tokens\": [[2]]}", &t), DS_EXIT_INPUT);
+    CHECK_EQ_INT(vf_tokens_parse("x.json", "[[1]] [[2]]", &t), DS_EXIT_INPUT);
     vf_tokens a, b;
     vf_tokens_probe(129280, &a);
     vf_tokens_probe(129280, &b);
