@@ -32,8 +32,6 @@ struct ds_xf_ctx {
     size_t acc_cap;
     ds_quant_stats *qstats;       /* per plan item */
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
-    uint16_t *amax_tmp;           /* BF16 rows of an FP8 tensor whose largest |w| is wanted */
-    size_t amax_tmp_elems;
     /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
      * rows of an FP8 source) always; the others only where that memory is
      * separate (gpu): on the CPU the kernels use the host buffers themselves. */
@@ -108,17 +106,6 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
         if (cr > max_rows) max_rows = cr;
         if (cr * cols > max_elems) max_elems = cr * cols;
     }
-    for (int i = 0; i < p->n_items; i++) {
-        const ds_plan_item *it = &p->items[i];
-        if (it->xform != DS_XF_QUANT || it->quant->format != DSQ_FMT_NVFP4) continue;
-        const ds_ckpt_entry *es[2] = {it->src, it->partner};
-        for (int k = 0; k < 2; k++)
-            if (es[k] && es[k]->info->dtype == DS_F8_E4M3) {
-                size_t e = (size_t)((it->block[0] > 0 ? it->block[0] : 128) * ds_tensor_cols(es[k]->info));
-                if (e > x->amax_tmp_elems) x->amax_tmp_elems = e;
-            }
-    }
-    if (x->amax_tmp_elems) x->amax_tmp = xaligned(x->amax_tmp_elems * 2);
     if (max_rows) {
         x->gscale = xcalloc((size_t)p->n_items, sizeof(float));
         x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
@@ -155,7 +142,6 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     d->free(x->d_in); d->free(x->d_scale); d->free(x->d_bf16); d->free(x->d_packed);
     d->free(x->d_qscale); d->free(x->d_zp); d->free(x->d_stats);
     for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
-    free(x->amax_tmp);
     free(x->gscale);
     free(x->rstats);
     free(x->qstats);
@@ -218,23 +204,15 @@ static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t
     return ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats));
 }
 
-/* Largest |w| of a whole weight as BF16 (FP8 dequantized 128 rows at a time,
- * through the mapping; the reader reads the same pages next). */
+/* Largest |w| of a whole weight as BF16 (an FP8 weight's from its codes and
+ * block scales, without dequantizing; the reader reads the same pages next). */
 static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale) {
     const uint8_t *d = ds_ckpt_data(x->c, e);
     int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
     if (e->info->dtype == DS_BF16) return ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
     int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
-    int64_t step = br;
-    float m = 0.0f;
-    for (int64_t r0 = 0; r0 < rows; r0 += step) {
-        int64_t n = rows - r0 < step ? rows - r0 : step;
-        ds_cpu_dequant_fp8_bf16(d + r0 * cols, x->amax_tmp, r0, n, cols, (const float *)ds_ckpt_data(x->c, scale),
-                                scale->info->shape[1], br, bc);
-        float a = ds_cpu_bf16_absmax(x->amax_tmp, n * cols);
-        if (a > m) m = a;
-    }
-    return m;
+    return ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
+                             bc);
 }
 
 /* NVFP4 / MXFP4 rows [r0, r0+n) of an item: BF16 rows (FP8 dequantized

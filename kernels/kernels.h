@@ -126,6 +126,11 @@ int ds_cpu_fp4_unpack_rows(const ds_quant_spec *spec, const uint8_t *packed, con
                            int64_t nrows, int64_t cols, void *out, ds_dtype out_dtype);
 /* Largest |w| of n BF16 values (non-finite ones skipped), as a float. */
 float ds_cpu_bf16_absmax(const uint16_t *w, int64_t n);
+/* Largest finite |w| of FP8 e4m3 rows [r0, r0+nrows) dequantized to BF16 (the
+ * same value as ds_cpu_bf16_absmax over ds_cpu_dequant_fp8_bf16's output),
+ * without writing the BF16 rows: per block, the largest code times |scale|. */
+float ds_cpu_fp8_absmax(const uint8_t *w, int64_t r0, int64_t nrows, int64_t cols, const float *scale,
+                        int64_t scale_cols, int br, int bc);
 /* ==== end NVFP4 / MXFP4 block ==== */
 
 #endif

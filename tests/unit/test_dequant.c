@@ -121,5 +121,38 @@ TEST(f32_variant_is_bf16_widened) {
     free(w); free(h); free(f);
 }
 
+/* ds_cpu_fp8_absmax (nvfp4's global-scale input, read from the codes) against
+ * dequantize-then-scan: random codes with NaN codes, partial edge blocks,
+ * negative, zero and huge scales (a block whose largest product overflows to
+ * inf must fall back to the next finite element, as the scan skips inf). */
+TEST(fp8_absmax_equals_dequant_then_scan) {
+    enum { R = 200, C = 300, SR = 2, SC = 3 };
+    uint8_t *w = malloc(R * C);
+    uint16_t *h = malloc(R * C * 2);
+    unsigned x = 777;
+    for (int trial = 0; trial < 6; trial++) {
+        float s[SR * SC];
+        for (int i = 0; i < R * C; i++) { x = x * 1103515245u + 12345u; w[i] = (uint8_t)(x >> 16); }
+        if (trial == 1) for (int i = 0; i < R * C; i++) w[i] |= 0x7F; /* NaN codes everywhere */
+        for (int i = 0; i < SR * SC; i++) {
+            x = x * 1103515245u + 12345u;
+            s[i] = ldexpf(1.0f + (x >> 20) / 4096.0f, (int)((x >> 8) % 40) - 20) * ((x & 1) ? -1.0f : 1.0f);
+        }
+        if (trial == 2) s[0] = 0.0f;
+        if (trial >= 3) s[trial - 3] = 1e36f; /* 448 * s overflows; smaller codes do not */
+        ds_cpu_dequant_fp8_bf16(w, h, 0, R, C, s, SC, 128, 128);
+        float want = ds_cpu_bf16_absmax(h, R * C);
+        float got = ds_cpu_fp8_absmax(w, 0, R, C, s, SC, 128, 128);
+        CHECKF(memcmp(&want, &got, 4) == 0, "trial %d: %g vs %g", trial, want, got);
+        /* the row range form: rows 128.. only */
+        ds_cpu_dequant_fp8_bf16(w + 128 * C, h, 128, R - 128, C, s, SC, 128, 128);
+        want = ds_cpu_bf16_absmax(h, (R - 128) * C);
+        got = ds_cpu_fp8_absmax(w + 128 * C, 128, R - 128, C, s, SC, 128, 128);
+        CHECKF(memcmp(&want, &got, 4) == 0, "trial %d rows 128..: %g vs %g", trial, want, got);
+    }
+    free(w); free(h);
+}
+
 TESTS_MAIN(T(all_codes_times_scales), T(nan_codes_give_canonical_nan), T(subnormal_codes_exact),
-           T(partial_edge_blocks_and_chunks), T(f32_variant_is_bf16_widened))
+           T(partial_edge_blocks_and_chunks), T(f32_variant_is_bf16_widened),
+           T(fp8_absmax_equals_dequant_then_scan))
