@@ -5,8 +5,10 @@
  * quantizes to the same bytes as its BF16 conversion), then quantizes; the
  * packed words are the chunk's result, the scales / zero points are collected
  * in one of N_ACC per-item buffers and handed to the writer after the item's
- * last chunk (N_ACC exceeds the items that can be in flight in the executor's
- * ring, so a buffer is never refilled while the writer still reads it). */
+ * last chunk. The buffers go round in the order items start (not by item
+ * index: a --part or --resume skips items, so two items in flight can have
+ * indexes N_ACC apart); N_ACC exceeds the items that can be in flight in the
+ * executor's ring, so a buffer is never refilled while the writer still reads it. */
 #include "convert/xform.h"
 #include "common/bug.h"
 #include "common/util.h"
@@ -30,6 +32,8 @@ struct ds_xf_ctx {
     ds_quant_row_stats *rstats;   /* per row of a chunk */
     uint8_t *acc[N_ACC];          /* scales, zero points, shape of an item */
     size_t acc_cap;
+    int *acc_of;                  /* per plan item: its acc buffer, chosen at its first chunk */
+    unsigned acc_next;            /* the buffer the next item to start takes */
     ds_quant_stats *qstats;       /* per plan item */
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
     /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
@@ -110,6 +114,7 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
         x->gscale = xcalloc((size_t)p->n_items, sizeof(float));
         x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
         x->rstats = xcalloc((size_t)max_rows, sizeof(ds_quant_row_stats));
+        x->acc_of = xcalloc((size_t)p->n_items, sizeof(int));
         for (int k = 0; k < N_ACC; k++) x->acc[k] = xaligned(x->acc_cap);
     }
     /* CUDA: 4 MiB pieces over 3 streams: H2D, kernel and D2H of consecutive pieces
@@ -143,6 +148,7 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     d->free(x->d_qscale); d->free(x->d_zp); d->free(x->d_stats);
     for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
     free(x->gscale);
+    free(x->acc_of);
     free(x->rstats);
     free(x->qstats);
     free(x);
@@ -204,6 +210,13 @@ static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t
     return ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats));
 }
 
+/* The acc buffer of item idx: a fresh one at the item's first chunk (r0 == 0;
+ * the executor runs an item's chunks in order, one item after the other). */
+static uint8_t *item_acc(ds_xf_ctx *x, int idx, int64_t r0) {
+    if (r0 == 0) x->acc_of[idx] = (int)(x->acc_next++ % N_ACC);
+    return x->acc[x->acc_of[idx]];
+}
+
 /* Largest |w| of a whole weight as BF16 (an FP8 weight's from its codes and
  * block scales, without dequantizing; the reader reads the same pages next). */
 static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale) {
@@ -224,7 +237,7 @@ static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1,
     int idx = (int)(it - x->p->items);
     int64_t rows = it->src->info->shape[0], cols = it->src->info->shape[1], n = r1 - r0;
     int64_t ng = cols / s->group_size;
-    uint8_t *acc = x->acc[idx % N_ACC];
+    uint8_t *acc = item_acc(x, idx, r0);
     uint8_t *qscale = acc + r0 * ng;
     if (r0 == 0) {
         memset(&x->qstats[idx], 0, sizeof x->qstats[idx]);
@@ -311,7 +324,7 @@ static int run_quant(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r
     if (s->format != DSQ_FMT_INT) return run_fp4(x, it, r0, r1, in, out, res);
     int idx = (int)(it - x->p->items);
     int64_t rows = it->src->info->shape[0], cols = it->src->info->shape[1], n = r1 - r0;
-    uint8_t *acc = x->acc[idx % N_ACC];
+    uint8_t *acc = item_acc(x, idx, r0);
     uint64_t scale_total, zp_total;
     quant_sizes(it, rows, &scale_total, &zp_total);
     ds_quant_range rg[DS_QUANT_MAX_OUTPUTS];

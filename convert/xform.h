@@ -30,7 +30,8 @@ typedef struct ds_xf_ctx ds_xf_ctx;
 int ds_xf_create(ds_xf_ctx **x, const ds_ckpt *c, const ds_plan *p, int use_cuda, size_t max_in, size_t max_out);
 void ds_xf_destroy(ds_xf_ctx *x);
 /* Items whose deferred outputs (scales, zero points) are collected at once: one
- * buffer each, reused round robin. Must exceed the items that can be in flight in
+ * buffer each, reused round robin in the order items start (not by item index:
+ * a --part or --resume skips items). Must exceed the items that can be in flight in
  * the executor's ring (its slots), so a buffer is never refilled while the writer
  * still reads it; convert/exec.c asserts this at compile time. */
 #define DS_XF_N_ACC 4

@@ -9,6 +9,8 @@
 #include "quant/quant_core.h"
 #include "quant/qrules.h"
 #include "quant/requant.h"
+#include "convert/requant_plan.h"
+#include "convert/xform.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -537,7 +539,60 @@ TEST(dev_tiny_fixture) {
     ds_ckpt_close(&c);
 }
 
+/* An item's scales, handed to the writer at its last chunk, stay as they were
+ * while the next items run: the executor's writer may still be writing them.
+ * A --part skips items, so the next item to run can be any later one; the one
+ * DS_XF_N_ACC items on shared the buffer (a part's file differed from the whole
+ * run's when the writer was slower than the transform). */
+TEST(deferred_scales_survive_later_items) {
+    ds_ckpt c;
+    if (ds_ckpt_open(DS_TEST_DATA "/dev-tiny/input", &c)) {
+        CHECKF(0, "cannot open the dev-tiny fixture");
+        return;
+    }
+    ds_quant_spec s;
+    ds_quant_spec_default(&s, 4);
+    ds_plan p;
+    CHECK_EQ_INT(ds_plan_requant(&c, &s, NULL, 0, &p), 0);
+    size_t max_in = 0, max_out = 0;
+    int a = -1, b = -1;
+    for (int i = 0; i < p.n_items; i++) {
+        const ds_plan_item *it = &p.items[i];
+        if (it->xform != DS_XF_QUANT) continue;
+        int64_t rows = ds_tensor_rows(it->src->info);
+        size_t in = (size_t)(rows * ds_tensor_cols(it->src->info)) * ds_dtype_size(it->src->info->dtype);
+        if (in > max_in) max_in = in;
+        if (ds_xf_out_bytes(it, rows) > max_out) max_out = ds_xf_out_bytes(it, rows);
+        if (a < 0) a = i;
+        else if (b < 0 && (i - a) % DS_XF_N_ACC == 0) b = i;
+    }
+    CHECK(a >= 0 && b > a);
+    ds_xf_ctx *x = NULL;
+    CHECK_EQ_INT(ds_xf_create(&x, &c, &p, 0, max_in, max_out), 0);
+    if (a >= 0 && b > a && x) {
+        uint8_t *out = xmalloc(max_out), *keep = NULL;
+        ds_xf_result ra, rb;
+        const ds_plan_item *ia = &p.items[a], *ib = &p.items[b];
+        int64_t na = ds_tensor_rows(ia->src->info), nb = ds_tensor_rows(ib->src->info);
+        CHECK(ds_xf_chunk_rows(ia, max_in) == na && ds_xf_chunk_rows(ib, max_in) == nb);
+        CHECK_EQ_INT(ds_xf_run(x, ia, 0, na, ds_ckpt_data(&c, ia->src), out, &ra), 0);
+        CHECK(ra.n >= 2 && ra.part[1].deferred_done && ra.part[1].bytes > 0);
+        keep = xmalloc(ra.part[1].bytes);
+        memcpy(keep, ra.part[1].data, ra.part[1].bytes);
+        /* the item DS_XF_N_ACC on runs next (those between skipped, as a --part does) */
+        CHECK_EQ_INT(ds_xf_run(x, ib, 0, nb, ds_ckpt_data(&c, ib->src), out, &rb), 0);
+        CHECKF(memcmp(keep, ra.part[1].data, ra.part[1].bytes) == 0,
+               "item %d's scales changed while item %d ran", a, b);
+        free(keep);
+        free(out);
+    }
+    ds_xf_destroy(x);
+    ds_plan_free(&p);
+    ds_ckpt_close(&c);
+}
+
 TESTS_MAIN(T(bf16_rounding_matches_dtype_table), T(scale_division_equals_reciprocal_multiply),
            T(packing_layout_int4_int8), T(rtn_matches_scalar_reference), T(unpack_roundtrip_and_stats),
            T(edge_groups), T(edge_groups_match_reference), T(constant_group_library_values), T(chunks_and_f32_input_give_same_bytes),
-           T(mse_beats_rtn), T(bad_arguments_refused), T(outputs_names_shapes), T(dev_tiny_fixture))
+           T(mse_beats_rtn), T(bad_arguments_refused), T(outputs_names_shapes), T(dev_tiny_fixture),
+           T(deferred_scales_survive_later_items))
