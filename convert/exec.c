@@ -101,6 +101,10 @@ typedef struct {
     int progress;
     uint8_t *gather;          /* writer's staging for column slices */
     size_t gather_cap;
+    /* Where the time goes (--json "stages"): each pipeline stage's busy time,
+     * kept by its own thread, and the wall time of the stages around it. */
+    double busy_read, busy_xf, busy_write;
+    double t_setup, t_alloc, t_pipe, t_conclude;
 } exec;
 
 static void set_err(exec *x, int rc) {
@@ -162,6 +166,7 @@ static void *reader_main(void *arg) {
             int64_t r1 = r0 + step < rows ? r0 + step : rows;
             s->item = i; s->r0 = r0; s->r1 = r1; s->end = 0;
             size_t n = (size_t)((r1 - r0) * rb);
+            double tb = ds_now();
             if (n && sf->fd < 0) /* past DS_MAX_SHARD_FDS: read through the map */
                 memcpy(s->in, sf->map + ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb), n);
             else if (n) {
@@ -170,6 +175,7 @@ static void *reader_main(void *arg) {
                 if (rc) { set_err(x, rc); return NULL; }
             }
             x->st->bytes_in += n;
+            x->busy_read += ds_now() - tb;
             put_state(x, s, SLOT_READ);
             si = (si + 1) % N_SLOTS;
             r0 = r1;
@@ -302,6 +308,7 @@ static void *writer_main(void *arg) {
         if (s->end) return NULL;
         const ds_plan_item *it = &x->p->items[s->item];
         int rc = 0;
+        double tb = ds_now();
         for (int k = 0; k < it->n_out && !rc; k++) rc = write_part(x, s, &x->p->outs[it->first_out + k], k);
         int last = s->r1 >= ds_tensor_rows(it->src->info);
         if (!rc && last) {
@@ -314,6 +321,7 @@ static void *writer_main(void *arg) {
             for (int f = 0; f < x->p->n_files && !rc; f++)
                 if (x->p->files[f].last_item == s->item) rc = commit_file(x, f);
         }
+        x->busy_write += ds_now() - tb;
         if (rc) { set_err(x, rc); return NULL; }
         report(x, 0);
         put_state(x, s, SLOT_FREE);
@@ -670,7 +678,9 @@ static int stage_pipeline(exec *x) {
         slot *s = &x->slots[si];
         if (wait_state(x, s, SLOT_READ)) break;
         if (!s->end) {
+            double tb = ds_now();
             int r = ds_xf_run(x->xf, &x->p->items[s->item], s->r0, s->r1, s->in, s->out, &s->res);
+            x->busy_xf += ds_now() - tb;
             if (r) { set_err(x, r); break; }
         }
         int end = s->end;
@@ -751,6 +761,16 @@ static int write_report(const exec *x) {
     cJSON_AddNumberToObject(o, "gb_per_s", s->seconds > 0 ? (s->bytes_in + s->bytes_out) / s->seconds / 1e9 : 0);
     cJSON *q = x->xf ? ds_xf_report(x->xf) : NULL;
     if (q) cJSON_AddItemToObject(o, "quantized", q);
+    /* Wall seconds of the run's stages, and inside the pipeline each thread's
+     * busy seconds: the one near "pipeline" is what bounds the run. */
+    cJSON *t = cJSON_AddObjectToObject(o, "stages_seconds");
+    cJSON_AddNumberToObject(t, "setup", x->t_setup);
+    cJSON_AddNumberToObject(t, "alloc", x->t_alloc);
+    cJSON_AddNumberToObject(t, "pipeline", x->t_pipe);
+    cJSON_AddNumberToObject(t, "read_busy", x->busy_read);
+    cJSON_AddNumberToObject(t, "transform_busy", x->busy_xf);
+    cJSON_AddNumberToObject(t, "write_busy", x->busy_write);
+    cJSON_AddNumberToObject(t, "conclude", x->t_conclude);
     int rc = ds_write_json_atomic(x->o->json_path, o);
     cJSON_Delete(o);
     return rc;
@@ -758,7 +778,7 @@ static int write_report(const exec *x) {
 
 /* A part records what it wrote and stops; a whole run and finish write the
  * side files and the index (last of the checkpoint), then the record and manifests. */
-static int stage_conclude(exec *x, double t0) {
+static int stage_conclude(exec *x, double t0, double tc) {
     const ds_exec_opts *o = x->o;
     ds_manifest man;
     ds_manifest_init(&man);
@@ -787,6 +807,7 @@ static int stage_conclude(exec *x, double t0) {
                       sizeof x->st->q_worst);
     if (!rc && o->manifest_path) rc = ds_manifest_write(&man, o->manifest_path);
     ds_manifest_free(&man);
+    x->t_conclude = ds_now() - tc;
     if (!rc) rc = write_report(x);
     return rc;
 }
@@ -895,10 +916,16 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
         if (!rc) rc = stage_check_space(&x);
         if (!rc) rc = stage_start_journal(&x);
         if (!rc) x.started = 1;
+        double ta = ds_now();
+        x.t_setup = ta - t0;
         if (!rc) rc = stage_alloc(&x);
+        double tp = ds_now();
+        x.t_alloc = tp - ta;
         if (!rc) rc = stage_pipeline(&x);
+        x.t_pipe = ds_now() - tp;
     }
-    if (!rc) rc = stage_conclude(&x, t0);
+    double tc = ds_now();
+    if (!rc) rc = stage_conclude(&x, t0, tc);
     if (rc == DS_EXIT_INPUT && x.started && x.journal) stage_undo(&x);
     teardown(&x);
     return rc;
