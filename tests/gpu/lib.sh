@@ -82,10 +82,32 @@ cuda_or_skip() {
     grep -q "CUDA is not available\|built without CUDA" "$W/out" && skip_or_fail "$(head -n 2 "$W/out")"
     return 0
 }
+# cuda_vs_cpu IN TOKENS: verify's CUDA logits against its CPU logits on IN, for
+# the TOKENS file and for the built-in probe set: within 1e-5 relative L2 per
+# position. Keeps $W/cpu-SET.f32, $W/cuda-SET.f32 and $W/SET.json (SET: fixture, probe).
+cuda_vs_cpu() {
+    local in=$1 exp=$2 set tok
+    for set in fixture probe; do
+        tok=(); [ $set = fixture ] && tok=(--tokens "$exp")
+        run "CPU dump ($set tokens)" 0 "$DSCONV" verify "$in" "${tok[@]}" --device cpu --dump-logits "$W/cpu-$set.f32"
+        run "CUDA vs CPU within 1e-5 relative L2 ($set tokens)" 0 "$DSCONV" verify "$in" "${tok[@]}" --device cuda \
+            --against-logits "$W/cpu-$set.f32" --max-rel-l2 1e-5 --dump-logits "$W/cuda-$set.f32" --json "$W/$set.json"
+        grep -E "rel L2|top-1" "$W/out" | sed "s/^/  [$set] /"
+    done
+}
 # gpu_summary: the closing line; the status is 0 when nothing failed.
 gpu_summary() {
     echo "$np passed, $nf failed"
     [ "$nf" = 0 ]
+}
+# exit_total LOG RC: the closing "total: N passed, N failed" of a script that ran
+# a test program (and a Python reference) into LOG; exits 0 when RC is 0 and
+# nothing failed, 1 otherwise.
+exit_total() {
+    count_lines "$1"
+    echo "total: $np passed, $nf failed"
+    [ "$2" = 0 ] && [ "$nf" = 0 ] && exit 0
+    exit 1
 }
 # log_summary LOG: the closing line of a script whose checks (tests/e2e/lib.sh's
 # pass/fail) went to LOG; the status is 0 when nothing failed.

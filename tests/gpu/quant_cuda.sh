@@ -38,7 +38,4 @@ if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, numpy' >/dev/
 else
     echo "SKIP quant_torch_ref.py: no python3 with torch and numpy here (not counted)"
 fi
-np=$(grep -c '^PASS ' "$out/log"); nf=$(grep -c '^FAIL ' "$out/log")
-echo "total: $np passed, $nf failed"
-[ "$rc" = 0 ] && [ "$nf" = 0 ] && exit 0
-exit 1
+exit_total "$out/log" "$rc"

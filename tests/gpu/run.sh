@@ -49,7 +49,4 @@ else
     echo "SKIP triton_ref.py: no python3 with torch, triton and a GPU here (not counted)"
 fi
 
-np=$(grep -c '^PASS ' "$out"); nf=$(grep -c '^FAIL ' "$out")
-echo "total: $np passed, $nf failed"
-[ "$rc" = 0 ] && [ "$nf" = 0 ] && exit 0
-exit 1
+exit_total "$out" "$rc"

@@ -29,13 +29,7 @@ cuda_or_skip "$DSCONV" verify "$IN" --device cuda
 run "CUDA verify of dev-tiny passes" 0 "$DSCONV" verify "$IN" --device cuda
 grep -q "device cuda" "$W/out" && ok "runs on the GPU" || ko "runs on the GPU" "$(cat "$W/out")"
 
-for set in fixture probe; do
-    tok=(); [ $set = fixture ] && tok=(--tokens "$EXP")
-    run "CPU dump ($set tokens)" 0 "$DSCONV" verify "$IN" "${tok[@]}" --device cpu --dump-logits "$W/cpu-$set.f32"
-    run "CUDA vs CPU within 1e-5 relative L2 ($set tokens)" 0 "$DSCONV" verify "$IN" "${tok[@]}" --device cuda \
-        --against-logits "$W/cpu-$set.f32" --max-rel-l2 1e-5 --dump-logits "$W/cuda-$set.f32" --json "$W/$set.json"
-    grep -E "rel L2|top-1" "$W/out" | sed "s/^/  [$set] /"
-done
+cuda_vs_cpu "$IN" "$EXP"
 run "CUDA vs transformers float64 within 1e-4" 0 "$DSCONV" verify "$IN" --tokens "$EXP" --device cuda --against-logits "$FP64"
 run "CUDA run repeats" 0 "$DSCONV" verify "$IN" --tokens "$EXP" --device cuda --dump-logits "$W/cuda-again.f32"
 cmp -s "$W/cuda-fixture.f32" "$W/cuda-again.f32" && ok "CUDA logits repeat bit for bit" || ko "CUDA logits repeat bit for bit"
