@@ -31,9 +31,10 @@ static const char *epilog =
 
 static int cb_io(const ds_option *opt, const char *arg) {
     int *io = opt->value;
-    if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
+    if (!strcmp(arg, "auto")) *io = DS_GG_IO_AUTO;
+    else if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
     else if (!strcmp(arg, "pwrite")) *io = DS_GG_IO_PWRITE;
-    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected mmap or pwrite", arg);
+    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected auto, mmap or pwrite", arg);
     return 0;
 }
 
@@ -110,9 +111,10 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("progress", 0, &o.progress, "progress on stderr even when it is not a terminal"),
         DS_OPT_FLAG_("no-sync", 0, &o.no_sync, "skip fsync before the rename"),
         DS_OPT_CALLBACK_("io", &o.io, "MODE", cb_io,
-                         "mmap (default): the workers store their bytes straight into the\n"
-                         "mapped output (blocks reserved first; pwrite where the file system\n"
-                         "cannot); pwrite: each worker writes its buffer at its offset"),
+                         "how the workers write (the bytes are the same): mmap stores them\n"
+                         "straight into the mapped output, blocks reserved first (pwrite where\n"
+                         "the file system cannot reserve); pwrite writes each worker's buffer\n"
+                         "at its offset; auto (default): mmap, but pwrite on tmpfs"),
         DS_OPT_END_()};
     const ds_opt_doc doc = {usage, epilog, NULL, NULL, 0};
     int i;

@@ -515,7 +515,8 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         ds_gguf_stream_stats st;
         memset(&st, 0, sizeof st);
         rc = ds_gguf_open(&w, out, &kv, d, p.n);
-        if (!rc) rc = ds_gguf_begin_positioned(w, o->io != DS_GG_IO_PWRITE, &base);
+        if (!rc) rc = ds_gguf_begin_positioned(w, o->io == DS_GG_IO_PWRITE ? DS_GGUF_MAP_NO
+                                                      : o->io == DS_GG_IO_MMAP ? DS_GGUF_MAP_YES : DS_GGUF_MAP_AUTO, &base);
         double t_setup = ds_now() - t_start, tp = ds_now();
         if (!rc) rc = ds_gguf_stream(&c, &p, o, w, base, data, &st);
         double t_pipe = ds_now() - tp, tc = ds_now();

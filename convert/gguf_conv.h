@@ -13,7 +13,8 @@
 #include "formats/gguf.h"
 
 /* --io: how the tensor data reaches the file */
-enum { DS_GG_IO_MMAP = 0,        /* stored into the mapped file (pwrite where it cannot be reserved) */
+enum { DS_GG_IO_AUTO = 0,        /* mmap, except on tmpfs/ramfs: pwrite */
+       DS_GG_IO_MMAP,            /* stored into the mapped file (pwrite where blocks cannot be reserved) */
        DS_GG_IO_PWRITE };        /* pwrite from each worker's buffer */
 
 typedef struct {

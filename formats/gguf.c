@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -204,10 +205,16 @@ int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, uint8_t **base) {
     w->positioned = 1;
     /* the padding between tensors is never written: the file's size makes it zeros */
     if (ftruncate(w->fd, (off_t)w->total) != 0) return DS_IO_FAIL(w->tmp_path, "ftruncate");
-    if (!map || w->total == w->hlen) return 0;
+    if (map == DS_GGUF_MAP_NO || w->total == w->hlen) return 0;
     /* Blocks reserved first, so a store through the mapping never meets a full
      * disk (which would be SIGBUS, not an error code). A file system that
-     * cannot reserve gets the pwrite path. */
+     * cannot reserve gets the pwrite path; so does a RAM file system unless
+     * asked (there, reserving is allocating and zeroing every page, serially,
+     * before the first store). */
+    struct statfs sf;
+    if (map == DS_GGUF_MAP_AUTO && fstatfs(w->fd, &sf) == 0 &&
+        ((unsigned long)sf.f_type == 0x01021994ul /* tmpfs */ || (unsigned long)sf.f_type == 0x858458f6ul /* ramfs */))
+        return 0;
     if (fallocate(w->fd, 0, (off_t)w->hlen, (off_t)(w->total - w->hlen)) != 0) {
         if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return 0;
         return DS_IO_FAIL(w->tmp_path, "fallocate");
