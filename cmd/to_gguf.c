@@ -110,7 +110,7 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("quiet", 0, &o.quiet, "no progress on stderr"),
         DS_OPT_FLAG_("progress", 0, &o.progress, "progress on stderr even when it is not a terminal"),
         DS_OPT_FLAG_("no-sync", 0, &o.no_sync, "skip fsync before the rename"),
-        DS_OPT_CALLBACK_("io", &o.io, "MODE", cb_io,
+        DS_OPT_CALLBACK_("io", &o.io, "auto|mmap|pwrite", cb_io,
                          "how the workers write (the bytes are the same): mmap stores them\n"
                          "straight into the mapped output, blocks reserved first (pwrite where\n"
                          "the file system cannot reserve); pwrite writes each worker's buffer\n"
