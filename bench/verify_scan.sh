@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # verify_scan.sh - issue 17: verify reads a checkpoint once, the structure
-# scan riding on the forward pass's reads (verify/wscan.h). Measures, on one
+# scan riding on the forward pass's reads (verify/ws_scan.h). Measures, on one
 # input and in one run, beside `cat` of the input:
 #   read floor   cat of the shards (run twice; the second, warm, counts, as
 #                verify's runs are warm too)

@@ -4,6 +4,6 @@
 #ifndef DS_VERIFY_MANIFEST_HOOK_H
 #define DS_VERIFY_MANIFEST_HOOK_H
 
-int vf_manifest_check(const char *ckpt_path, const char *manifest_path);
+int ds_verify_manifest_check(const char *ckpt_path, const char *manifest_path);
 
 #endif
