@@ -92,10 +92,10 @@ run() { # name -- command...
 }
 
 for t in bf16 q8_0; do
-    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
+    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
 done
 for t in bf16 q8_0; do
-    run to-gguf-$t-pwrite "$DS" to-gguf "$IN" "$OUT" --type $t --threads "$THREADS" --no-sync --quiet --force --io pwrite --json "$DIR/run.json"
+    run to-gguf-$t-pwrite "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --io pwrite --json "$DIR/run.json"
 done
 if "$DS" to-gguf --help 2>/dev/null | grep -q cuda && "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
    && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
