@@ -5,7 +5,8 @@
 #
 # Input: bin/dsconv-sample --profile v3-bench (DeepSeek-V3's real shapes, FP8) plus the
 # small tokenizer tests/data/tok-tiny. Measures, on this machine, in one run:
-#   floor: `cat` of the input (read once), `dd` of as many bytes as the output (write once);
+#   floor: `cat` of the input (read once), `dd` of as many bytes as the output (write once),
+#          each the fastest of 3 tries (bench/floor.sh);
 #          "overlapped floor" = max(read, write) (reading and writing at the same time),
 #          "serial floor" = read + write;
 #   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk), on the CPU (--io mmap,
@@ -47,18 +48,10 @@ if [ ! -e "$IN/model.safetensors.index.json" ]; then
 fi
 cp "$ROOT"/tests/data/tok-tiny/tokenizer.json "$ROOT"/tests/data/tok-tiny/tokenizer_config.json "$IN/"
 IN_BYTES=$(du -sb "$IN" | cut -f1)
-cat "$IN"/*.safetensors >/dev/null
-t0=$(date +%s.%N); cat "$IN"/*.safetensors >/dev/null; T_READ=$(secs "$t0")
-echo "bench_gguf: input $IN_BYTES bytes, read floor $T_READ s"
-
-write_floor() {
-    local n=$1 bs=$((16 << 20)) t0
-    rm -f "$DIR/dd"; sync
-    t0=$(date +%s.%N)
-    dd if=/dev/zero of="$DIR/dd" bs=$bs count=$(((n + bs - 1) / bs)) status=none
-    secs "$t0"
-    rm -f "$DIR/dd"; sync
-}
+# the floors: fastest of 3 tries each (bench/floor.sh)
+. "$ROOT/bench/floor.sh"
+T_READ=$(read_floor "$IN"/*.safetensors)
+echo "bench_gguf: input $IN_BYTES bytes, read floor $T_READ s; $(df -T "$DIR" | awk 'NR == 2 {print "bench dir on " $2}')"
 
 ROWS=""
 # the --json of the last dsconv run, one line: stages, workers, io, GPU share, anonymous memory
@@ -87,7 +80,7 @@ run() { # name -- command...
     if [ $rc != 0 ] || [ ! -e "$OUT" ]; then echo "bench_gguf: $name failed (exit $rc)"; tail -3 "$DIR/log"; ROWS="$ROWS{\"name\":\"$name\",\"error\":$rc},"; return; fi
     local ob tw fo fs
     ob=$(stat -c %s "$OUT"); rm -f "$OUT"; sync
-    tw=$(write_floor "$ob")
+    tw=$(write_floor "$ob" "$DIR")
     fo=$(awk -v a="$T_READ" -v b="$tw" 'BEGIN{printf "%.3f", (a > b ? a : b)}')
     fs=$(calc "$T_READ + $tw")
     printf "%-22s %8.2f s  %6.2f GB/s  overlapped floor %6.2f s (ratio %5.2fx)  serial floor %6.2f s (%5.2fx)  peak RSS %6d MiB\n" \
@@ -99,10 +92,10 @@ run() { # name -- command...
 }
 
 for t in bf16 q8_0; do
-    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
+    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
 done
 for t in bf16 q8_0; do
-    run to-gguf-$t-pwrite "$DS" to-gguf "$IN" "$OUT" --type $t --threads "$THREADS" --no-sync --quiet --force --io pwrite --json "$DIR/run.json"
+    run to-gguf-$t-pwrite "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --io pwrite --json "$DIR/run.json"
 done
 if "$DS" to-gguf --help 2>/dev/null | grep -q cuda && "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
    && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then

@@ -378,13 +378,7 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
         if (r.u[k].n * p->t[r.u[k].t].cols > max_elems) max_elems = r.u[k].n * p->t[r.u[k].t].cols;
     const ds_device *dev = NULL;
     if (!rc) rc = ds_device_get(o->use_cuda, &dev);
-    if (!rc && dev->gpu) {
-        r.gpu = dev;
-        rc = dev->alloc(&r.dw, (size_t)max_elems);
-        if (!rc) rc = dev->alloc(&r.dbf, (size_t)max_elems * 2);
-        if (!rc) rc = dev->alloc(&r.df, (size_t)max_elems * 4);
-        if (!rc) rc = dev->alloc(&r.dq, (size_t)max_elems * 4);
-    }
+    if (!rc && dev->gpu) r.gpu = dev; /* worker 0 allocates its buffers (below) */
     int nw = omp_get_max_threads();
     if (nw < 1) nw = 1;
     st->workers = nw;
@@ -401,6 +395,19 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
             float *f = xaligned((size_t)r.cap * 4), *tmp = xaligned((size_t)r.cap * 4);
             uint8_t *stage = base ? NULL : xaligned((size_t)(r.max_nb ? r.max_nb : 1));
             busy_t b = {0, 0, 0};
+            if (me == 0 && r.gpu) {
+                /* The GPU's first allocation creates its context (a good part of a
+                 * second): worker 0 waits for it while the others start on units. */
+                int grc = r.gpu->alloc(&r.dw, (size_t)max_elems);
+                if (!grc) grc = r.gpu->alloc(&r.dbf, (size_t)max_elems * 2);
+                if (!grc) grc = r.gpu->alloc(&r.df, (size_t)max_elems * 4);
+                if (!grc) grc = r.gpu->alloc(&r.dq, (size_t)max_elems * 4);
+                if (grc) {
+                    int zero = 0;
+                    __atomic_compare_exchange_n(&r.err, &zero, grc, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                }
+                b.xf += ds_now() - r.t0;
+            }
             for (;;) {
                 if (__atomic_load_n(&r.err, __ATOMIC_RELAXED)) break;
                 int64_t k = __atomic_fetch_add(&r.next, 1, __ATOMIC_RELAXED);
