@@ -107,7 +107,8 @@ int cmd_requant(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, ds_wargs_note, &w, 0};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc == DS_OPT_HELP_SHOWN) { free(q.ignore); ds_wargs_free(&w); return 0; }
-    if (!rc && argc - i != 2) rc = ds_opt_usage_error(opts, &doc);
+    const char *in = NULL, *out = NULL;
+    if (!rc) rc = ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out);
     ds_quant_spec spec;
     ds_quant_spec_default(&spec, (int)q.bits);
     ds_requant_opts ro = {0};
@@ -132,7 +133,7 @@ int cmd_requant(int argc, char **argv) {
     }
     if (rc) { free(q.ignore); ds_wargs_free(&w); return rc; }
     requant_args ra = {&spec, q.ignore, q.n_ignore, &ro};
-    rc = ds_wargs_run(&w, argv[i], argv[i + 1], build, &ra);
+    rc = ds_wargs_run(&w, in, out, build, &ra);
     free(q.ignore);
     return rc;
 }
