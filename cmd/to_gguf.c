@@ -29,6 +29,15 @@ static const char *epilog =
     "  dsconv to-gguf /models/DeepSeek-V3 /models/DeepSeek-V3-Q8_0.gguf --type q8_0\n"
     "  dsconv to-gguf /models/DeepSeek-R1 r1.gguf --type bf16 --type-for 'blk.*_exps.weight=q8_0'\n";
 
+static int cb_io(const ds_option *opt, const char *arg) {
+    int *io = opt->value;
+    if (!strcmp(arg, "auto")) *io = DS_GG_IO_AUTO;
+    else if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
+    else if (!strcmp(arg, "pwrite")) *io = DS_GG_IO_PWRITE;
+    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected auto, mmap or pwrite", arg);
+    return 0;
+}
+
 /* --type and --type-for fill the ggml types of ds_gguf_opts. */
 typedef struct {
     ds_gguf_opts *o;
@@ -101,13 +110,18 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("quiet", 0, &o.quiet, "no progress on stderr"),
         DS_OPT_FLAG_("progress", 0, &o.progress, "progress on stderr even when it is not a terminal"),
         DS_OPT_FLAG_("no-sync", 0, &o.no_sync, "skip fsync before the rename"),
+        DS_OPT_CALLBACK_("io", &o.io, "auto|mmap|pwrite", cb_io,
+                         "how the workers write (the bytes are the same): mmap stores them\n"
+                         "straight into the mapped output, blocks reserved first (pwrite where\n"
+                         "the file system cannot reserve); pwrite writes each worker's buffer\n"
+                         "at its offset; auto (default): mmap, but pwrite on tmpfs"),
         DS_OPT_END_()};
     const ds_opt_doc doc = {usage, epilog, NULL, NULL, 0};
     int i;
     rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
-    if (argc - i != 2) return ds_opt_usage_error(opts, &doc);
-    const char *in = argv[i], *out = argv[i + 1];
+    const char *in = NULL, *out = NULL;
+    DS_TRY(ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out));
     if (!o.dry_run && ds_path_exists(out) && !force) {
         ds_err("%s exists (use --force to overwrite)", out);
         return DS_EXIT_USAGE;
