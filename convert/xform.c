@@ -36,6 +36,11 @@ struct ds_xf_ctx {
     unsigned acc_next;            /* the buffer the next item to start takes */
     ds_quant_stats *qstats;       /* per plan item */
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
+    /* the largest |w| of the last few weights scanned: a gate projection's
+     * global scale needs its up partner's too, and the up item the gate's */
+    const ds_ckpt_entry *amax_of[4];
+    float amax_val[4];
+    unsigned amax_next;
     /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
      * rows of an FP8 source) always; the others only where that memory is
      * separate (gpu): on the CPU the kernels use the host buffers themselves. */
@@ -232,12 +237,22 @@ static uint8_t *item_acc(ds_xf_ctx *x, int idx, int64_t r0) {
 /* Largest |w| of a whole weight as BF16 (an FP8 weight's from its codes and
  * block scales, without dequantizing; the reader reads the same pages next). */
 static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale) {
+    for (int k = 0; k < 4; k++)
+        if (x->amax_of[k] == e) return x->amax_val[k];
     const uint8_t *d = ds_ckpt_data(x->c, e);
     int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
-    if (e->info->dtype == DS_BF16) return ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
-    int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
-    return ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
-                             bc);
+    float a;
+    if (e->info->dtype == DS_BF16) {
+        a = ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
+    } else {
+        int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
+        a = ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
+                              bc);
+    }
+    unsigned k = x->amax_next++ % 4;
+    x->amax_of[k] = e;
+    x->amax_val[k] = a;
+    return a;
 }
 
 /* NVFP4 / MXFP4 rows [r0, r0+n) of an item: BF16 rows (FP8 dequantized

@@ -11,7 +11,10 @@
  * code's mantissa, times 2^120 (exact: a power-of-two scaling; a code of
  * exponent 0 becomes a float subnormal, m * 2^-149, so m * 2^-29 * 2^120 =
  * m * 2^-9, the e4m3 subnormal). Then one float multiply by the block scale
- * and the round to nearest even: the dequant kernel's two operations.
+ * and the round to nearest even, as upstream's kernel; a NaN code (its
+ * magnitude bits would read 480) is written 0x7FFF. Scales must be finite,
+ * as for every dequant kernel (kernels.h; the plan builders check them).
+ * ds_cpu_dequant_fp8_bf16 / _f32 are this decode too.
  *
  * Row statistics (ds_quant_row_stats): err_sq and ref_sq in double, lane l
  * (of eight) taking the columns l mod 8 in increasing order, the eight lane
@@ -63,9 +66,8 @@ FR_INLINE fr_v8f fr_dec8(const uint8_t *src, float s) {
     fr_v8u mag = u & 0x7Fu;
     fr_v8f v = (fr_v8f)(mag << 20) * 0x1p120f;                /* |e4m3|, exact */
     v = (fr_v8f)((fr_v8u)v | ((u & 0x80u) << 24));            /* sign (-0 for code 0x80) */
-    /* the product is NaN only for a NaN code (scales are finite), written 0x7FFF */
-    fr_v8f r = fr_rbf(v * s);
-    return (fr_v8f)fr_sel((fr_v8i)(mag == 0x7Fu), (fr_v8u){0} + 0x7FFF0000u, (fr_v8u)r);
+    /* the product is NaN only for a NaN code (scales are finite: kernels.h), written 0x7FFF */
+    return (fr_v8f)fr_sel((fr_v8i)(mag == 0x7Fu), (fr_v8u){0} + 0x7FFF0000u, (fr_v8u)fr_rbf(v * s));
 }
 
 FR_INLINE float fr_dec1(uint8_t c, float s) {
@@ -104,6 +106,27 @@ FR_INLINE void fr_pack_bytes(fr_v8u c, uint8_t *out) {
     fr_v32b cb = (fr_v32b)c;
     fr_v16b o = __builtin_shufflevector(cb, cb, 0, 4, 8, 12, 16, 20, 24, 28, 0, 0, 0, 0, 0, 0, 0, 0);
     memcpy(out, &o, 8);
+}
+
+/* One FP8 row as BF16 bits (what ds_cpu_dequant_fp8_bf16 writes). */
+typedef uint16_t fr_v8h __attribute__((vector_size(16)));
+typedef uint16_t fr_v16h __attribute__((vector_size(32)));
+FR_INLINE void fr_decode_row_bf16(const uint8_t *src, int64_t cols, const float *srow, int bc, uint16_t *out) {
+    for (int64_t c0 = 0; c0 < cols; c0 += bc) {
+        int64_t c1 = c0 + bc < cols ? c0 + bc : cols, j = c0;
+        float s = srow[c0 / bc];
+        for (; j + 8 <= c1; j += 8) {
+            fr_v16h h = (fr_v16h)fr_dec8(src + j, s);
+            fr_v8h o = __builtin_shufflevector(h, h, 1, 3, 5, 7, 9, 11, 13, 15);
+            memcpy(out + j, &o, sizeof o);
+        }
+        for (; j < c1; j++) {
+            float f = fr_dec1(src[j], s);
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            out[j] = (uint16_t)(u >> 16);
+        }
+    }
 }
 
 /* One BF16 row widened to floats. */
