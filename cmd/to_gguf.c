@@ -125,8 +125,8 @@ int cmd_to_gguf(int argc, char **argv) {
     int i;
     rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
-    if (argc - i != 2) return ds_opt_usage_error(opts, &doc);
-    const char *in = argv[i], *out = argv[i + 1];
+    const char *in = NULL, *out = NULL;
+    DS_TRY(ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out));
     if (!o.dry_run && ds_path_exists(out) && !force) {
         ds_err("%s exists (use --force to overwrite)", out);
         return DS_EXIT_USAGE;

@@ -4,7 +4,8 @@
 # the K-quants. Needs an NVIDIA GPU and a CUDA build; PASS/FAIL lines, "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+source tests/gpu/lib.sh
+skip_without_gpu
 export DSCONV=$PWD/bin/dsconv SAMPLE=$PWD/bin/dsconv-sample DATA=$PWD/tests/data
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 source tests/e2e/lib.sh
@@ -35,6 +36,4 @@ for t in q4_k q6_k q8_0; do
     check "cuda: $t GPU+CPU workers = CPU bytes on the sample" cmp -s "$TMP/bh-$t.gguf" "$TMP/bc-$t.gguf"
 done
 } | tee "$TMP/log"
-p=$(grep -c '^PASS ' "$TMP/log"); f=$(grep -c '^FAIL ' "$TMP/log")
-echo "$p passed, $f failed"
-[ "$f" = 0 ]
+log_summary "$TMP/log"
