@@ -9,8 +9,8 @@
 #          each the fastest of 3 tries (bench/floor.sh);
 #          "overlapped floor" = max(read, write) (reading and writing at the same time),
 #          "serial floor" = read + write;
-#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk), on the CPU (--io mmap,
-#          the default, and --io pwrite) and with --device cuda when the build and machine have
+#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk), on the CPU (--device cpu:
+#          pwrite, the default; with --reserve; bf16 with --io mmap) and with --device cuda when the build and machine have
 #          CUDA; each run's --json "stages_seconds" (setup, pipeline wall, the workers' summed
 #          read/transform/write busy seconds) is printed under its line;
 #   convert_hf_to_gguf.py --outtype bf16 and q8_0 on the same FP8 input (when LLAMA is set:
@@ -95,8 +95,9 @@ for t in bf16 q8_0; do
     run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
 done
 for t in bf16 q8_0; do
-    run to-gguf-$t-pwrite "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --io pwrite --json "$DIR/run.json"
+    run to-gguf-$t-reserve "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --reserve --json "$DIR/run.json"
 done
+run to-gguf-bf16-mmap "$DS" to-gguf "$IN" "$OUT" --type bf16 --device cpu --threads "$THREADS" --no-sync --quiet --force --io mmap --json "$DIR/run.json"
 if "$DS" to-gguf --help 2>/dev/null | grep -q cuda && "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
    && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     for t in bf16 q8_0; do

@@ -4,6 +4,7 @@
 #include "common/util.h"
 #include "common/fsafe.h"
 #include "convert/gguf_conv.h"
+#include "kernels/device.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,12 +32,13 @@ static const char *epilog =
 
 static int cb_io(const ds_option *opt, const char *arg) {
     int *io = opt->value;
-    if (!strcmp(arg, "auto")) *io = DS_GG_IO_AUTO;
-    else if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
+    if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
     else if (!strcmp(arg, "pwrite")) *io = DS_GG_IO_PWRITE;
-    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected auto, mmap or pwrite", arg);
+    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected pwrite or mmap", arg);
     return 0;
 }
+
+static int resolve_device(void *ctx, int *use_cuda) { return ds_resolve_device(*(const ds_device_req *)ctx, use_cuda); }
 
 /* --type and --type-for fill the ggml types of ds_gguf_opts. */
 typedef struct {
@@ -110,11 +112,14 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("quiet", 0, &o.quiet, "no progress on stderr"),
         DS_OPT_FLAG_("progress", 0, &o.progress, "progress on stderr even when it is not a terminal"),
         DS_OPT_FLAG_("no-sync", 0, &o.no_sync, "skip fsync before the rename"),
-        DS_OPT_CALLBACK_("io", &o.io, "auto|mmap|pwrite", cb_io,
-                         "how the workers write (the bytes are the same): mmap stores them\n"
-                         "straight into the mapped output, blocks reserved first (pwrite where\n"
-                         "the file system cannot reserve); pwrite writes each worker's buffer\n"
-                         "at its offset; auto (default): mmap, but pwrite on tmpfs"),
+        DS_OPT_CALLBACK_("io", &o.io, "pwrite|mmap", cb_io,
+                         "how the workers write (the bytes are the same): pwrite (default)\n"
+                         "writes each worker's buffer at its offset; mmap stores them straight\n"
+                         "into the mapped output, blocks reserved first (pwrite where the file\n"
+                         "system cannot reserve; slower than pwrite on ext4's page cache)"),
+        DS_OPT_FLAG_("reserve", 0, &o.reserve,
+                     "reserve the whole file's blocks (fallocate) before writing, so a full\n"
+                     "disk fails at the start rather than part way"),
         DS_OPT_END_()};
     const ds_opt_doc doc = {usage, epilog, NULL, NULL, 0};
     int i;
@@ -132,7 +137,10 @@ int cmd_to_gguf(int argc, char **argv) {
         return DS_EXIT_USAGE;
     }
     ds_set_threads((int)threads);
-    DS_TRY(ds_resolve_device(dreq, &o.use_cuda));
+    /* CUDA's start-up is left to the first worker (gguf_conv.h resolve_device),
+     * except where it costs nothing: --device cpu, a build without CUDA, a dry run */
+    if (dreq.kind == DS_DEV_CPU || !ds_device_cuda() || o.dry_run) DS_TRY(ds_resolve_device(dreq, &o.use_cuda));
+    else { o.resolve_device = resolve_device; o.resolve_ctx = &dreq; }
     rc = ds_gguf_convert(in, out, &o);
     return rc;
 }

@@ -377,8 +377,8 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     for (int64_t k = 0; k < r.nu; k++)
         if (r.u[k].n * p->t[r.u[k].t].cols > max_elems) max_elems = r.u[k].n * p->t[r.u[k].t].cols;
     const ds_device *dev = NULL;
-    if (!rc) rc = ds_device_get(o->use_cuda, &dev);
-    if (!rc && dev->gpu) r.gpu = dev; /* worker 0 allocates its buffers (below) */
+    if (!rc && !o->resolve_device) rc = ds_device_get(o->use_cuda, &dev);
+    if (!rc && dev && dev->gpu) r.gpu = dev; /* worker 0 allocates its buffers (below) */
     int nw = omp_get_max_threads();
     if (nw < 1) nw = 1;
     st->workers = nw;
@@ -395,7 +395,17 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
             float *f = xaligned((size_t)r.cap * 4), *tmp = xaligned((size_t)r.cap * 4);
             uint8_t *stage = base ? NULL : xaligned((size_t)(r.max_nb ? r.max_nb : 1));
             busy_t b = {0, 0, 0};
-            if (me == 0 && r.gpu) {
+            if (me == 0 && o->resolve_device) {
+                /* --device auto/cuda: CUDA starts here, while the others work */
+                int use = 0, grc = o->resolve_device(o->resolve_ctx, &use);
+                const ds_device *g = NULL;
+                if (!grc && use && !(grc = ds_device_get(1, &g))) r.gpu = g;
+                if (grc) {
+                    int zero = 0;
+                    __atomic_compare_exchange_n(&r.err, &zero, grc, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+                }
+            }
+            if (me == 0 && r.gpu && !__atomic_load_n(&r.err, __ATOMIC_RELAXED)) {
                 /* The GPU's first allocation creates its context (a good part of a
                  * second): worker 0 waits for it while the others start on units. */
                 int grc = r.gpu->alloc(&r.dw, (size_t)max_elems);
@@ -435,6 +445,7 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     st->read_busy = total.read;
     st->transform_busy = total.xf;
     st->write_busy = total.write;
+    st->gpu = r.gpu != NULL;
     st->gpu_bytes = r.gpu_bytes;
     st->peak_anon = r.peak_anon;
     if (r.gpu) { r.gpu->free(r.dw); r.gpu->free(r.dbf); r.gpu->free(r.df); r.gpu->free(r.dq); r.gpu->free(r.dscale); }

@@ -10,6 +10,7 @@ typedef struct {
     double read_busy, transform_busy, write_busy; /* seconds summed over the workers */
     int workers;
     int64_t units, unit_elems;                    /* work units, elements per unit (at most, rows whole) */
+    int gpu;                                      /* worker 0 encoded on the GPU */
     uint64_t gpu_bytes;                           /* output bytes encoded on the GPU */
     uint64_t peak_anon;                           /* sampled RssAnon maximum */
     uint64_t buffer_bytes;                        /* the workers' buffers (scratch, staging) */

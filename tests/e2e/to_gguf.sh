@@ -33,6 +33,9 @@ for io in mmap pwrite; do
 done
 check "--json stages_seconds: setup, pipeline, read/transform/write busy" \
     bash -c "grep -q '\"stages_seconds\"' '$TMP/io.json' && grep -q '\"transform_busy\"' '$TMP/io.json' && grep -q '\"write_busy\"' '$TMP/io.json'"
+expect_rc "to-gguf --reserve runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type q8_0 --name Model --reserve --quiet --no-sync --force --json "$TMP/io.json"
+check "--reserve: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
+check "--json says reserve" grep -q '"reserve":[[:space:]]*true' "$TMP/io.json"
 expect_rc "--io bad is a usage error" 2 "$DSCONV" to-gguf "$M" "$TMP/u.gguf" --io direct
 
 # A BF16 input gives the same file as its FP8 original.
