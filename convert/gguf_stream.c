@@ -6,19 +6,22 @@
  * or a run of heads of kv_b_proj's two halves - each with its own output
  * offset and size. Every worker (one per --threads) takes the next unit in
  * file order and does all of it: the input pages (the shard is mapped),
- * the encoding, the output bytes. With the file mapped (the default where the
- * file system reserves blocks), the encoder stores straight into the page
- * cache, so no copy follows the encoding and the page-cache writes themselves
- * run on every core; otherwise each worker pwrites its unit from a staging
- * buffer. No thread waits on another, and no OpenMP team spins beside a
- * writer thread: a worker calls the kernels on its own (nested regions are
- * one thread).
+ * the encoding, the output bytes, which it pwrites at the unit's offset (the
+ * default). No OpenMP team spins beside a writer thread: a worker calls the
+ * kernels on its own (nested regions are one thread). The kernel serializes
+ * buffered writes to one file (ext4 holds the inode lock for each), so two
+ * variants are there to measure against that: --writers N hands the encoded
+ * units through a buffer pool to N threads that only write; --io mmap maps
+ * the (reserved) file and encodes straight into the page cache, with no copy
+ * and no lock but every page zeroed and faulted in first (slower than pwrite
+ * on ext4, measured on the H200).
  *
  * Memory: per worker two scratch buffers of float32 rows (BATCH_ELEMS, or a
- * row or a head where larger) and, in pwrite mode, one unit of output; the
- * input and output pages a unit touched are unmapped when it is done
- * (they stay in the page cache), so resident memory is about
- * workers x (unit in + unit out + scratch), whatever the model.
+ * row or a head where larger) and one unit of output (with --writers: a pool
+ * of workers + 2N; with mmap: none); the input pages a unit read (and with
+ * mmap the output pages it wrote) are unmapped when it is done (they stay in
+ * the page cache), so resident memory is about workers x (unit in + unit out
+ * + scratch), whatever the model.
  *
  * CUDA (--device cuda): worker 0 - the thread whose device --device chose -
  * encodes its units on the GPU (FP8 or BF16 rows copied there, dequantized,
