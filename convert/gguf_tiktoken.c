@@ -90,6 +90,7 @@ typedef struct {
     int n;
     uint32_t *slot;     /* open addressing: token index + 1, 0 empty */
     uint64_t mask;
+    int32_t *pair;      /* rank of each two-byte token by its 16 bits, -1: none (most lookups) */
 } ranks_t;
 
 static uint64_t slot_of(const ranks_t *r, const uint8_t *p, size_t n) { return ds_xxh3_64(p, n) & r->mask; }
@@ -97,6 +98,7 @@ static uint64_t slot_of(const ranks_t *r, const uint8_t *p, size_t n) { return d
 /* Rank of bytes p[0, n), or -1. */
 static int64_t rank_lookup(const uint8_t *p, size_t n, void *ctx) {
     const ranks_t *r = ctx;
+    if (n == 2) return r->pair[p[0] << 8 | p[1]];
     for (uint64_t s = slot_of(r, p, n);; s = (s + 1) & r->mask) {
         uint32_t v = r->slot[s];
         if (!v) return -1;
@@ -115,7 +117,7 @@ static int token_index(const ranks_t *r, const uint8_t *p, size_t n) {
 }
 
 static void ranks_free(ranks_t *r) {
-    free(r->bytes); free(r->off); free(r->rank); free(r->slot);
+    free(r->bytes); free(r->off); free(r->rank); free(r->slot); free(r->pair);
     memset(r, 0, sizeof *r);
 }
 
@@ -231,6 +233,10 @@ static int ranks_parse(const char *path, const char *text, size_t len, ranks_t *
         }
         r->slot[s] = (uint32_t)k + 1;
     }
+    r->pair = xmalloc(65536 * sizeof *r->pair);
+    for (int i = 0; i < 65536; i++) r->pair[i] = -1;
+    for (int k = 0; k < r->n; k++)
+        if (r->off[k + 1] - r->off[k] == 2) r->pair[r->bytes[r->off[k]] << 8 | r->bytes[r->off[k] + 1]] = (int32_t)r->rank[k];
     return 0;
 }
 

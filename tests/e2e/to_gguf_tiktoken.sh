@@ -93,3 +93,10 @@ expect_rc "tiktoken.model linked outside the checkpoint: exit 3" 3 "$DSCONV" to-
 # --no-vocab still writes the file without a tokenizer.
 expect_rc "--no-vocab with tiktoken.model" 0 "$DSCONV" to-gguf "$M" "$TMP/tk-nv.gguf" --type q8_0 --no-vocab --quiet --no-sync
 check "--no-vocab: no tokenizer keys" bash -c "! grep -q tokenizer.ggml '$TMP/tk-nv.gguf'"
+
+# DeepSeek-V3.2: llama.cpp's converter writes it as another architecture (deepseek32); refused, saying so.
+"$SAMPLE" --family v32 --out "$TMP/tk-v32" --quiet
+cp "$TOK"/* "$TMP/tk-v32/"
+expect_rc "deepseek_v32 refused: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-v32" "$TMP/x.gguf"
+expect_err "names the model_type" "deepseek_v32"
+expect_err "says why (llama.cpp's deepseek32 architecture)" "deepseek32"
