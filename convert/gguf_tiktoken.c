@@ -185,7 +185,7 @@ static int ranks_parse(const char *path, const char *text, size_t len, ranks_t *
                 if (nf < 3) { f[nf] = text + s; fl[nf] = i - s; }
                 nf++;
             }
-            if (nf == 0) { at = next; continue; }
+            /* a line of blanks is not empty: the loader's "token, rank = line.split()" fails on it */
             if (nf != 2) return ds_fail(DS_EXIT_INPUT, "%s: line %zu: expected 'BASE64 RANK', found %d fields", path, line_no, nf);
             long nb = b64_decode(f[0], fl[0], r->bytes + r->off[r->n]);
             if (nb <= 0)

@@ -66,6 +66,7 @@ bad() { # bad NAME SEDEXPR EXPECTED-TEXT
 bad base64 '3s/^[^ ]*/@@@@/' "line 3"
 bad rank '5s/ [0-9]*$/ 12x/' "rank '12x'"
 bad fields '7s/$/ extra/' "3 fields"
+bad blanks '13s/.*/   /' "line 13: expected 'BASE64 RANK', found 0 fields"
 bad duprank '9s/ [0-9]*$/ 0/' "rank 0 appears twice"
 bad duptoken "11s/^[^ ]*/$(sed -n '1s/ .*//p' "$M/tiktoken.model")/" "repeats"
 check "refused: no output" [ ! -e "$TMP/x.gguf" ]
