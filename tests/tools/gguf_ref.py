@@ -23,6 +23,7 @@ import hashlib, json, os, runpy, sys, tempfile
 
 llama, ckpt, tokdir, outtype, out = sys.argv[1:6]
 pre = sys.argv[sys.argv.index("--pre") + 1] if "--pre" in sys.argv else None
+no_hash = "--no-hash" in sys.argv  # read now: sys.argv is the converter's below
 sys.path.insert(0, llama)
 sys.path.insert(1, os.path.join(llama, "gguf-py"))
 
@@ -82,7 +83,7 @@ except SystemExit as e:
     if e.code:
         raise
 
-if "--no-hash" in sys.argv:  # bench: the conversion only
+if no_hash:  # bench: the conversion only
     sys.exit(0)
 import gguf  # noqa: E402
 r = gguf.GGUFReader(out)
