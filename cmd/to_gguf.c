@@ -75,7 +75,7 @@ int cmd_to_gguf(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.type = DS_GGML_BF16;
     int force = 0, rc = 0;
-    long threads = 0;
+    long threads = 0, writers = 0;
     ds_device_req dreq;
     memset(&dreq, 0, sizeof dreq);
     const char *pats[64];
@@ -117,6 +117,9 @@ int cmd_to_gguf(int argc, char **argv) {
                          "writes each worker's buffer at its offset; mmap stores them straight\n"
                          "into the mapped output, blocks reserved first (pwrite where the file\n"
                          "system cannot reserve; slower than pwrite on ext4's page cache)"),
+        DS_OPT_INT_("writers", &writers, "N", 0, 64,
+                    "with pwrite: N threads write what the workers encode, handed over\n"
+                    "through workers + 2N buffers (default 0: each worker writes its units)"),
         DS_OPT_FLAG_("reserve", 0, &o.reserve,
                      "reserve the whole file's blocks (fallocate) before writing, so a full\n"
                      "disk fails at the start rather than part way"),
@@ -136,6 +139,7 @@ int cmd_to_gguf(int argc, char **argv) {
         ds_err("%s is a directory; OUT is the .gguf file to write", out);
         return DS_EXIT_USAGE;
     }
+    o.writers = (int)writers;
     ds_set_threads((int)threads);
     /* CUDA's start-up is left to the first worker (gguf_conv.h resolve_device),
      * except where it costs nothing: --device cpu, a build without CUDA, a dry run */

@@ -545,6 +545,7 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddStringToObject(j, "io", base ? "mmap" : "pwrite");
             cJSON_AddBoolToObject(j, "reserve", o->reserve);
             cJSON_AddNumberToObject(j, "workers", st.workers);
+            cJSON_AddNumberToObject(j, "writers", st.writers);
             cJSON_AddNumberToObject(j, "units", (double)st.units);
             cJSON_AddNumberToObject(j, "buffer_bytes", (double)st.buffer_bytes);
             /* wall seconds of the stages, and the workers' busy seconds summed
@@ -557,6 +558,7 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddNumberToObject(ts, "read_busy", st.read_busy);
             cJSON_AddNumberToObject(ts, "transform_busy", st.transform_busy);
             cJSON_AddNumberToObject(ts, "write_busy", st.write_busy);
+            cJSON_AddNumberToObject(ts, "writer_threads_busy", st.writer_busy);
             cJSON_AddNumberToObject(ts, "commit", t_commit);
             char *txt = cJSON_Print(j);
             rc = ds_write_file_atomic(o->json_path, txt, strlen(txt));
