@@ -3,7 +3,7 @@
  * Structural checks of what costs no weight bytes (shapes, storage, scales),
  * then the built-in DeepSeek-V3 forward pass (verify/), whose readers also
  * test every stored value of the checkpoint, the tensors the pass does not
- * use included (verify/wscan.h: each checkpoint is read once), then, with
+ * use included (verify/ws_scan.h: each checkpoint is read once), then, with
  * --against, the comparison and its verdict. */
 #include "cmd/cmd.h"
 #include "cmd/parse_options.h"
@@ -15,8 +15,8 @@
 #include "verify/structure.h"
 #include "verify/tokens.h"
 #include "verify/verdict.h"
-#include "verify/wscan.h"
-#include "verify/wsource.h"
+#include "verify/ws_scan.h"
+#include "verify/ws_source.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +50,7 @@ static const char *epilog =
 
 typedef struct {
     const char *ckpt, *against, *against_logits, *tokens, *dump, *json, *manifest;
-    int expect;                  /* VR_EXPECT_AUTO, or a vr_expect */
+    int expect;                  /* DS_VR_EXPECT_AUTO, or a ds_vr_expect */
     double max_kl, min_top1, max_rel_l2;   /* < 0: default */
     ds_device_req device;
     long threads, io_threads;
@@ -60,9 +60,9 @@ typedef struct {
 
 static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     static const ds_opt_choice expects[] = {
-        {"auto", VR_EXPECT_AUTO}, {"identical", VR_EXPECT_IDENTICAL}, {"close", VR_EXPECT_CLOSE}, {NULL, 0}};
+        {"auto", DS_VR_EXPECT_AUTO}, {"identical", DS_VR_EXPECT_IDENTICAL}, {"close", DS_VR_EXPECT_CLOSE}, {NULL, 0}};
     memset(o, 0, sizeof *o);
-    o->expect = VR_EXPECT_AUTO;
+    o->expect = DS_VR_EXPECT_AUTO;
     o->max_kl = o->min_top1 = o->max_rel_l2 = -1;
     *help_only = 0;
     const ds_option opts[] = {
@@ -114,21 +114,21 @@ static int parse_args(int argc, char **argv, vopts *o, int *help_only) {
     o->ckpt = argv[i];
     if (o->against && o->against_logits) return ds_fail(DS_EXIT_USAGE, "--against and --against-logits exclude each other");
     if (!o->against && !o->against_logits &&
-        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != VR_EXPECT_AUTO))
+        (o->max_kl >= 0 || o->min_top1 >= 0 || o->max_rel_l2 >= 0 || o->expect != DS_VR_EXPECT_AUTO))
         return ds_fail(DS_EXIT_USAGE, "--expect, --max-kl, --min-top1 and --max-rel-l2 need --against or --against-logits");
     return 0;
 }
 
 /* Opens one side and runs its structural checks that read no weight bytes;
  * *sc: its scan list, for the forward pass to test the values with. */
-static int open_side(const char *path, vr_side *s, ds_wsource **ws, vscan **sc) {
+static int open_side(const char *path, ds_vr_side *s, ds_ws_source **ws, ds_ws_scan **sc) {
     s->path = path;
     if ((s->open_rc = ds_ws_open(path, ws))) return s->open_rc;
     s->format = ds_ws_describe(*ws);
     s->ran_structure = 1;
-    if ((s->structure_rc = vs_check(*ws, 0, &s->vs))) return s->structure_rc;
+    if ((s->structure_rc = ds_vs_check(*ws, 0, &s->vs))) return s->structure_rc;
     double t0 = ds_now();
-    s->structure_rc = vscan_open(*ws, sc);
+    s->structure_rc = ds_ws_scan_open(*ws, sc);
     s->vs.seconds += ds_now() - t0;
     if (s->structure_rc) s->vs.problems++;
     return s->structure_rc;
@@ -136,37 +136,37 @@ static int open_side(const char *path, vr_side *s, ds_wsource **ws, vscan **sc) 
 
 /* The model schema's census of one opened side: tensors it does not know
  * (refused unless allow_unknown) and known ones the forward pass does not run. */
-static int census_side(ds_wsource *ws, vr_side *s, int allow_unknown) {
+static int census_side(ds_ws_source *ws, ds_vr_side *s, int allow_unknown) {
     if (!ws) return 0;
-    if ((s->structure_rc = vs_census(s->path, ds_ws_config(ws), allow_unknown, &s->vs))) s->vs.problems++;
+    if ((s->structure_rc = ds_vs_census(s->path, ds_ws_config(ws), allow_unknown, &s->vs))) s->vs.problems++;
     return s->structure_rc;
 }
 
 /* Forward pass of one side with its value scan; *logits malloc'd [total][vocab].
  * A problem the scan found makes it a structural failure, whatever the logits. */
-static int run_side(ds_wsource *ws, vscan *sc, vf_backend *be, const vf_tokens *tk, int progress, vr_side *s,
+static int run_side(ds_ws_source *ws, ds_ws_scan *sc, ds_vf_backend *be, const ds_vf_tokens *tk, int progress, ds_vr_side *s,
                     float **logits) {
     int64_t V = ds_ws_config(ws)->vocab_size;
     *logits = xaligned((size_t)(tk->total * V > 0 ? tk->total * V : 1) * sizeof(float));
     s->ran_forward = 1;
     s->fs.verbose = progress;
-    vf_backend_set_scan(be, sc);
-    s->forward_rc = vf_forward(ws, be, tk, *logits, &s->fs); /* returns once the scan has finished too */
-    vf_backend_set_scan(be, NULL);
+    ds_vf_backend_set_scan(be, sc);
+    s->forward_rc = ds_vf_forward(ws, be, tk, *logits, &s->fs); /* returns once the scan has finished too */
+    ds_vf_backend_set_scan(be, NULL);
     s->ran_scan = 1;
-    vscan_stats_get(sc, &s->scan);
+    ds_ws_scan_stats_get(sc, &s->scan);
     s->vs.values = s->scan.values;
     s->vs.problems += s->scan.problems;
     if (be->profile) {
-        const vscan_stats *v = &s->scan;
+        const ds_ws_scan_stats *v = &s->scan;
         fprintf(stderr, "verify: profile: scan: %.3f GB tested as the pass read them, %.3f GB scan-only (%d tensors, "
                 "%d of MTP layers); value tests %.3f s, scan-only jobs %.3f s (CPU, all threads); after the pass "
                 "%.3f s (the readers and %d more)\n", (double)v->bytes_in_stream / 1e9, (double)v->bytes_scan_only / 1e9,
                 v->tensors_scan_only, v->mtp_tensors, v->test_seconds, v->scan_only_seconds, v->drain_seconds,
                 v->drain_threads);
     }
-    if ((s->structure_rc = vscan_result(sc))) return s->structure_rc;
-    if (!s->forward_rc) s->finite = vc_all_finite(*logits, tk->total * V);
+    if ((s->structure_rc = ds_ws_scan_result(sc))) return s->structure_rc;
+    if (!s->forward_rc) s->finite = ds_vc_all_finite(*logits, tk->total * V);
     return s->forward_rc;
 }
 
@@ -197,29 +197,29 @@ int cmd_verify(int argc, char **argv) {
     if (help_only) return 0;
     if (o.manifest) {
         /* Bytes first; alone (no comparison or dump asked for) that is the whole check. */
-        DS_TRY(vf_manifest_check(o.ckpt, o.manifest));
+        DS_TRY(ds_verify_manifest_check(o.ckpt, o.manifest));
         if (!o.against && !o.against_logits && !o.dump && !o.json) return 0;
     }
     int use_cuda = 0;
     DS_TRY(ds_resolve_device(o.device, &use_cuda));
     long threads = o.threads;
     if (!threads && use_cuda) { /* the CPU blocks get the cores the weight readers leave */
-        long nc = sysconf(_SC_NPROCESSORS_ONLN), io = o.io_threads ? o.io_threads : ds_wstream_default_readers(1);
+        long nc = sysconf(_SC_NPROCESSORS_ONLN), io = o.io_threads ? o.io_threads : ds_ws_stream_default_readers(1);
         threads = nc - io > 2 ? nc - io : 2;
     }
     ds_set_threads((int)threads);
 
-    vr_report r = {0};
+    ds_vr_report r = {0};
     r.has_ref = o.against || o.against_logits;
     r.ref_is_file = o.against_logits != NULL;
     r.device = use_cuda ? "cuda" : "cpu";
-    r.expect = VR_EXPECT_IDENTICAL;
+    r.expect = DS_VR_EXPECT_IDENTICAL;
     r.verdict = "error";
-    ds_wsource *ws = NULL, *wr = NULL;
-    vscan *sa = NULL, *sb = NULL;
-    vf_tokens tk = {0};
-    vf_backend be = {0};
-    vc_result cmp = {0};
+    ds_ws_source *ws = NULL, *wr = NULL;
+    ds_ws_scan *sa = NULL, *sb = NULL;
+    ds_vf_tokens tk = {0};
+    ds_vf_backend be = {0};
+    ds_vc_result cmp = {0};
     float *la = NULL, *lb = NULL;
     char why[320];
 
@@ -239,50 +239,50 @@ int cmd_verify(int argc, char **argv) {
         goto report;
     }
     if (o.tokens) {
-        if ((r.exit_code = vf_tokens_load(o.tokens, &tk))) goto report;
+        if ((r.exit_code = ds_vf_tokens_load(o.tokens, &tk))) goto report;
         r.tokens_source = o.tokens;
     } else {
-        vf_tokens_probe((int)V, &tk);
+        ds_vf_tokens_probe((int)V, &tk);
         r.tokens_source = "built-in probe set";
     }
     r.tk = &tk;
-    vf_backend_opts bo = {.io_threads = (int)o.io_threads, .profile = o.profile};
-    if ((r.exit_code = vf_backend_open_opts(&be, use_cuda, &bo))) goto report;
+    ds_vf_backend_opts bo = {.io_threads = (int)o.io_threads, .profile = o.profile};
+    if ((r.exit_code = ds_vf_backend_open_opts(&be, use_cuda, &bo))) goto report;
     if ((r.exit_code = run_side(ws, sa, &be, &tk, o.progress, &r.ckpt, &la))) goto report;
     if (o.dump && (r.exit_code = write_logits(o.dump, la, tk.total * V))) goto report;
     if (!r.has_ref) {
-        vr_decide_alone(&r);
+        ds_vr_decide_alone(&r);
         goto report;
     }
     if (wr) {
         if ((r.exit_code = run_side(wr, sb, &be, &tk, o.progress, &r.ref, &lb))) goto report;
-        vr_set_rules(&r, o.expect, vr_pair_int_bits(ds_ws_int_bits(ws), ds_ws_int_bits(wr)), 0, o.max_kl, o.min_top1,
-                     o.max_rel_l2);
+        ds_vr_set_rules(&r, o.expect, ds_vr_pair_int_bits(ds_ws_int_bits(ws), ds_ws_int_bits(wr)), 0, o.max_kl, o.min_top1,
+                        o.max_rel_l2);
     } else {
         if ((r.exit_code = read_logits(o.against_logits, tk.total * V, &lb))) goto report;
-        vr_set_rules(&r, o.expect, 0, 1, o.max_kl, o.min_top1, o.max_rel_l2);
+        ds_vr_set_rules(&r, o.expect, 0, 1, o.max_kl, o.min_top1, o.max_rel_l2);
     }
-    vc_compare(la, lb, tk.total, V, &cmp);
+    ds_vc_compare(la, lb, tk.total, V, &cmp);
     r.cmp = &cmp;
-    vr_decide(&r, &cmp, why, sizeof why);
+    ds_vr_decide(&r, &cmp, why, sizeof why);
 
 report:
     if (r.ckpt.structure_rc || r.ref.structure_rc || r.ckpt.open_rc == DS_EXIT_INPUT || r.ref.open_rc == DS_EXIT_INPUT)
         r.verdict = "structural failure";
     else if (r.exit_code == DS_EXIT_INPUT) r.verdict = "invalid input";
-    vr_print(&r, stdout);
+    ds_vr_print(&r, stdout);
     if (o.json) {
-        int jrc = vr_write_json(&r, o.json);
+        int jrc = ds_vr_write_json(&r, o.json);
         if (jrc && !r.exit_code) r.exit_code = jrc;
     }
     int code = r.exit_code;
-    vc_free(&cmp);
+    ds_vc_free(&cmp);
     free(la);
     free(lb);
-    vf_backend_close(&be);
-    vf_tokens_free(&tk);
-    vscan_close(sa);
-    vscan_close(sb);
+    ds_vf_backend_close(&be);
+    ds_vf_tokens_free(&tk);
+    ds_ws_scan_close(sa);
+    ds_ws_scan_close(sb);
     ds_ws_close(ws);
     ds_ws_close(wr);
     return code;

@@ -2,7 +2,7 @@
  * instance, chosen once (--device) where a command starts its work.
  *
  * Library code that can run on either (convert/xform.c, verify/ws_stream.c,
- * verify/vbackend.c) holds a `const ds_device *` and calls through it: memory
+ * verify/backend.c) holds a `const ds_device *` and calls through it: memory
  * the kernels use, host memory that is copied to and from it, copies, streams
  * and events, the kernels. The CPU instance (kernels/cpu/device_cpu.c) runs
  * the kernels.h CPU kernels on host memory; its copies are memcpy, its streams

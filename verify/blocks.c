@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void vf_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t n, double eps) {
+void ds_vf_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t n, double eps) {
     #pragma omp parallel for schedule(static) if (rows * n > 65536)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
@@ -19,7 +19,7 @@ void vf_rmsnorm(const float *x, const float *w, float *y, int64_t rows, int64_t 
     }
 }
 
-void vf_swiglu(float *g, const float *u, int64_t n) {
+void ds_vf_swiglu(float *g, const float *u, int64_t n) {
     #pragma omp parallel for schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i++) {
         double v = g[i];
@@ -29,7 +29,7 @@ void vf_swiglu(float *g, const float *u, int64_t n) {
 
 /* ---- rotary embedding ---- */
 
-double vf_yarn_mscale(double s, double m) {
+double ds_vf_yarn_mscale(double s, double m) {
     return s <= 1 ? 1.0 : 0.1 * m * log(s) + 1.0;
 }
 
@@ -38,7 +38,7 @@ static double correction_dim(double num_rot, int dim, double base, double max_po
     return dim * log(max_pos / (num_rot * 2 * M_PI)) / (2 * log(base));
 }
 
-void vf_rope_inv_freq(const ds_config *c, double *inv_freq) {
+void ds_vf_rope_inv_freq(const ds_config *c, double *inv_freq) {
     int dim = c->qk_rope_head_dim, half = dim / 2;
     double base = c->rope_theta;
     for (int i = 0; i < half; i++) inv_freq[i] = (float)(1.0 / pow(base, (double)(2 * i) / dim));
@@ -61,28 +61,28 @@ void vf_rope_inv_freq(const ds_config *c, double *inv_freq) {
     }
 }
 
-double vf_rope_attention_factor(const ds_config *c) {
+double ds_vf_rope_attention_factor(const ds_config *c) {
     if (!c->rope_yarn) return 1.0;
     if (c->rope_mscale != 0 && c->rope_mscale_all_dim != 0)
-        return vf_yarn_mscale(c->rope_factor, c->rope_mscale) /
-               vf_yarn_mscale(c->rope_factor, c->rope_mscale_all_dim);
-    return vf_yarn_mscale(c->rope_factor, 1.0);
+        return ds_vf_yarn_mscale(c->rope_factor, c->rope_mscale) /
+               ds_vf_yarn_mscale(c->rope_factor, c->rope_mscale_all_dim);
+    return ds_vf_yarn_mscale(c->rope_factor, 1.0);
 }
 
-double vf_softmax_scale(const ds_config *c) {
+double ds_vf_softmax_scale(const ds_config *c) {
     double s = 1.0 / sqrt((double)(c->qk_nope_head_dim + c->qk_rope_head_dim));
     if (c->rope_mscale_all_dim != 0) {
-        double m = vf_yarn_mscale(c->rope_factor, c->rope_mscale_all_dim);
+        double m = ds_vf_yarn_mscale(c->rope_factor, c->rope_mscale_all_dim);
         s *= m * m;
     }
     return s;
 }
 
-void vf_rope_tables(const ds_config *c, int npos, float *cos_t, float *sin_t) {
+void ds_vf_rope_tables(const ds_config *c, int npos, float *cos_t, float *sin_t) {
     int half = c->qk_rope_head_dim / 2;
     double *inv = xmalloc(sizeof(double) * (size_t)(half > 0 ? half : 1)); /* sized by config.json: not on the stack */
-    vf_rope_inv_freq(c, inv);
-    double af = vf_rope_attention_factor(c);
+    ds_vf_rope_inv_freq(c, inv);
+    double af = ds_vf_rope_attention_factor(c);
     for (int p = 0; p < npos; p++)
         for (int i = 0; i < half; i++) {
             float ang = (float)p * (float)inv[i];
@@ -92,7 +92,7 @@ void vf_rope_tables(const ds_config *c, int npos, float *cos_t, float *sin_t) {
     free(inv);
 }
 
-void vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r) {
+void ds_vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r) {
     for (int i = 0; i < half; i++) {
         float a = x[2 * i], b = x[2 * i + 1];
         x[2 * i] = a * cos_r[i] - b * sin_r[i];
@@ -100,7 +100,7 @@ void vf_rope_apply(float *x, int half, const float *cos_r, const float *sin_r) {
     }
 }
 
-void vf_rope_apply_half(float *x, int half, const float *cos_r, const float *sin_r) {
+void ds_vf_rope_apply_half(float *x, int half, const float *cos_r, const float *sin_r) {
     for (int i = 0; i < half; i++) {
         float a = x[i], b = x[half + i];
         x[i] = a * cos_r[i] - b * sin_r[i];
@@ -108,7 +108,7 @@ void vf_rope_apply_half(float *x, int half, const float *cos_r, const float *sin
     }
 }
 
-void vf_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t n, double eps) {
+void ds_vf_layernorm(const float *x, const float *w, const float *b, float *y, int64_t rows, int64_t n, double eps) {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
@@ -123,16 +123,16 @@ void vf_layernorm(const float *x, const float *w, const float *b, float *y, int6
 
 /* ---- attention ---- */
 
-void vf_attention(const float *q, const float *kv, const float *kpe, float *out,
-                  int S, int H, int dn, int dr, int dv, double scale) {
-    vf_attention_sel(q, kv, kpe, out, S, H, dn, dr, dv, scale, NULL, 0);
+void ds_vf_attention(const float *q, const float *kv, const float *kpe, float *out,
+                     int S, int H, int dn, int dr, int dv, double scale) {
+    ds_vf_attention_sel(q, kv, kpe, out, S, H, dn, dr, dv, scale, NULL, 0);
 }
 
 /* Key number jj of query i: j = jj without a selection (jj <= i), else sel[i][jj]. */
 static inline int key_at(const int *sel, int kk, int i, int jj) { return sel ? sel[(int64_t)i * kk + jj] : jj; }
 
-void vf_attention_sel(const float *q, const float *kv, const float *kpe, float *out,
-                      int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk) {
+void ds_vf_attention_sel(const float *q, const float *kv, const float *kpe, float *out,
+                         int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk) {
     int qd = dn + dr, kd = dn + dv;
     #pragma omp parallel
     {
@@ -174,7 +174,7 @@ void vf_attention_sel(const float *q, const float *kv, const float *kpe, float *
 
 /* ---- MoE routing ---- */
 
-void vf_route_params_from_config(const ds_config *c, vf_route_params *p) {
+void ds_vf_route_params_from_config(const ds_config *c, ds_vf_route_params *p) {
     memset(p, 0, sizeof *p);
     p->n_experts = c->n_routed_experts;
     p->n_group = c->n_group > 0 ? c->n_group : 1;
@@ -196,13 +196,13 @@ static int argmax_allowed(const float *v, const unsigned char *allowed, int n) {
     return best;
 }
 
-size_t vf_route_scratch_bytes(const vf_route_params *p) {
+size_t ds_vf_route_scratch_bytes(const ds_vf_route_params *p) {
     size_t E = (size_t)(p->n_experts > 0 ? p->n_experts : 1), G = (size_t)(p->n_group > 0 ? p->n_group : 1);
     return sizeof(float) * (2 * E + G) + E + 2 * G;
 }
 
-void vf_route(const vf_route_params *p, const float *logits, const float *bias,
-              int *idx, float *w, void *scratch) {
+void ds_vf_route(const ds_vf_route_params *p, const float *logits, const float *bias,
+                 int *idx, float *w, void *scratch) {
     int E = p->n_experts, G = p->n_group;
     /* sized by config.json, so in the caller's heap scratch, never on the stack */
     float *s = scratch, *b = s + E, *gs = b + E;

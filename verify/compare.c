@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int vc_all_finite(const float *x, int64_t n) {
+int ds_vc_all_finite(const float *x, int64_t n) {
     int ok = 1;
     #pragma omp parallel for reduction(&& : ok) schedule(static)
     for (int64_t i = 0; i < n; i++) ok = ok && isfinite(x[i]);
@@ -34,7 +34,7 @@ static void topk(const float *x, int64_t n, int k, int *out) {
     }
 }
 
-void vc_position(const float *a, const float *ref, int64_t V, vc_pos *p) {
+void ds_vc_position(const float *a, const float *ref, int64_t V, ds_vc_pos *p) {
     memset(p, 0, sizeof *p);
     double d2 = 0, r2 = 0, a2 = 0, dot = 0, mx = 0;
     int nan_seen = 0;
@@ -67,14 +67,14 @@ void vc_position(const float *a, const float *ref, int64_t V, vc_pos *p) {
     p->top5 = k ? (double)common / k : 1.0;
 }
 
-void vc_compare(const float *ckpt, const float *ref, int64_t n, int64_t V, vc_result *r) {
+void ds_vc_compare(const float *ckpt, const float *ref, int64_t n, int64_t V, ds_vc_result *r) {
     memset(r, 0, sizeof *r);
     r->n_pos = n;
     r->vocab = V;
-    r->pos = xcalloc((size_t)(n > 0 ? n : 1), sizeof(vc_pos));
-    r->finite = vc_all_finite(ckpt, n * V) && vc_all_finite(ref, n * V);
+    r->pos = xcalloc((size_t)(n > 0 ? n : 1), sizeof(ds_vc_pos));
+    r->finite = ds_vc_all_finite(ckpt, n * V) && ds_vc_all_finite(ref, n * V);
     #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i = 0; i < n; i++) vc_position(ckpt + i * V, ref + i * V, V, &r->pos[i]);
+    for (int64_t i = 0; i < n; i++) ds_vc_position(ckpt + i * V, ref + i * V, V, &r->pos[i]);
     int64_t diff = 0;
     for (int64_t i = 0; i < n * V; i++) diff += memcmp(ckpt + i, ref + i, sizeof(float)) != 0;
     r->values_differing = diff;
@@ -82,7 +82,7 @@ void vc_compare(const float *ckpt, const float *ref, int64_t n, int64_t V, vc_re
     r->min_cosine = n ? INFINITY : 1.0;
     int64_t top1 = 0;
     for (int64_t i = 0; i < n; i++) {
-        const vc_pos *p = &r->pos[i];
+        const ds_vc_pos *p = &r->pos[i];
         if (p->max_abs > r->max_abs || isnan(p->max_abs)) r->max_abs = p->max_abs;
         if (p->rel_l2 > r->worst_rel_l2 || isnan(p->rel_l2)) r->worst_rel_l2 = p->rel_l2;
         if (p->kl > r->max_kl || isnan(p->kl)) r->max_kl = p->kl;
@@ -102,7 +102,7 @@ void vc_compare(const float *ckpt, const float *ref, int64_t n, int64_t V, vc_re
     }
 }
 
-void vc_free(vc_result *r) {
+void ds_vc_free(ds_vc_result *r) {
     free(r->pos);
     r->pos = NULL;
 }

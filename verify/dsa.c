@@ -8,14 +8,14 @@
 #include <string.h>
 
 /* The model schema says which families carry the indexer (formats/schema.c). */
-int vf_dsa_enabled(const ds_config *c) {
+int ds_vf_dsa_enabled(const ds_config *c) {
     const ds_family *f = ds_family_find(c->model_type);
     return f && f->indexer;
 }
 
-int vf_dsa_check_config(const char *path, const ds_config *c) {
+int ds_vf_dsa_check_config(const char *path, const ds_config *c) {
     const char *why = NULL;
-    if (!vf_dsa_enabled(c)) return 0;
+    if (!ds_vf_dsa_enabled(c)) return 0;
     if (c->q_lora_rank < 1) why = "q_lora_rank must be set: the indexer's queries come from q_a_layernorm's output";
     else if (c->index_n_heads < 1) why = "index_n_heads must be positive";
     else if (c->index_head_dim < c->qk_rope_head_dim)
@@ -38,8 +38,8 @@ static int ascending(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
-                   double *min_gap) {
+void ds_vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
+                      double *min_gap) {
     int kk = topk < S ? topk : S;
     double scale = 1.0 / sqrt((double)d), gap = INFINITY;
     #pragma omp parallel reduction(min : gap)

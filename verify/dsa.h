@@ -18,12 +18,12 @@
 #include <stdint.h>
 #include "formats/config.h"
 
-#define VF_DSA_KNORM_EPS 1e-6 /* nn.LayerNorm(index_head_dim, eps=1e-6) in both references */
+#define DS_VF_DSA_KNORM_EPS 1e-6 /* nn.LayerNorm(index_head_dim, eps=1e-6) in both references */
 
 /* True for a model whose attention is DeepSeek Sparse Attention (deepseek_v32). */
-int vf_dsa_enabled(const ds_config *c);
+int ds_vf_dsa_enabled(const ds_config *c);
 /* 0, or DS_EXIT_INPUT naming what in config.json the indexer cannot run with. */
-int vf_dsa_check_config(const char *path, const ds_config *c);
+int ds_vf_dsa_check_config(const char *path, const ds_config *c);
 
 /* Keys of one sequence of S tokens: q [S][nh][d], k [S][d] (RoPE applied),
  * w [S][nh] (weights_proj output, already times nh^-1/2). Writes sel [S][kk],
@@ -33,7 +33,7 @@ int vf_dsa_check_config(const char *path, const ds_config *c);
  * a query's kk-th and next score, relative to its largest |score|, over the
  * queries that drop keys: near 0, float32 rounding (or another implementation's)
  * may select differently. */
-void vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
-                   double *min_gap);
+void ds_vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
+                      double *min_gap);
 
 #endif

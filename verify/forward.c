@@ -24,16 +24,16 @@
 typedef struct fstep fstep;
 
 typedef struct {
-    ds_wsource *ws;
-    vf_backend *be;
+    ds_ws_source *ws;
+    ds_vf_backend *be;
     const ds_config *c;
-    const vf_tokens *tk;
+    const ds_vf_tokens *tk;
     int64_t T;
     int dsa;               /* DeepSeek Sparse Attention (deepseek_v32) */
     int *pos;              /* [T] position of each token in its sequence */
     float *cos_t, *sin_t;  /* [max_len][rope/2] */
-    vf_stats *st;
-    vf_step_visit visit;   /* vf_forward_steps: steps go to visit(), not to the stream */
+    ds_vf_stats *st;
+    ds_vf_step_visit visit;   /* ds_vf_forward_steps: steps go to visit(), not to the stream */
     void *visit_ctx;
     fstep *q;              /* the steps planned: [qhead, qlen) not taken yet */
     int qhead, qlen, qcap;
@@ -50,7 +50,7 @@ static void tick(fctx *f, int k, double *t) {
     *t = now;
 }
 
-void vf_tokens_free(vf_tokens *t) {
+void ds_vf_tokens_free(ds_vf_tokens *t) {
     free(t->len);
     free(t->tok);
     memset(t, 0, sizeof *t);
@@ -67,7 +67,7 @@ static const char *wname(char *buf, size_t cap, ds_weight w, int L, int e) {
  *
  * The order of operations is written once, here: the planner walks these
  * functions ahead of the pass and announces each step's weight to the read-ahead
- * stream (vf_plan); the code that runs a layer takes the steps back one by one
+ * stream (ds_vf_plan); the code that runs a layer takes the steps back one by one
  * from the front of the same queue (take), naming only what it computes. A
  * step taken out of its order, or with another shape, is a bug, reported as
  * such, never a silent direct read. */
@@ -131,7 +131,7 @@ static void push(fctx *f, ds_weight w, int L, int expert, int64_t r0, int64_t n)
         return;
     }
     f->st->weights_planned++;
-    (void)vf_plan(f->be, s->name, s->r0, s->n, s->rows, s->cols); /* a failure comes back when it is taken */
+    (void)ds_vf_plan(f->be, s->name, s->r0, s->n, s->rows, s->cols); /* a failure comes back when it is taken */
 }
 
 static void push_mlp(fctx *f, int L, int expert) {
@@ -203,9 +203,9 @@ static void plan_routed(fctx *f, int L, const int64_t *count) {
     plan_ahead(f);
 }
 
-void vf_forward_steps(const ds_config *c, vf_step_visit fn, void *ctx) {
-    vf_stats st = {0};
-    fctx f = {.c = c, .st = &st, .dsa = vf_dsa_enabled(c), .visit = fn, .visit_ctx = ctx};
+void ds_vf_forward_steps(const ds_config *c, ds_vf_step_visit fn, void *ctx) {
+    ds_vf_stats st = {0};
+    fctx f = {.c = c, .st = &st, .dsa = ds_vf_dsa_enabled(c), .visit = fn, .visit_ctx = ctx};
     int64_t *all = xmalloc(sizeof *all * (size_t)(c->n_routed_experts > 0 ? c->n_routed_experts : 1));
     for (int64_t e = 0; e < c->n_routed_experts; e++) all[e] = 1;
     while (f.plan_layer <= c->num_hidden_layers) {
@@ -233,14 +233,14 @@ static int take(fctx *f, ds_weight w, int L, int expert, const float *x, float *
     if (s->n != N || s->cols != K) step_bug(f, "with a shape unlike the plan's", w, L, expert);
     f->qhead++;
     f->st->weights_taken++;
-    return vf_linear_w(f->be, s->name, s->r0, s->rows, x, y, M, N, K);
+    return ds_vf_linear_w(f->be, s->name, s->r0, s->rows, x, y, M, N, K);
 }
 
 static int norm(fctx *f, const char *name, const float *x, float *y, int64_t rows, int64_t n) {
     double t = ds_now();
     float *w;
     DS_TRY(ds_ws_load(f->ws, name, n, 1, &w));
-    vf_rmsnorm(x, w, y, rows, n, f->c->rms_norm_eps);
+    ds_vf_rmsnorm(x, w, y, rows, n, f->c->rms_norm_eps);
     free(w);
     tick(f, PF_NORM, &t);
     return 0;
@@ -262,7 +262,7 @@ static int indexer(fctx *f, int L, const float *h, const float *qa, int *sel) {
     if ((rc = ds_ws_load(f->ws, wname(nm, sizeof nm, DS_W_IX_K_NORM, L, -1), id, 1, &kw)) ||
         (rc = ds_ws_load(f->ws, wname(nm, sizeof nm, DS_W_IX_K_NORM_BIAS, L, -1), id, 1, &kb)))
         goto out;
-    vf_layernorm(ik, kw, kb, ik, T, id, VF_DSA_KNORM_EPS);
+    ds_vf_layernorm(ik, kw, kb, ik, T, id, DS_VF_DSA_KNORM_EPS);
     tick(f, PF_INDEX, &t);
     if ((rc = take(f, DS_W_IX_W, L, -1, h, iw, T, nih, H))) goto out;
     t = ds_now();
@@ -270,13 +270,13 @@ static int indexer(fctx *f, int L, const float *h, const float *qa, int *sel) {
     for (int64_t i = 0; i < T * nih; i++) iw[i] *= wscale; /* weights_proj(x).float() * n_heads^-0.5 */
     for (int64_t tt = 0; tt < T; tt++) { /* RoPE, half-split, on the first qk_rope_head_dim values */
         const float *cr = f->cos_t + (int64_t)f->pos[tt] * half, *sr = f->sin_t + (int64_t)f->pos[tt] * half;
-        for (int64_t hh = 0; hh < nih; hh++) vf_rope_apply_half(iq + (tt * nih + hh) * id, half, cr, sr);
-        vf_rope_apply_half(ik + tt * id, half, cr, sr);
+        for (int64_t hh = 0; hh < nih; hh++) ds_vf_rope_apply_half(iq + (tt * nih + hh) * id, half, cr, sr);
+        ds_vf_rope_apply_half(ik + tt * id, half, cr, sr);
     }
     for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
         int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
-        vf_dsa_select(iq + t0 * nih * id, ik + t0 * id, iw + t0 * nih, S, (int)nih, (int)id, c->index_topk, sel + off,
-                      &f->st->dsa_min_gap);
+        ds_vf_dsa_select(iq + t0 * nih * id, ik + t0 * id, iw + t0 * nih, S, (int)nih, (int)id, c->index_topk, sel + off,
+                         &f->st->dsa_min_gap);
         off += (int64_t)S * kk;
     }
     tick(f, PF_INDEX, &t);
@@ -326,14 +326,14 @@ static int attention(fctx *f, int L, float *x) {
     double tp = ds_now();
     for (int64_t t = 0; t < T; t++) {
         const float *cr = f->cos_t + (int64_t)f->pos[t] * half, *sr = f->sin_t + (int64_t)f->pos[t] * half;
-        for (int64_t hh = 0; hh < nh; hh++) vf_rope_apply(q + (t * nh + hh) * qd + dn, half, cr, sr);
-        vf_rope_apply(kpe + t * dr, half, cr, sr);
+        for (int64_t hh = 0; hh < nh; hh++) ds_vf_rope_apply(q + (t * nh + hh) * qd + dn, half, cr, sr);
+        ds_vf_rope_apply(kpe + t * dr, half, cr, sr);
     }
-    double scale = vf_softmax_scale(c);
+    double scale = ds_vf_softmax_scale(c);
     for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
         int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
-        vf_attention_sel(q + t0 * nh * qd, kv + t0 * nh * (dn + dv), kpe + t0 * dr, att + t0 * nh * dv, S, (int)nh,
-                         dn, dr, dv, scale, sel ? sel + off : NULL, kk);
+        ds_vf_attention_sel(q + t0 * nh * qd, kv + t0 * nh * (dn + dv), kpe + t0 * dr, att + t0 * nh * dv, S, (int)nh,
+                            dn, dr, dv, scale, sel ? sel + off : NULL, kk);
         off += (int64_t)S * kk;
     }
     tick(f, PF_ATTN, &tp);
@@ -356,7 +356,7 @@ static int mlp(fctx *f, int L, int expert, const float *x, float *y, int64_t M) 
         (rc = take(f, mlp_weight(expert, MLP_UP), L, e, x, u, M, I, H)))
         goto out;
     double t = ds_now();
-    vf_swiglu(g, u, M * I);
+    ds_vf_swiglu(g, u, M * I);
     tick(f, PF_SWIGLU, &t);
     rc = take(f, mlp_weight(expert, MLP_DOWN), L, e, g, y, M, H, I);
 out:
@@ -374,16 +374,16 @@ static int moe(fctx *f, int L, const float *h, float *y) {
     float *logits = fbuf(T * E), *bias = NULL, *rw = fbuf(T * K), *ye = NULL, *xe = NULL;
     int *ri = xmalloc((size_t)(T * K) * sizeof(int)), *rows = xmalloc((size_t)T * sizeof(int));
     float *rsel = xmalloc((size_t)T * sizeof(float));
-    vf_route_params rp;
-    vf_route_params_from_config(c, &rp);
+    ds_vf_route_params rp;
+    ds_vf_route_params_from_config(c, &rp);
 
     if ((rc = take(f, DS_W_ROUTER, L, -1, h, logits, T, E, H))) goto out;
     double tp = ds_now();
     wname(nm, sizeof nm, DS_W_ROUTER_BIAS, L, -1);
     if (ds_ws_has(f->ws, nm) && (rc = ds_ws_load(f->ws, nm, E, 1, &bias))) goto out;
     {
-        void *scratch = xmalloc(vf_route_scratch_bytes(&rp));
-        for (int64_t t = 0; t < T; t++) vf_route(&rp, logits + t * E, bias, ri + t * K, rw + t * K, scratch);
+        void *scratch = xmalloc(ds_vf_route_scratch_bytes(&rp));
+        for (int64_t t = 0; t < T; t++) ds_vf_route(&rp, logits + t * E, bias, ri + t * K, rw + t * K, scratch);
         free(scratch);
         int64_t *count = xcalloc((size_t)(E > 0 ? E : 1), sizeof *count);
         for (int64_t i = 0; i < T * K; i++)
@@ -486,7 +486,7 @@ static int64_t max_weight(const ds_config *c) {
 /* config.json sizes the pass's buffers and loops: each must lie in a range
  * that a real model of the family stays well inside, so a hostile config is
  * answered with exit 3, never an overflow or a crash. */
-int vf_forward_check_config(const char *path, const ds_config *c) {
+int ds_vf_forward_check_config(const char *path, const ds_config *c) {
     const struct { const char *key; int v, lo, hi; } lim[] = {
         {"vocab_size", c->vocab_size, 1, 1 << 26},
         {"hidden_size", c->hidden_size, 1, 1 << 20},
@@ -516,17 +516,17 @@ int vf_forward_check_config(const char *path, const ds_config *c) {
         return ds_fail(DS_EXIT_INPUT, "%s: qk_rope_head_dim %d is odd", path, c->qk_rope_head_dim);
     if ((int64_t)c->moe_intermediate_size * c->n_shared_experts > (1 << 22))
         return ds_fail(DS_EXIT_INPUT, "%s: config.json: moe_intermediate_size * n_shared_experts is too large", path);
-    return vf_dsa_check_config(path, c);
+    return ds_vf_dsa_check_config(path, c);
 }
 
-int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logits, vf_stats *st) {
+int ds_vf_forward(ds_ws_source *ws, ds_vf_backend *be, const ds_vf_tokens *tk, float *logits, ds_vf_stats *st) {
     const ds_config *c = ds_ws_config(ws);
     double t0 = ds_now();
     uint64_t bytes0 = ds_ws_bytes_read(ws);
-    fctx f = {.ws = ws, .be = be, .c = c, .tk = tk, .T = tk->total, .st = st, .dsa = vf_dsa_enabled(c)};
+    fctx f = {.ws = ws, .be = be, .c = c, .tk = tk, .T = tk->total, .st = st, .dsa = ds_vf_dsa_enabled(c)};
     st->experts_loaded = st->expert_slots = st->weights_planned = st->weights_taken = 0;
     st->dsa_min_gap = INFINITY;
-    DS_TRY(vf_forward_check_config(ds_ws_path(ws), c));
+    DS_TRY(ds_vf_forward_check_config(ds_ws_path(ws), c));
     int max_len = 0;
     for (int s = 0; s < tk->n_seq; s++) if (tk->len[s] > max_len) max_len = tk->len[s];
     for (int64_t t = 0; t < tk->total; t++)
@@ -543,10 +543,10 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     int half = c->qk_rope_head_dim / 2;
     f.cos_t = fbuf((int64_t)max_len * half);
     f.sin_t = fbuf((int64_t)max_len * half);
-    vf_rope_tables(c, max_len, f.cos_t, f.sin_t);
+    ds_vf_rope_tables(c, max_len, f.cos_t, f.sin_t);
 
     float *x = fbuf(f.T * c->hidden_size);
-    int rc = vf_backend_begin(be, ws, max_weight(c));
+    int rc = ds_vf_backend_begin(be, ws, max_weight(c));
     if (!rc) {
         double tp = ds_now();
         plan_ahead(&f);
@@ -572,7 +572,7 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
     st->seconds = ds_now() - t0;
     st->bytes_read = ds_ws_bytes_read(ws) - bytes0;
     if (be->profile && !rc) {
-        vf_backend_profile(be, st->seconds, st->bytes_read, stderr);
+        ds_vf_backend_profile(be, st->seconds, st->bytes_read, stderr);
         fprintf(stderr, "verify: profile: CPU blocks: norms %.3f s, RoPE + attention %.3f s, SwiGLU %.3f s, "
                 "MoE routing and mixing %.3f s, embedding %.3f s, planning %.3f s", f.cpu_s[PF_NORM],
                 f.cpu_s[PF_ATTN], f.cpu_s[PF_SWIGLU], f.cpu_s[PF_MOE], f.cpu_s[PF_EMBED], f.cpu_s[PF_PLAN]);
@@ -580,6 +580,6 @@ int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *tk, float *logit
                            st->dsa_min_gap);
         fputc('\n', stderr);
     }
-    vf_backend_end(be);
+    ds_vf_backend_end(be);
     return rc;
 }

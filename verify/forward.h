@@ -5,24 +5,24 @@
  * Attention's indexer selects (verify/dsa.h).
  *
  * Weights are planned in the order they are used and read ahead by reader
- * threads into a bounded ring (verify/wstream.h); routed experts are planned,
+ * threads into a bounded ring (verify/ws_stream.h); routed experts are planned,
  * and so read, only once the router has chosen them. Memory is the ring, one
  * decoded weight and the activations, whatever the model size. */
 #ifndef DS_VERIFY_FORWARD_H
 #define DS_VERIFY_FORWARD_H
 
 #include <stdint.h>
-#include "verify/wsource.h"
-#include "verify/vbackend.h"
+#include "verify/ws_source.h"
+#include "verify/backend.h"
 
 typedef struct {
     int n_seq;
     int *len;          /* [n_seq] tokens per sequence */
     int32_t *tok;      /* all sequences, concatenated */
     int64_t total;     /* sum of len */
-} vf_tokens;
+} ds_vf_tokens;
 
-void vf_tokens_free(vf_tokens *t);
+void ds_vf_tokens_free(ds_vf_tokens *t);
 
 typedef struct {
     int verbose;              /* progress per layer on stderr */
@@ -34,20 +34,20 @@ typedef struct {
     int64_t weights_taken;    /* of them multiplied by; every weight is taken from the plan */
     double dsa_min_gap;       /* DSA: smallest relative gap at a selection boundary (dsa.h); inf: none */
     double seconds;
-} vf_stats;
+} ds_vf_stats;
 
 /* logits: [t->total][vocab_size], caller-allocated. Token ids must be < vocab.
  * 0, DS_EXIT_INPUT (a tensor missing or of the wrong shape, a bad token), DS_EXIT_IO. */
-int vf_forward(ds_wsource *ws, vf_backend *be, const vf_tokens *t, float *logits, vf_stats *st);
+int ds_vf_forward(ds_ws_source *ws, ds_vf_backend *be, const ds_vf_tokens *t, float *logits, ds_vf_stats *st);
 /* The pass's steps for config c, in the order it takes them, every routed
  * expert as if chosen: each weight (or lm_head row chunk [r0, r0+n)) of shape
- * [rows, cols], as vf_forward plans them (the model schema's check, tests). */
-typedef void (*vf_step_visit)(const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols, void *ctx);
-void vf_forward_steps(const ds_config *c, vf_step_visit fn, void *ctx);
+ * [rows, cols], as ds_vf_forward plans them (the model schema's check, tests). */
+typedef void (*ds_vf_step_visit)(const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols, void *ctx);
+void ds_vf_forward_steps(const ds_config *c, ds_vf_step_visit fn, void *ctx);
 
 /* 0, or DS_EXIT_INPUT when a size in config.json lies outside what the pass
  * computes (bounded so that a hostile config cannot overflow or crash it),
- * or the indexer of a deepseek_v32 config cannot run. vf_forward checks it. */
-int vf_forward_check_config(const char *path, const ds_config *c);
+ * or the indexer of a deepseek_v32 config cannot run. ds_vf_forward checks it. */
+int ds_vf_forward_check_config(const char *path, const ds_config *c);
 
 #endif

@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-int vf_manifest_check(const char *ckpt_path, const char *manifest_path) {
+int ds_verify_manifest_check(const char *ckpt_path, const char *manifest_path) {
     ds_manifest m;
     DS_TRY(ds_manifest_load(manifest_path, &m));
     int rc = ds_manifest_check(&m, ckpt_path);

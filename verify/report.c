@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void print_side(FILE *f, const char *role, const vr_side *s) {
+static void print_side(FILE *f, const char *role, const ds_vr_side *s) {
     char eb[1024];
     /* names from the input reach the terminal escaped (common/util.h), as in inspect */
     fprintf(f, "verify: %s %s (%s): ", role, ds_esc(s->path, eb, sizeof eb), s->format ? s->format : "not opened");
@@ -31,8 +31,8 @@ static void print_side(FILE *f, const char *role, const vr_side *s) {
     fputc('\n', f);
 }
 
-/* What the model schema made of a side's tensors (vs_census). */
-static void print_census(FILE *f, const char *role, const vr_side *s) {
+/* What the model schema made of a side's tensors (ds_vs_census). */
+static void print_census(FILE *f, const char *role, const ds_vr_side *s) {
     if (!s->vs.census_done || (!s->vs.not_run && !s->vs.unknown)) return;
     fprintf(f, "verify: %s schema: ", role);
     if (s->vs.not_run)
@@ -46,7 +46,7 @@ static void print_census(FILE *f, const char *role, const vr_side *s) {
     fputc('\n', f);
 }
 
-void vr_print(const vr_report *r, FILE *f) {
+void ds_vr_print(const ds_vr_report *r, FILE *f) {
     print_side(f, "checkpoint", &r->ckpt);
     if (r->has_ref && r->ref_is_file) fprintf(f, "verify: reference  logits file %s\n", r->ref.path);
     else if (r->has_ref) print_side(f, "reference ", &r->ref);
@@ -56,7 +56,7 @@ void vr_print(const vr_report *r, FILE *f) {
     print_census(f, "checkpoint", &r->ckpt);
     if (r->has_ref && !r->ref_is_file) print_census(f, "reference ", &r->ref);
     if (r->cmp) {
-        const vc_result *c = r->cmp;
+        const ds_vc_result *c = r->cmp;
         if (c->identical)
             fprintf(f, "verify: logits bit-identical (%lld positions x %lld)\n", (long long)c->n_pos, (long long)c->vocab);
         else
@@ -67,7 +67,7 @@ void vr_print(const vr_report *r, FILE *f) {
                 "  KL(ref||ckpt) mean %.4g max %.4g   top-1 agreement %.1f%%   top-5 overlap %.1f%%\n",
                 c->max_abs, c->worst_rel_l2, c->mean_rel_l2, c->min_cosine, c->mean_kl, c->max_kl,
                 100 * c->top1_rate, 100 * c->mean_top5);
-        if (r->expect == VR_EXPECT_CLOSE) {
+        if (r->expect == DS_VR_EXPECT_CLOSE) {
             fprintf(f, "  thresholds:");
             if (r->max_kl >= 0) fprintf(f, " mean KL <= %g", r->max_kl);
             if (r->min_top1 >= 0) fprintf(f, " top-1 agreement >= %.1f%%", 100 * r->min_top1);
@@ -81,7 +81,7 @@ void vr_print(const vr_report *r, FILE *f) {
 }
 
 /* cJSON prints non-finite numbers as null, which is what the report wants. */
-static cJSON *side_json(const vr_side *s) {
+static cJSON *side_json(const ds_vr_side *s) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "path", s->path);
     if (s->format) cJSON_AddStringToObject(o, "format", s->format);
@@ -115,8 +115,8 @@ static cJSON *side_json(const vr_side *s) {
         cJSON_AddBoolToObject(fw, "logits_finite", s->finite);
     }
     if (s->ran_scan) {
-        /* the value check on the bytes as they stream (verify/wscan.h) */
-        const vscan_stats *v = &s->scan;
+        /* the value check on the bytes as they stream (verify/ws_scan.h) */
+        const ds_ws_scan_stats *v = &s->scan;
         cJSON *sc = cJSON_AddObjectToObject(o, "scan");
         cJSON_AddNumberToObject(sc, "tensors", v->tensors);
         cJSON_AddNumberToObject(sc, "mtp_tensors", v->mtp_tensors);
@@ -142,8 +142,8 @@ static cJSON *side_json(const vr_side *s) {
     return o;
 }
 
-static cJSON *compare_json(const vr_report *r) {
-    const vc_result *c = r->cmp;
+static cJSON *compare_json(const ds_vr_report *r) {
+    const ds_vc_result *c = r->cmp;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddBoolToObject(o, "bit_identical", c->identical);
     cJSON_AddNumberToObject(o, "values_differing", (double)c->values_differing);
@@ -159,7 +159,7 @@ static cJSON *compare_json(const vr_report *r) {
     int64_t i = 0;
     for (int s = 0; r->tk && s < r->tk->n_seq; s++)
         for (int p = 0; p < r->tk->len[s] && i < c->n_pos; p++, i++) {
-            const vc_pos *q = &c->pos[i];
+            const ds_vc_pos *q = &c->pos[i];
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "sequence", s);
             cJSON_AddNumberToObject(e, "position", p);
@@ -177,7 +177,7 @@ static cJSON *compare_json(const vr_report *r) {
     return o;
 }
 
-int vr_write_json(const vr_report *r, const char *path) {
+int ds_vr_write_json(const ds_vr_report *r, const char *path) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "checkpoint", side_json(&r->ckpt));
     if (r->has_ref && r->ref_is_file) {
@@ -195,8 +195,8 @@ int vr_write_json(const vr_report *r, const char *path) {
         cJSON_AddNumberToObject(t, "positions", (double)r->tk->total);
     }
     if (r->has_ref) {
-        cJSON_AddStringToObject(o, "expect", vr_expect_name(r->expect));
-        if (r->expect == VR_EXPECT_CLOSE) {
+        cJSON_AddStringToObject(o, "expect", ds_vr_expect_name(r->expect));
+        if (r->expect == DS_VR_EXPECT_CLOSE) {
             cJSON *th = cJSON_AddObjectToObject(o, "thresholds");
             if (r->max_kl >= 0) cJSON_AddNumberToObject(th, "max_mean_kl", r->max_kl);
             if (r->min_top1 >= 0) cJSON_AddNumberToObject(th, "min_top1_agreement", r->min_top1);

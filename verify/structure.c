@@ -11,7 +11,7 @@
 #define MAX_REPORTS 20
 
 typedef struct {
-    vs_visit fn;
+    ds_vs_visit fn;
     void *ctx;
 } expected_ctx;
 
@@ -20,14 +20,14 @@ static void expected_one(const ds_schema_tensor *t, void *ctx) {
     if (t->rule->forward) x->fn(t->name, t->ndim, t->shape[0], t->shape[1], x->ctx);
 }
 
-void vs_expected(const ds_config *c, vs_visit fn, void *ctx) {
+void ds_vs_expected(const ds_config *c, ds_vs_visit fn, void *ctx) {
     const ds_family *f = ds_family_find(c->model_type);
-    if (!f) return; /* vs_check_config refuses it first */
+    if (!f) return; /* ds_vs_check_config refuses it first */
     expected_ctx x = {fn, ctx};
     ds_schema_expected(c, f, 0, expected_one, &x);
 }
 
-int vs_check_config(const char *path, const ds_config *c) {
+int ds_vs_check_config(const char *path, const ds_config *c) {
     const char *why = NULL;
     const ds_family *f;
     DS_TRY(ds_schema_family(path, c, &f));
@@ -56,9 +56,9 @@ int vs_check_config(const char *path, const ds_config *c) {
 }
 
 typedef struct {
-    ds_wsource *ws;
+    ds_ws_source *ws;
     int values;
-    vs_stats *st;
+    ds_vs_stats *st;
 } vctx;
 
 static void problem_in(vctx *v, const char *file, const char *name, const char *detail) {
@@ -125,13 +125,13 @@ static void visit(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx)
     if (v->values) check_values(v, name, &ti);
 }
 
-int vs_check(ds_wsource *ws, int values, vs_stats *st) {
+int ds_vs_check(ds_ws_source *ws, int values, ds_vs_stats *st) {
     memset(st, 0, sizeof *st);
     double t0 = ds_now();
     const ds_config *c = ds_ws_config(ws);
-    DS_TRY(vs_check_config(ds_ws_path(ws), c));
+    DS_TRY(ds_vs_check_config(ds_ws_path(ws), c));
     vctx v = {ws, values, st};
-    vs_expected(c, visit, &v);
+    ds_vs_expected(c, visit, &v);
     st->seconds = ds_now() - t0;
     if (st->problems > MAX_REPORTS)
         ds_err("%s: ... and %d more problems", ds_ws_path(ws), st->problems - MAX_REPORTS);

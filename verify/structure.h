@@ -9,41 +9,41 @@
 
 #include <stdint.h>
 #include "formats/config.h"
-#include "verify/wsource.h"
+#include "verify/ws_source.h"
 
 /* Calls fn for every tensor the forward pass needs, main layers only (MTP
  * layers are optional: strip-mtp removes them). 1-D tensors have d1 = 0.
  * The rows come from the model schema (formats/schema.h); a model_type it
- * does not know gives no calls (vs_check_config refuses it). */
-typedef void (*vs_visit)(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx);
-void vs_expected(const ds_config *c, vs_visit fn, void *ctx);
+ * does not know gives no calls (ds_vs_check_config refuses it). */
+typedef void (*ds_vs_visit)(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx);
+void ds_vs_expected(const ds_config *c, ds_vs_visit fn, void *ctx);
 
 /* Field combinations the forward pass relies on. 0 or DS_EXIT_INPUT naming path. */
-int vs_check_config(const char *path, const ds_config *c);
+int ds_vs_check_config(const char *path, const ds_config *c);
 
 typedef struct {
     int tensors;        /* tensors checked */
     int64_t values;     /* values found finite */
     int problems;       /* problems reported */
     double seconds;
-    /* vs_census: what the checkpoint holds beyond what the forward pass reads */
+    /* ds_vs_census: what the checkpoint holds beyond what the forward pass reads */
     int census_done;
     int unknown;        /* tensors the model schema does not know */
     char unknown_first[8][128];
     int not_run;        /* known tensors the forward pass does not run (MTP layers) */
     int mtp_layers;     /* MTP layers present */
-} vs_stats;
+} ds_vs_stats;
 
 /* Reports every problem (up to a limit) on stderr, naming checkpoint and
  * tensor. values: also read every value and check it is finite.
  * 0 or DS_EXIT_INPUT. */
-int vs_check(ds_wsource *ws, int values, vs_stats *st);
+int ds_vs_check(ds_ws_source *ws, int values, ds_vs_stats *st);
 
 /* Every tensor of the checkpoint at path (Hugging Face or shard-for-mp
  * names) looked up in the model schema: counts the tensors it does not know
  * and the known ones the forward pass does not run (MTP layers) into st.
  * Unknown tensors are refused (DS_EXIT_INPUT naming them) unless
  * allow_unknown. */
-int vs_census(const char *path, const ds_config *c, int allow_unknown, vs_stats *st);
+int ds_vs_census(const char *path, const ds_config *c, int allow_unknown, ds_vs_stats *st);
 
 #endif

@@ -16,32 +16,32 @@ static uint64_t mix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-void vf_tokens_probe(int vocab, vf_tokens *t) {
+void ds_vf_tokens_probe(int vocab, ds_vf_tokens *t) {
     memset(t, 0, sizeof *t);
-    t->n_seq = VF_PROBE_SEQS;
-    t->total = (int64_t)VF_PROBE_SEQS * VF_PROBE_LEN;
-    t->len = xmalloc(sizeof(int) * VF_PROBE_SEQS);
+    t->n_seq = DS_VF_PROBE_SEQS;
+    t->total = (int64_t)DS_VF_PROBE_SEQS * DS_VF_PROBE_LEN;
+    t->len = xmalloc(sizeof(int) * DS_VF_PROBE_SEQS);
     t->tok = xmalloc(sizeof(int32_t) * (size_t)t->total);
     uint64_t s1 = 0x5EED0001, s2 = 0x5EED0002, s3 = 0x5EED0003;
     int32_t cycle[4];
     for (int i = 0; i < 4; i++) cycle[i] = (int32_t)(mix(&s3) % (uint64_t)vocab);
     int64_t low = vocab < 1000 ? vocab : 1000; /* frequent (low) ids of a BPE vocabulary */
-    for (int s = 0; s < VF_PROBE_SEQS; s++) {
-        t->len[s] = VF_PROBE_LEN;
-        for (int i = 0; i < VF_PROBE_LEN; i++) {
+    for (int s = 0; s < DS_VF_PROBE_SEQS; s++) {
+        t->len[s] = DS_VF_PROBE_LEN;
+        for (int i = 0; i < DS_VF_PROBE_LEN; i++) {
             int32_t v;
             switch (s) {
-            case 0: v = (int32_t)(((int64_t)(2 * i + 1) * vocab) / (2 * VF_PROBE_LEN)); break; /* evenly spread */
+            case 0: v = (int32_t)(((int64_t)(2 * i + 1) * vocab) / (2 * DS_VF_PROBE_LEN)); break; /* evenly spread */
             case 1: v = (int32_t)(mix(&s1) % (uint64_t)vocab); break;                           /* uniform */
             case 2: v = (int32_t)(mix(&s2) % (uint64_t)low); break;                             /* low ids */
             default: v = cycle[i % 4]; break;                                                   /* repeats */
             }
-            t->tok[s * VF_PROBE_LEN + i] = v;
+            t->tok[s * DS_VF_PROBE_LEN + i] = v;
         }
     }
 }
 
-int vf_tokens_parse(const char *path, const char *json, vf_tokens *t) {
+int ds_vf_tokens_parse(const char *path, const char *json, ds_vf_tokens *t) {
     memset(t, 0, sizeof *t);
     cJSON *root;
     /* strict, as every JSON dsconv reads: duplicate keys and trailing bytes refused */
@@ -87,15 +87,15 @@ int vf_tokens_parse(const char *path, const char *json, vf_tokens *t) {
     }
 out:
     cJSON_Delete(root);
-    if (rc) vf_tokens_free(t);
+    if (rc) ds_vf_tokens_free(t);
     return rc;
 }
 
-int vf_tokens_load(const char *path, vf_tokens *t) {
+int ds_vf_tokens_load(const char *path, ds_vf_tokens *t) {
     char *buf;
     memset(t, 0, sizeof *t);
     DS_TRY(ds_read_file_max(path, DS_MAX_INDEX_BYTES, &buf, NULL)); /* capped: ids are a few bytes each */
-    int rc = vf_tokens_parse(path, buf, t);
+    int rc = ds_vf_tokens_parse(path, buf, t);
     free(buf);
     return rc;
 }

@@ -15,24 +15,24 @@
 /* Default for --against-logits: a float32 pass against e.g. a float64 reference. */
 #define LOGITS_MAX_REL_L2 1e-4
 
-int vr_pair_int_bits(int a, int b) { return a && b ? (a < b ? a : b) : a | b; }
+int ds_vr_pair_int_bits(int a, int b) { return a && b ? (a < b ? a : b) : a | b; }
 
-void vr_set_rules(vr_report *r, int expect, int int_bits, int ref_is_file, double max_kl, double min_top1,
-                  double max_rel_l2) {
+void ds_vr_set_rules(ds_vr_report *r, int expect, int int_bits, int ref_is_file, double max_kl, double min_top1,
+                     double max_rel_l2) {
     if (ref_is_file) {
-        r->expect = expect == VR_EXPECT_AUTO ? VR_EXPECT_CLOSE : (vr_expect)expect;
+        r->expect = expect == DS_VR_EXPECT_AUTO ? DS_VR_EXPECT_CLOSE : (ds_vr_expect)expect;
         r->max_kl = max_kl;
         r->min_top1 = min_top1;
         r->max_rel_l2 = max_rel_l2 >= 0 ? max_rel_l2 : LOGITS_MAX_REL_L2;
         return;
     }
-    r->expect = expect == VR_EXPECT_AUTO ? (int_bits ? VR_EXPECT_CLOSE : VR_EXPECT_IDENTICAL) : (vr_expect)expect;
+    r->expect = expect == DS_VR_EXPECT_AUTO ? (int_bits ? DS_VR_EXPECT_CLOSE : DS_VR_EXPECT_IDENTICAL) : (ds_vr_expect)expect;
     r->max_kl = max_kl >= 0 ? max_kl : int_bits == 4 ? INT4_MAX_KL : INT8_MAX_KL;
     r->min_top1 = min_top1 >= 0 ? min_top1 : int_bits == 4 ? INT4_MIN_TOP1 : INT8_MIN_TOP1;
     r->max_rel_l2 = max_rel_l2;
 }
 
-void vr_decide_alone(vr_report *r) {
+void ds_vr_decide_alone(ds_vr_report *r) {
     r->verdict = r->ckpt.finite ? "pass" : "mismatch";
     r->reason = r->ckpt.finite ? "structure ok and finite logits" : "the forward pass produced non-finite logits";
     r->exit_code = r->ckpt.finite ? 0 : DS_EXIT_MISMATCH;
@@ -47,13 +47,13 @@ static void add_check(char *why, size_t cap, const char *what, double value, con
 }
 
 /* Sets verdict/reason/exit for an expected-identical or thresholded comparison. */
-void vr_decide(vr_report *r, const vc_result *c, char *why, size_t cap) {
+void ds_vr_decide(ds_vr_report *r, const ds_vc_result *c, char *why, size_t cap) {
     int ok;
     why[0] = 0;
     if (!c->finite) {
         ok = 0;
         snprintf(why, cap, "non-finite logits");
-    } else if (r->expect == VR_EXPECT_IDENTICAL) {
+    } else if (r->expect == DS_VR_EXPECT_IDENTICAL) {
         ok = c->identical;
         snprintf(why, cap, ok ? "logits bit-identical, as expected for a lossless conversion"
                               : "the checkpoints should be lossless copies, but %lld logit values differ",

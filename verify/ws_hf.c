@@ -27,7 +27,7 @@ static const ds_ckpt_entry *companion(const ws_hf *h, const char *base, const ch
 }
 
 /* Builds the part for an HF tensor name. DS_EXIT_INPUT when missing or malformed. */
-static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
+static int hf_part(ws_hf *h, const char *name, ds_ws_part *p, int quiet) {
     memset(p, 0, sizeof *p);
     p->br = h->br;
     p->bc = h->bc;
@@ -73,28 +73,28 @@ static int hf_part(ws_hf *h, const char *name, ws_part *p, int quiet) {
     } else {
         return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing", h->ck.dir, name);
     }
-    return ws_part_validate(p);
+    return ds_ws_part_validate(p);
 }
 
 static int hf_info(void *impl, const char *name, ds_ws_tinfo *ti, int quiet) {
-    ws_part p;
+    ds_ws_part p;
     DS_TRY(hf_part(impl, name, &p, quiet));
-    ws_part_tinfo(&p, ti);
+    ds_ws_part_tinfo(&p, ti);
     return 0;
 }
 
 static int hf_read(void *impl, const char *name, int64_t r0, int64_t n, float *out) {
-    ws_part p;
+    ds_ws_part p;
     DS_TRY(hf_part(impl, name, &p, 0));
     if (r0 < 0 || n < 0 || r0 + n > p.rows)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", p.file, name, (long long)r0,
                        (long long)(r0 + n), (long long)p.rows);
-    ws_part_read(&p, r0, n, out);
+    ds_ws_part_read(&p, r0, n, out);
     return 0;
 }
 
-static int hf_pieces(void *impl, const char *name, int64_t r0, int64_t n, ws_piece **out, int *count) {
-    ws_part p;
+static int hf_pieces(void *impl, const char *name, int64_t r0, int64_t n, ds_ws_piece **out, int *count) {
+    ds_ws_part p;
     *out = NULL;
     *count = 0;
     DS_TRY(hf_part(impl, name, &p, 0));
@@ -102,7 +102,7 @@ static int hf_pieces(void *impl, const char *name, int64_t r0, int64_t n, ws_pie
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: rows %lld..%lld out of %lld", p.file, name, (long long)r0,
                        (long long)(r0 + n), (long long)p.rows);
     if (n == 0) return 0;
-    ws_piece *pc = xcalloc(1, sizeof *pc);
+    ds_ws_piece *pc = xcalloc(1, sizeof *pc);
     pc->part = p;
     pc->r0 = r0;
     pc->n = n;
@@ -129,17 +129,17 @@ static int hf_exists(void *impl, const char *name) {
 
 static const char *hf_locate(void *impl, const char *name, int64_t row, int64_t col) {
     (void)row; (void)col;
-    ws_part p;
+    ds_ws_part p;
     const ds_ckpt_entry *e = ds_ckpt_find(&((ws_hf *)impl)->ck, name);
     if (e) return ((ws_hf *)impl)->ck.shards[e->file].path;
     return hf_part(impl, name, &p, 1) ? NULL : p.file;
 }
 
-static const ws_ops hf_ops = {hf_info, hf_read, hf_exists, hf_locate, hf_close, hf_pieces};
+static const ds_ws_ops hf_ops = {hf_info, hf_read, hf_exists, hf_locate, hf_close, hf_pieces};
 
 /* What the 2-D weights hold, for the report: int4/int8 when any weight is
  * integer-quantized, else fp8 when any is FP8, else the dtype of the rest. */
-static void describe(ws_hf *h, ds_wsource *ws) {
+static void describe(ws_hf *h, ds_ws_source *ws) {
     int n_f8 = 0, bits = 0, fp4 = 0;
     const char *plain = NULL;
     for (int i = 0; i < h->ck.n_entries; i++) {
@@ -150,7 +150,7 @@ static void describe(ws_hf *h, ds_wsource *ws) {
             snprintf(base, sizeof base, "%s", e->name);
             base[strlen(base) - (ds_has_suffix(e->name, ".weight_packed") ? 14 : 7)] = 0;
             strncat(base, ".weight", sizeof base - strlen(base) - 1);
-            ws_part p;
+            ds_ws_part p;
             if (hf_part(h, base, &p, 1) == 0 && (!bits || p.bits < bits)) bits = p.bits;
             if (p.fp4) fp4 = p.fp4;
         } else if (!plain && e->info->ndim == 2 && ds_has_suffix(e->name, ".weight"))
@@ -164,7 +164,7 @@ static void describe(ws_hf *h, ds_wsource *ws) {
     snprintf(ws->desc, sizeof ws->desc, "hf %s", low);
 }
 
-int ws_hf_open(const char *path, ds_wsource *ws) {
+int ds_ws_hf_open(const char *path, ds_ws_source *ws) {
     ws_hf *h = xcalloc(1, sizeof *h);
     int rc = ds_ckpt_open(path, &h->ck);
     if (rc) { free(h); return rc; }
@@ -174,7 +174,7 @@ int ws_hf_open(const char *path, ds_wsource *ws) {
         return rc;
     }
     ws->cfg = h->ck.config;
-    ws_fp8_block(&ws->cfg, &h->br, &h->bc);
+    ds_ws_fp8_block(&ws->cfg, &h->br, &h->bc);
     ws->ops = &hf_ops;
     ws->impl = h;
     describe(h, ws);

@@ -50,7 +50,7 @@ static int map_name(const ws_mp *h, const char *hf, char *mp, size_t cap, int *s
  * <module>.weight_packed with weight_scale (weight_zero_point, weight_shape,
  * weight_global_scale) beside it, as shard-for-mp copies a routed expert whole
  * (Kimi-K2-Thinking's INT4 experts). 1 when found (p filled), else 0. */
-static int ct_part(ds_st_file *f, const char *mp, ws_part *p) {
+static int ct_part(ds_st_file *f, const char *mp, ds_ws_part *p) {
     char base[512], nm[600];
     if (!ds_has_suffix(mp, ".weight") || strlen(mp) >= sizeof base) return 0;
     snprintf(base, sizeof base, "%.*s", (int)(strlen(mp) - 7), mp);
@@ -80,7 +80,7 @@ static int ct_part(ds_st_file *f, const char *mp, ws_part *p) {
 }
 
 /* The part of tensor mp in rank r. */
-static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
+static int rank_part(ws_mp *h, int r, const char *mp, ds_ws_part *p, int quiet) {
     memset(p, 0, sizeof *p);
     p->br = h->br;
     p->bc = h->bc;
@@ -89,7 +89,7 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
     if (!t) {
         if (!ct_part(f, mp, p))
             return quiet ? DS_EXIT_INPUT : ds_fail(DS_EXIT_INPUT, "%s: tensor %s: missing", f->path, mp);
-        return ws_part_validate(p);
+        return ds_ws_part_validate(p);
     }
     p->file = f->path;
     p->name = t->name;
@@ -106,7 +106,7 @@ static int rank_part(ws_mp *h, int r, const char *mp, ws_part *p, int quiet) {
         if ((p->s = ds_st_find(f, sn))) p->sd = ds_st_data(f, p->s);
         p->sfile = f->path;
     }
-    return ws_part_validate(p);
+    return ds_ws_part_validate(p);
 }
 
 /* Resolves a name to its rank range: parts [r0, r1) joined along split. */
@@ -133,13 +133,13 @@ static int mp_info(void *impl, const char *name, ds_ws_tinfo *ti, int quiet) {
     char mp[512];
     int split, r0, r1;
     DS_TRY(resolve(h, name, mp, sizeof mp, &split, &r0, &r1, quiet));
-    ws_part first;
+    ds_ws_part first;
     DS_TRY(rank_part(h, r0, mp, &first, quiet));
-    ws_part_tinfo(&first, ti);
+    ds_ws_part_tinfo(&first, ti);
     /* replicated tensors must be in every rank, with one shape and dtype */
     int last = split == SPLIT_NONE ? h->n : r1;
     for (int r = r0 + 1; r < last; r++) {
-        ws_part p;
+        ds_ws_part p;
         DS_TRY(rank_part(h, r, mp, &p, 0));
         if (p.rows != first.rows || p.cols != first.cols || p.w->dtype != first.w->dtype || p.kind != first.kind)
             return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: %lldx%lld %s, but %lldx%lld %s in %s", p.file, mp,
@@ -175,10 +175,10 @@ static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float 
     int split, r0, r1;
     ds_ws_tinfo ti;
     DS_TRY(locate(h, name, row0, n, &ti, mp, sizeof mp, &split, &r0, &r1));
-    ws_part p;
+    ds_ws_part p;
     if (split != SPLIT_ROW && split != SPLIT_COL) {
         DS_TRY(rank_part(h, r0, mp, &p, 0));
-        ws_part_read(&p, row0, n, out);
+        ds_ws_part_read(&p, row0, n, out);
         return 0;
     }
     if (split == SPLIT_ROW) {
@@ -188,7 +188,7 @@ static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float 
             if (row0 >= hi) continue;
             int64_t take = hi - row0 < n ? hi - row0 : n;
             DS_TRY(rank_part(h, r, mp, &p, 0));
-            ws_part_read(&p, row0 - lo, take, out);
+            ds_ws_part_read(&p, row0 - lo, take, out);
             out += take * ti.cols;
             row0 += take;
             n -= take;
@@ -200,7 +200,7 @@ static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float 
     int rc = 0;
     for (int r = r0; r < r1 && !rc; r++) {
         if ((rc = rank_part(h, r, mp, &p, 0))) break;
-        ws_part_read(&p, row0, n, tmp);
+        ds_ws_part_read(&p, row0, n, tmp);
         for (int64_t i = 0; i < n; i++)
             memcpy(out + i * ti.cols + (r - r0) * pc, tmp + i * pc, (size_t)pc * sizeof(float));
     }
@@ -209,7 +209,7 @@ static int mp_read(void *impl, const char *name, int64_t row0, int64_t n, float 
 }
 
 /* The pieces mp_read decodes and joins, in the same order. */
-static int mp_pieces(void *impl, const char *name, int64_t row0, int64_t n, ws_piece **out, int *count) {
+static int mp_pieces(void *impl, const char *name, int64_t row0, int64_t n, ds_ws_piece **out, int *count) {
     ws_mp *h = impl;
     char mp[512];
     int split, r0, r1;
@@ -218,7 +218,7 @@ static int mp_pieces(void *impl, const char *name, int64_t row0, int64_t n, ws_p
     *count = 0;
     DS_TRY(locate(h, name, row0, n, &ti, mp, sizeof mp, &split, &r0, &r1));
     if (n == 0) return 0;
-    ws_piece *pc = xcalloc((size_t)(r1 - r0), sizeof *pc);
+    ds_ws_piece *pc = xcalloc((size_t)(r1 - r0), sizeof *pc);
     int k = 0, rc = 0;
     if (split != SPLIT_ROW && split != SPLIT_COL) {
         if (!(rc = rank_part(h, r0, mp, &pc[0].part, 0))) {
@@ -268,7 +268,7 @@ static int mp_exists(void *impl, const char *name) {
     ws_mp *h = impl;
     char mp[512];
     int split, r0, r1;
-    ws_part p;
+    ds_ws_part p;
     if (resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 1)) return 0;
     return ds_st_find(&h->f[r0], mp) != NULL || ct_part(&h->f[r0], mp, &p);
 }
@@ -277,7 +277,7 @@ static const char *mp_locate(void *impl, const char *name, int64_t row, int64_t 
     ws_mp *h = impl;
     char mp[512];
     int split, r0, r1;
-    ws_part p;
+    ds_ws_part p;
     if (resolve(h, name, mp, sizeof mp, &split, &r0, &r1, 1) || rank_part(h, r0, mp, &p, 1)) return NULL;
     int r = r0; /* parts are equal: the part index is row (or col) over the part's size */
     if (split == SPLIT_ROW && p.rows > 0) r = r0 + (int)(row / p.rows);
@@ -285,7 +285,7 @@ static const char *mp_locate(void *impl, const char *name, int64_t row, int64_t 
     return r < r1 ? h->f[r].path : NULL;
 }
 
-static const ws_ops mp_ops = {mp_info, mp_read, mp_exists, mp_locate, mp_close, mp_pieces};
+static const ds_ws_ops mp_ops = {mp_info, mp_read, mp_exists, mp_locate, mp_close, mp_pieces};
 
 /* Parses "model{i}-mp{N}.safetensors" exactly. */
 static int rank_name(const char *s, int *i, int *n) {
@@ -313,7 +313,7 @@ static int scan_ranks(const char *dir, int *n_out, int *count) {
     return 0;
 }
 
-int ws_mp_detect(const char *dir) {
+int ds_ws_mp_detect(const char *dir) {
     if (!ds_is_dir(dir)) return 0;
     char *ip = ds_path_join(dir, "model.safetensors.index.json");
     int has_index = ds_path_exists(ip);
@@ -323,7 +323,7 @@ int ws_mp_detect(const char *dir) {
     return c > 0;
 }
 
-int ws_mp_open(const char *dir, ds_wsource *ws) {
+int ds_ws_mp_open(const char *dir, ds_ws_source *ws) {
     int n, c;
     DS_TRY(scan_ranks(dir, &n, &c));
     if (n < 0) return ds_fail(DS_EXIT_INPUT, "%s: model{i}-mp{N}.safetensors files of different N", dir);
@@ -339,7 +339,7 @@ int ws_mp_open(const char *dir, ds_wsource *ws) {
     h->n_experts = ws->cfg.n_routed_experts;
     h->cfg = &ws->cfg;
     h->fam = ds_family_find(ws->cfg.model_type);
-    ws_fp8_block(&ws->cfg, &h->br, &h->bc);
+    ds_ws_fp8_block(&ws->cfg, &h->br, &h->bc);
     for (int i = 0; i < n; i++) {
         char nm[64];
         snprintf(nm, sizeof nm, "model%d-mp%d.safetensors", i, n);
@@ -355,13 +355,13 @@ int ws_mp_open(const char *dir, ds_wsource *ws) {
     const char *plain = NULL;
     for (int i = 0; i < h->f[0].n_tensors; i++) {
         const ds_tensor_info *t = &h->f[0].tensors[i];
-        ws_part p;
+        ds_ws_part p;
         if (t->dtype == DS_F8_E4M3) f8 = 1;
         else if (ds_has_suffix(t->name, ".weight_packed")) { /* compressed-tensors: the bits, as ws_hf reports them */
             char mp[512];
             snprintf(mp, sizeof mp, "%.*s.weight", (int)(strlen(t->name) - 14), t->name);
             memset(&p, 0, sizeof p);
-            if (ct_part(&h->f[0], mp, &p) && !ws_part_validate(&p)) {
+            if (ct_part(&h->f[0], mp, &p) && !ds_ws_part_validate(&p)) {
                 if (!bits || p.bits < bits) bits = p.bits;
                 if (p.fp4) fp4 = p.fp4;
             }

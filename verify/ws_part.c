@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void ws_fp8_block(const ds_config *c, int *br, int *bc) {
+void ds_ws_fp8_block(const ds_config *c, int *br, int *bc) {
     *br = c->weight_block_size[0] > 0 ? c->weight_block_size[0] : 128;
     *bc = c->weight_block_size[1] > 0 ? c->weight_block_size[1] : 128;
 }
@@ -38,14 +38,14 @@ static int is_int_dtype(ds_dtype d) {
 }
 
 /* A float32 copy of scale rows [b0, b0+nb) (any float dtype, any alignment). */
-static void scale_rows(const ws_part *p, int64_t b0, int64_t nb, int64_t sc, float *dst) {
+static void scale_rows(const ds_ws_part *p, int64_t b0, int64_t nb, int64_t sc, float *dst) {
     const ds_dtype_traits *tr = ds_dtype_info(p->s->dtype);
     const uint8_t *src = p->sd + (size_t)(b0 * sc) * tr->size;
     if (p->s->dtype == DS_F32) { memcpy(dst, src, (size_t)(nb * sc) * sizeof(float)); return; }
     for (int64_t i = 0; i < nb * sc; i++) dst[i] = tr->to_f32(src + (size_t)i * tr->size);
 }
 
-static int validate_fp8(ws_part *p) {
+static int validate_fp8(ds_ws_part *p) {
     char b1[96], b2[96];
     if (p->w->dtype != DS_F8_E4M3)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: FP8 weights must be F8_E4M3, not %s", p->file, p->name,
@@ -67,7 +67,7 @@ static int validate_fp8(ws_part *p) {
 }
 
 /* weight_shape: an integer tensor of two positive values. */
-static int int_shape(ws_part *p, int64_t *rows, int64_t *cols) {
+static int int_shape(ds_ws_part *p, int64_t *rows, int64_t *cols) {
     if (!p->sh) return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: packed weight without weight_shape", p->file, p->name);
     if (!is_int_dtype(p->sh->dtype) || ds_tensor_numel(p->sh) != 2)
         return ds_fail(DS_EXIT_INPUT, "%s: tensor %s: must hold two integers", p->file, p->sh->name);
@@ -88,7 +88,7 @@ static int int_shape(ws_part *p, int64_t *rows, int64_t *cols) {
 
 /* nvfp4-/mxfp4-pack-quantized: U8 [rows, cols/2], scales [rows, cols/group]
  * (F8_E4M3 plus an F32 global scale, or U8 E8M0). */
-static int validate_fp4(ws_part *p) {
+static int validate_fp4(ds_ws_part *p) {
     char b1[96];
     int g = p->fp4 == 1 ? DSQ_NVFP4_GROUP : DSQ_MXFP4_GROUP;
     p->rows = p->w->shape[0];
@@ -119,7 +119,7 @@ static int validate_fp4(ws_part *p) {
     return 0;
 }
 
-static int validate_int(ws_part *p) {
+static int validate_int(ds_ws_part *p) {
     char b1[96], b2[96];
     if (p->fp4 && p->int_packed && p->w->ndim == 2 && p->w->dtype == DS_U8) return validate_fp4(p);
     if (p->w->ndim != 2)
@@ -182,7 +182,7 @@ static int validate_int(ws_part *p) {
 /* A NaN, infinite, zero or negative scale would poison (or flip) every weight
  * of its block: named here, scale file and element, before anything reads
  * through it. (Quantizers never write one: a zero block gets eps or 1.) */
-static int scales_finite(const ws_part *p) {
+static int scales_finite(const ds_ws_part *p) {
     const ds_dtype_traits *tr = ds_dtype_info(p->s->dtype);
     int64_t n = ds_tensor_numel(p->s), cols = ds_tensor_cols(p->s);
     for (int64_t i = 0; i < n; i++) {
@@ -198,7 +198,7 @@ static int scales_finite(const ws_part *p) {
     return 0;
 }
 
-int ws_part_validate(ws_part *p) {
+int ds_ws_part_validate(ds_ws_part *p) {
     switch (p->kind) {
     case DS_WQ_FP8:
         DS_TRY(validate_fp8(p));
@@ -217,7 +217,7 @@ int ws_part_validate(ws_part *p) {
     }
 }
 
-void ws_part_tinfo(const ws_part *p, ds_ws_tinfo *ti) {
+void ds_ws_part_tinfo(const ds_ws_part *p, ds_ws_tinfo *ti) {
     memset(ti, 0, sizeof *ti);
     if (p->kind == DS_WQ_INT) {
         ti->ndim = 2;
@@ -235,11 +235,11 @@ void ws_part_tinfo(const ws_part *p, ds_ws_tinfo *ti) {
     ti->parts = 1;
 }
 
-void ws_part_scale_rows(const ws_part *p, int64_t b0, int64_t nb, float *dst) {
+void ds_ws_part_scale_rows(const ds_ws_part *p, int64_t b0, int64_t nb, float *dst) {
     scale_rows(p, b0, nb, p->s->shape[1], dst);
 }
 
-static void read_plain(const ws_part *p, int64_t r0, int64_t n, float *out) {
+static void read_plain(const ds_ws_part *p, int64_t r0, int64_t n, float *out) {
     const ds_dtype_traits *tr = ds_dtype_info(p->w->dtype);
     size_t es = tr->size;
     int64_t cols = p->cols;
@@ -261,7 +261,7 @@ static void read_plain(const ws_part *p, int64_t r0, int64_t n, float *out) {
     }
 }
 
-static void read_fp8(const ws_part *p, int64_t r0, int64_t n, float *out) {
+static void read_fp8(const ds_ws_part *p, int64_t r0, int64_t n, float *out) {
     int64_t sc = p->s->shape[1];
     int64_t b0 = r0 / p->br, b1 = (r0 + n - 1) / p->br;
     float *sbuf = xmalloc((size_t)((b1 - b0 + 1) * sc) * sizeof(float));
@@ -272,7 +272,7 @@ static void read_fp8(const ws_part *p, int64_t r0, int64_t n, float *out) {
 }
 
 /* compressed-tensors' decompression of fp4 rows (the bytes to-bf16 writes, widened). */
-static void read_fp4(const ws_part *p, int64_t r0, int64_t n, float *out) {
+static void read_fp4(const ds_ws_part *p, int64_t r0, int64_t n, float *out) {
     ds_quant_spec sp = {4, (int)p->group, 1, 0, p->fp4 == 1 ? DSQ_FMT_NVFP4 : DSQ_FMT_MXFP4};
     float gs = 1.0f;
     if (p->fp4 == 1) memcpy(&gs, p->gsd, 4);
@@ -285,7 +285,7 @@ static void read_fp4(const ws_part *p, int64_t r0, int64_t n, float *out) {
     }
 }
 
-static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
+static void read_int(const ds_ws_part *p, int64_t r0, int64_t n, float *out) {
     if (p->fp4) { read_fp4(p, r0, n, out); return; }
     int64_t cols = p->cols, sc = p->cols / p->group, pc = p->int_packed ? p->w->shape[1] : 0;
     int bits = p->bits, per = 32 / bits, off = 1 << (bits - 1);
@@ -333,7 +333,7 @@ static void read_int(const ws_part *p, int64_t r0, int64_t n, float *out) {
 /* The rows just decoded were read through the file mapping: unmap those pages
  * again (they stay in the page cache; a later access faults them back in), so
  * verify's resident memory stays bounded however many weights it reads. */
-static void release_rows(const ws_part *p, int64_t r0, int64_t n) {
+static void release_rows(const ds_ws_part *p, int64_t r0, int64_t n) {
     if (!p->w || !p->wd || p->w->ndim < 1 || p->w->shape[0] <= 0) return;
     uint64_t rb = (p->w->end - p->w->begin) / (uint64_t)p->w->shape[0];
     uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -343,7 +343,7 @@ static void release_rows(const ws_part *p, int64_t r0, int64_t n) {
     if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
 
-void ws_part_read(const ws_part *p, int64_t r0, int64_t n, float *out) {
+void ds_ws_part_read(const ds_ws_part *p, int64_t r0, int64_t n, float *out) {
     if (n <= 0) return;
     switch (p->kind) {
     case DS_WQ_FP8: read_fp8(p, r0, n, out); break;

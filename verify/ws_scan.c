@@ -1,4 +1,4 @@
-/* ws_scan.c - verify's value check on the bytes as they stream (wscan.h):
+/* ws_scan.c - verify's value check on the bytes as they stream (ws_scan.h):
  * the scan list, the tests of stored bytes, the scan-only jobs and their gates.
  *
  * The scan list holds every tensor of the model in scan order: MTP layers
@@ -6,10 +6,10 @@
  * then the main layers in order (layer L eligible once the pass has planned a
  * later layer), then the tensors outside the layers (eligible once the head is
  * planned). One cursor walks it, handing out chunks of SCAN_CHUNK stored bytes:
- * readers take them when the pass has nothing for them, and vscan_drain takes
+ * readers take them when the pass has nothing for them, and ds_ws_scan_drain takes
  * the rest on every core. A chunk is pread into the worker's buffer (small
  * enough to stay in its cache while it is tested) and tested there. */
-#include "verify/wscan.h"
+#include "verify/ws_scan.h"
 #include "verify/structure.h"
 #include "formats/hf.h"
 #include "formats/schema.h"
@@ -32,14 +32,14 @@ typedef struct {
     int mtp;
     int64_t rows;
     int64_t planned_rows;  /* rows the pass planned */
-    ws_piece *pc;
+    ds_ws_piece *pc;
     int np;
     int reported;          /* a problem of it was reported */
     int seq;               /* listing order, kept within a gate */
 } sentry;
 
-struct vscan {
-    ds_wsource *ws;
+struct ds_ws_scan {
+    ds_ws_source *ws;
     pthread_mutex_t mu;
     pthread_cond_t cv;     /* a job finished */
     sentry *e;
@@ -51,7 +51,7 @@ struct vscan {
     int cur, ip;           /* cursor: entry, piece */
     uint64_t pos;          /* bytes (T_BYTES, T_NONE) or rows (T_DECODE) */
     int inflight;
-    vscan_stats st;
+    ds_ws_scan_stats st;
 };
 
 /* ---- the list ------------------------------------------------------------------- */
@@ -62,7 +62,7 @@ static uint64_t hash_str(const char *s) {
     return h;
 }
 
-static int find(const vscan *sc, const char *name) {
+static int find(const ds_ws_scan *sc, const char *name) {
     if (!sc->hcap) return -1;
     for (size_t i = hash_str(name) & (sc->hcap - 1);; i = (i + 1) & (sc->hcap - 1)) {
         if (sc->hash[i] < 0) return -1;
@@ -70,7 +70,7 @@ static int find(const vscan *sc, const char *name) {
     }
 }
 
-static void build_hash(vscan *sc) {
+static void build_hash(ds_ws_scan *sc) {
     sc->hcap = 16;
     while (sc->hcap < (size_t)sc->ne * 2) sc->hcap *= 2;
     sc->hash = xmalloc(sc->hcap * sizeof *sc->hash);
@@ -83,7 +83,7 @@ static void build_hash(vscan *sc) {
 }
 
 typedef struct {
-    vscan *sc;
+    ds_ws_scan *sc;
     int min_layer;         /* names of layers below it are not added */
     int mtp;
     int rc;
@@ -92,7 +92,7 @@ typedef struct {
 /* Checks one tensor's shape and storage and adds it with its pieces. */
 static void add(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
     lctx *l = ctx;
-    vscan *sc = l->sc;
+    ds_ws_scan *sc = l->sc;
     int L = ds_layer_of(name);
     if (l->rc || (l->min_layer > 0 && L < l->min_layer)) return; /* the first problem is reported */
     if (find(sc, name) >= 0) return;
@@ -107,7 +107,7 @@ static void add(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
         rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: shape %lldx%lld, expected %lldx%lld from config.json",
                      ds_ws_path(sc->ws), name, (long long)ti.rows, (long long)ti.cols, (long long)d0,
                      (long long)(ndim == 2 ? d1 : 1));
-    ws_piece *pc = NULL;
+    ds_ws_piece *pc = NULL;
     int np = 0;
     if (!rc) rc = sc->ws->ops->pieces(sc->ws->impl, name, 0, ti.rows, &pc, &np);
     if (rc) { l->rc = rc; return; }
@@ -137,7 +137,7 @@ static void add(const char *name, int ndim, int64_t d0, int64_t d1, void *ctx) {
 /* MTP layers, from the model schema (formats/schema.h): which are stored at
  * all (any of their tensors), then every tensor of those. */
 typedef struct {
-    ds_wsource *ws;
+    ds_ws_source *ws;
     int first;             /* num_hidden_layers */
     int *present;          /* [num_nextn_predict_layers] */
     lctx *l;
@@ -161,17 +161,17 @@ static int by_gate(const void *a, const void *b) {
     return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-int vscan_open(ds_wsource *ws, vscan **out) {
+int ds_ws_scan_open(ds_ws_source *ws, ds_ws_scan **out) {
     *out = NULL;
     const ds_config *c = ds_ws_config(ws);
-    vscan *sc = xcalloc(1, sizeof *sc);
+    ds_ws_scan *sc = xcalloc(1, sizeof *sc);
     sc->ws = ws;
     sc->nlayers = c->num_hidden_layers;
     pthread_mutex_init(&sc->mu, NULL);
     pthread_cond_init(&sc->cv, NULL);
     build_hash(sc);
     lctx l = {sc, 0, 0, 0};
-    vs_expected(c, add, &l);
+    ds_vs_expected(c, add, &l);
     /* MTP layers: the forward pass never reads them; those present are scanned whole */
     const ds_family *f = ds_family_find(c->model_type);
     if (f && c->num_nextn_predict_layers > 0 && !l.rc) {
@@ -184,7 +184,7 @@ int vscan_open(ds_wsource *ws, vscan **out) {
     }
     sc->st.tensors = sc->ne;
     if (l.rc) {
-        vscan_close(sc);
+        ds_ws_scan_close(sc);
         return l.rc;
     }
     qsort(sc->e, (size_t)sc->ne, sizeof *sc->e, by_gate);
@@ -194,7 +194,7 @@ int vscan_open(ds_wsource *ws, vscan **out) {
     return 0;
 }
 
-void vscan_close(vscan *sc) {
+void ds_ws_scan_close(ds_ws_scan *sc) {
     if (!sc) return;
     for (int i = 0; i < sc->ne; i++) {
         free(sc->e[i].name);
@@ -207,15 +207,15 @@ void vscan_close(vscan *sc) {
     free(sc);
 }
 
-void vscan_stats_get(vscan *sc, vscan_stats *st) {
+void ds_ws_scan_stats_get(ds_ws_scan *sc, ds_ws_scan_stats *st) {
     pthread_mutex_lock(&sc->mu);
     *st = sc->st;
     pthread_mutex_unlock(&sc->mu);
 }
 
-int vscan_result(vscan *sc) {
-    vscan_stats st;
-    vscan_stats_get(sc, &st);
+int ds_ws_scan_result(ds_ws_scan *sc) {
+    ds_ws_scan_stats st;
+    ds_ws_scan_stats_get(sc, &st);
     if (st.problems > MAX_REPORTS)
         ds_err("%s: ... and %d more problems", ds_ws_path(sc->ws), st.problems - MAX_REPORTS);
     return st.problems ? DS_EXIT_INPUT : 0;
@@ -224,7 +224,7 @@ int vscan_result(vscan *sc) {
 /* ---- the tests ------------------------------------------------------------------ */
 
 /* How piece p's stored values are tested: element size and exponent mask. */
-static int test_kind(const ws_part *p, int *esz, uint32_t *mask) {
+static int test_kind(const ds_ws_part *p, int *esz, uint32_t *mask) {
     *esz = 0;
     *mask = 0;
     if (p->kind == DS_WQ_INT) return T_NONE; /* integers: finite whatever they hold (scales checked) */
@@ -239,12 +239,12 @@ static int test_kind(const ws_part *p, int *esz, uint32_t *mask) {
 }
 
 /* Stored bytes of one row of p's data. */
-static uint64_t row_bytes(const ws_part *p) {
+static uint64_t row_bytes(const ds_ws_part *p) {
     if (p->w->ndim < 1 || p->w->shape[0] <= 0) return 0;
     return (p->w->end - p->w->begin) / (uint64_t)p->w->shape[0];
 }
 
-static void report(vscan *sc, const char *file, const char *name, int64_t row, int64_t col, int nan) {
+static void report(ds_ws_scan *sc, const char *file, const char *name, int64_t row, int64_t col, int nan) {
     pthread_mutex_lock(&sc->mu);
     int k = find(sc, name), first = k < 0 || !sc->e[k].reported;
     if (first) {
@@ -258,7 +258,7 @@ static void report(vscan *sc, const char *file, const char *name, int64_t row, i
 
 /* Tests n values of esz bytes; the first bad one is element e0 + i of a piece
  * laid out [*, pcols] from tensor row row0, column col0. */
-static void test(vscan *sc, const char *name, const char *file, const void *data, int64_t n, int esz, uint32_t mask,
+static void test(ds_ws_scan *sc, const char *name, const char *file, const void *data, int64_t n, int esz, uint32_t mask,
                  int64_t e0, int64_t row0, int64_t col0, int64_t pcols) {
     double t0 = ds_now();
     int64_t i = ds_cpu_scan_nonfinite(data, n, esz, mask);
@@ -275,7 +275,7 @@ static void test(vscan *sc, const char *name, const char *file, const void *data
     report(sc, file, name, row0 + e / cols, col0 + e % cols, nan);
 }
 
-static void count(vscan *sc, uint64_t bytes, int64_t values, int stream) {
+static void count(ds_ws_scan *sc, uint64_t bytes, int64_t values, int stream) {
     pthread_mutex_lock(&sc->mu);
     if (stream) sc->st.bytes_in_stream += bytes;
     else sc->st.bytes_scan_only += bytes;
@@ -283,8 +283,8 @@ static void count(vscan *sc, uint64_t bytes, int64_t values, int stream) {
     pthread_mutex_unlock(&sc->mu);
 }
 
-void vscan_stored(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, uint64_t byte_pos,
-                  const void *data, uint64_t nbytes, int on_device) {
+void ds_ws_scan_stored(ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc, uint64_t byte_pos,
+                       const void *data, uint64_t nbytes, int on_device) {
     int esz;
     uint32_t mask;
     int64_t n = 0;
@@ -304,45 +304,45 @@ void vscan_stored(vscan *sc, const char *name, int64_t row0, const ws_piece *pc,
 typedef struct {
     char *name;
     int64_t row0;
-    ws_piece pc;
+    ds_ws_piece pc;
     int esz;
     uint32_t mask;
 } dslot;
 
-struct vscan_dev {
+struct ds_ws_scan_dev {
     const ds_device *dev;
     unsigned long long *res;   /* the table's memory: first bad index per slot, ~0 when none */
     dslot slot[DEV_SLOTS];
     int n;
 };
 
-int vscan_dev_open(const ds_device *dev, vscan_dev **out) {
+int ds_ws_scan_dev_open(const ds_device *dev, ds_ws_scan_dev **out) {
     *out = NULL;
-    vscan_dev *d = xcalloc(1, sizeof *d);
+    ds_ws_scan_dev *d = xcalloc(1, sizeof *d);
     d->dev = dev;
     int rc = dev->alloc((void **)&d->res, DEV_SLOTS * sizeof *d->res);
     if (!rc) rc = dev->memset(d->res, 0xFF, DEV_SLOTS * sizeof *d->res);
-    if (rc) { vscan_dev_close(d); return rc; }
+    if (rc) { ds_ws_scan_dev_close(d); return rc; }
     *out = d;
     return 0;
 }
 
-void vscan_dev_close(vscan_dev *d) {
+void ds_ws_scan_dev_close(ds_ws_scan_dev *d) {
     if (!d) return;
     for (int i = 0; i < d->n; i++) free(d->slot[i].name);
     d->dev->free(d->res);
     free(d);
 }
 
-int vscan_dev_tests(const ws_piece *pc) {
+int ds_ws_scan_dev_tests(const ds_ws_piece *pc) {
     int esz;
     uint32_t mask;
     return test_kind(&pc->part, &esz, &mask) == T_BYTES;
 }
 
-int vscan_dev_piece(vscan_dev *d, vscan *sc, const char *name, int64_t row0, const ws_piece *pc,
-                    const void *dev_data) {
-    if (d->n == DEV_SLOTS) DS_TRY(vscan_dev_flush(d, sc));
+int ds_ws_scan_dev_piece(ds_ws_scan_dev *d, ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc,
+                         const void *dev_data) {
+    if (d->n == DEV_SLOTS) DS_TRY(ds_ws_scan_dev_flush(d, sc));
     dslot *s = &d->slot[d->n];
     test_kind(&pc->part, &s->esz, &s->mask);
     DS_TRY(d->dev->scan_nonfinite(dev_data, pc->n * pc->part.cols, s->esz, s->mask, d->res + d->n, NULL));
@@ -353,7 +353,7 @@ int vscan_dev_piece(vscan_dev *d, vscan *sc, const char *name, int64_t row0, con
     return 0;
 }
 
-int vscan_dev_flush(vscan_dev *d, vscan *sc) {
+int ds_ws_scan_dev_flush(ds_ws_scan_dev *d, ds_ws_scan *sc) {
     if (!d || !d->n) return 0;
     unsigned long long *r = xmalloc((size_t)d->n * sizeof *r);
     int rc = d->dev->d2h(r, d->res, (size_t)d->n * sizeof *r); /* after the tests enqueued before */
@@ -361,7 +361,7 @@ int vscan_dev_flush(vscan_dev *d, vscan *sc) {
         dslot *s = &d->slot[i];
         if (r[i] == ~0ull) continue;
         /* the value itself, for NaN or infinite: from the file (the device copy may be gone) */
-        const ws_part *p = &s->pc.part;
+        const ds_ws_part *p = &s->pc.part;
         int64_t e = (int64_t)r[i], cols = p->cols > 0 ? p->cols : 1;
         uint32_t v = 0;
         if (p->wd) memcpy(&v, p->wd + ((uint64_t)s->pc.r0 * (uint64_t)cols + (uint64_t)e) * (uint64_t)s->esz, (size_t)s->esz);
@@ -381,8 +381,8 @@ int vscan_dev_flush(vscan_dev *d, vscan *sc) {
     return rc;
 }
 
-void vscan_floats(vscan *sc, const char *name, int64_t row0, const ws_piece *pc, int64_t piece_row, int64_t nrows,
-                  const float *data) {
+void ds_ws_scan_floats(ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc, int64_t piece_row, int64_t nrows,
+                       const float *data) {
     int64_t n = 0;
     uint64_t nbytes = 0;
     ds_ws_tinfo ti;
@@ -405,13 +405,13 @@ void vscan_floats(vscan *sc, const char *name, int64_t row0, const ws_piece *pc,
 
 typedef struct {
     sentry *e;
-    const ws_piece *pc;
+    const ds_ws_piece *pc;
     int kind, esz;
     uint32_t mask;
     uint64_t pos, len;     /* bytes, or rows for T_DECODE */
 } sjob;
 
-void vscan_planned(vscan *sc, const char *name, int64_t n) {
+void ds_ws_scan_planned(ds_ws_scan *sc, const char *name, int64_t n) {
     int L = ds_layer_of(name);
     pthread_mutex_lock(&sc->mu);
     int k = find(sc, name);
@@ -423,7 +423,7 @@ void vscan_planned(vscan *sc, const char *name, int64_t n) {
 }
 
 /* The next eligible chunk (lock held): 1, or 0 when none is eligible now. */
-static int next_job(vscan *sc, sjob *j) {
+static int next_job(ds_ws_scan *sc, sjob *j) {
     while (sc->cur < sc->ne) {
         sentry *e = &sc->e[sc->cur];
         if (!sc->all_open && e->gate >= sc->frontier) return 0;
@@ -441,7 +441,7 @@ static int next_job(vscan *sc, sjob *j) {
             sc->pos = 0;
             continue;
         }
-        const ws_piece *pc = &e->pc[sc->ip];
+        const ds_ws_piece *pc = &e->pc[sc->ip];
         memset(j, 0, sizeof *j);
         j->e = e;
         j->pc = pc;
@@ -475,7 +475,7 @@ static int next_job(vscan *sc, sjob *j) {
     return 0;
 }
 
-int vscan_has_work(vscan *sc) {
+int ds_ws_scan_has_work(ds_ws_scan *sc) {
     pthread_mutex_lock(&sc->mu);
     int yes = 0;
     for (int k = sc->cur; k < sc->ne && !yes; k++) {
@@ -495,13 +495,13 @@ static void grow(uint8_t **buf, size_t *cap, size_t n) {
     *cap = n;
 }
 
-static void run_job(vscan *sc, const sjob *j, uint8_t **buf, size_t *cap) {
-    const ws_part *p = &j->pc->part;
+static void run_job(ds_ws_scan *sc, const sjob *j, uint8_t **buf, size_t *cap) {
+    const ds_ws_part *p = &j->pc->part;
     const char *name = j->e->name;
     if (j->kind == T_DECODE) {
         int64_t cols = p->cols > 0 ? p->cols : 1;
         grow(buf, cap, (size_t)(j->len * (uint64_t)cols) * sizeof(float));
-        ws_part_read(p, j->pc->r0 + (int64_t)j->pos, (int64_t)j->len, (float *)*buf);
+        ds_ws_part_read(p, j->pc->r0 + (int64_t)j->pos, (int64_t)j->len, (float *)*buf);
         test(sc, name, p->file, *buf, (int64_t)j->len * cols, 4, ds_scan_exp_mask(4, 0, 0), (int64_t)j->pos * cols,
              j->pc->dst_row, j->pc->dst_col, cols);
         count(sc, j->len * row_bytes(p), (int64_t)j->len * cols, 0);
@@ -531,7 +531,7 @@ static void run_job(vscan *sc, const sjob *j, uint8_t **buf, size_t *cap) {
     count(sc, j->len, n, 0);
 }
 
-int vscan_work(vscan *sc, uint8_t **buf, size_t *cap) {
+int ds_ws_scan_work(ds_ws_scan *sc, uint8_t **buf, size_t *cap) {
     sjob j;
     pthread_mutex_lock(&sc->mu);
     int k = next_job(sc, &j);
@@ -548,23 +548,23 @@ int vscan_work(vscan *sc, uint8_t **buf, size_t *cap) {
 }
 
 static void *drain_main(void *arg) {
-    vscan *sc = arg;
+    ds_ws_scan *sc = arg;
     uint8_t *buf = NULL;
     size_t cap = 0;
-    while (vscan_work(sc, &buf, &cap)) {}
+    while (ds_ws_scan_work(sc, &buf, &cap)) {}
     free(buf);
     return NULL;
 }
 
-void vscan_open_gates(vscan *sc) {
+void ds_ws_scan_open_gates(ds_ws_scan *sc) {
     pthread_mutex_lock(&sc->mu);
     sc->all_open = 1;
     pthread_mutex_unlock(&sc->mu);
 }
 
-void vscan_drain(vscan *sc, int threads) {
+void ds_ws_scan_drain(ds_ws_scan *sc, int threads) {
     double t0 = ds_now();
-    vscan_open_gates(sc);
+    ds_ws_scan_open_gates(sc);
     int nh = threads > 1 ? threads - 1 : 0, started = 0;
     pthread_t *th = xcalloc((size_t)(nh ? nh : 1), sizeof *th);
     for (int i = 0; i < nh; i++)

@@ -1,4 +1,4 @@
-/* ws_stream.c - the weight stream (wstream.h): planned requests in a FIFO,
+/* ws_stream.c - the weight stream (ws_stream.h): planned requests in a FIFO,
  * reader threads that fill a ring buffer with their stored bytes, and the take
  * that decodes a request to float32.
  *
@@ -13,7 +13,7 @@
  * A request's region holds, per stored piece (one, or one per rank file of a
  * split MP tensor): FP8: the e4m3 bytes of its rows, then its scale rows as
  * float32; BF16 / F32: the stored bytes; anything else (F16, integer-quantized)
- * float32 decoded by the reader with ws_part_read. On the CPU path only FP8
+ * float32 decoded by the reader with ds_ws_part_read. On the CPU path only FP8
  * and BF16 are read ahead; the rest is decoded at the take, from the mapping,
  * as ds_ws_read_rows does (no ring space for 4-byte copies of it).
  *
@@ -28,9 +28,9 @@
  * (kernels/device.h) chosen at open. The staged CPU mode (tests) runs that same
  * path - staging, upload, decode with the table's kernels - on the CPU
  * instance, whose copies are memcpy and whose events are always complete. */
-#include "verify/wstream.h"
+#include "verify/ws_stream.h"
 #include "verify/ws_impl.h"
-#include "verify/wscan.h"
+#include "verify/ws_scan.h"
 #include "kernels/device.h"
 #include "common/bug.h"
 #include "common/util.h"
@@ -48,7 +48,7 @@ enum { P_RAW, P_DECODE, P_LAZY };  /* stored bytes / float32 from a reader / flo
 enum { C_SCALE, C_RAW, C_DECODE }; /* what a chunk fills */
 
 typedef struct {
-    ws_piece pc;
+    ds_ws_piece pc;
     int mode;
     uint64_t esz;              /* P_RAW: stored bytes per element */
     uint64_t data_off, data_bytes; /* in the request's region */
@@ -83,7 +83,7 @@ typedef struct {
 } wchunk;
 
 typedef struct {
-    struct ds_wstream *s;
+    struct ds_ws_stream *s;
     pthread_t th;
     int started;
     void *stream;
@@ -97,12 +97,12 @@ typedef struct {
     uint64_t bytes;
     double l_read_s, l_copy_wait_s;                 /* the reader's own, moved to the above under the lock */
     uint64_t l_bytes;
-    uint8_t *sbuf;             /* scan-only chunks (wscan.h) */
+    uint8_t *sbuf;             /* scan-only chunks (ws_scan.h) */
     size_t scap;
 } reader;
 
-struct ds_wstream {
-    ds_wstream_opts o;
+struct ds_ws_stream {
+    ds_ws_stream_opts o;
     const ds_device *dev;      /* chosen once, from o.cuda */
     int gpu_like;              /* CUDA, or the staged CPU emulation of it */
     pthread_mutex_t mu;
@@ -110,7 +110,7 @@ struct ds_wstream {
     reader *rd;
     int nrd;
     int quit, active, busy;
-    ds_wsource *ws;
+    ds_ws_source *ws;
     uint8_t *ring;
     uint64_t cap, rhead;
     wreq *first, *last;        /* every request not yet freed, in plan order */
@@ -123,20 +123,20 @@ struct ds_wstream {
     size_t cap16;
     float *tmp32;              /* scratch: float32 of one column piece (device on CUDA) */
     size_t cap32;
-    ds_wstream_prof prof;      /* taker's fields */
-    vscan *scan;               /* value checks on the bytes read (wscan.h), or NULL */
-    vscan_dev *dscan;          /* staged path: those of stored bytes in the ring run on the device */
+    ds_ws_stream_prof prof;    /* taker's fields */
+    ds_ws_scan *scan;               /* value checks on the bytes read (ws_scan.h), or NULL */
+    ds_ws_scan_dev *dscan;     /* staged path: those of stored bytes in the ring run on the device */
 };
 
 static uint64_t align_up(uint64_t x) { return (x + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN; }
 
 /* ---- memory of the path: the device's (GPU memory on CUDA, host otherwise) ---- */
 
-static int mem_alloc(const ds_wstream *s, void **p, size_t n) { return s->dev->alloc(p, n); }
+static int mem_alloc(const ds_ws_stream *s, void **p, size_t n) { return s->dev->alloc(p, n); }
 
-static void mem_free(const ds_wstream *s, void *p) { s->dev->free(p); }
+static void mem_free(const ds_ws_stream *s, void *p) { s->dev->free(p); }
 
-static int grow(const ds_wstream *s, void **p, size_t *cap, size_t n) {
+static int grow(const ds_ws_stream *s, void **p, size_t *cap, size_t n) {
     if (n <= *cap) return 0;
     mem_free(s, *p);
     *p = NULL;
@@ -154,7 +154,7 @@ static void req_free(wreq *q) {
     free(q);
 }
 
-static int piece_mode(const ds_wstream *s, const ws_part *p) {
+static int piece_mode(const ds_ws_stream *s, const ds_ws_part *p) {
     if (p->kind == DS_WQ_FP8) return P_RAW;
     if (p->kind == DS_WQ_PLAIN && p->w->dtype == DS_BF16) return P_RAW;
     if (s->gpu_like && p->kind == DS_WQ_PLAIN && p->w->dtype == DS_F32) return P_RAW;
@@ -168,11 +168,11 @@ static uint64_t stored_bytes(const ds_ws_tinfo *ti, int64_t nrows) {
 }
 
 /* Validates and lays out a request (main thread). */
-static int req_resolve(ds_wstream *s, wreq *q, int64_t rows) {
-    ds_wsource *ws = s->ws;
+static int req_resolve(ds_ws_stream *s, wreq *q, int64_t rows) {
+    ds_ws_source *ws = s->ws;
     ds_ws_tinfo ti;
     DS_TRY(ds_ws_info_shape(ws, q->name, rows, q->cols, &ti));
-    ws_piece *pc;
+    ds_ws_piece *pc;
     int n;
     DS_TRY(ws->ops->pieces(ws->impl, q->name, q->r0, q->n, &pc, &n));
     q->p = xcalloc((size_t)(n > 0 ? n : 1), sizeof *q->p);
@@ -180,7 +180,7 @@ static int req_resolve(ds_wstream *s, wreq *q, int64_t rows) {
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         wpiece *w = &q->p[i];
-        const ws_part *p = &pc[i].part;
+        const ds_ws_part *p = &pc[i].part;
         w->pc = pc[i];
         w->mode = piece_mode(s, p);
         w->fp8 = p->kind == DS_WQ_FP8;
@@ -208,7 +208,7 @@ static int req_resolve(ds_wstream *s, wreq *q, int64_t rows) {
 /* Gives q a region at the ring's head, or returns 0 when there is no room yet.
  * Live regions are those of requests from first up to issue (allocated in
  * that order); the oldest one is the ring's tail. */
-static int ring_alloc(ds_wstream *s, wreq *q) {
+static int ring_alloc(ds_ws_stream *s, wreq *q) {
     uint64_t size = q->bytes, tail = NO_REGION;
     for (wreq *x = s->first; x && x != q; x = x->next)
         if (x->off != NO_REGION) { tail = x->off; break; }
@@ -239,7 +239,7 @@ static int ring_alloc(ds_wstream *s, wreq *q) {
 }
 
 /* Frees the front request (taken, or dropped). */
-static void pop_front(ds_wstream *s) {
+static void pop_front(ds_ws_stream *s) {
     wreq *q = s->first;
     s->first = q->next;
     if (!s->first) s->last = NULL;
@@ -253,7 +253,7 @@ static void pop_front(ds_wstream *s) {
 
 /* Hands out the next chunk (lock held): 1, or -1 nothing planned, -2 no ring
  * space, -3 the ring could not be allocated (the request fails). */
-static int next_chunk(ds_wstream *s, wchunk *c) {
+static int next_chunk(ds_ws_stream *s, wchunk *c) {
     for (;;) {
         wreq *q = s->issue;
         if (!s->active || s->quit || !q) return -1;
@@ -313,7 +313,7 @@ static int next_chunk(ds_wstream *s, wchunk *c) {
 }
 
 /* A chunk has arrived (lock held). */
-static void arrived(ds_wstream *s, const wchunk *c, int rc) {
+static void arrived(ds_ws_stream *s, const wchunk *c, int rc) {
     wreq *q = c->q;
     if (rc && !q->rc) q->rc = rc;
     q->pending--;
@@ -323,10 +323,10 @@ static void arrived(ds_wstream *s, const wchunk *c, int rc) {
 /* Fills dst with the chunk's bytes. */
 static int fill(const wchunk *c, void *dst) {
     const wpiece *w = &c->q->p[c->ip];
-    const ws_part *p = &w->pc.part;
+    const ds_ws_part *p = &w->pc.part;
     switch (c->kind) {
     case C_SCALE:
-        ws_part_scale_rows(p, w->sb0, w->snb, dst);
+        ds_ws_part_scale_rows(p, w->sb0, w->snb, dst);
         return 0;
     case C_RAW: {
         uint64_t at = (uint64_t)w->pc.r0 * (uint64_t)p->cols * w->esz + c->pos;
@@ -337,14 +337,14 @@ static int fill(const wchunk *c, void *dst) {
         return ds_pread_full(p->fd, dst, c->len, p->foff + at, p->file);
     }
     default:
-        ws_part_read(p, w->pc.r0 + (int64_t)c->pos, (int64_t)c->len, dst);
+        ds_ws_part_read(p, w->pc.r0 + (int64_t)c->pos, (int64_t)c->len, dst);
         return 0;
     }
 }
 
 /* Waits for the upload from buffer b and marks its chunk arrived. */
 static int settle(reader *r, int b) {
-    ds_wstream *s = r->s;
+    ds_ws_stream *s = r->s;
     if (!r->has[b]) return 0;
     double t = ds_now();
     int rc = s->dev->event_sync(r->ev[b]);
@@ -367,16 +367,16 @@ static int staging(reader *r, int b, size_t n) {
 }
 
 /* The value check of the bytes a chunk brought in (before it counts as arrived). */
-static void scan_chunk(const ds_wstream *s, const wchunk *c, const void *data) {
+static void scan_chunk(const ds_ws_stream *s, const wchunk *c, const void *data) {
     if (!s->scan || c->kind == C_SCALE) return;
     const wreq *q = c->q;
     const wpiece *w = &q->p[c->ip];
-    if (c->kind == C_RAW) vscan_stored(s->scan, q->name, q->r0, &w->pc, c->pos, data, c->len, s->dscan != NULL);
-    else vscan_floats(s->scan, q->name, q->r0, &w->pc, (int64_t)c->pos, (int64_t)c->len, data);
+    if (c->kind == C_RAW) ds_ws_scan_stored(s->scan, q->name, q->r0, &w->pc, c->pos, data, c->len, s->dscan != NULL);
+    else ds_ws_scan_floats(s->scan, q->name, q->r0, &w->pc, (int64_t)c->pos, (int64_t)c->len, data);
 }
 
 static void run_chunk(reader *r, const wchunk *c) {
-    ds_wstream *s = r->s;
+    ds_ws_stream *s = r->s;
     int rc = 0;
     double t;
     if (!s->gpu_like) { /* straight into the ring */
@@ -418,7 +418,7 @@ static void run_chunk(reader *r, const wchunk *c) {
 
 static void *reader_main(void *arg) {
     reader *r = arg;
-    ds_wstream *s = r->s;
+    ds_ws_stream *s = r->s;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         wchunk c;
@@ -438,10 +438,10 @@ static void *reader_main(void *arg) {
             continue;
         }
         if (s->quit) break;
-        if (s->scan && s->active && vscan_has_work(s->scan)) { /* idle: a scan-only chunk */
+        if (s->scan && s->active && ds_ws_scan_has_work(s->scan)) { /* idle: a scan-only chunk */
             s->busy++;
             pthread_mutex_unlock(&s->mu);
-            vscan_work(s->scan, &r->sbuf, &r->scap);
+            ds_ws_scan_work(s->scan, &r->sbuf, &r->scap);
             pthread_mutex_lock(&s->mu);
             if (--s->busy == 0) pthread_cond_broadcast(&s->idle_cv);
             continue;
@@ -456,7 +456,7 @@ static void *reader_main(void *arg) {
 }
 
 /* Waits for the last take's decode (and counts its device time); CPU: done already. */
-static void last_decode_done(ds_wstream *s) {
+static void last_decode_done(ds_ws_stream *s) {
     (void)s->dev->event_sync(s->take_ev);
     float ms;
     if (s->timing && !s->dev->event_elapsed_ms(s->dec_ev, s->take_ev, &ms)) s->prof.dev_decode_s += ms / 1e3;
@@ -465,9 +465,9 @@ static void last_decode_done(ds_wstream *s) {
 
 /* ---- open / close / passes ------------------------------------------------------ */
 
-void ds_wstream_close(ds_wstream *s) {
+void ds_ws_stream_close(ds_ws_stream *s) {
     if (!s) return;
-    ds_wstream_end(s);
+    ds_ws_stream_end(s);
     pthread_mutex_lock(&s->mu);
     s->quit = 1;
     pthread_cond_broadcast(&s->work_cv);
@@ -492,22 +492,22 @@ void ds_wstream_close(ds_wstream *s) {
     free(s);
 }
 
-int ds_wstream_default_readers(int cuda) {
+int ds_ws_stream_default_readers(int cuda) {
     long q = sysconf(_SC_NPROCESSORS_ONLN) / 4;
     return cuda ? (int)(q < 2 ? 2 : q > 8 ? 8 : q) : 1;
 }
 
-int ds_wstream_open(ds_wstream **out, const ds_wstream_opts *o) {
+int ds_ws_stream_open(ds_ws_stream **out, const ds_ws_stream_opts *o) {
     *out = NULL;
     const ds_device *dev;
     DS_TRY(ds_device_get(o->cuda, &dev));
-    ds_wstream *s = xcalloc(1, sizeof *s);
+    ds_ws_stream *s = xcalloc(1, sizeof *s);
     s->o = *o;
     s->dev = dev;
     if (s->o.cuda) s->o.staged = 0;
     s->gpu_like = dev->gpu || s->o.staged;
     if (!s->o.chunk_bytes) s->o.chunk_bytes = DEFAULT_CHUNK;
-    if (s->o.readers <= 0) s->o.readers = ds_wstream_default_readers(s->o.cuda);
+    if (s->o.readers <= 0) s->o.readers = ds_ws_stream_default_readers(s->o.cuda);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->work_cv, NULL);
     pthread_cond_init(&s->done_cv, NULL);
@@ -530,20 +530,20 @@ int ds_wstream_open(ds_wstream **out, const ds_wstream_opts *o) {
         if (!rc) r->started = 1;
     }
     if (rc) {
-        ds_wstream_close(s);
+        ds_ws_stream_close(s);
         return rc;
     }
     *out = s;
     return 0;
 }
 
-uint64_t ds_wstream_ring_need(const ds_wstream *s, int64_t rows, int64_t cols) {
+uint64_t ds_ws_stream_ring_need(const ds_ws_stream *s, int64_t rows, int64_t cols) {
     uint64_t n = (uint64_t)(rows > 0 ? rows : 0) * (uint64_t)(cols > 0 ? cols : 0);
     return align_up(n * (s->gpu_like ? 4 : 2) + ((uint64_t)1 << 20));
 }
 
-int ds_wstream_begin(ds_wstream *s, ds_wsource *ws, uint64_t ring_bytes) {
-    ds_wstream_end(s);
+int ds_ws_stream_begin(ds_ws_stream *s, ds_ws_source *ws, uint64_t ring_bytes) {
+    ds_ws_stream_end(s);
     void *p;
     DS_TRY(mem_alloc(s, &p, ring_bytes));
     pthread_mutex_lock(&s->mu);
@@ -556,7 +556,7 @@ int ds_wstream_begin(ds_wstream *s, ds_wsource *ws, uint64_t ring_bytes) {
     return 0;
 }
 
-void ds_wstream_end(ds_wstream *s) {
+void ds_ws_stream_end(ds_ws_stream *s) {
     if (!s) return;
     pthread_mutex_lock(&s->mu);
     s->active = 0;
@@ -568,7 +568,7 @@ void ds_wstream_end(ds_wstream *s) {
     pthread_mutex_unlock(&s->mu);
     /* the last take's decode may still read the ring and the scratch */
     if (s->ring) last_decode_done(s);
-    vscan_dev_close(s->dscan); /* its tests have run: the decode event came after them */
+    ds_ws_scan_dev_close(s->dscan); /* its tests have run: the decode event came after them */
     s->dscan = NULL;
     mem_free(s, s->ring);
     mem_free(s, s->tmp16);
@@ -582,7 +582,7 @@ void ds_wstream_end(ds_wstream *s) {
 
 /* ---- plan and take ---------------------------------------------------------------- */
 
-int ds_wstream_plan(ds_wstream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols) {
+int ds_ws_stream_plan(ds_ws_stream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols) {
     wreq *q = xcalloc(1, sizeof *q);
     q->name = xstrdup(name);
     q->r0 = r0;
@@ -590,7 +590,7 @@ int ds_wstream_plan(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
     q->cols = cols;
     q->off = NO_REGION;
     q->rc = req_resolve(s, q, rows);
-    if (!q->rc && s->scan) vscan_planned(s->scan, name, n);
+    if (!q->rc && s->scan) ds_ws_scan_planned(s->scan, name, n);
     pthread_mutex_lock(&s->mu);
     if (s->last) s->last->next = q;
     else s->first = q;
@@ -603,20 +603,20 @@ int ds_wstream_plan(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
 }
 
 /* An unplanned take: read now, as ds_ws_load would. */
-static int take_direct(ds_wstream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols,
+static int take_direct(ds_ws_stream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols,
                        float *dst) {
     ds_ws_tinfo ti;
     DS_TRY(ds_ws_info_shape(s->ws, name, rows, cols, &ti));
     s->prof.direct_reads++;
     if (!s->dev->gpu) {
         DS_TRY(ds_ws_read_rows(s->ws, name, r0, n, dst));
-        if (s->scan) vscan_floats(s->scan, name, r0, NULL, 0, n, dst);
+        if (s->scan) ds_ws_scan_floats(s->scan, name, r0, NULL, 0, n, dst);
         return 0;
     }
     size_t bytes = (size_t)(n * cols) * sizeof(float);
     float *h = xaligned(bytes ? bytes : 1);
     int rc = ds_ws_read_rows(s->ws, name, r0, n, h);
-    if (!rc && s->scan) vscan_floats(s->scan, name, r0, NULL, 0, n, h);
+    if (!rc && s->scan) ds_ws_scan_floats(s->scan, name, r0, NULL, 0, n, h);
     if (!rc) rc = s->dev->h2d(dst, h, bytes);
     free(h);
     return rc;
@@ -625,13 +625,13 @@ static int take_direct(ds_wstream *s, const char *name, int64_t r0, int64_t n, i
 /* The staged path (CUDA, or the CPU's staged mode): the request's pieces, as the
  * readers put them in the ring (stored bytes, or floats they decoded), to
  * float32 at dst with the device's kernels, enqueued on the default stream. */
-static int decode_dev(ds_wstream *s, const wreq *q, float *dst) {
+static int decode_dev(ds_ws_stream *s, const wreq *q, float *dst) {
     const ds_device *d = s->dev;
     const uint8_t *base = s->ring + q->off;
     if (s->o.profile) DS_TRY(d->event_record(s->dec_ev, NULL));
     for (int i = 0; i < q->np; i++) {
         const wpiece *w = &q->p[i];
-        const ws_part *p = &w->pc.part;
+        const ds_ws_part *p = &w->pc.part;
         int64_t pc = p->cols, n = w->pc.n, ne = n * pc;
         float *out = dst + w->pc.dst_row * q->cols + w->pc.dst_col;
         int whole = w->pc.dst_col == 0 && pc == q->cols;
@@ -645,7 +645,7 @@ static int decode_dev(ds_wstream *s, const wreq *q, float *dst) {
             bf = (const uint16_t *)(base + w->data_off);
         }
         if (s->dscan && w->mode == P_RAW) /* the test of the stored bytes, where they are */
-            DS_TRY(vscan_dev_piece(s->dscan, s->scan, q->name, q->r0, &w->pc, base + w->data_off));
+            DS_TRY(ds_ws_scan_dev_piece(s->dscan, s->scan, q->name, q->r0, &w->pc, base + w->data_off));
         if (bf && whole) {
             DS_TRY(d->widen_bf16_f32(bf, out, ne, NULL));
             continue;
@@ -666,11 +666,11 @@ static int decode_dev(ds_wstream *s, const wreq *q, float *dst) {
 
 /* The CPU path: the request's pieces to float32 at dst (FP8 and BF16 from the
  * ring, the rest decoded here from the mapping). */
-static int decode_host(ds_wstream *s, const wreq *q, float *dst) {
+static int decode_host(ds_ws_stream *s, const wreq *q, float *dst) {
     const uint8_t *base = q->off == NO_REGION ? NULL : s->ring + q->off;
     for (int i = 0; i < q->np; i++) {
         const wpiece *w = &q->p[i];
-        const ws_part *p = &w->pc.part;
+        const ds_ws_part *p = &w->pc.part;
         int64_t pc = p->cols, n = w->pc.n, ne = n * pc;
         float *out = dst + w->pc.dst_row * q->cols + w->pc.dst_col;
         int whole = w->pc.dst_col == 0 && pc == q->cols;
@@ -680,8 +680,8 @@ static int decode_host(ds_wstream *s, const wreq *q, float *dst) {
             o = s->tmp32;
         }
         if (w->mode == P_LAZY) {
-            ws_part_read(p, w->pc.r0, n, o);
-            if (s->scan) vscan_floats(s->scan, q->name, q->r0, &w->pc, 0, n, o);
+            ds_ws_part_read(p, w->pc.r0, n, o);
+            if (s->scan) ds_ws_scan_floats(s->scan, q->name, q->r0, &w->pc, 0, n, o);
         }
         else if (w->fp8)
             ds_cpu_dequant_fp8_f32(base + w->data_off, o, w->pc.r0 - w->sb0 * p->br, n, pc,
@@ -695,7 +695,7 @@ static int decode_host(ds_wstream *s, const wreq *q, float *dst) {
     return 0;
 }
 
-int ds_wstream_take(ds_wstream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols, float *dst) {
+int ds_ws_stream_take(ds_ws_stream *s, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols, float *dst) {
     double t0 = ds_now();
     pthread_mutex_lock(&s->mu);
     /* the request taken before: its decode was waited for by the caller's copy
@@ -727,7 +727,7 @@ int ds_wstream_take(ds_wstream *s, const char *name, int64_t r0, int64_t n, int6
     return rc;
 }
 
-void ds_wstream_prof_get(ds_wstream *s, ds_wstream_prof *p) {
+void ds_ws_stream_prof_get(ds_ws_stream *s, ds_ws_stream_prof *p) {
     pthread_mutex_lock(&s->mu);
     *p = s->prof;
     p->readers = s->nrd;
@@ -742,24 +742,24 @@ void ds_wstream_prof_get(ds_wstream *s, ds_wstream_prof *p) {
     pthread_mutex_unlock(&s->mu);
 }
 
-void ds_wstream_set_scan(ds_wstream *s, vscan *sc) {
+void ds_ws_stream_set_scan(ds_ws_stream *s, ds_ws_scan *sc) {
     pthread_mutex_lock(&s->mu);
     s->scan = s->active ? sc : NULL;
     /* staged (CUDA): the ring's stored bytes are tested where they are, on the
      * GPU (on the host, by the readers, if its result slots cannot be had) */
-    if (s->scan && s->gpu_like && !s->dscan && vscan_dev_open(s->dev, &s->dscan)) s->dscan = NULL;
+    if (s->scan && s->gpu_like && !s->dscan && ds_ws_scan_dev_open(s->dev, &s->dscan)) s->dscan = NULL;
     pthread_cond_broadcast(&s->work_cv);
     pthread_mutex_unlock(&s->mu);
 }
 
-void ds_wstream_scan_drain(ds_wstream *s) {
+void ds_ws_stream_scan_drain(ds_ws_stream *s) {
     if (!s->scan) return;
-    if (s->dscan) vscan_dev_flush(s->dscan, s->scan); /* after the last take's tests */
+    if (s->dscan) ds_ws_scan_dev_flush(s->dscan, s->scan); /* after the last take's tests */
     long nc = sysconf(_SC_NPROCESSORS_ONLN);
     int helpers = nc - s->nrd > 1 ? (int)(nc - s->nrd) : 1; /* the readers work on it too */
-    vscan_open_gates(s->scan);
+    ds_ws_scan_open_gates(s->scan);
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->work_cv); /* idle readers take scan-only chunks too */
     pthread_mutex_unlock(&s->mu);
-    vscan_drain(s->scan, helpers);
+    ds_ws_scan_drain(s->scan, helpers);
 }

@@ -96,7 +96,7 @@ TEST(rmsnorm_matches_float64) {
     fill(w, n, 2);
     x[5] = 1e4f; /* a large outlier in row 0 */
     double eps = 1e-6;
-    vf_rmsnorm(x, w, y, rows, n, eps);
+    ds_vf_rmsnorm(x, w, y, rows, n, eps);
     double worst = 0;
     for (int64_t r = 0; r < rows; r++) {
         double ss = 0;
@@ -112,7 +112,7 @@ TEST(rmsnorm_matches_float64) {
     /* in place */
     float z[3 * 129];
     memcpy(z, x, sizeof z);
-    vf_rmsnorm(z, w, z, rows, n, eps);
+    ds_vf_rmsnorm(z, w, z, rows, n, eps);
     CHECK(memcmp(z, y, sizeof z) == 0);
 }
 
@@ -121,7 +121,7 @@ TEST(swiglu_matches_float64) {
     fill(g, 64, 8);
     fill(u, 64, 2);
     memcpy(g0, g, sizeof g);
-    vf_swiglu(g, u, 64);
+    ds_vf_swiglu(g, u, 64);
     for (int i = 0; i < 64; i++) {
         double ref = (double)g0[i] / (1 + exp(-(double)g0[i])) * u[i];
         CHECKF(fabs(g[i] - ref) <= 1e-6 * fabs(ref) + 1e-30, "i=%d %g vs %g", i, g[i], ref);
@@ -150,7 +150,7 @@ TEST(rope_yarn_tables_match_float64) {
         ds_config c = v3_config(dims[di]);
         int half = dims[di] / 2;
         double inv[32], ref[32];
-        vf_rope_inv_freq(&c, inv);
+        ds_vf_rope_inv_freq(&c, inv);
         yarn_ref(&c, ref);
         for (int i = 0; i < half; i++)
             CHECKF(fabs(inv[i] - ref[i]) <= 1e-7 * ref[i], "dim %d pair %d: %.9g vs %.9g", dims[di], i, inv[i], ref[i]);
@@ -159,7 +159,7 @@ TEST(rope_yarn_tables_match_float64) {
         CHECK(fabs(inv[half - 1] - pow(10000, -2.0 * (half - 1) / dims[di]) / 40) < 1e-7 * inv[half - 1]);
         int npos = 48;
         float *ct = malloc(sizeof(float) * (size_t)(npos * half)), *st = malloc(sizeof(float) * (size_t)(npos * half));
-        vf_rope_tables(&c, npos, ct, st);
+        ds_vf_rope_tables(&c, npos, ct, st);
         double worst = 0;
         for (int p = 0; p < npos; p++)
             for (int i = 0; i < half; i++) {
@@ -175,7 +175,7 @@ TEST(rope_yarn_tables_match_float64) {
     /* dev-tiny's correction range: dims 5 and 12 of 32 */
     ds_config c = v3_config(32);
     double inv[16], th5 = pow(10000, -10.0 / 32), th12 = pow(10000, -24.0 / 32);
-    vf_rope_inv_freq(&c, inv);
+    ds_vf_rope_inv_freq(&c, inv);
     CHECK(fabs(inv[5] - th5) < 1e-7 * th5);               /* ramp 0 at low = 5 */
     CHECK(fabs(inv[12] - th12 / 40) < 1e-7 * th12 / 40);  /* ramp 1 at high = 12 */
     CHECK(fabs(inv[8] - (th5 * 0 + pow(10000, -16.0 / 32) * (1 - 3.0 / 7) + pow(10000, -16.0 / 32) / 40 * 3.0 / 7)) <
@@ -188,23 +188,23 @@ TEST(rope_without_scaling_is_plain) {
     c.rope_factor = 1;
     c.rope_mscale_all_dim = 0;
     double inv[8];
-    vf_rope_inv_freq(&c, inv);
+    ds_vf_rope_inv_freq(&c, inv);
     for (int i = 0; i < 8; i++) CHECK(fabs(inv[i] - pow(10000, -2.0 * i / 16)) < 1e-7 * inv[i]);
-    CHECK(vf_rope_attention_factor(&c) == 1.0);
-    CHECK(fabs(vf_softmax_scale(&c) - 1 / sqrt(48.0)) < 1e-15);
+    CHECK(ds_vf_rope_attention_factor(&c) == 1.0);
+    CHECK(fabs(ds_vf_softmax_scale(&c) - 1 / sqrt(48.0)) < 1e-15);
 }
 
 TEST(softmax_scale_and_mscale) {
     ds_config c = v3_config(64);
     c.qk_nope_head_dim = 128;
     double m = 0.1 * log(40.0) + 1;
-    CHECK(fabs(vf_softmax_scale(&c) - m * m / sqrt(192.0)) < 1e-15);
-    CHECK(fabs(vf_rope_attention_factor(&c) - 1.0) < 1e-15); /* mscale == mscale_all_dim */
+    CHECK(fabs(ds_vf_softmax_scale(&c) - m * m / sqrt(192.0)) < 1e-15);
+    CHECK(fabs(ds_vf_rope_attention_factor(&c) - 1.0) < 1e-15); /* mscale == mscale_all_dim */
     c.rope_mscale_all_dim = 0.707;
     double m2 = 0.1 * 0.707 * log(40.0) + 1;
-    CHECK(fabs(vf_softmax_scale(&c) - m2 * m2 / sqrt(192.0)) < 1e-15);
-    CHECK(fabs(vf_rope_attention_factor(&c) - m / m2) < 1e-15);
-    CHECK(vf_yarn_mscale(1.0, 5) == 1.0);
+    CHECK(fabs(ds_vf_softmax_scale(&c) - m2 * m2 / sqrt(192.0)) < 1e-15);
+    CHECK(fabs(ds_vf_rope_attention_factor(&c) - m / m2) < 1e-15);
+    CHECK(ds_vf_yarn_mscale(1.0, 5) == 1.0);
 }
 
 TEST(rope_apply_is_complex_rotation) {
@@ -213,7 +213,7 @@ TEST(rope_apply_is_complex_rotation) {
     for (int i = 0; i < 4; i++) { c[i] = (float)cos(ang[i]); s[i] = (float)sin(ang[i]); }
     float y[8];
     memcpy(y, x, sizeof x);
-    vf_rope_apply(y, 4, c, s);
+    ds_vf_rope_apply(y, 4, c, s);
     for (int i = 0; i < 4; i++) { /* (a + ib) * (cos + i sin) */
         double re = x[2 * i] * (double)c[i] - x[2 * i + 1] * (double)s[i];
         double im = x[2 * i] * (double)s[i] + x[2 * i + 1] * (double)c[i];
@@ -228,7 +228,7 @@ TEST(attention_matches_float64) {
     fill(kv, S * H * (dn + dv), 2);
     fill(kpe, S * dr, 2);
     double scale = 0.37;
-    vf_attention(q, kv, kpe, out, S, H, dn, dr, dv, scale);
+    ds_vf_attention(q, kv, kpe, out, S, H, dn, dr, dv, scale);
     double worst = 0;
     for (int i = 0; i < S; i++)
         for (int h = 0; h < H; h++) {
@@ -253,8 +253,8 @@ TEST(attention_matches_float64) {
         for (int d = 0; d < dv; d++) CHECK(fabs(out[h * dv + d] - kv[h * 9 + dn + d]) < 1e-7);
 }
 
-static vf_route_params v3_route(void) {
-    vf_route_params p = {.n_experts = 8, .n_group = 4, .topk_group = 2, .topk = 2, .softmax = 0,
+static ds_vf_route_params v3_route(void) {
+    ds_vf_route_params p = {.n_experts = 8, .n_group = 4, .topk_group = 2, .topk = 2, .softmax = 0,
                          .group_mode = 2, .norm_topk_prob = 1, .scaling = 2.5};
     return p;
 }
@@ -263,14 +263,14 @@ static vf_route_params v3_route(void) {
 static float logit_of(double s) { return (float)log(s / (1 - s)); }
 
 TEST(routing_group_limited) {
-    vf_route_params p = v3_route();
+    ds_vf_route_params p = v3_route();
     float lg[8], bias[8] = {0}, w[2], scratch[32];
     int idx[2];
     /* groups {0,1} {2,3} {4,5} {6,7}; group scores (sum of both): 1.0, 1.3, 1.2, 0.95.
      * expert 6 has the single best score but its group loses: groups 1 and 2 win. */
     double s[8] = {0.5, 0.5, 0.65, 0.65, 0.6, 0.6, 0.9, 0.05};
     for (int e = 0; e < 8; e++) lg[e] = logit_of(s[e]);
-    vf_route(&p, lg, bias, idx, w, scratch);
+    ds_vf_route(&p, lg, bias, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 2); /* tie 2 vs 3: the lower index first */
     CHECK_EQ_INT(idx[1], 3);
     double s2 = 1 / (1 + exp(-(double)lg[2])), s3 = 1 / (1 + exp(-(double)lg[3]));
@@ -278,7 +278,7 @@ TEST(routing_group_limited) {
 
     /* the bias steers selection, the unbiased scores weigh: bias lifts expert 5 over 2 and 3 */
     bias[5] = 0.2f;
-    vf_route(&p, lg, bias, idx, w, scratch);
+    ds_vf_route(&p, lg, bias, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 5);
     CHECK_EQ_INT(idx[1], 2);
     double s5 = 1 / (1 + exp(-(double)lg[5]));
@@ -286,14 +286,14 @@ TEST(routing_group_limited) {
 }
 
 TEST(routing_ties) {
-    vf_route_params p = v3_route();
+    ds_vf_route_params p = v3_route();
     p.topk_group = 1;
     p.topk = 1;
     float lg[8], w[1], scratch[32];
     int idx[1];
     /* all equal: group 0, expert 0 */
     for (int e = 0; e < 8; e++) lg[e] = 0.3f;
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 0);
     CHECK(fabs(w[0] - 2.5) < 1e-6);
     /* groups 1 and 3 tie on the top-2 sum (expert 7 ties expert 2 on score): group 1 wins, then expert 2 */
@@ -301,53 +301,53 @@ TEST(routing_ties) {
     for (int e = 0; e < 8; e++) lg[e] = logit_of(s[e]);
     lg[7] = lg[2];
     lg[6] = lg[3];
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 2);
     /* group score is the top-2 sum, not the max: group 2 (0.6 + 0.6) beats group 1 (0.9 + 0.1) */
     double s2[8] = {0.1, 0.1, 0.9, 0.1, 0.6, 0.6, 0.1, 0.1};
     for (int e = 0; e < 8; e++) lg[e] = logit_of(s2[e]);
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 4);
     /* ... while group_limited_greedy takes the max */
     p.group_mode = 1;
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 2);
 }
 
 TEST(routing_softmax_greedy) {
-    vf_route_params p = {.n_experts = 6, .n_group = 1, .topk_group = 1, .topk = 2, .softmax = 1,
+    ds_vf_route_params p = {.n_experts = 6, .n_group = 1, .topk_group = 1, .topk = 2, .softmax = 1,
                          .group_mode = 0, .norm_topk_prob = 0, .scaling = 1.5};
     float lg[6] = {0.1f, 2.0f, -1.0f, 1.5f, 0.3f, 2.0f}, w[2], scratch[32];
     int idx[2];
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 1); /* 1 and 5 tie: lower first */
     CHECK_EQ_INT(idx[1], 5);
     double z = 0;
     for (int e = 0; e < 6; e++) z += exp(lg[e]);
     CHECK(fabs(w[0] - 1.5 * exp(2.0) / z) < 1e-6 && fabs(w[1] - 1.5 * exp(2.0) / z) < 1e-6);
     p.norm_topk_prob = 1;
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK(fabs(w[0] - 0.75) < 1e-6 && fabs(w[1] - 0.75) < 1e-6);
 }
 
 TEST(routing_params_from_config) {
     ds_config c;
-    vf_route_params p;
+    ds_vf_route_params p;
     /* through the config parser, as a config.json gives them */
     CHECK_EQ_INT(ds_config_parse("v3.json", "{\"n_routed_experts\": 256, \"n_group\": 8, \"topk_group\": 4, "
                  "\"num_experts_per_tok\": 8, \"scoring_func\": \"sigmoid\", \"topk_method\": \"noaux_tc\"}", &c), 0);
-    vf_route_params_from_config(&c, &p);
+    ds_vf_route_params_from_config(&c, &p);
     CHECK(p.group_mode == 2 && !p.softmax && p.topk == 8 && p.topk_group == 4 && p.n_group == 8);
     CHECK(p.norm_topk_prob && fabs(p.scaling - 2.5) < 1e-12); /* transformers' defaults */
     CHECK_EQ_INT(ds_config_parse("v2.json", "{\"n_routed_experts\": 160, \"n_group\": 8, \"topk_group\": 3, "
                  "\"scoring_func\": \"softmax\", \"topk_method\": \"greedy\"}", &c), 0);
-    vf_route_params_from_config(&c, &p);
+    ds_vf_route_params_from_config(&c, &p);
     CHECK(p.group_mode == 0 && p.softmax);
     CHECK_EQ_INT(ds_config_parse("v2.json", "{\"n_routed_experts\": 160, \"n_group\": 8, \"topk_group\": 3, "
                  "\"scoring_func\": \"softmax\", \"topk_method\": \"group_limited_greedy\"}", &c), 0);
-    vf_route_params_from_config(&c, &p);
+    ds_vf_route_params_from_config(&c, &p);
     CHECK(p.group_mode == 1);
-    CHECK_EQ_INT(vs_check_config("v2.json", &c), 0);
+    CHECK_EQ_INT(ds_vs_check_config("v2.json", &c), 0);
 }
 
 TESTS_MAIN(T(gemm_matches_float64), T(gemm_is_reproducible), T(rmsnorm_matches_float64), T(swiglu_matches_float64),

@@ -13,7 +13,7 @@
 #include "verify/dsa.h"
 #include "verify/forward.h"
 #include "verify/tokens.h"
-#include "verify/wsource.h"
+#include "verify/ws_source.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,16 +25,16 @@
 #define V32_TOPK 5
 
 /* Logits of ckpt on tokens (NULL on failure); st and the stream's counters filled. */
-static float *run(const char *ckpt, const vf_tokens *t, vf_stats *st, ds_wstream_prof *prof) {
-    ds_wsource *ws;
+static float *run(const char *ckpt, const ds_vf_tokens *t, ds_vf_stats *st, ds_ws_stream_prof *prof) {
+    ds_ws_source *ws;
     if (ds_ws_open(ckpt, &ws)) return NULL;
-    vf_backend be;
-    vf_backend_open(&be, 0);
+    ds_vf_backend be;
+    ds_vf_backend_open(&be, 0);
     float *lg = malloc(sizeof(float) * (size_t)(t->total * ds_ws_config(ws)->vocab_size));
     memset(st, 0, sizeof *st);
-    int rc = vf_forward(ws, &be, t, lg, st);
-    if (prof) ds_wstream_prof_get(be.stream, prof);
-    vf_backend_close(&be);
+    int rc = ds_vf_forward(ws, &be, t, lg, st);
+    if (prof) ds_ws_stream_prof_get(be.stream, prof);
+    ds_vf_backend_close(&be);
     ds_ws_close(ws);
     if (rc) { free(lg); return NULL; }
     return lg;
@@ -50,24 +50,24 @@ static float *read_f32(const char *path, int64_t n) {
 }
 
 /* Position p of the concatenated sequences: its index within its sequence. */
-static int pos_in_seq(const vf_tokens *t, int64_t p) {
+static int pos_in_seq(const ds_vf_tokens *t, int64_t p) {
     for (int s = 0; s < t->n_seq; p -= t->len[s], s++)
         if (p < t->len[s]) return (int)p;
     return -1;
 }
 
 static double rel_l2(const float *a, const float *b, int64_t V) {
-    vc_pos m;
-    vc_position(a, b, V, &m);
+    ds_vc_pos m;
+    ds_vc_position(a, b, V, &m);
     return m.rel_l2;
 }
 
 TEST(v32_forward_matches_transformers_fp64) {
-    vf_tokens t;
-    CHECK_EQ_INT(vf_tokens_load(V32 "/tokens.json", &t), 0);
+    ds_vf_tokens t;
+    CHECK_EQ_INT(ds_vf_tokens_load(V32 "/tokens.json", &t), 0);
     CHECK_EQ_INT(t.total, 32);
     const int64_t V = 256;
-    vf_stats st;
+    ds_vf_stats st;
     float *fp8 = run(V32 "/fp8", &t, &st, NULL), *bf16 = run(V32 "/bf16", &t, &st, NULL);
     float *ref = read_f32(V32 "/logits-hf-fp64-all.f32", t.total * V);
     CHECK(fp8 && bf16 && ref);
@@ -84,7 +84,7 @@ TEST(v32_forward_matches_transformers_fp64) {
     /* the FP8 source gives its BF16 conversion's logits, bit for bit */
     CHECK(fp8 && bf16 && memcmp(fp8, bf16, sizeof(float) * (size_t)(t.total * V)) == 0);
     free(fp8); free(bf16); free(ref);
-    vf_tokens_free(&t);
+    ds_vf_tokens_free(&t);
 }
 
 /* bf16/ relabelled deepseek_v3: the same weights, the indexer ignored (dense
@@ -115,13 +115,13 @@ static char *as_v3(void) {
 }
 
 TEST(v32_fixture_needs_the_indexer) {
-    vf_tokens t;
-    CHECK_EQ_INT(vf_tokens_load(V32 "/tokens.json", &t), 0);
+    ds_vf_tokens t;
+    CHECK_EQ_INT(ds_vf_tokens_load(V32 "/tokens.json", &t), 0);
     const int64_t V = 256;
     char *dir = as_v3();
     CHECK(dir != NULL);
-    if (!dir) { vf_tokens_free(&t); return; }
-    vf_stats st;
+    if (!dir) { ds_vf_tokens_free(&t); return; }
+    ds_vf_stats st;
     float *dense = run(dir, &t, &st, NULL), *sparse = run(V32 "/fp8", &t, &st, NULL);
     float *ref = read_f32(V32 "/logits-hf-fp64-all.f32", t.total * V);
     float *dref = read_f32(V32 "/logits-dense-fp64-all.f32", t.total * V);
@@ -145,16 +145,16 @@ TEST(v32_fixture_needs_the_indexer) {
     free(dense); free(sparse); free(ref); free(dref);
     test_rm_tree(dir);
     free(dir);
-    vf_tokens_free(&t);
+    ds_vf_tokens_free(&t);
 }
 
 /* Every weight is multiplied from the plan: as many taken as planned, all
  * through the read-ahead stream, none read directly. */
 static void check_plan(test_ctx *t_, const char *ckpt, const char *tokens, int64_t want) {
-    vf_tokens t;
-    CHECK_EQ_INT(vf_tokens_load(tokens, &t), 0);
-    vf_stats st;
-    ds_wstream_prof p;
+    ds_vf_tokens t;
+    CHECK_EQ_INT(ds_vf_tokens_load(tokens, &t), 0);
+    ds_vf_stats st;
+    ds_ws_stream_prof p;
     float *lg = run(ckpt, &t, &st, &p);
     CHECK(lg != NULL);
     printf("  %s: %lld weights planned, %lld taken from the stream, %lld read directly\n", ckpt,
@@ -164,7 +164,7 @@ static void check_plan(test_ctx *t_, const char *ckpt, const char *tokens, int64
     CHECK_EQ_INT(p.takes, st.weights_planned);
     CHECK_EQ_INT(p.direct_reads, 0);
     free(lg);
-    vf_tokens_free(&t);
+    ds_vf_tokens_free(&t);
 }
 
 TEST(step_list_every_weight_from_the_plan) {
@@ -177,7 +177,7 @@ TEST(step_list_every_weight_from_the_plan) {
 static int check_json(const char *json) {
     ds_config c;
     int rc = ds_config_parse("hostile/config.json", json, &c);
-    return rc ? rc : vf_forward_check_config("hostile", &c);
+    return rc ? rc : ds_vf_forward_check_config("hostile", &c);
 }
 
 TEST(hostile_config_is_exit_3) {
@@ -232,22 +232,22 @@ TEST(hostile_config_forward_is_exit_3) {
     if (f) fclose(f);
     free(cfg);
     free(dst);
-    vf_tokens t;
-    CHECK_EQ_INT(vf_tokens_load(V32 "/tokens.json", &t), 0);
-    ds_wsource *ws = NULL;
+    ds_vf_tokens t;
+    CHECK_EQ_INT(ds_vf_tokens_load(V32 "/tokens.json", &t), 0);
+    ds_ws_source *ws = NULL;
     int orc = ds_ws_open(d, &ws);
     CHECK(orc == 0 || orc == DS_EXIT_INPUT);
     if (orc == 0) {
-        vf_backend be;
-        vf_backend_open(&be, 0);
+        ds_vf_backend be;
+        ds_vf_backend_open(&be, 0);
         float *lg = malloc(sizeof(float) * (size_t)(t.total * 256));
-        vf_stats st = {0};
-        CHECK_EQ_INT(vf_forward(ws, &be, &t, lg, &st), DS_EXIT_INPUT);
+        ds_vf_stats st = {0};
+        CHECK_EQ_INT(ds_vf_forward(ws, &be, &t, lg, &st), DS_EXIT_INPUT);
         free(lg);
-        vf_backend_close(&be);
+        ds_vf_backend_close(&be);
         ds_ws_close(ws);
     }
-    vf_tokens_free(&t);
+    ds_vf_tokens_free(&t);
     test_rm_tree(d);
     free(d);
 }
@@ -269,7 +269,7 @@ TEST(layernorm_with_bias_matches_float64) {
     fill(x, 21, 3);
     fill(w, 7, 1);
     fill(b, 7, 1);
-    vf_layernorm(x, w, b, y, 3, 7, 1e-6);
+    ds_vf_layernorm(x, w, b, y, 3, 7, 1e-6);
     for (int r = 0; r < 3; r++) {
         double m = 0, v = 0;
         for (int i = 0; i < 7; i++) m += x[r * 7 + i] / 7.0;
@@ -279,7 +279,7 @@ TEST(layernorm_with_bias_matches_float64) {
             CHECKF(fabs(y[r * 7 + i] - want) < 1e-6, "row %d col %d: %g vs %g", r, i, y[r * 7 + i], want);
         }
     }
-    vf_layernorm(x, w, b, x, 3, 7, 1e-6); /* in place */
+    ds_vf_layernorm(x, w, b, x, 3, 7, 1e-6); /* in place */
     CHECK(memcmp(x, y, sizeof y) == 0);
 }
 
@@ -289,7 +289,7 @@ TEST(rope_half_is_rotate_half) {
     double ang[4] = {0.1, 1.3, -2.0, 3.0};
     for (int i = 0; i < 4; i++) { c[i] = (float)cos(ang[i]); s[i] = (float)sin(ang[i]); }
     memcpy(y, x, sizeof x);
-    vf_rope_apply_half(y, 4, c, s);
+    ds_vf_rope_apply_half(y, 4, c, s);
     for (int i = 0; i < 8; i++) {
         double rh = i < 4 ? -x[i + 4] : x[i - 4];
         double want = x[i] * (double)c[i % 4] + rh * s[i % 4];
@@ -297,7 +297,7 @@ TEST(rope_half_is_rotate_half) {
     }
 }
 
-/* The scores of vf_dsa_select written out: sum_h w_h relu(q_h . k_t / sqrt(d)). */
+/* The scores of ds_vf_dsa_select written out: sum_h w_h relu(q_h . k_t / sqrt(d)). */
 static double score(const float *q, const float *k, const float *w, int i, int t, int nh, int d) {
     double s = 0;
     for (int h = 0; h < nh; h++) {
@@ -317,7 +317,7 @@ TEST(dsa_select_keeps_the_best_causal_keys) {
     fill(w, S * NH, 1); /* negative head weights too, as weights_proj gives */
     int sel[S * TOPK];
     double gap = INFINITY;
-    vf_dsa_select(q, k, w, S, NH, D, TOPK, sel, &gap);
+    ds_vf_dsa_select(q, k, w, S, NH, D, TOPK, sel, &gap);
     CHECK(gap > 0 && gap < 1);
     for (int i = 0; i < S; i++) {
         int n = i + 1 < TOPK ? i + 1 : TOPK;
@@ -343,12 +343,12 @@ TEST(dsa_select_keeps_the_best_causal_keys) {
     for (int i = 0; i < S * D; i++) k[i] = -fabsf(k[i]);
     for (int i = 0; i < S * NH * D; i++) q[i] = fabsf(q[i]);
     gap = INFINITY;
-    vf_dsa_select(q, k, w, S, NH, D, TOPK, sel, &gap);
+    ds_vf_dsa_select(q, k, w, S, NH, D, TOPK, sel, &gap);
     CHECK(gap == 0); /* a tie at the boundary is reported */
     for (int j = 0; j < TOPK; j++) CHECK_EQ_INT(sel[(S - 1) * TOPK + j], j);
     /* topk above the length: every causal key */
     int all[S * S];
-    vf_dsa_select(q, k, w, S, NH, D, 1000, all, NULL);
+    ds_vf_dsa_select(q, k, w, S, NH, D, 1000, all, NULL);
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) CHECK_EQ_INT(all[i * S + j], j <= i ? j : -1);
 }
@@ -363,14 +363,14 @@ TEST(sparse_attention_over_selected_keys) {
     int all[S * S];
     for (int i = 0; i < S; i++)
         for (int j = 0; j < S; j++) all[i * S + j] = j <= i ? j : -1;
-    vf_attention(q, kv, kpe, dense, S, H, DN, DR, DV, 0.4);
-    vf_attention_sel(q, kv, kpe, sp, S, H, DN, DR, DV, 0.4, all, S);
+    ds_vf_attention(q, kv, kpe, dense, S, H, DN, DR, DV, 0.4);
+    ds_vf_attention_sel(q, kv, kpe, sp, S, H, DN, DR, DV, 0.4, all, S);
     CHECK(memcmp(dense, sp, sizeof dense) == 0);
     /* a selection: softmax over exactly those keys */
     int sel[S * KK];
     for (int i = 0; i < S; i++)
         for (int j = 0; j < KK; j++) sel[i * KK + j] = i < KK ? (j <= i ? j : -1) : (j == 0 ? 0 : i - (KK - 1 - j));
-    vf_attention_sel(q, kv, kpe, sp, S, H, DN, DR, DV, 0.4, sel, KK);
+    ds_vf_attention_sel(q, kv, kpe, sp, S, H, DN, DR, DV, 0.4, sel, KK);
     double worst = 0;
     for (int i = 0; i < S; i++)
         for (int h = 0; h < H; h++) {
@@ -395,16 +395,16 @@ TEST(sparse_attention_over_selected_keys) {
     CHECKF(worst < 1e-6, "max error %g", worst);
 }
 
-/* Routing over many experts: its scratch is the caller's heap, sized by vf_route_scratch_bytes. */
+/* Routing over many experts: its scratch is the caller's heap, sized by ds_vf_route_scratch_bytes. */
 TEST(routing_many_experts_heap_scratch) {
-    vf_route_params p = {.n_experts = 4096, .n_group = 64, .topk_group = 8, .topk = 16, .softmax = 0,
+    ds_vf_route_params p = {.n_experts = 4096, .n_group = 64, .topk_group = 8, .topk = 16, .softmax = 0,
                          .group_mode = 2, .norm_topk_prob = 1, .scaling = 1.0};
     float *lg = malloc(sizeof(float) * 4096), w[16];
     int idx[16];
     fill(lg, 4096, 4);
     lg[4095] = 50; /* the best expert, in the last group */
-    void *scratch = malloc(vf_route_scratch_bytes(&p));
-    vf_route(&p, lg, NULL, idx, w, scratch);
+    void *scratch = malloc(ds_vf_route_scratch_bytes(&p));
+    ds_vf_route(&p, lg, NULL, idx, w, scratch);
     CHECK_EQ_INT(idx[0], 4095);
     double sum = 0;
     for (int k = 0; k < 16; k++) sum += w[k];
@@ -465,7 +465,7 @@ static void check_steps_schema(test_ctx *t_, const char *config) {
     CHECK_EQ_INT(ds_config_load(config, &c), 0);
     CHECK_EQ_INT(ds_schema_family(config, &c, &fam), 0);
     steps_seen *s = calloc(1, sizeof *s);
-    vf_forward_steps(&c, collect, s);
+    ds_vf_forward_steps(&c, collect, s);
     schema_cmp x = {t_, s, 0};
     ds_schema_expected(&c, fam, 0, against_schema, &x);
     printf("  %s: %d weights in the step list, %d of them the schema's forward linears\n", config, s->n, x.matched);

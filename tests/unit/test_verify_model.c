@@ -9,7 +9,7 @@
 #include "verify/forward.h"
 #include "verify/structure.h"
 #include "verify/tokens.h"
-#include "verify/wsource.h"
+#include "verify/ws_source.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +17,22 @@
 
 #define TINY DS_TEST_DATA "/dev-tiny"
 
-static int tiny_tokens(vf_tokens *t) { return vf_tokens_load(TINY "/expected.json", t); }
+static int tiny_tokens(ds_vf_tokens *t) { return ds_vf_tokens_load(TINY "/expected.json", t); }
 
-static float *run(ds_wsource *ws, const vf_tokens *t) {
-    vf_backend be;
-    vf_backend_open(&be, 0);
+static float *run(ds_ws_source *ws, const ds_vf_tokens *t) {
+    ds_vf_backend be;
+    ds_vf_backend_open(&be, 0);
     float *lg = malloc(sizeof(float) * (size_t)(t->total * ds_ws_config(ws)->vocab_size));
-    vf_stats st = {0};
-    int rc = vf_forward(ws, &be, t, lg, &st);
-    vf_backend_close(&be);
+    ds_vf_stats st = {0};
+    int rc = ds_vf_forward(ws, &be, t, lg, &st);
+    ds_vf_backend_close(&be);
     if (rc) { free(lg); return NULL; }
     return lg;
 }
 
 TEST(forward_matches_transformers_fp64) {
-    ds_wsource *ws;
-    vf_tokens t;
+    ds_ws_source *ws;
+    ds_vf_tokens t;
     CHECK_EQ_INT(ds_ws_open(TINY "/input", &ws), 0);
     CHECK_EQ_INT(tiny_tokens(&t), 0);
     if (!ws || !t.total) return;
@@ -46,8 +46,8 @@ TEST(forward_matches_transformers_fp64) {
     if (f) fclose(f);
     double worst = 0;
     for (int64_t p = 0; lg && p < 48; p++) {
-        vc_pos m;
-        vc_position(lg + p * V, ref + p * V, V, &m);
+        ds_vc_pos m;
+        ds_vc_position(lg + p * V, ref + p * V, V, &m);
         if (m.rel_l2 > worst) worst = m.rel_l2;
         CHECKF(m.top1_ckpt == m.top1_ref, "position %lld: top-1 %d vs %d", (long long)p, m.top1_ckpt, m.top1_ref);
     }
@@ -55,12 +55,12 @@ TEST(forward_matches_transformers_fp64) {
     CHECKF(worst < 1e-4, "worst relative L2 %g", worst);
     free(lg);
     free(ref);
-    vf_tokens_free(&t);
+    ds_vf_tokens_free(&t);
     ds_ws_close(ws);
 }
 
 TEST(row_reads_match_whole_reads) {
-    ds_wsource *ws;
+    ds_ws_source *ws;
     CHECK_EQ_INT(ds_ws_open(TINY "/input", &ws), 0);
     if (!ws) return;
     /* 160 rows: a partial 128-row scale block, read across the block edge */
@@ -107,7 +107,7 @@ static void add(tlist *l, const char *name, ds_dtype dt, int ndim, int64_t a, in
 }
 
 typedef struct {
-    ds_wsource *src;
+    ds_ws_source *src;
     tlist *out;
     int bits;
     int64_t group;   /* 0: per channel */
@@ -193,14 +193,14 @@ static void visit_ct(const char *name, int ndim, int64_t d0, int64_t d1, void *v
 }
 
 /* Writes dir/model.safetensors + config.json; returns the expected zero-point tensors. */
-static int write_ct(ds_wsource *src, const char *dir, int bits, int64_t group, ctx_ct *x) {
+static int write_ct(ds_ws_source *src, const char *dir, int bits, int64_t group, ctx_ct *x) {
     tlist l = {0};
     memset(x, 0, sizeof *x);
     x->src = src;
     x->out = &l;
     x->bits = bits;
     x->group = group;
-    vs_expected(ds_ws_config(src), visit_ct, x);
+    ds_vs_expected(ds_ws_config(src), visit_ct, x);
     char *p = ds_path_join(dir, "model.safetensors");
     ds_st_writer *w;
     int rc = ds_stw_open(&w, p, l.d, l.n);
@@ -241,8 +241,8 @@ static void remove_dir(const char *dir) {
 }
 
 static void check_ct(test_ctx *t_, int bits, int64_t group, double max_kl, double min_top1) {
-    ds_wsource *src, *ct = NULL;
-    vf_tokens tk;
+    ds_ws_source *src, *ct = NULL;
+    ds_vf_tokens tk;
     CHECK_EQ_INT(ds_ws_open(TINY "/input", &src), 0);
     CHECK_EQ_INT(tiny_tokens(&tk), 0);
     char dir[] = "/tmp/test_verify_ct_XXXXXX";
@@ -266,23 +266,23 @@ static void check_ct(test_ctx *t_, int bits, int64_t group, double max_kl, doubl
     free(w);
     free(x.exp_plain_zp);
     free(x.exp_packed_zp);
-    vs_stats st;
-    CHECK_EQ_INT(vs_check(ct, 1, &st), 0);
+    ds_vs_stats st;
+    CHECK_EQ_INT(ds_vs_check(ct, 1, &st), 0);
     /* its logits stay close to the FP8 original's: the verdict thresholds hold */
     float *a = run(ct, &tk), *b = run(src, &tk);
     CHECK(a && b);
     if (a && b) {
-        vc_result r;
-        vc_compare(a, b, tk.total, ds_ws_config(src)->vocab_size, &r);
+        ds_vc_result r;
+        ds_vc_compare(a, b, tk.total, ds_ws_config(src)->vocab_size, &r);
         printf("  INT%d (group %lld) vs FP8 on dev-tiny: mean KL %.3g, top-1 %.1f%%, worst rel L2 %.3g\n", bits,
                (long long)group, r.mean_kl, 100 * r.top1_rate, r.worst_rel_l2);
         CHECK(r.finite && !r.identical);
         CHECKF(r.mean_kl <= max_kl && r.top1_rate >= min_top1, "KL %g top-1 %g", r.mean_kl, r.top1_rate);
-        vc_free(&r);
+        ds_vc_free(&r);
     }
     free(a);
     free(b);
-    vf_tokens_free(&tk);
+    ds_vf_tokens_free(&tk);
     ds_ws_close(ct);
     ds_ws_close(src);
     remove_dir(dir);
@@ -298,8 +298,8 @@ TEST(compressed_tensors_int4_g32) { check_ct(t_, 4, 32, 0.25, 0.50); }
 
 TEST(compare_metrics_by_hand) {
     float ref[6] = {1, 2, 3, 0, -1, 0.5f}, a[6] = {1, 2, 2.5f, -2, -1, 0.5f};
-    vc_pos p;
-    vc_position(a, ref, 6, &p);
+    ds_vc_pos p;
+    ds_vc_position(a, ref, 6, &p);
     double d2 = 0.25 + 4, r2 = 1 + 4 + 9 + 1 + 0.25;
     CHECK(fabs(p.rel_l2 - sqrt(d2 / r2)) < 1e-6);
     CHECK(fabs(p.max_abs - 2) < 1e-7);
@@ -316,43 +316,43 @@ TEST(compare_metrics_by_hand) {
     CHECK_EQ_INT(p.top1_ckpt, 2);
     CHECK(fabs(p.top5 - 0.8) < 1e-12); /* top-5: ref {2,1,0,5,3}, a {2,1,0,5,4} */
     CHECK(!p.identical);
-    vc_position(ref, ref, 6, &p);
+    ds_vc_position(ref, ref, 6, &p);
     CHECK(p.identical && p.kl == 0 && p.rel_l2 == 0 && p.top5 == 1.0);
-    vc_result r;
+    ds_vc_result r;
     float two[12];
     memcpy(two, ref, sizeof ref);
     memcpy(two + 6, a, sizeof a);
     float two_ref[12];
     memcpy(two_ref, ref, sizeof ref);
     memcpy(two_ref + 6, ref, sizeof ref);
-    vc_compare(two, two_ref, 2, 6, &r);
+    ds_vc_compare(two, two_ref, 2, 6, &r);
     CHECK(!r.identical && r.values_differing == 2 && r.top1_rate == 1.0 && r.finite);
-    vc_free(&r);
+    ds_vc_free(&r);
     two[0] = NAN;
-    vc_compare(two, two_ref, 2, 6, &r);
+    ds_vc_compare(two, two_ref, 2, 6, &r);
     CHECK(!r.finite);
-    vc_free(&r);
+    ds_vc_free(&r);
 }
 
 TEST(tokens_json_and_probe) {
-    vf_tokens t;
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "[[1,2,3],[4]]", &t), 0);
+    ds_vf_tokens t;
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "[[1,2,3],[4]]", &t), 0);
     CHECK(t.n_seq == 2 && t.total == 4 && t.len[0] == 3 && t.len[1] == 1 && t.tok[3] == 4);
-    vf_tokens_free(&t);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "{\"tokens\": [[7, 8]]}", &t), 0);
+    ds_vf_tokens_free(&t);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "{\"tokens\": [[7, 8]]}", &t), 0);
     CHECK(t.total == 2 && t.tok[1] == 8);
-    vf_tokens_free(&t);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "[[1, 2.5]]", &t), DS_EXIT_INPUT);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "[[1], []]", &t), DS_EXIT_INPUT);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "[1, 2]", &t), DS_EXIT_INPUT);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "[[-1]]", &t), DS_EXIT_INPUT);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "nope", &t), DS_EXIT_INPUT);
+    ds_vf_tokens_free(&t);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "[[1, 2.5]]", &t), DS_EXIT_INPUT);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "[[1], []]", &t), DS_EXIT_INPUT);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "[1, 2]", &t), DS_EXIT_INPUT);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "[[-1]]", &t), DS_EXIT_INPUT);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "nope", &t), DS_EXIT_INPUT);
     /* strict like every JSON dsconv reads: Python would take the last "tokens", cJSON the first */
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "{\"tokens\": [[1]], \"tokens\": [[2]]}", &t), DS_EXIT_INPUT);
-    CHECK_EQ_INT(vf_tokens_parse("x.json", "[[1]] [[2]]", &t), DS_EXIT_INPUT);
-    vf_tokens a, b;
-    vf_tokens_probe(129280, &a);
-    vf_tokens_probe(129280, &b);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "{\"tokens\": [[1]], \"tokens\": [[2]]}", &t), DS_EXIT_INPUT);
+    CHECK_EQ_INT(ds_vf_tokens_parse("x.json", "[[1]] [[2]]", &t), DS_EXIT_INPUT);
+    ds_vf_tokens a, b;
+    ds_vf_tokens_probe(129280, &a);
+    ds_vf_tokens_probe(129280, &b);
     CHECK(a.n_seq >= 3 && a.total >= 3 * 32 && a.total == b.total);
     CHECK(memcmp(a.tok, b.tok, sizeof(int32_t) * (size_t)a.total) == 0); /* deterministic */
     int32_t lo = a.tok[0], hi = a.tok[0];
@@ -363,8 +363,8 @@ TEST(tokens_json_and_probe) {
         hi = a.tok[i] > hi ? a.tok[i] : hi;
     }
     CHECK(in_range && lo < 129280 / 16 && hi > 129280 - 129280 / 16); /* spread over the vocabulary */
-    vf_tokens_free(&a);
-    vf_tokens_free(&b);
+    ds_vf_tokens_free(&a);
+    ds_vf_tokens_free(&b);
 }
 
 static void count(const char *n, int nd, int64_t a, int64_t b, void *c) {
@@ -373,15 +373,15 @@ static void count(const char *n, int nd, int64_t a, int64_t b, void *c) {
 }
 
 TEST(expected_tensor_list) {
-    ds_wsource *ws;
+    ds_ws_source *ws;
     CHECK_EQ_INT(ds_ws_open(TINY "/input", &ws), 0);
     if (!ws) return;
     int n = 0;
-    vs_expected(ds_ws_config(ws), count, &n);
+    ds_vs_expected(ds_ws_config(ws), count, &n);
     /* embed, norm, head; layer 0: 2 norms + 7 attention + 3 MLP; layer 1: 2 + 7 + gate, bias, 8x3 experts, 3 shared */
     CHECK_EQ_INT(n, 3 + (2 + 7 + 3) + (2 + 7 + 2 + 24 + 3));
-    vs_stats st;
-    CHECK_EQ_INT(vs_check(ws, 1, &st), 0);
+    ds_vs_stats st;
+    CHECK_EQ_INT(ds_vs_check(ws, 1, &st), 0);
     CHECK_EQ_INT(st.tensors, n);
     CHECK(st.values > 3000000 && st.problems == 0);
     ds_ws_close(ws);

@@ -2,7 +2,7 @@
  * against decoding: every FP8/BF16/F16 code and F32 specials, decoded by the
  * dtype table and tested with isfinite(), must give the kernel's answer; the
  * first bad index is found wherever it sits (vector blocks, tails). And the
- * scan on a weight stream (verify/wscan.h), on the host path and on the staged
+ * scan on a weight stream (verify/ws_scan.h), on the host path and on the staged
  * path whose test runs through the device table (as on CUDA): a NaN in a
  * streamed weight and one in a scan-only one both found, every byte once. */
 #include "test.h"
@@ -10,8 +10,8 @@
 #include "kernels/kernels.h"
 #include "formats/dtype.h"
 #include "formats/hf.h"
-#include "verify/wscan.h"
-#include "verify/wstream.h"
+#include "verify/ws_scan.h"
+#include "verify/ws_stream.h"
 
 #include <fcntl.h>
 
@@ -121,33 +121,33 @@ TEST(scan_on_a_stream) {
     CHECK_EQ_INT(poke(dir, streamed, 9 * 256 + 200, 0xFF), 0);
     CHECK_EQ_INT(poke(dir, scanned, 255 * 256 + 1, 0x7F), 0);
     for (int staged = 0; staged < 2; staged++) {
-        ds_wsource *ws = NULL;
-        vscan *sc = NULL;
-        ds_wstream *st = NULL;
+        ds_ws_source *ws = NULL;
+        ds_ws_scan *sc = NULL;
+        ds_ws_stream *st = NULL;
         CHECK_EQ_INT(ds_ws_open(dir, &ws), 0);
         if (!ws) break;
-        CHECK_EQ_INT(vscan_open(ws, &sc), 0);
-        ds_wstream_opts o = {.staged = staged, .readers = 2, .chunk_bytes = 10000};
-        CHECK_EQ_INT(ds_wstream_open(&st, &o), 0);
+        CHECK_EQ_INT(ds_ws_scan_open(ws, &sc), 0);
+        ds_ws_stream_opts o = {.staged = staged, .readers = 2, .chunk_bytes = 10000};
+        CHECK_EQ_INT(ds_ws_stream_open(&st, &o), 0);
         if (sc && st) {
-            CHECK_EQ_INT(ds_wstream_begin(st, ws, ds_wstream_ring_need(st, 256, 256)), 0);
-            ds_wstream_set_scan(st, sc);
+            CHECK_EQ_INT(ds_ws_stream_begin(st, ws, ds_ws_stream_ring_need(st, 256, 256)), 0);
+            ds_ws_stream_set_scan(st, sc);
             float *w = malloc(256 * 256 * sizeof(float));
-            CHECK_EQ_INT(ds_wstream_plan(st, streamed, 0, 256, 256, 256), 0);
-            CHECK_EQ_INT(ds_wstream_take(st, streamed, 0, 256, 256, 256, w), 0);
-            ds_wstream_scan_drain(st);
-            ds_wstream_end(st);
+            CHECK_EQ_INT(ds_ws_stream_plan(st, streamed, 0, 256, 256, 256), 0);
+            CHECK_EQ_INT(ds_ws_stream_take(st, streamed, 0, 256, 256, 256, w), 0);
+            ds_ws_stream_scan_drain(st);
+            ds_ws_stream_end(st);
             free(w);
-            vscan_stats v;
-            vscan_stats_get(sc, &v);
+            ds_ws_scan_stats v;
+            ds_ws_scan_stats_get(sc, &v);
             CHECKF(v.problems == 2, "staged %d: %d problems", staged, v.problems);
             CHECK_EQ_INT(v.bytes_in_stream, 256 * 256);
             CHECK_EQ_INT(v.bytes_in_stream + v.bytes_scan_only, 7658432); /* tests/tools/stored_bytes.py */
             CHECK_EQ_INT(v.tensors_skipped, 1);
-            CHECK_EQ_INT(vscan_result(sc), DS_EXIT_INPUT);
+            CHECK_EQ_INT(ds_ws_scan_result(sc), DS_EXIT_INPUT);
         }
-        ds_wstream_close(st);
-        vscan_close(sc);
+        ds_ws_stream_close(st);
+        ds_ws_scan_close(sc);
         ds_ws_close(ws);
     }
     test_rm_tree(dir);

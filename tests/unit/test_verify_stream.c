@@ -1,4 +1,4 @@
-/* test_verify_stream.c - verify's weight stream (verify/wstream.h) gives the
+/* test_verify_stream.c - verify's weight stream (verify/ws_stream.h) gives the
  * floats of ds_ws_read_rows bit for bit, and counts the same stored bytes, for
  * every weight of dev-tiny as FP8, its BF16 conversion, MP rank files (FP8
  * split by rows and columns, BF16) and INT4 compressed-tensors; on the CPU
@@ -16,7 +16,7 @@
 #include "formats/hf.h"
 #include "kernels/device.h"
 #include "kernels/gpu.h"
-#include "verify/wstream.h"
+#include "verify/ws_stream.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -90,13 +90,13 @@ typedef struct { const char *name; int64_t r0, n, rows, cols; } req;
 
 /* Takes every request through a stream of this mode and compares with
  * ds_ws_read_rows. mode 0 CPU, 1 staged CPU, 2 CUDA. Returns mismatches. */
-static int run_mode(test_ctx *t_, ds_wsource *ws, const req *r, int nr, int mode, uint64_t ring) {
-    ds_wstream_opts o = {.cuda = mode == 2, .staged = mode == 1, .readers = 3, .chunk_bytes = 4096};
-    ds_wstream *s;
-    CHECK_EQ_INT(ds_wstream_open(&s, &o), 0);
+static int run_mode(test_ctx *t_, ds_ws_source *ws, const req *r, int nr, int mode, uint64_t ring) {
+    ds_ws_stream_opts o = {.cuda = mode == 2, .staged = mode == 1, .readers = 3, .chunk_bytes = 4096};
+    ds_ws_stream *s;
+    CHECK_EQ_INT(ds_ws_stream_open(&s, &o), 0);
     if (!s) return 1;
-    CHECK_EQ_INT(ds_wstream_begin(s, ws, ring), 0);
-    for (int i = 0; i < nr; i++) CHECK_EQ_INT(ds_wstream_plan(s, r[i].name, r[i].r0, r[i].n, r[i].rows, r[i].cols), 0);
+    CHECK_EQ_INT(ds_ws_stream_begin(s, ws, ring), 0);
+    for (int i = 0; i < nr; i++) CHECK_EQ_INT(ds_ws_stream_plan(s, r[i].name, r[i].r0, r[i].n, r[i].rows, r[i].cols), 0);
     int bad = 0;
     for (int i = 0; i < nr; i++) {
         size_t bytes = (size_t)(r[i].n * r[i].cols) * sizeof(float);
@@ -109,7 +109,7 @@ static int run_mode(test_ctx *t_, ds_wsource *ws, const req *r, int nr, int mode
             CHECK_EQ_INT(ds_device_cuda()->alloc((void **)&dev, bytes), 0);
             CHECK_EQ_INT(ds_device_cuda()->memset(dev, 0xA5, bytes), 0);
         }
-        CHECK_EQ_INT(ds_wstream_take(s, r[i].name, r[i].r0, r[i].n, r[i].rows, r[i].cols, mode == 2 ? dev : got), 0);
+        CHECK_EQ_INT(ds_ws_stream_take(s, r[i].name, r[i].r0, r[i].n, r[i].rows, r[i].cols, mode == 2 ? dev : got), 0);
         if (mode == 2) {
             CHECK_EQ_INT(ds_device_cuda()->d2h(got, dev, bytes), 0);
             ds_device_cuda()->free(dev);
@@ -124,11 +124,11 @@ static int run_mode(test_ctx *t_, ds_wsource *ws, const req *r, int nr, int mode
         free(ref);
         free(got);
     }
-    ds_wstream_prof p;
-    ds_wstream_prof_get(s, &p);
+    ds_ws_stream_prof p;
+    ds_ws_stream_prof_get(s, &p);
     CHECK_EQ_INT(p.takes, nr);
     CHECK_EQ_INT(p.direct_reads, 0);
-    ds_wstream_close(s);
+    ds_ws_stream_close(s);
     return bad;
 }
 
@@ -179,7 +179,7 @@ TEST(stream_matches_read_rows) {
     int gpu = ds_cuda_available(NULL, 0);
     if (!gpu) printf("  no GPU here: the GPU path of the stream is checked on a GPU machine\n");
     for (int si = 0; si < g_nsrc; si++) {
-        ds_wsource *ws;
+        ds_ws_source *ws;
         CHECK_EQ_INT(ds_ws_open(g_src[si], &ws), 0);
         if (!ws) continue;
         req *r = xcalloc((size_t)(2 * nn), sizeof *r);
@@ -209,7 +209,7 @@ TEST(stream_matches_read_rows) {
 }
 
 TEST(unplanned_take_reads_directly) {
-    ds_wsource *ws;
+    ds_ws_source *ws;
     CHECK_EQ_INT(ds_ws_open(TINY, &ws), 0);
     if (!ws) return;
     const char *a = "model.layers.0.self_attn.kv_a_proj_with_mqa.weight", *b = "model.layers.0.self_attn.o_proj.weight";
@@ -217,39 +217,39 @@ TEST(unplanned_take_reads_directly) {
     CHECK_EQ_INT(ds_ws_info(ws, a, &ta), 0);
     CHECK_EQ_INT(ds_ws_info(ws, b, &tb), 0);
     for (int staged = 0; staged < 2; staged++) {
-        ds_wstream_opts o = {.staged = staged, .readers = 2, .chunk_bytes = 1000};
-        ds_wstream *s;
-        CHECK_EQ_INT(ds_wstream_open(&s, &o), 0);
-        CHECK_EQ_INT(ds_wstream_begin(s, ws, 1 << 20), 0);
-        CHECK_EQ_INT(ds_wstream_plan(s, a, 0, ta.rows, ta.rows, ta.cols), 0);
-        CHECK_EQ_INT(ds_wstream_plan(s, b, 0, tb.rows, tb.rows, tb.cols), 0);
+        ds_ws_stream_opts o = {.staged = staged, .readers = 2, .chunk_bytes = 1000};
+        ds_ws_stream *s;
+        CHECK_EQ_INT(ds_ws_stream_open(&s, &o), 0);
+        CHECK_EQ_INT(ds_ws_stream_begin(s, ws, 1 << 20), 0);
+        CHECK_EQ_INT(ds_ws_stream_plan(s, a, 0, ta.rows, ta.rows, ta.cols), 0);
+        CHECK_EQ_INT(ds_ws_stream_plan(s, b, 0, tb.rows, tb.rows, tb.cols), 0);
         /* a wrong shape is named at the plan and returned by its take */
-        CHECK_EQ_INT(ds_wstream_plan(s, a, 0, ta.rows, ta.rows + 1, ta.cols), DS_EXIT_INPUT);
+        CHECK_EQ_INT(ds_ws_stream_plan(s, a, 0, ta.rows, ta.rows + 1, ta.cols), DS_EXIT_INPUT);
         float *ra = xaligned((size_t)(ta.rows * ta.cols) * 4), *ga = xaligned((size_t)(ta.rows * ta.cols) * 4);
         float *rb = xaligned((size_t)(tb.rows * tb.cols) * 4), *gb = xaligned((size_t)(tb.rows * tb.cols) * 4);
         CHECK_EQ_INT(ds_ws_read_rows(ws, a, 0, ta.rows, ra), 0);
         CHECK_EQ_INT(ds_ws_read_rows(ws, b, 0, tb.rows, rb), 0);
-        CHECK_EQ_INT(ds_wstream_take(s, b, 0, tb.rows, tb.rows, tb.cols, gb), 0); /* not the oldest: direct */
+        CHECK_EQ_INT(ds_ws_stream_take(s, b, 0, tb.rows, tb.rows, tb.cols, gb), 0); /* not the oldest: direct */
         CHECK(memcmp(rb, gb, (size_t)(tb.rows * tb.cols) * 4) == 0);
         memset(gb, 0, (size_t)(tb.rows * tb.cols) * 4);
-        CHECK_EQ_INT(ds_wstream_take(s, a, 0, ta.rows, ta.rows, ta.cols, ga), 0);
+        CHECK_EQ_INT(ds_ws_stream_take(s, a, 0, ta.rows, ta.rows, ta.cols, ga), 0);
         CHECK(memcmp(ra, ga, (size_t)(ta.rows * ta.cols) * 4) == 0);
-        CHECK_EQ_INT(ds_wstream_take(s, b, 0, tb.rows, tb.rows, tb.cols, gb), 0);
+        CHECK_EQ_INT(ds_ws_stream_take(s, b, 0, tb.rows, tb.rows, tb.cols, gb), 0);
         CHECK(memcmp(rb, gb, (size_t)(tb.rows * tb.cols) * 4) == 0);
-        CHECK_EQ_INT(ds_wstream_take(s, a, 0, ta.rows, ta.rows + 1, ta.cols, ga), DS_EXIT_INPUT);
-        ds_wstream_prof p;
-        ds_wstream_prof_get(s, &p);
+        CHECK_EQ_INT(ds_ws_stream_take(s, a, 0, ta.rows, ta.rows + 1, ta.cols, ga), DS_EXIT_INPUT);
+        ds_ws_stream_prof p;
+        ds_ws_stream_prof_get(s, &p);
         CHECK_EQ_INT(p.direct_reads, 1);
         /* a pass ended with requests in flight, then another one */
-        CHECK_EQ_INT(ds_wstream_plan(s, b, 0, tb.rows, tb.rows, tb.cols), 0);
-        CHECK_EQ_INT(ds_wstream_plan(s, a, 0, ta.rows, ta.rows, ta.cols), 0);
-        ds_wstream_end(s);
-        CHECK_EQ_INT(ds_wstream_begin(s, ws, 64), 0); /* smaller than a request: grows */
-        CHECK_EQ_INT(ds_wstream_plan(s, b, 0, tb.rows, tb.rows, tb.cols), 0);
+        CHECK_EQ_INT(ds_ws_stream_plan(s, b, 0, tb.rows, tb.rows, tb.cols), 0);
+        CHECK_EQ_INT(ds_ws_stream_plan(s, a, 0, ta.rows, ta.rows, ta.cols), 0);
+        ds_ws_stream_end(s);
+        CHECK_EQ_INT(ds_ws_stream_begin(s, ws, 64), 0); /* smaller than a request: grows */
+        CHECK_EQ_INT(ds_ws_stream_plan(s, b, 0, tb.rows, tb.rows, tb.cols), 0);
         memset(gb, 0, (size_t)(tb.rows * tb.cols) * 4);
-        CHECK_EQ_INT(ds_wstream_take(s, b, 0, tb.rows, tb.rows, tb.cols, gb), 0);
+        CHECK_EQ_INT(ds_ws_stream_take(s, b, 0, tb.rows, tb.rows, tb.cols, gb), 0);
         CHECK(memcmp(rb, gb, (size_t)(tb.rows * tb.cols) * 4) == 0);
-        ds_wstream_close(s);
+        ds_ws_stream_close(s);
         free(ra);
         free(ga);
         free(rb);

@@ -1,5 +1,5 @@
-/* census.c - every stored tensor looked up in the model schema (see
- * vs_census in structure.h): a checkpoint holding tensors dsconv does not
+/* structure_census.c - every stored tensor looked up in the model schema (see
+ * ds_vs_census in structure.h): a checkpoint holding tensors dsconv does not
  * know would be checked on a part of itself only, so they are refused unless
  * the user says they are expected. */
 #include "verify/structure.h"
@@ -58,7 +58,7 @@ static void mp_names(const ds_schema_tensor *t, void *ctx) {
     collect_mp(&u, ctx);
 }
 
-int vs_census(const char *path, const ds_config *c, int allow_unknown, vs_stats *st) {
+int ds_vs_census(const char *path, const ds_config *c, int allow_unknown, ds_vs_stats *st) {
     const ds_family *f;
     DS_TRY(ds_schema_family(path, c, &f));
     ds_ckpt ck;

@@ -1,5 +1,5 @@
-/* vbackend.c - the GEMM dispatch of the verify forward pass (vbackend.h). */
-#include "verify/vbackend.h"
+/* backend.c - the GEMM dispatch of the verify forward pass (backend.h). */
+#include "verify/backend.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -9,7 +9,7 @@
  * library (measured ~0.1 s on an H100, a fifth of a whole pass over a 7.8 GB
  * checkpoint), and the first launch of each kernel for loading it: done here,
  * once per backend, on small buffers, rather than inside the first pass. */
-static int warm_up(vf_backend *b) {
+static int warm_up(ds_vf_backend *b) {
     const ds_device *d = b->dev;
     const int64_t M = 128, N = 256, K = 256;
     float *x = NULL, *w = NULL, *y = NULL;
@@ -31,27 +31,27 @@ static int warm_up(vf_backend *b) {
     return rc;
 }
 
-int vf_backend_open_opts(vf_backend *b, int use_cuda, const vf_backend_opts *o) {
+int ds_vf_backend_open_opts(ds_vf_backend *b, int use_cuda, const ds_vf_backend_opts *o) {
     memset(b, 0, sizeof *b);
     const ds_device *d;
     DS_TRY(ds_device_get(use_cuda, &d));
     b->dev = d;
     b->profile = o->profile;
     DS_TRY(d->gemm_open(&b->gemm));
-    ds_wstream_opts so = {.cuda = use_cuda, .readers = o->io_threads, .profile = o->profile};
+    ds_ws_stream_opts so = {.cuda = use_cuda, .readers = o->io_threads, .profile = o->profile};
     int rc = d->gpu ? warm_up(b) : 0;
-    if (!rc) rc = ds_wstream_open(&b->stream, &so);
+    if (!rc) rc = ds_ws_stream_open(&b->stream, &so);
     for (int i = 0; i < 3 && d->gpu && b->profile && !rc; i++) rc = d->event_create(&b->ev[i]);
-    if (rc) vf_backend_close(b);
+    if (rc) ds_vf_backend_close(b);
     return rc;
 }
 
-int vf_backend_open(vf_backend *b, int use_cuda) {
-    vf_backend_opts o = {0};
-    return vf_backend_open_opts(b, use_cuda, &o);
+int ds_vf_backend_open(ds_vf_backend *b, int use_cuda) {
+    ds_vf_backend_opts o = {0};
+    return ds_vf_backend_open_opts(b, use_cuda, &o);
 }
 
-static void free_buffers(vf_backend *b) {
+static void free_buffers(ds_vf_backend *b) {
     b->dev->free(b->w);
     b->dev->free(b->x);
     b->dev->free(b->y);
@@ -59,9 +59,9 @@ static void free_buffers(vf_backend *b) {
     b->cap_w = b->cap_x = b->cap_y = 0;
 }
 
-void vf_backend_close(vf_backend *b) {
+void ds_vf_backend_close(ds_vf_backend *b) {
     if (!b->dev) return; /* never opened */
-    ds_wstream_close(b->stream);
+    ds_ws_stream_close(b->stream);
     b->stream = NULL;
     free_buffers(b);
     for (int i = 0; i < 3; i++) b->dev->event_destroy(b->ev[i]);
@@ -70,36 +70,36 @@ void vf_backend_close(vf_backend *b) {
     b->gemm = NULL;
 }
 
-int vf_backend_begin(vf_backend *b, ds_wsource *ws, int64_t max_weight_elems) {
+int ds_vf_backend_begin(ds_vf_backend *b, ds_ws_source *ws, int64_t max_weight_elems) {
     /* The ring holds the weights read ahead. CUDA: two of the largest even as
      * float32 (F16/INT weights are decoded by the readers), eight or more FP8
      * ones. CPU: the region is free once decoded, before the GEMM, so one
      * largest weight as stored lets the next be read during the GEMM. */
-    uint64_t need = ds_wstream_ring_need(b->stream, max_weight_elems, 1);
+    uint64_t need = ds_ws_stream_ring_need(b->stream, max_weight_elems, 1);
     uint64_t ring = b->dev->gpu ? 2 * need : need;
     if (b->dev->gpu && ring < ((uint64_t)1 << 30)) ring = (uint64_t)1 << 30;
     b->gemm_seconds = b->take_seconds = b->dev_upload_s = b->dev_gemm_s = b->dev_gemm_max_s = b->d2h_s = 0;
-    ds_wstream_prof_get(b->stream, &b->prof0);
-    DS_TRY(ds_wstream_begin(b->stream, ws, ring));
-    if (b->scan) ds_wstream_set_scan(b->stream, b->scan);
+    ds_ws_stream_prof_get(b->stream, &b->prof0);
+    DS_TRY(ds_ws_stream_begin(b->stream, ws, ring));
+    if (b->scan) ds_ws_stream_set_scan(b->stream, b->scan);
     return 0;
 }
 
-void vf_backend_set_scan(vf_backend *b, vscan *sc) { b->scan = sc; }
+void ds_vf_backend_set_scan(ds_vf_backend *b, ds_ws_scan *sc) { b->scan = sc; }
 
-void vf_backend_end(vf_backend *b) {
-    if (b->scan) ds_wstream_scan_drain(b->stream); /* before any verdict: the scan has finished */
+void ds_vf_backend_end(ds_vf_backend *b) {
+    if (b->scan) ds_ws_stream_scan_drain(b->stream); /* before any verdict: the scan has finished */
     b->scan = NULL;
-    ds_wstream_end(b->stream);
+    ds_ws_stream_end(b->stream);
     free_buffers(b);
 }
 
-int vf_plan(vf_backend *b, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols) {
-    return ds_wstream_plan(b->stream, name, r0, n, rows, cols);
+int ds_vf_plan(ds_vf_backend *b, const char *name, int64_t r0, int64_t n, int64_t rows, int64_t cols) {
+    return ds_ws_stream_plan(b->stream, name, r0, n, rows, cols);
 }
 
 /* A buffer of the device's memory that holds n floats. */
-static int grow(vf_backend *b, float **p, size_t *cap, int64_t n) {
+static int grow(ds_vf_backend *b, float **p, size_t *cap, int64_t n) {
     size_t need = (size_t)(n > 0 ? n : 1) * sizeof(float);
     if (need <= *cap) return 0;
     b->dev->free(*p);
@@ -110,8 +110,8 @@ static int grow(vf_backend *b, float **p, size_t *cap, int64_t n) {
     return 0;
 }
 
-int vf_linear_w(vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
-                int64_t N, int64_t K) {
+int ds_vf_linear_w(ds_vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
+                   int64_t N, int64_t K) {
     const ds_device *d = b->dev;
     double t0 = ds_now();
     int rc = grow(b, &b->w, &b->cap_w, N * K);
@@ -119,7 +119,7 @@ int vf_linear_w(vf_backend *b, const char *name, int64_t r0, int64_t rows, const
     if (!rc && d->gpu) rc = grow(b, &b->x, &b->cap_x, M * K);
     if (!rc && d->gpu) rc = grow(b, &b->y, &b->cap_y, M * N);
     double t = ds_now();
-    if (!rc) rc = ds_wstream_take(b->stream, name, r0, N, rows, K, b->w);
+    if (!rc) rc = ds_ws_stream_take(b->stream, name, r0, N, rows, K, b->w);
     b->take_seconds += ds_now() - t;
     if (rc || M <= 0 || N <= 0) {
         b->gemm_seconds += ds_now() - t0;
@@ -149,17 +149,17 @@ int vf_linear_w(vf_backend *b, const char *name, int64_t r0, int64_t rows, const
     return 0;
 }
 
-int vf_linear(vf_backend *b, const float *x, const float *w, float *y, int64_t M, int64_t N, int64_t K) {
+int ds_vf_linear(ds_vf_backend *b, const float *x, const float *w, float *y, int64_t M, int64_t N, int64_t K) {
     double t = ds_now();
     int rc = b->dev->gemm_f32_host(b->gemm, x, w, y, M, N, K);
     b->gemm_seconds += ds_now() - t;
     return rc;
 }
 
-void vf_backend_profile(const vf_backend *b, double seconds, uint64_t bytes, FILE *f) {
-    ds_wstream_prof p;
-    ds_wstream_prof_get(b->stream, &p);
-    const ds_wstream_prof *o = &b->prof0;
+void ds_vf_backend_profile(const ds_vf_backend *b, double seconds, uint64_t bytes, FILE *f) {
+    ds_ws_stream_prof p;
+    ds_ws_stream_prof_get(b->stream, &p);
+    const ds_ws_stream_prof *o = &b->prof0;
     double rd = p.read_s - o->read_s, busy = seconds > 0 ? rd / (p.readers * seconds) : 0;
     uint64_t staged = p.bytes_staged - o->bytes_staged;
     fprintf(f,
