@@ -9,8 +9,8 @@
 #          each the fastest of 3 tries (bench/floor.sh);
 #          "overlapped floor" = max(read, write) (reading and writing at the same time),
 #          "serial floor" = read + write;
-#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk), on the CPU (--io mmap,
-#          the default, and --io pwrite) and with --device cuda when the build and machine have
+#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk), on the CPU (--device cpu:
+#          pwrite, the default; with --reserve; with --writers 1 and 2; bf16 with --io mmap) and with --device cuda when the build and machine have
 #          CUDA; each run's --json "stages_seconds" (setup, pipeline wall, the workers' summed
 #          read/transform/write busy seconds) is printed under its line;
 #   convert_hf_to_gguf.py --outtype bf16 and q8_0 on the same FP8 input (when LLAMA is set:
@@ -62,11 +62,15 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 s = j.get("stages_seconds", {})
 w = j.get("workers", 1)
-print("    stages: setup %.3f  pipeline %.3f  busy/worker: read %.3f transform %.3f write %.3f  commit %.3f"
-      "  | %d workers, io %s, device %s, GPU %.0f%% of bytes, peak anon %d MiB"
+wr = j.get("writers", 0)
+wt = s.get("writer_threads_busy", 0)
+print("    stages: setup %.3f  pipeline %.3f  busy/worker: read %.3f transform %.3f write %.3f%s  commit %.3f"
+      "  | %d workers, io %s%s, device %s, GPU %.0f%% of bytes, peak anon %d MiB, buffers %d MiB"
       % (s.get("setup", 0), s.get("pipeline", 0), s.get("read_busy", 0) / w, s.get("transform_busy", 0) / w,
-         s.get("write_busy", 0) / w, s.get("commit", 0), w, j.get("io", "?"), j.get("device", "?"),
-         100.0 * j.get("gpu_bytes", 0) / max(1, j.get("tensor_bytes", 1)), j.get("peak_anon_bytes", 0) / 1048576))
+         (s.get("write_busy", 0) - wt) / w, " (waiting for buffers); pwrite/writer %.3f" % (wt / wr) if wr else "",
+         s.get("commit", 0), w, j.get("io", "?"), " reserve" if j.get("reserve") else "", j.get("device", "?"),
+         100.0 * j.get("gpu_bytes", 0) / max(1, j.get("tensor_bytes", 1)), j.get("peak_anon_bytes", 0) / 1048576,
+         j.get("buffer_bytes", 0) / 1048576))
 PYEOF
 }
 run() { # name -- command...
@@ -95,8 +99,14 @@ for t in bf16 q8_0; do
     run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
 done
 for t in bf16 q8_0; do
-    run to-gguf-$t-pwrite "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --io pwrite --json "$DIR/run.json"
+    run to-gguf-$t-reserve "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --reserve --json "$DIR/run.json"
 done
+for w in 1 2; do
+    for t in bf16 q8_0; do
+        run to-gguf-$t-writers$w "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --writers $w --no-sync --quiet --force --json "$DIR/run.json"
+    done
+done
+run to-gguf-bf16-mmap "$DS" to-gguf "$IN" "$OUT" --type bf16 --device cpu --threads "$THREADS" --no-sync --quiet --force --io mmap --json "$DIR/run.json"
 if "$DS" to-gguf --help 2>/dev/null | grep -q cuda && "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
    && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     for t in bf16 q8_0; do

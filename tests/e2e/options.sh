@@ -98,3 +98,15 @@ expect_rc "requant with abbreviated options" 0 "$DSCONV" requant "$IN" "$TMP/rq"
 rec=$(ls "$TMP/rq/.dsconv/"*.json 2>/dev/null | head -n 1)
 check "run record names --bits=4 and --group-size=64" bash -c "grep -q -- '--bits=4' '$rec' && grep -q -- '--group-size=64' '$rec'"
 check "run record leaves out shared options" bash -c "! grep -q -- '--quiet\\|--no-sync' '$rec'"
+
+# operands (ds_opt_operands): each command takes exactly its IN/OUT; one given
+# by its option spelling is kept and the operand fills the other
+expect_rc "to-bf16 with IN only exits 2" 2 "$DSCONV" to-bf16 "$IN"
+check "missing operand prints the help on stderr" grep -q "^usage: dsconv to-bf16" "$TMP/err"
+expect_rc "to-bf16 with a third operand exits 2" 2 "$DSCONV" to-bf16 "$IN" "$TMP/x1" "$TMP/x2"
+expect_rc "inspect with two operands exits 2" 2 "$DSCONV" inspect "$IN" "$IN"
+expect_rc "finish without OUT exits 2" 2 "$DSCONV" finish
+expect_rc "fp8-to-bf16 --input-fp8-hf-path IN OUT (operand is OUT)" 0 "$DSCONV" fp8-to-bf16 --input-fp8-hf-path "$IN" \
+    "$TMP/op" --quiet --no-sync
+check "the operand became OUT" test -f "$TMP/op/model.safetensors.index.json"
+check "nothing written for the refused runs" test ! -e "$TMP/x1" -a ! -e "$TMP/x2"

@@ -33,6 +33,13 @@ for io in mmap pwrite; do
 done
 check "--json stages_seconds: setup, pipeline, read/transform/write busy" \
     bash -c "grep -q '\"stages_seconds\"' '$TMP/io.json' && grep -q '\"transform_busy\"' '$TMP/io.json' && grep -q '\"write_busy\"' '$TMP/io.json'"
+for wr in 1 2; do
+    expect_rc "to-gguf --writers $wr runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type bf16 --name Model --writers $wr --threads 3 --quiet --no-sync --force
+    check "--writers $wr: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash bf16)" ]
+done
+expect_rc "to-gguf --reserve runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type q8_0 --name Model --reserve --quiet --no-sync --force --json "$TMP/io.json"
+check "--reserve: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
+check "--json says reserve" grep -q '"reserve":[[:space:]]*true' "$TMP/io.json"
 expect_rc "--io bad is a usage error" 2 "$DSCONV" to-gguf "$M" "$TMP/u.gguf" --io direct
 
 # A BF16 input gives the same file as its FP8 original.
