@@ -22,6 +22,7 @@ typedef struct {
     int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
     int no_sync;              /* skip fdatasync before renames */
     size_t chunk_bytes;       /* source bytes per chunk (default 16 MiB) */
+    int readers, writers;     /* I/O threads (0: DSCONV_READERS / DSCONV_WRITERS, else 3 each) */
     const char *json_path;    /* --json FILE */
     const char *manifest_path;/* --manifest FILE */
     /* Recorded under OUT/.dsconv (runrec.h); --resume and --part compare them. */

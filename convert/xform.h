@@ -34,7 +34,7 @@ void ds_xf_destroy(ds_xf_ctx *x);
  * a --part or --resume skips items). Must exceed the items that can be in flight in
  * the executor's ring (its slots), so a buffer is never refilled while the writer
  * still reads it; convert/exec.c asserts this at compile time. */
-#define DS_XF_N_ACC 4
+#define DS_XF_N_ACC 11
 /* Host buffers for chunks (pinned when CUDA is used); NULL (reported) when pinned memory runs out. */
 void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n);
 void ds_xf_host_free(ds_xf_ctx *x, void *p);
