@@ -86,8 +86,9 @@ typedef struct {
     ds_exec_stats *st;
     slot slots[MAX_SLOTS];
     int n_slots, n_readers, n_writers;
-    chunk *chunks;
+    chunk *chunks;            /* in the order they go through the pipeline (plan_chunks) */
     int64_t n_chunks;
+    int64_t *last_chunk;      /* per file: the chunk after which it is complete (-1: none) */
     int64_t next_read, next_write; /* the next chunk a reader / writer takes (under mu) */
     size_t in_cap, out_cap;
     file_state *fs;
@@ -393,7 +394,7 @@ static void *finalizer_main(void *arg) {
         if (wait_slot(x, s, q, SLOT_WRITTEN)) break;
         double tb = ds_now();
         const ds_plan_item *it = &x->p->items[s->item];
-        int item = s->item, last = s->r1 >= ds_tensor_rows(it->src->info);
+        int last = s->r1 >= ds_tensor_rows(it->src->info);
         int rc = finalize_chunk(x, s);
         if (rc) { set_err(x, rc); break; }
         pthread_mutex_lock(&x->mu);
@@ -408,9 +409,9 @@ static void *finalizer_main(void *arg) {
             case DS_XF_UNPACK: x->st->tensors_converted++; break;
             case DS_XF_QUANT: x->st->tensors_quantized++; break;
             }
-            for (int f = 0; f < x->p->n_files && !rc; f++)
-                if (x->p->files[f].last_item == item) rc = commit_file(x, f);
         }
+        for (int f = 0; f < x->p->n_files && !rc; f++)
+            if (x->last_chunk[f] == q) rc = commit_file(x, f);
         busy += ds_now() - tb;
         if (rc) { set_err(x, rc); break; }
         report(x, 0);
@@ -739,8 +740,103 @@ static int io_threads(int opt, const char *env, int dflt) {
     return n < 1 ? 1 : n > MAX_IO_THREADS ? MAX_IO_THREADS : n;
 }
 
-/* The chunks (plan order, needed items only) and the ring: every slot can hold
- * the largest chunk of any needed item. */
+/* The order chunks go through the pipeline. A file takes its bytes at their
+ * planned offsets in any order, but one file takes them no faster than one
+ * writer could (the kernel serializes buffered writes to one file: 3.5-4.2
+ * GB/s for 1-4 threads into one file, 9.3 GB/s into 2 files, 16.6 into 4, H200
+ * host, 2026-11-29). So the files are dealt to lanes (one per writer, each
+ * new file to the lane with the fewest bytes so far) and the lanes' chunks
+ * are interleaved by bytes: the writers work on different files at once.
+ * Within a lane, chunks keep plan order; a quantized item's chunks stay
+ * together (xform's per-item state: its deferred outputs, started at its
+ * first chunk). Each file is committed after the last chunk that writes to
+ * it. With hashes the finalizer still sees every file's bytes in order. */
+typedef struct {
+    int *items;               /* the lane's needed items, plan order */
+    int n, next;
+    int64_t row;              /* next row of items[next] */
+    uint64_t bytes;           /* source bytes dealt so far */
+} lane;
+
+static int plan_chunks(exec *x) {
+    const ds_plan *p = x->p;
+    int L = x->n_writers;
+    lane *ln = xcalloc((size_t)L, sizeof *ln);
+    int *lane_of = xmalloc(sizeof(int) * (size_t)(p->n_files + 1));
+    uint64_t *lane_bytes = xcalloc((size_t)L, sizeof(uint64_t));
+    /* Files that one item writes (shard-for-mp's ranks) share a lane, so each
+     * file's items stay in plan order: union-find over the items' files. */
+    int *root = xmalloc(sizeof(int) * (size_t)(p->n_files + 1));
+    for (int f = 0; f < p->n_files; f++) root[f] = f, lane_of[f] = -1;
+    for (int i = 0; i < p->n_items; i++) {
+        const ds_plan_item *it = &p->items[i];
+        for (int k = 1; k < it->n_out; k++) {
+            int a = p->outs[it->first_out].file, b = p->outs[it->first_out + k].file;
+            while (root[a] != a) a = root[a];
+            while (root[b] != b) b = root[b];
+            if (a != b) root[a > b ? a : b] = a < b ? a : b;
+        }
+    }
+    for (int f = 0; f < p->n_files; f++) {
+        int r = f;
+        while (root[r] != r) r = root[r];
+        if (lane_of[r] < 0) {
+            int best = 0;
+            for (int l = 1; l < L; l++)
+                if (lane_bytes[l] < lane_bytes[best]) best = l;
+            lane_of[r] = best;
+        }
+        lane_of[f] = lane_of[r];
+        if (!x->fs[f].done) lane_bytes[lane_of[f]] += ds_plan_file_bytes(p, f);
+    }
+    free(root);
+    for (int i = 0; i < p->n_items; i++) {
+        if (!item_needed(x, i)) continue;
+        const ds_plan_item *it = &p->items[i];
+        int f = -1;
+        for (int k = 0; k < it->n_out && f < 0; k++)
+            if (!x->fs[p->outs[it->first_out + k].file].done) f = p->outs[it->first_out + k].file;
+        lane *l = &ln[lane_of[f]];
+        l->items = xrealloc(l->items, sizeof(int) * (size_t)(l->n + 1));
+        l->items[l->n++] = i;
+    }
+    int64_t cap = 0;
+    for (;;) {
+        lane *l = NULL;
+        for (int k = 0; k < L; k++)
+            if (ln[k].next < ln[k].n && (!l || ln[k].bytes < l->bytes)) l = &ln[k];
+        if (!l) break;
+        /* One chunk, or all of a quantized item's. */
+        int i = l->items[l->next];
+        const ds_plan_item *it = &p->items[i];
+        int64_t rows = chunk_rows(x, it), all = ds_tensor_rows(it->src->info);
+        do { /* a tensor of no rows still passes as one empty chunk */
+            int64_t r0 = l->row, r1 = r0 + rows < all ? r0 + rows : all;
+            if (x->n_chunks == cap) {
+                cap = cap ? 2 * cap : 256;
+                x->chunks = xrealloc(x->chunks, sizeof(chunk) * (size_t)cap);
+            }
+            x->chunks[x->n_chunks++] = (chunk){i, r0, r1};
+            l->bytes += (uint64_t)((r1 - r0) * src_row_bytes(it)) + 1;
+            l->row = r1;
+        } while (l->row < all && it->xform == DS_XF_QUANT);
+        if (l->row >= all) { l->next++; l->row = 0; }
+    }
+    /* Each file is complete once the last chunk of any item writing to it is. */
+    x->last_chunk = xmalloc(sizeof(int64_t) * (size_t)(p->n_files + 1));
+    for (int f = 0; f < p->n_files; f++) x->last_chunk[f] = -1;
+    for (int64_t q = 0; q < x->n_chunks; q++) {
+        const ds_plan_item *it = &p->items[x->chunks[q].item];
+        for (int k = 0; k < it->n_out; k++) x->last_chunk[p->outs[it->first_out + k].file] = q;
+    }
+    for (int k = 0; k < L; k++) free(ln[k].items);
+    free(ln);
+    free(lane_of);
+    free(lane_bytes);
+    return 0;
+}
+
+/* The chunks and the ring: every slot can hold the largest chunk of any needed item. */
 static int stage_alloc(exec *x) {
     const ds_plan *p = x->p;
     if (!x->oc.chunk_bytes) x->oc.chunk_bytes = 16u << 20;
@@ -749,11 +845,10 @@ static int stage_alloc(exec *x) {
     x->n_readers = io_threads(x->o->readers, "DSCONV_READERS", 3);
     x->n_writers = io_threads(x->o->writers, "DSCONV_WRITERS", 3);
     x->n_slots = x->n_readers + x->n_writers + 2;
-    int64_t cap = 0;
     for (int i = 0; i < p->n_items; i++) {
         if (!item_needed(x, i)) continue;
         const ds_plan_item *it = &p->items[i];
-        int64_t rows = chunk_rows(x, it), all = ds_tensor_rows(it->src->info);
+        int64_t rows = chunk_rows(x, it);
         size_t in = (size_t)(rows * src_row_bytes(it));
         size_t out = ds_xf_out_bytes(it, rows);
         if (in > x->in_cap) x->in_cap = in;
@@ -762,17 +857,8 @@ static int stage_alloc(exec *x) {
             const ds_plan_out *po = &p->outs[it->first_out + k];
             if (!x->fs[po->file].done) x->total_out += ds_tensor_desc_bytes(&p->files[po->file].tensors[po->tensor]);
         }
-        int64_t r0 = 0; /* a tensor of no rows still passes as one empty chunk */
-        do {
-            int64_t r1 = r0 + rows < all ? r0 + rows : all;
-            if (x->n_chunks == cap) {
-                cap = cap ? 2 * cap : 256;
-                x->chunks = xrealloc(x->chunks, sizeof(chunk) * (size_t)cap);
-            }
-            x->chunks[x->n_chunks++] = (chunk){i, r0, r1};
-            r0 = r1;
-        } while (r0 < all);
     }
+    DS_TRY(plan_chunks(x));
     DS_TRY(ds_xf_create(&x->xf, x->c, p, x->o->use_cuda, x->in_cap, x->out_cap));
     for (int s = 0; s < x->n_slots; s++) {
         x->slots[s].seq = s;
@@ -999,6 +1085,7 @@ static void teardown(exec *x) {
         if (x->slots[s].out) ds_xf_host_free(x->xf, x->slots[s].out);
     }
     free(x->chunks);
+    free(x->last_chunk);
     if (x->fs)
         for (int f = 0; f < p->n_files; f++) {
             ds_stw_abort(x->fs[f].w);
