@@ -64,6 +64,7 @@ typedef struct {
 typedef struct {
     int item;
     int64_t r0, r1;
+    int lane;                 /* plan_chunks: the lane (set of files) it writes to */
 } chunk;
 
 typedef struct {
@@ -85,7 +86,7 @@ typedef struct {
     ds_exec_opts oc;          /* o with defaults filled in */
     ds_exec_stats *st;
     slot slots[MAX_SLOTS];
-    int n_slots, n_readers, n_writers;
+    int n_slots, n_readers, n_writers, n_lanes;
     chunk *chunks;            /* in the order they go through the pipeline (plan_chunks) */
     int64_t n_chunks;
     int64_t *last_chunk;      /* per file: the chunk after which it is complete (-1: none) */
@@ -111,7 +112,8 @@ typedef struct {
     int hashes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_mutex_t fmu;      /* opening output files (writers open them as their first bytes come) */
+    pthread_mutex_t fmu;      /* opening output files (writers open them as their first bytes come), commits */
+    pthread_mutex_t pmu;      /* progress and memory sampling */
     int err;                  /* first error code; all stages stop (read under mu) */
     /* progress */
     uint64_t total_out, done_out;
@@ -186,6 +188,13 @@ static void *reader_main(void *arg) {
     for (int64_t q; (q = take(x, &x->next_read)) < x->n_chunks;) {
         slot *s = &x->slots[q % x->n_slots];
         if (wait_slot(x, s, q, SLOT_FREE)) break;
+        /* A slot's buffers are made at its first use (pinned memory costs about
+         * 0.3 s a GB on an H200 host): the first chunks need not wait for all. */
+        if (!s->in) {
+            s->in = ds_xf_host_alloc(x->xf, x->in_cap ? x->in_cap : 64);
+            s->out = x->out_cap ? ds_xf_host_alloc(x->xf, x->out_cap) : NULL;
+            if (!s->in || (x->out_cap && !s->out)) { set_err(x, DS_EXIT_IO); break; } /* pinned memory ran out (reported) */
+        }
         const chunk *ch = &x->chunks[q];
         const ds_plan_item *it = &x->p->items[ch->item];
         const ds_st_file *sf = &x->c->shards[it->src->file];
@@ -220,11 +229,12 @@ static void report(exec *x, int final) {
     if (!x->progress) return;
     if (!final && now - x->last_print < 0.5) return;
     x->last_print = now;
-    double el = now - x->t0, gbs = el > 0 ? x->done_out / el / 1e9 : 0;
-    double eta = gbs > 0 ? (x->total_out - x->done_out) / (gbs * 1e9) : 0;
-    int shard = x->st->files_written + x->st->files_kept;
+    uint64_t done = __atomic_load_n(&x->done_out, __ATOMIC_RELAXED);
+    double el = now - x->t0, gbs = el > 0 ? done / el / 1e9 : 0;
+    double eta = gbs > 0 ? (x->total_out - done) / (gbs * 1e9) : 0;
+    int shard = __atomic_load_n(&x->st->files_written, __ATOMIC_RELAXED) + x->st->files_kept;
     fprintf(stderr, "\r%s: file %d/%d  %.2f/%.2f GB  %.2f GB/s  ETA %.0fs   %s", x->o->command,
-            shard < x->n_mine ? shard + 1 : shard, x->n_mine, x->done_out / 1e9, x->total_out / 1e9, gbs, eta,
+            shard < x->n_mine ? shard + 1 : shard, x->n_mine, done / 1e9, x->total_out / 1e9, gbs, eta,
             final ? "\n" : "");
 }
 
@@ -279,7 +289,6 @@ static int commit_file(exec *x, int f) {
     fs->w = NULL;
     if (rc) return rc;
     fs->done = fs->committed = 1;
-    x->st->files_written++;
     char hex[33];
     cJSON *tensors = fs->th ? cJSON_CreateObject() : NULL;
     for (int t = 0; fs->th && t < pf->n_tensors; t++) {
@@ -289,7 +298,12 @@ static int commit_file(exec *x, int f) {
     if (fs->fh) ds_h128_hex(fs->fh, hex);
     fs->entry = ds_rec_entry(size, fs->fh ? hex : NULL, tensors);
     free_hashes(fs, pf->n_tensors);
-    return x->journal ? ds_journal_add(x->journal, pf->name, fs->entry) : 0;
+    /* The lanes' finalizers commit at once: one journal, one count. */
+    pthread_mutex_lock(&x->fmu);
+    __atomic_add_fetch(&x->st->files_written, 1, __ATOMIC_RELAXED);
+    rc = x->journal ? ds_journal_add(x->journal, pf->name, fs->entry) : 0;
+    pthread_mutex_unlock(&x->fmu);
+    return rc;
 }
 
 /* Output k's bytes of a transformed chunk: `rows` pieces of `width` bytes,
@@ -378,18 +392,26 @@ static int finalize_chunk(exec *x, const slot *s) {
             ds_h128_update(fs->fh, pc.p + (size_t)r * pc.stride, pc.width);
             ds_h128_update(fs->th[po->tensor], pc.p + (size_t)r * pc.stride, pc.width);
         }
-        x->done_out += n;
-        x->st->bytes_out += n;
+        __atomic_add_fetch(&x->done_out, n, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&x->st->bytes_out, n, __ATOMIC_RELAXED);
     }
     return 0;
 }
 
-/* In chunk order: checks and hashes each written chunk, frees its slot, and
- * commits every file whose last item it ends. */
+/* One per lane, in chunk order over the lane's chunks (its files are no other
+ * lane's, so each file's bytes are seen in order): checks and hashes each
+ * written chunk, frees its slot, and commits every file it completes. */
+typedef struct {
+    exec *x;
+    int lane;
+    double busy;
+} finalizer;
+
 static void *finalizer_main(void *arg) {
-    exec *x = arg;
-    double busy = 0;
+    finalizer *fz = arg;
+    exec *x = fz->x;
     for (int64_t q = 0; q < x->n_chunks; q++) {
+        if (x->chunks[q].lane != fz->lane) continue;
         slot *s = &x->slots[q % x->n_slots];
         if (wait_slot(x, s, q, SLOT_WRITTEN)) break;
         double tb = ds_now();
@@ -400,8 +422,6 @@ static void *finalizer_main(void *arg) {
         pthread_mutex_lock(&x->mu);
         s->seq = q + x->n_slots;
         s->state = SLOT_FREE;
-        pthread_cond_broadcast(&x->cv);
-        pthread_mutex_unlock(&x->mu);
         if (last) {
             switch (it->xform) {
             case DS_XF_COPY: x->st->tensors_copied++; break;
@@ -410,13 +430,18 @@ static void *finalizer_main(void *arg) {
             case DS_XF_QUANT: x->st->tensors_quantized++; break;
             }
         }
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
         for (int f = 0; f < x->p->n_files && !rc; f++)
             if (x->last_chunk[f] == q) rc = commit_file(x, f);
-        busy += ds_now() - tb;
+        fz->busy += ds_now() - tb;
         if (rc) { set_err(x, rc); break; }
-        report(x, 0);
+        /* Any lane's finalizer reports; one at a time, none waits for it. */
+        if (pthread_mutex_trylock(&x->pmu) == 0) {
+            report(x, 0);
+            pthread_mutex_unlock(&x->pmu);
+        }
     }
-    x->busy_final = busy;
     return NULL;
 }
 
@@ -760,7 +785,7 @@ typedef struct {
 
 static int plan_chunks(exec *x) {
     const ds_plan *p = x->p;
-    int L = x->n_writers;
+    int L = x->n_lanes = x->n_writers;
     lane *ln = xcalloc((size_t)L, sizeof *ln);
     int *lane_of = xmalloc(sizeof(int) * (size_t)(p->n_files + 1));
     uint64_t *lane_bytes = xcalloc((size_t)L, sizeof(uint64_t));
@@ -816,7 +841,7 @@ static int plan_chunks(exec *x) {
                 cap = cap ? 2 * cap : 256;
                 x->chunks = xrealloc(x->chunks, sizeof(chunk) * (size_t)cap);
             }
-            x->chunks[x->n_chunks++] = (chunk){i, r0, r1};
+            x->chunks[x->n_chunks++] = (chunk){i, r0, r1, (int)(l - ln)};
             l->bytes += (uint64_t)((r1 - r0) * src_row_bytes(it)) + 1;
             l->row = r1;
         } while (l->row < all && it->xform == DS_XF_QUANT);
@@ -860,12 +885,7 @@ static int stage_alloc(exec *x) {
     }
     DS_TRY(plan_chunks(x));
     DS_TRY(ds_xf_create(&x->xf, x->c, p, x->o->use_cuda, x->in_cap, x->out_cap));
-    for (int s = 0; s < x->n_slots; s++) {
-        x->slots[s].seq = s;
-        x->slots[s].in = ds_xf_host_alloc(x->xf, x->in_cap ? x->in_cap : 64);
-        x->slots[s].out = x->out_cap ? ds_xf_host_alloc(x->xf, x->out_cap) : NULL;
-        if (!x->slots[s].in || (x->out_cap && !x->slots[s].out)) return DS_EXIT_IO; /* pinned memory ran out (reported) */
-    }
+    for (int s = 0; s < x->n_slots; s++) x->slots[s].seq = s; /* buffers: readers_main, at first use */
     return 0;
 }
 
@@ -874,10 +894,14 @@ static int stage_alloc(exec *x) {
 static int stage_pipeline(exec *x) {
     x->progress = x->o->quiet ? 0 : x->o->progress >= 0 ? x->o->progress : isatty(2);
     x->t0 = ds_now();
-    pthread_t rd[MAX_IO_THREADS], wr[MAX_IO_THREADS], fin;
+    pthread_t rd[MAX_IO_THREADS], wr[MAX_IO_THREADS], fin[MAX_IO_THREADS];
+    finalizer fz[MAX_IO_THREADS];
     for (int t = 0; t < x->n_readers; t++) pthread_create(&rd[t], NULL, reader_main, x);
     for (int t = 0; t < x->n_writers; t++) pthread_create(&wr[t], NULL, writer_main, x);
-    pthread_create(&fin, NULL, finalizer_main, x);
+    for (int l = 0; l < x->n_lanes; l++) {
+        fz[l] = (finalizer){x, l, 0};
+        pthread_create(&fin[l], NULL, finalizer_main, &fz[l]);
+    }
     double busy = 0;
     for (int64_t q = 0; q < x->n_chunks; q++) {
         slot *s = &x->slots[q % x->n_slots];
@@ -891,7 +915,11 @@ static int stage_pipeline(exec *x) {
     x->busy_xf = busy;
     for (int t = 0; t < x->n_readers; t++) pthread_join(rd[t], NULL);
     for (int t = 0; t < x->n_writers; t++) pthread_join(wr[t], NULL);
-    pthread_join(fin, NULL);
+    for (int l = 0; l < x->n_lanes; l++) {
+        pthread_join(fin[l], NULL);
+        x->busy_final += fz[l].busy;
+    }
+    if (x->n_lanes) x->busy_final /= x->n_lanes;
     int rc = failed(x);
     report(x, 1);
     /* Any file of this run not committed (nothing needed it, e.g. no tensors left): write it now. */
@@ -1101,6 +1129,7 @@ static void teardown(exec *x) {
     ds_rec_set_free(&x->parts);
     pthread_mutex_destroy(&x->mu);
     pthread_mutex_destroy(&x->fmu);
+    pthread_mutex_destroy(&x->pmu);
     pthread_cond_destroy(&x->cv);
 }
 
@@ -1112,6 +1141,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     x.dirfd = -1;
     pthread_mutex_init(&x.mu, NULL);
     pthread_mutex_init(&x.fmu, NULL);
+    pthread_mutex_init(&x.pmu, NULL);
     pthread_cond_init(&x.cv, NULL);
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
     x.hashes = o->manifest_path || o->part_n;
