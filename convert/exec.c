@@ -209,6 +209,11 @@ static void *reader_main(void *arg) {
                                    sf->path);
             if (rc) { set_err(x, rc); break; }
         }
+        /* On a GPU the transform thread only feeds the device: an item's CPU work
+         * (NVFP4's global scale) is done here, in parallel, from the bytes just read
+         * when they are the whole item. On the CPU the transform has every core. */
+        if (ch->r0 == 0 && x->o->use_cuda)
+            ds_xf_prepare(x->xf, it, ch->r1 >= ds_tensor_rows(it->src->info) ? s->in : NULL);
         busy += ds_now() - tb;
         __atomic_add_fetch(&x->st->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
         put_state(x, s, SLOT_READ);
