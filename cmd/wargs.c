@@ -119,6 +119,7 @@ static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder bui
     /* The CUDA context is created while the checkpoint is opened and planned. */
     ds_device_probe dev;
     ds_resolve_device_start(w->device, &dev);
+    w->exec.readers = w->exec.writers = (int)w->io_threads;
     w->exec.out_dir = out;
     w->exec.options = (const char *const *)w->options;
     w->exec.n_options = w->n_options;

@@ -1,11 +1,15 @@
-/* exec.c - the streaming executor: reader thread -> transform -> writer thread.
+/* exec.c - the streaming executor: readers -> transform -> writers -> finalizers.
  *
- * A ring of slots carries chunks of whole source rows. The reader preads a
- * chunk's rows; the main thread transforms them (OpenMP kernels, or CUDA); the
- * writer appends each output's part to its file in order, feeds the manifest
- * hashes, and commits a file (fsync + rename) right after the last item that
- * writes to it. All three stages work on different slots at once, so reading,
- * converting and writing overlap.
+ * A ring of slots carries chunks of whole source rows; chunk q lives in slot
+ * q % n_slots. Reader threads pread chunks (any number at once); the main
+ * thread transforms them in chunk order (OpenMP kernels, or CUDA); writer
+ * threads pwrite each output's piece at its planned offset (any order); a
+ * finalizer per lane takes its lane's chunks in order: it checks that each
+ * piece continues its file where the one before ended, feeds the manifest
+ * hashes, frees the slot and commits a file (fsync + rename + journal) after
+ * the last chunk that writes to it. Lanes (plan_chunks) split the output
+ * files so that the writers fill several at once. All stages work on
+ * different slots at once, so reading, converting and writing overlap.
  *
  * A run goes through named stages (ds_exec_run at the end of the file):
  * open OUT -> compare with the run records in it (runrec.h) -> select this
@@ -760,14 +764,10 @@ static int stage_start_journal(exec *x) {
 
 /* ---------------------------------------------------------------- stage 6: pipeline */
 
-/* Threads for one side of the I/O: opts, else DSCONV_READERS / DSCONV_WRITERS
- * (for benchmarks), else the default; 1 to MAX_IO_THREADS. */
-static int io_threads(int opt, const char *env, int dflt) {
-    int n = opt;
-    const char *e = getenv(env);
-    if (n <= 0 && e && *e) n = atoi(e);
-    if (n <= 0) n = dflt;
-    return n < 1 ? 1 : n > MAX_IO_THREADS ? MAX_IO_THREADS : n;
+/* Threads for one side of the I/O: as asked, else the default; 1 to MAX_IO_THREADS. */
+static int io_threads(int asked, int dflt) {
+    int n = asked > 0 ? asked : dflt;
+    return n > MAX_IO_THREADS ? MAX_IO_THREADS : n;
 }
 
 /* The order chunks go through the pipeline. A file takes its bytes at their
@@ -870,10 +870,15 @@ static int plan_chunks(exec *x) {
 static int stage_alloc(exec *x) {
     const ds_plan *p = x->p;
     if (!x->oc.chunk_bytes) x->oc.chunk_bytes = 16u << 20;
-    /* One reader preads about 5 GB/s from the page cache and one writer writes
-     * about 4 GB/s into it (H200 host, 2026-11-29): a GPU transforms faster. */
-    x->n_readers = io_threads(x->o->readers, "DSCONV_READERS", 3);
-    x->n_writers = io_threads(x->o->writers, "DSCONV_WRITERS", 3);
+    /* One reader preads about 5-7 GB/s from the page cache and one writer writes
+     * about 4 GB/s into it (H200 host, 2026-11-29): a GPU transforms faster
+     * (requant int4 of the 8 GB bench, pipeline seconds: 1 reader and writer
+     * 1.70, 3 of each with lanes 1.27-1.44). The CPU transform is slower than
+     * either, and OpenMP teams lose time to every I/O thread that takes a core
+     * from them: fewer there. */
+    int dflt = x->o->use_cuda ? 3 : 2;
+    x->n_readers = io_threads(x->o->readers, dflt);
+    x->n_writers = io_threads(x->o->writers, dflt);
     x->n_slots = x->n_readers + x->n_writers + 2;
     for (int i = 0; i < p->n_items; i++) {
         if (!item_needed(x, i)) continue;
