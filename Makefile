@@ -63,7 +63,9 @@ bin/dsconv: $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(BIN_STAMP)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
 
-bin/dsconv-sample: $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a $(BIN_STAMP)
+# dsconv-sample parses its options with the commands' option tables (cmd/parse_options.c, cmd/common.c).
+SAMPLE_OBJ := $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/cmd/parse_options.o $(BUILD)/cmd/common.o
+bin/dsconv-sample: $(SAMPLE_OBJ) $(BUILD)/libdsconv.a $(BIN_STAMP)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $(filter-out $(BIN_STAMP),$^) $(LDLIBS)
 
@@ -126,10 +128,10 @@ test: all tests
 # Sanitizer build in its own folder; CPU-only so it runs anywhere.
 test-asan:
 	$(MAKE) BUILD=build-asan CUDA=0 OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" BIN_SUFFIX=-asan test-asan-run
-test-asan-run: $(BUILD)/libdsconv.a $(TEST_BIN) $(TOOL_BIN) $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o
+test-asan-run: $(BUILD)/libdsconv.a $(TEST_BIN) $(TOOL_BIN) $(BUILD)/main.o $(CMD_OBJ) $(SAMPLE_OBJ)
 	@mkdir -p $(BUILD)/bin
 	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv $(BUILD)/main.o $(CMD_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
-	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv-sample $(BUILD)/samples/sample_main.o $(BUILD)/samples/sample_gen.o $(BUILD)/libdsconv.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $(BUILD)/bin/dsconv-sample $(SAMPLE_OBJ) $(BUILD)/libdsconv.a $(LDLIBS)
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 DSCONV_SANITIZED=1 DSCONV_BIN=$(BUILD)/bin bash tests/run.sh $(BUILD)
 
 samples: bin/dsconv-sample

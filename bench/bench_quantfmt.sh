@@ -17,29 +17,28 @@ IN=$OUT/in
 mkdir -p "$OUT"
 [ -e "$IN/model.safetensors.index.json" ] || "$S" --out "$IN" --profile v3-bench --size-gb "$SIZE" --quiet || exit 4
 THREADS=$(nproc); [ "$THREADS" -gt 16 ] && THREADS=16
-cat "$IN"/*.safetensors >/dev/null
-t0=$(date +%s.%N); cat "$IN"/*.safetensors >/dev/null; t1=$(date +%s.%N)
-read_s=$(calc "$t1 - $t0")
+. bench/floor.sh
+read_s=$(read_floor "$IN"/*.safetensors)
 gpu=0; nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
-echo "| command | seconds | floor s | ratio | GB in | GB out |"
-echo "|---|---|---|---|---|---|"
+echo "| command | seconds | serial floor s | ratio | overlapped floor s | ratio | GB in | GB out |"
+echo "|---|---|---|---|---|---|---|---|"
 results="["
 row() { # name seconds out_dir
     local name=$1 secs=$2 dir=$3
     local outb; outb=$(du -sb --apparent-size "$dir" | cut -f1)
-    sync; rm -f "$OUT/zero"
-    local a b; a=$(date +%s.%N); dd if=/dev/zero of="$OUT/zero" bs=16M count=$(( (outb + 16777215) / 16777216 )) status=none; b=$(date +%s.%N)
-    rm -f "$OUT/zero"
-    local floor; floor=$(calc "$read_s + $b - $a")
+    local wr; wr=$(write_floor "$outb" "$OUT")
+    local floor; floor=$(calc "$read_s + $wr")
+    local ofloor; ofloor=$(awk -v r="$read_s" -v w="$wr" 'BEGIN { printf "%.6f", (r > w ? r : w) }')
     local inb; inb=$(du -sb --apparent-size "$IN" | cut -f1)
-    printf '| %s | %.2f | %.2f | %.2f× | %.2f | %.2f |\n' "$name" "$secs" "$floor" "$(calc "$secs / $floor")" \
+    printf '| %s | %.2f | %.2f | %.2f× | %.2f | %.2f× | %.2f | %.2f |\n' "$name" "$secs" "$floor" "$(calc "$secs / $floor")" \
+        "$ofloor" "$(calc "$secs / $ofloor")" \
         "$(calc "$inb / 1e9")" "$(calc "$outb / 1e9")"
-    results="$results{\"name\":\"$name\",\"seconds\":$secs,\"floor_seconds\":$floor,\"bytes_out\":$outb},"
+    results="$results{\"name\":\"$name\",\"seconds\":$secs,\"floor_seconds\":$floor,\"overlapped_floor_seconds\":$ofloor,\"write_floor_seconds\":$wr,\"bytes_out\":$outb},"
 }
 timed() { # name out_dir cmd...
     local name=$1 dir=$2; shift 2
-    rm -rf "$dir"
-    local a b; a=$(date +%s.%N); "$@" >/dev/null 2>"$OUT/err" || { echo "| $name | failed: $(head -c 200 "$OUT/err") | | | | |"; return; }; b=$(date +%s.%N)
+    rm -rf "$dir"; sync
+    local a b; a=$(date +%s.%N); "$@" >/dev/null 2>"$OUT/err" || { echo "| $name | failed: $(head -c 200 "$OUT/err") | | | | | | |"; return; }; b=$(date +%s.%N)
     row "$name" "$(calc "$b - $a")" "$dir"
 }
 for f in int4 nvfp4 mxfp4; do
@@ -61,7 +60,7 @@ convert_checkpoint(sys.argv[1], sys.argv[2], converter=FP8BlockDequantizer.from_
 PY
     timed "compressed-tensors convert_checkpoint FP8BlockDequantizer (Python)" "$OUT/ct" python3 "$OUT/ct.py" "$IN" "$OUT/ct"
 else
-    echo "| compressed-tensors convert_checkpoint | not installed here | | | | |"
+    echo "| compressed-tensors convert_checkpoint | not installed here | | | | | | |"
 fi
 echo "${results%,}]" >"$OUT/results.json"
 echo "(read floor: $(printf %.2f "$read_s") s; raw: $OUT/results.json)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # stage_probe.sh [--size-gb X] [--dir DIR] - where each converting command spends
-# its time: one v3-bench FP8 sample, the I/O floor (cat of the input, dd of as
-# many bytes as each output), and for each command its wall seconds beside the
+# its time: one v3-bench FP8 sample, the I/O floor (bench/floor.sh: fastest of 3 cat of the
+# input, fastest of 3 dd of as many bytes as each output), and for each command its wall seconds beside the
 # executor's --json "stages_seconds" (setup, alloc, pipeline wall; reader,
 # transform and writer busy seconds; conclude). The stage whose busy time is
 # near the pipeline's wall is what bounds the run. For the GPU machine:
@@ -11,13 +11,13 @@ cd "$(dirname "$0")/.." || exit 1
 SIZE=8 DIR=${TMPDIR:-/tmp}/dsconv-stage-probe
 while [ $# -gt 0 ]; do case $1 in --size-gb) SIZE=$2; shift 2;; --dir) DIR=$2; shift 2;; *) echo "usage: $0 [--size-gb X] [--dir DIR]"; exit 2;; esac; done
 D=$PWD/bin/dsconv IN=$DIR/in
+. bench/floor.sh
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 mkdir -p "$DIR"
 [ -e "$IN/model.safetensors.index.json" ] || bin/dsconv-sample --out "$IN" --profile v3-bench --size-gb "$SIZE" --quiet || exit 4
 cp tests/data/tok-tiny/tokenizer.json tests/data/tok-tiny/tokenizer_config.json "$IN/" 2>/dev/null
 T=$(nproc); [ "$T" -gt 16 ] && T=16
-cat "$IN"/*.safetensors >/dev/null
-a=$(date +%s.%N); cat "$IN"/*.safetensors >/dev/null; b=$(date +%s.%N); READ=$(calc "$b - $a")
+READ=$(read_floor "$IN"/*.safetensors)
 INB=$(du -sb --apparent-size "$IN" | cut -f1)
 echo "input $(calc "$INB/1e9") GB, read floor $READ s, $T threads, $(nproc) cores"
 gpu=0; nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
@@ -29,10 +29,7 @@ probe() { # name out cmd...
     b=$(date +%s.%N)
     local secs; secs=$(calc "$b - $a")
     local ob; ob=$(du -sb --apparent-size "$out" | cut -f1)
-    rm -f "$DIR/zero"; sync
-    local c d; c=$(date +%s.%N); dd if=/dev/zero of="$DIR/zero" bs=16M count=$(( (ob + 16777215) / 16777216 )) status=none; d=$(date +%s.%N)
-    rm -f "$DIR/zero"
-    local wr; wr=$(calc "$d - $c")
+    local wr; wr=$(write_floor "$ob" "$DIR")
     local fl; fl=$(awk -v r="$READ" -v w="$wr" 'BEGIN{printf "%.3f", (r > w ? r : w)}')
     printf '%-34s wall %6.3f s  out %6.2f GB  write floor %.3f  overlapped floor %.3f  ratio %.2fx\n' "$name" "$secs" "$(calc "$ob/1e9")" "$wr" "$fl" "$(calc "$secs/$fl")"
     python3 - "$DIR/j.json" <<'PY'

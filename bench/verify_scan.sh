@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# verify_scan.sh - issue 17: verify reads a checkpoint once, the structure
+# verify_scan.sh - verify reads a checkpoint once, the structure
 # scan riding on the forward pass's reads (verify/ws_scan.h). Measures, on one
 # input and in one run, beside `cat` of the input:
 #   read floor   cat of the shards (run twice; the second, warm, counts, as
@@ -15,7 +15,7 @@
 #                and with --against (both checkpoints, each read once)
 #
 # usage: bench/verify_scan.sh [--size-gb X] [--dir DIR] [--device cuda|cpu] [--json FILE]
-#   GPU machine (coordinator):  make DEPS=.deps -j16 all && bench/verify_scan.sh --size-gb 40 --device cuda
+#   GPU machine:                make DEPS=.deps -j16 all && bench/verify_scan.sh --size-gb 40 --device cuda
 #   dev VM:                     bench/verify_scan.sh --size-gb 0.9 --device cpu
 # Prints one line per measurement and a closing "TARGET met|MISSED" line; writes JSON.
 set -u

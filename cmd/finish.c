@@ -47,8 +47,8 @@ int cmd_finish(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, NULL, NULL, 0};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
-    if (argc - i != 1) return ds_opt_usage_error(opts, &doc);
-    const char *out = argv[i];
+    const char *out = NULL;
+    DS_TRY(ds_opt_operands(argc, argv, i, opts, &doc, 1, &out));
     if (!ds_is_dir(out)) return ds_fail(DS_EXIT_INPUT, "%s: not a directory", out);
 
     /* Any part's record says what was run; the command itself then checks every part against it. */

@@ -98,9 +98,10 @@ int cmd_inspect(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, NULL, NULL, 0};
     int first, rc = ds_parse_options(argc, argv, opts, &doc, &first);
     if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
-    if (first != argc - 1) return ds_opt_usage_error(opts, &doc);
+    const char *path = NULL;
+    DS_TRY(ds_opt_operands(argc, argv, first, opts, &doc, 1, &path));
     ds_ckpt ck;
-    DS_TRY(ds_ckpt_open(argv[first], &ck));
+    DS_TRY(ds_ckpt_open(path, &ck));
     /* The scales, as the converting commands check them (rank files of
      * shard-for-mp name their scales differently, and one shard given alone
      * may have its scales in another shard: those are not checked here). */

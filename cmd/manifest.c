@@ -32,8 +32,8 @@ int cmd_manifest(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, NULL, NULL, 1};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
-    if (argc - i != 1) return ds_opt_usage_error(opts, &doc);
-    const char *path = argv[i];
+    const char *path = NULL;
+    DS_TRY(ds_opt_operands(argc, argv, i, opts, &doc, 1, &path));
     ds_ckpt ck;
     DS_TRY(ds_ckpt_open(path, &ck));  /* validate first */
     ds_manifest m;

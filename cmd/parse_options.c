@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,6 +144,19 @@ int ds_parse_options(int argc, char **argv, const ds_option *opts, const ds_opt_
     free(lo);
     *first_arg = optind;
     return rc;
+}
+
+int ds_opt_operands(int argc, char **argv, int first, const ds_option *opts, const ds_opt_doc *doc, int n, ...) {
+    va_list ap;
+    int missing = 0;
+    va_start(ap, n);
+    for (int k = 0; k < n; k++) {
+        const char **t = va_arg(ap, const char **);
+        if (!*t && first < argc) *t = argv[first++];
+        if (!*t) missing = 1;
+    }
+    va_end(ap);
+    return missing || first != argc ? ds_opt_usage_error(opts, doc) : 0;
 }
 
 int ds_opt_cb_device(const ds_option *o, const char *arg) { return ds_parse_device(arg, (ds_device_req *)o->value); }

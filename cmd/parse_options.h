@@ -85,6 +85,12 @@ typedef struct {
 enum { DS_OPT_HELP_SHOWN = -1 };
 int ds_parse_options(int argc, char **argv, const ds_option *opts, const ds_opt_doc *doc, int *first_arg);
 
+/* The command's operands (IN, OUT, ...), argv[first..argc): each of the n
+ * targets (const char **) still NULL takes the next operand, in order, so that
+ * one given by an option (--hf-ckpt-path IN) is kept; then every target must
+ * be set and no operand left. 0, or the usage error (help on stderr, exit 2). */
+int ds_opt_operands(int argc, char **argv, int first, const ds_option *opts, const ds_opt_doc *doc, int n, ...);
+
 /* Prints the command's help: doc->usage, the generated option list, doc->epilog. */
 void ds_opt_print_help(FILE *f, const ds_option *opts, const ds_opt_doc *doc);
 /* Prints only the generated option list (headings and options). */

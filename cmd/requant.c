@@ -40,11 +40,17 @@ static int build(const ds_ckpt *c, ds_plan *p, const void *arg) {
     return ds_plan_requant_ex(c, a->spec, a->ignore, a->n_ignore, a->opts, p);
 }
 
+/* --target: the engine whose loader the layout is for. */
+typedef enum { TARGET_DEFAULT = 0, TARGET_VLLM, TARGET_TRANSFORMERS, TARGET_SGLANG } requant_target;
+static const ds_opt_choice targets[] = {
+    {"vllm", TARGET_VLLM}, {"transformers", TARGET_TRANSFORMERS}, {"sglang", TARGET_SGLANG}, {NULL, 0}};
+
 /* What the options set before the spec is built from them. */
 typedef struct {
     long bits, group;
     int bits_given, asym, mse, experts_only;
-    const char *format, *target;
+    const char *format;
+    int target;           /* requant_target */
     const char **ignore;
     int n_ignore;
 } requant_cli;
@@ -97,7 +103,7 @@ int cmd_requant(int argc, char **argv) {
                      "float-quantized block FP8), BF16/F32 tensors and MTP layers as in the\n"
                      "source; config format mixed-precision, one group per scheme",
                      .flags = DS_OPTF_RECORD),
-        DS_OPT_STRING_("target", 0, &q.target, "ENGINE",
+        DS_OPT_ENUM_("target", &q.target, "vllm|transformers|sglang", targets,
                        "vllm or transformers (the default layout), or sglang: keeps\n"
                        "q_a_proj and kv_a_proj_with_mqa unquantized (SGLang fuses them and\n"
                        "cannot load them packed) and refuses --asym (see MANUAL.md, loaders)",
@@ -107,7 +113,8 @@ int cmd_requant(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, ds_wargs_note, &w, 0};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc == DS_OPT_HELP_SHOWN) { free(q.ignore); ds_wargs_free(&w); return 0; }
-    if (!rc && argc - i != 2) rc = ds_opt_usage_error(opts, &doc);
+    const char *in = NULL, *out = NULL;
+    if (!rc) rc = ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out);
     ds_quant_spec spec;
     ds_quant_spec_default(&spec, (int)q.bits);
     ds_requant_opts ro = {0};
@@ -118,21 +125,17 @@ int cmd_requant(int argc, char **argv) {
     spec.symmetric = !q.asym;
     spec.mse = q.mse;
     if (!rc) rc = ds_quant_spec_check(&spec);
-    if (!rc && q.target) {
-        if (!strcmp(q.target, "sglang")) {
-            /* SGLang fuses q_a_proj with kv_a_proj_with_mqa and concatenates their
-             * weight_shape (then asserts two elements), and skips the zero-point
-             * transpose of asymmetric MoE: keep that pair unquantized, refuse --asym. */
-            if (!spec.symmetric) rc = ds_fail(DS_EXIT_USAGE, "--target sglang: SGLang's MoE does not load asymmetric "
-                                                             "zero points (drop --asym)");
-            q.ignore[q.n_ignore++] = "re:.*self_attn\\.(q_a_proj|kv_a_proj_with_mqa)$";
-        } else if (strcmp(q.target, "vllm") && strcmp(q.target, "transformers")) {
-            rc = ds_fail(DS_EXIT_USAGE, "--target: '%s' is not vllm, sglang or transformers", q.target);
-        }
+    if (!rc && q.target == TARGET_SGLANG) {
+        /* SGLang fuses q_a_proj with kv_a_proj_with_mqa and concatenates their
+         * weight_shape (then asserts two elements), and skips the zero-point
+         * transpose of asymmetric MoE: keep that pair unquantized, refuse --asym. */
+        if (!spec.symmetric) rc = ds_fail(DS_EXIT_USAGE, "--target sglang: SGLang's MoE does not load asymmetric "
+                                                         "zero points (drop --asym)");
+        q.ignore[q.n_ignore++] = "re:.*self_attn\\.(q_a_proj|kv_a_proj_with_mqa)$";
     }
     if (rc) { free(q.ignore); ds_wargs_free(&w); return rc; }
     requant_args ra = {&spec, q.ignore, q.n_ignore, &ro};
-    rc = ds_wargs_run(&w, argv[i], argv[i + 1], build, &ra);
+    rc = ds_wargs_run(&w, in, out, build, &ra);
     free(q.ignore);
     return rc;
 }

@@ -47,9 +47,7 @@ int cmd_shard_for_mp(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, ds_wargs_note, &w, 0};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) { ds_wargs_free(&w); return rc == DS_OPT_HELP_SHOWN ? 0 : rc; }
-    if (!in && i < argc) in = argv[i++];
-    if (!out && i < argc) out = argv[i++];
-    if (!in || !out || i != argc) rc = ds_opt_usage_error(opts, &doc);
+    rc = ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out);
     if (!rc && !mp) rc = ds_fail(DS_EXIT_USAGE, "--model-parallel N is required");
     if (rc) { ds_wargs_free(&w); return rc; }
     mo.mp = (int)mp;

@@ -29,6 +29,7 @@ int cmd_strip_mtp(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, NULL, NULL, 0};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) return rc == DS_OPT_HELP_SHOWN ? 0 : rc;
-    if (argc - i != 2) return ds_opt_usage_error(opts, &doc);
-    return ds_wargs_run(&w, argv[i], argv[i + 1], build, NULL);
+    const char *in = NULL, *out = NULL;
+    DS_TRY(ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out));
+    return ds_wargs_run(&w, in, out, build, NULL);
 }

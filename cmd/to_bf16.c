@@ -48,9 +48,7 @@ int cmd_to_bf16(int argc, char **argv) {
     const ds_opt_doc doc = {usage, examples, ds_wargs_note, &w, 0};
     int i, rc = ds_parse_options(argc, argv, opts, &doc, &i);
     if (rc) { ds_wargs_free(&w); return rc == DS_OPT_HELP_SHOWN ? 0 : rc; }
-    if (!in && i < argc) in = argv[i++];
-    if (!out && i < argc) out = argv[i++];
-    if (!in || !out || i != argc) { ds_wargs_free(&w); return ds_opt_usage_error(opts, &doc); }
+    if ((rc = ds_opt_operands(argc, argv, i, opts, &doc, 2, &in, &out))) { ds_wargs_free(&w); return rc; }
     ds_quant_spec specs[DS_TO_BF16_MAX_SPECS];
     return ds_wargs_run(&w, in, out, build, specs);
 }

@@ -257,7 +257,7 @@ int cmd_verify(int argc, char **argv) {
     if (wr) {
         if ((r.exit_code = run_side(wr, sb, &be, &tk, o.progress, &r.ref, &lb))) goto report;
         ds_vr_set_rules(&r, o.expect, ds_vr_pair_int_bits(ds_ws_int_bits(ws), ds_ws_int_bits(wr)), 0, o.max_kl, o.min_top1,
-                     o.max_rel_l2);
+                        o.max_rel_l2);
     } else {
         if ((r.exit_code = read_logits(o.against_logits, tk.total * V, &lb))) goto report;
         ds_vr_set_rules(&r, o.expect, 0, 1, o.max_kl, o.min_top1, o.max_rel_l2);

@@ -14,6 +14,7 @@
  *   falls back to F16. */
 #include "convert/gguf_conv.h"
 #include "convert/gguf_vocab.h"
+#include "convert/gguf_stream.h"
 #include "convert/plan.h"
 #include "kernels/kernels.h"
 #include "kernels/gguf_quant.h"
@@ -23,9 +24,6 @@
 
 #include <cjson/cJSON.h>
 #include <fnmatch.h>
-#include <pthread.h>
-#include <sys/mman.h>
-#include <unistd.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,212 +482,8 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     return 0;
 }
 
-/* ---- streaming -------------------------------------------------------------- */
-/* Rows [r0, r0+nr) of source si of t as float32: FP8 exactly as fp8-to-bf16
- * writes it (bf16-rounded product) so every output type starts from the
- * BF16 checkpoint's values; BF16/F16/F32 widened. */
-static void src_rows_f32(const ds_ckpt *c, const ds_gg_tensor *t, int si, int64_t r0, int64_t nr, float *out,
-                         int fp8_f32) {
-    const ds_ckpt_entry *e = t->src[si];
-    const uint8_t *d = ds_ckpt_data(c, e);
-    int64_t cols = t->cols, n = nr * cols;
-    switch (e->info->dtype) {
-    case DS_F8_E4M3: {
-        const ds_ckpt_entry *s = t->scale[si];
-        (fp8_f32 ? ds_cpu_dequant_fp8_f32_exact : ds_cpu_dequant_fp8_f32)(
-            d + r0 * cols, out, r0, nr, cols, (const float *)ds_ckpt_data(c, s), s->info->shape[1], t->block[0],
-            t->block[1]);
-        return;
-    }
-    case DS_BF16: {
-        const uint16_t *p = (const uint16_t *)d + r0 * cols;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) { uint32_t u = (uint32_t)p[i] << 16; memcpy(&out[i], &u, 4); }
-        return;
-    }
-    case DS_F16: {
-        const uint16_t *p = (const uint16_t *)d + r0 * cols;
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; i++) out[i] = ds_f16_to_f32(p[i]);
-        return;
-    }
-    case DS_F32: memcpy(out, (const float *)d + r0 * cols, (size_t)n * 4); return;
-    default: DS_BUG("source dtype checked by the planner");
-    }
-}
-
-/* Encoded chunks go through a ring of NQ buffers to a writer thread, so that
- * writing chunk k overlaps reading (page faults on the mapped input) and
- * converting chunk k+1. Memory: NQ + 2 chunk buffers, whatever the model. */
-#define NQ 3
-typedef struct {
-    ds_gguf_writer *w;
-    float *f, *tmp;
-    uint8_t *q[NQ];
-    size_t qlen[NQ];
-    int qfull[NQ];       /* slot holds bytes the writer has not written yet */
-    int head, tail;      /* producer fills head, writer drains tail */
-    int stop, wrc;       /* no more chunks; the writer's first error */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int64_t cap;         /* floats in f, tmp */
-    uint64_t done, total;
-    double t0, last;
-    int show, fp8_f32, kq;
-    const ds_device *dev; /* where encoding runs; GPU: dx/dq are its buffers */
-    void *dx, *dq;
-} run_state;
-
-static void *writer_main(void *arg) {
-    run_state *s = arg;
-    for (;;) {
-        pthread_mutex_lock(&s->mu);
-        while (!s->qfull[s->tail] && !s->stop) pthread_cond_wait(&s->cv, &s->mu);
-        if (!s->qfull[s->tail]) { pthread_mutex_unlock(&s->mu); return NULL; }
-        int k = s->tail;
-        int failed = s->wrc != 0;
-        pthread_mutex_unlock(&s->mu);
-        int rc = failed ? 0 : ds_gguf_append(s->w, s->q[k], s->qlen[k]);
-        pthread_mutex_lock(&s->mu);
-        if (rc && !s->wrc) s->wrc = rc;
-        s->qfull[k] = 0;
-        s->tail = (k + 1) % NQ;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-    }
-}
-
-/* Waits until every queued chunk is written; the writer's status. */
-static int drain(run_state *s) {
-    pthread_mutex_lock(&s->mu);
-    while (s->qfull[s->tail] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
-    int rc = s->wrc;
-    pthread_mutex_unlock(&s->mu);
-    return rc;
-}
-
-/* The next free output buffer (waits for the writer); -rc on a writer error. */
-static int slot_get(run_state *s) {
-    pthread_mutex_lock(&s->mu);
-    while (s->qfull[s->head] && !s->wrc) pthread_cond_wait(&s->cv, &s->mu);
-    int k = s->wrc ? -s->wrc : s->head;
-    pthread_mutex_unlock(&s->mu);
-    return k;
-}
-static void progress(run_state *s) {
-    if (!s->show) return;
-    double now = ds_now();
-    if (now - s->last > 0.5 || s->done == s->total) {
-        s->last = now;
-        fprintf(stderr, "\rto-gguf: %5.1f%%  %.2f GB  %.2f GB/s ", 100.0 * (double)s->done / (double)(s->total ? s->total : 1),
-                (double)s->done / 1e9, (double)s->done / 1e9 / (now - s->t0 + 1e-9));
-    }
-}
-/* Hands slot k with nb bytes to the writer. */
-static void slot_put(run_state *s, int k, size_t nb) {
-    pthread_mutex_lock(&s->mu);
-    s->qlen[k] = nb;
-    s->qfull[k] = 1;
-    s->head = (k + 1) % NQ;
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    s->done += nb;
-    progress(s);
-}
-
-static int emit(run_state *s, float *x, int64_t nrows, int64_t cols, ds_ggml_type type) {
-    const ds_ggml_traits *tr = ds_ggml_info(type);
-    if (s->kq && type != DS_GGML_F32) {
-        /* llama-quantize reads the converter's BF16 file: round to BF16 first
-         * (a no-op for FP8 and BF16 sources) */
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < nrows * cols; i++) x[i] = ds_bf16_to_f32(ds_f32_to_bf16(x[i]));
-    }
-    int k = slot_get(s);
-    if (k < 0) return -k;
-    size_t nb = (size_t)(nrows * ds_ggml_row_bytes(tr, cols));
-    if (type == DS_GGML_F32) { /* a copy: on the host */
-        DS_TRY(ds_cpu_gguf_encode(x, nrows, cols, type, s->q[k]));
-    } else { /* on the device (kernels/device.h): copied there and back where its memory is separate */
-        const void *dx;
-        DS_TRY(ds_dev_in(s->dev, s->dx, x, (size_t)(nrows * cols) * 4, &dx));
-        DS_TRY(s->dev->gguf_encode(dx, nrows, cols, type, ds_dev_out(s->dev, s->dq, s->q[k])));
-        DS_TRY(ds_dev_back(s->dev, s->q[k], s->dq, nb));
-    }
-    slot_put(s, k, nb);
-    return 0;
-}
-
-static int write_tensor_data(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s);
-
-/* The source bytes just converted were read through the file mapping: unmap
- * those pages (whole pages inside the tensor only; they stay in the page
- * cache), so resident memory stays bounded however large the model. */
-static void release(const ds_ckpt *c, const ds_ckpt_entry *e) {
-    if (!e) return;
-    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t a = (uintptr_t)ds_ckpt_data(c, e), b = a + (uintptr_t)(e->info->end - e->info->begin);
-    a = (a + pg - 1) & ~(pg - 1);
-    b &= ~(pg - 1);
-    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
-static int write_tensor(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
-    int rc = write_tensor_data(c, t, s);
-    if (t->kind != DS_GG_KB) /* kv_b_proj is read again for attn_v_b */
-        for (int si = 0; si < t->n_src; si++) release(c, t->src[si]);
-    return rc;
-}
-
-static int write_tensor_data(const ds_ckpt *c, const ds_gg_tensor *t, run_state *s) {
-    int64_t cols = t->cols;
-    if (t->kind == DS_GG_PLAIN || t->kind == DS_GG_STACK) {
-        int64_t step = s->cap / cols;
-        if (step < 1) step = 1;
-        for (int si = 0; si < t->n_src; si++)
-            for (int64_t r0 = 0; r0 < t->rows; r0 += step) {
-                int64_t nr = t->rows - r0 < step ? t->rows - r0 : step;
-                ds_dtype sd = t->src[si]->info->dtype;
-                if (t->type == DS_GGML_BF16 && (sd == DS_BF16 || (sd == DS_F8_E4M3 && !s->fp8_f32))) {
-                    /* BF16 out of BF16 or FP8: the bytes fp8-to-bf16 writes, one pass
-                     * (ggml's f32->bf16 of a bf16 value is the value; NaN 0x7FFF both) */
-                    int k = slot_get(s);
-                    if (k < 0) return -k;
-                    const uint8_t *d = ds_ckpt_data(c, t->src[si]);
-                    if (sd == DS_BF16) memcpy(s->q[k], d + r0 * cols * 2, (size_t)(nr * cols * 2));
-                    else {
-                        const ds_ckpt_entry *sc = t->scale[si];
-                        ds_cpu_dequant_fp8_bf16(d + r0 * cols, (uint16_t *)s->q[k], r0, nr, cols,
-                                                (const float *)ds_ckpt_data(c, sc), sc->info->shape[1], t->block[0], t->block[1]);
-                    }
-                    slot_put(s, k, (size_t)(nr * cols * 2));
-                    continue;
-                }
-                src_rows_f32(c, t, si, r0, nr, s->f, s->fp8_f32);
-                DS_TRY(emit(s, s->f, nr, cols, t->type));
-            }
-        return 0;
-    }
-    /* kv_b_proj, one head at a time: rows h*(nope+v) .. +nope are k, the next v rows are v. */
-    int64_t H = t->ne[2];
-    int64_t nope = t->kind == DS_GG_KB ? t->ne[0] : 0;
-    int64_t per = t->rows / H;
-    for (int64_t h = 0; h < H; h++) {
-        if (t->kind == DS_GG_KB) {
-            src_rows_f32(c, t, 0, h * per, nope, s->tmp, s->fp8_f32); /* [nope, kvl] */
-            for (int64_t i = 0; i < nope; i++)
-                for (int64_t j = 0; j < cols; j++) s->f[j * nope + i] = s->tmp[i * cols + j];
-            DS_TRY(emit(s, s->f, cols, nope, t->type)); /* [kvl, nope] */
-        } else {
-            int64_t vd = t->ne[1], k0 = per - vd;
-            src_rows_f32(c, t, 0, h * per + k0, vd, s->f, s->fp8_f32);
-            DS_TRY(emit(s, s->f, vd, cols, t->type));
-        }
-    }
-    return 0;
-}
-
 int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
+    double t_start = ds_now();
     ds_ckpt c;
     DS_TRY(ds_ckpt_open(in, &c));
     ds_gg_plan p;
@@ -700,13 +494,10 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
     rc = ds_gguf_metadata(&c, o, &p, &kv);
     ds_gguf_tensor_desc *d = xcalloc(p.n ? p.n : 1, sizeof *d);
     uint64_t data = 0;
-    int64_t maxrow = 1, maxkb = 1;
     for (int i = 0; i < p.n; i++) {
         d[i].name = p.t[i].name; d[i].type = p.t[i].type; d[i].ndim = p.t[i].ndim;
         memcpy(d[i].ne, p.t[i].ne, sizeof d[i].ne);
         data += ds_gguf_tensor_bytes(&d[i]);
-        if (p.t[i].cols > maxrow) maxrow = p.t[i].cols;
-        if (p.t[i].kind == DS_GG_KB && p.t[i].ne[0] * p.t[i].cols > maxkb) maxkb = p.t[i].ne[0] * p.t[i].cols;
     }
     if (!rc && o->dry_run) {
         for (int i = 0; i < p.n; i++) {
@@ -716,48 +507,24 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         }
         printf("%d tensors, %.3f GB of tensor data, %d metadata keys\n", p.n, (double)data / 1e9, kv.n);
     }
-    run_state s = {0};
     if (!rc && !o->dry_run) {
-        s.cap = (int64_t)4 << 20; /* 16 MiB of float32 per chunk */
-        if (s.cap < maxrow) s.cap = maxrow;
-        if (s.cap < maxkb) s.cap = maxkb;
-        s.f = xaligned((size_t)s.cap * 4);
-        s.tmp = xaligned((size_t)s.cap * 4);
-        for (int k = 0; k < NQ; k++) s.q[k] = xaligned((size_t)s.cap * 4);
-        pthread_mutex_init(&s.mu, NULL);
-        pthread_cond_init(&s.cv, NULL);
-        s.total = data;
-        s.fp8_f32 = o->fp8_f32;
-        s.kq = is_kquant(o->type);
-        s.t0 = s.last = ds_now();
-        s.show = !o->quiet && (o->progress || isatty(2));
-        rc = ds_device_get(o->use_cuda, &s.dev);
-        if (!rc && s.dev->gpu) {
-            rc = s.dev->alloc(&s.dx, (size_t)s.cap * 4);
-            if (!rc) rc = s.dev->alloc(&s.dq, (size_t)s.cap * 4);
-        }
-        if (!rc) rc = ds_gguf_open(&s.w, out, &kv, d, p.n);
-        pthread_t wt;
-        int started = 0;
-        if (!rc) {
-            if (pthread_create(&wt, NULL, writer_main, &s) == 0) started = 1;
-            else rc = ds_fail(DS_EXIT_IO, "%s: cannot start the writer thread", out);
-        }
-        for (int i = 0; !rc && i < p.n; i++) rc = write_tensor(&c, &p.t[i], &s);
-        if (started) {
-            int wrc = drain(&s);
-            if (!rc) rc = wrc;
-            pthread_mutex_lock(&s.mu);
-            s.stop = 1;
-            pthread_cond_broadcast(&s.cv);
-            pthread_mutex_unlock(&s.mu);
-            pthread_join(wt, NULL);
-        }
-        if (!rc) rc = ds_gguf_commit(s.w, o->no_sync);
-        else if (s.w) ds_gguf_abort(s.w);
-        s.w = NULL;
-        if (s.show) fputc('\n', stderr);
-        double sec = ds_now() - s.t0;
+        /* Every offset is known now: the workers write all tensors at once
+         * (gguf_stream.c), into the mapped file or by pwrite (--io). */
+        ds_gguf_writer *w = NULL;
+        uint8_t *base = NULL;
+        ds_gguf_stream_stats st;
+        memset(&st, 0, sizeof st);
+        rc = ds_gguf_open(&w, out, &kv, d, p.n);
+        if (!rc) rc = ds_gguf_begin_positioned(w, o->io == DS_GG_IO_MMAP, o->reserve, &base);
+        double t_setup = ds_now() - t_start, tp = ds_now();
+        if (!rc) rc = ds_gguf_stream(&c, &p, o, w, base, data, &st);
+        double t_pipe = ds_now() - tp, tc = ds_now();
+        if (!rc) rc = ds_gguf_commit(w, o->no_sync);
+        else if (w) ds_gguf_abort(w);
+        double t_commit = ds_now() - tc;
+        double sec = ds_now() - t_start;
+        uint64_t anon = ds_rss_anon();
+        if (anon > st.peak_anon) st.peak_anon = anon;
         if (!rc && !o->quiet)
             printf("to-gguf: %d tensors, %.3f GB in %.1f s (%.2f GB/s), %s, peak RSS %.2f GB -> %s\n", p.n,
                    (double)data / 1e9, sec, (double)data / 1e9 / (sec + 1e-9), ds_ggml_info(o->type)->name,
@@ -772,17 +539,33 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddNumberToObject(j, "input_bytes", (double)c.total_bytes);
             cJSON_AddNumberToObject(j, "seconds", sec);
             cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ds_peak_rss());
-            cJSON_AddStringToObject(j, "device", s.dev ? s.dev->name : "cpu");
+            cJSON_AddNumberToObject(j, "peak_anon_bytes", (double)st.peak_anon);
+            cJSON_AddStringToObject(j, "device", st.gpu ? "cuda" : "cpu");
+            cJSON_AddNumberToObject(j, "gpu_bytes", (double)st.gpu_bytes);
+            cJSON_AddStringToObject(j, "io", base ? "mmap" : "pwrite");
+            cJSON_AddBoolToObject(j, "reserve", o->reserve);
+            cJSON_AddNumberToObject(j, "workers", st.workers);
+            cJSON_AddNumberToObject(j, "writers", st.writers);
+            cJSON_AddNumberToObject(j, "units", (double)st.units);
+            cJSON_AddNumberToObject(j, "buffer_bytes", (double)st.buffer_bytes);
+            /* wall seconds of the stages, and the workers' busy seconds summed
+             * (busy / workers near "pipeline" is what bounds the run): read =
+             * faulting the input in, transform = dequantize + encode (GPU
+             * copies included), write = the output's pages (mmap) or pwrite */
+            cJSON *ts = cJSON_AddObjectToObject(j, "stages_seconds");
+            cJSON_AddNumberToObject(ts, "setup", t_setup);
+            cJSON_AddNumberToObject(ts, "pipeline", t_pipe);
+            cJSON_AddNumberToObject(ts, "read_busy", st.read_busy);
+            cJSON_AddNumberToObject(ts, "transform_busy", st.transform_busy);
+            cJSON_AddNumberToObject(ts, "write_busy", st.write_busy);
+            cJSON_AddNumberToObject(ts, "writer_threads_busy", st.writer_busy);
+            cJSON_AddNumberToObject(ts, "commit", t_commit);
             char *txt = cJSON_Print(j);
             rc = ds_write_file_atomic(o->json_path, txt, strlen(txt));
             free(txt);
             cJSON_Delete(j);
         }
     }
-    if (s.dev && s.dev->gpu) { s.dev->free(s.dx); s.dev->free(s.dq); }
-    free(s.f); free(s.tmp);
-    for (int k = 0; k < NQ; k++) free(s.q[k]);
-    if (s.q[0]) { pthread_mutex_destroy(&s.mu); pthread_cond_destroy(&s.cv); }
     free(d);
     ds_gguf_kv_free(&kv);
     ds_gguf_plan_free(&p);

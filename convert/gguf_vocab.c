@@ -16,8 +16,11 @@
  * - special ids: tokenizer_config.json's bos/eos/unk/sep/pad/cls/mask token
  *   contents looked up among added_tokens, then config.json's *_token_id for
  *   those still unset; add_bos/add_eos: a ByteLevel post-processor sets both
- *   false first, tokenizer_config's add_*_token only fills what is unset. */
+ *   false first, tokenizer_config's add_*_token only fills what is unset.
+ * A checkpoint with tiktoken.model and no tokenizer.json (Kimi-K2, Moonlight)
+ * goes to gguf_tiktoken.c instead. */
 #include "convert/gguf_vocab.h"
+#include "convert/gguf_tiktoken.h"
 #include "common/hash.h"
 #include "common/util.h"
 #include "common/fsafe.h"
@@ -29,7 +32,7 @@
 
 enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_UNUSED = 5 };
 
-static cJSON *load_json(const char *dir, const char *name, int required, int *rc) {
+cJSON *ds_gguf_side_json(const char *dir, const char *name, int required, int *rc) {
     char *path = ds_path_join(dir, name);
     *rc = 0;
     if (!ds_path_exists(path)) {
@@ -113,14 +116,20 @@ static const char *SPECIAL_KEYS[] = {"tokenizer.ggml.bos_token_id", "tokenizer.g
 
 int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const char *pre_override) {
     int rc;
-    cJSON *tj = load_json(dir, "tokenizer.json", 1, &rc);
+    /* Kimi-K2 and Moonlight ship tiktoken.model and no tokenizer.json: the
+     * converter's other branch (convert/gguf_tiktoken.c) */
+    char *tjp = ds_path_join(dir, "tokenizer.json"), *tkp = ds_path_join(dir, "tiktoken.model");
+    int tiktoken = !ds_path_exists(tjp) && ds_path_exists(tkp);
+    free(tjp); free(tkp);
+    if (tiktoken) return ds_gguf_tiktoken_add(kv, dir, vocab_size, pre_override);
+    cJSON *tj = ds_gguf_side_json(dir, "tokenizer.json", 1, &rc);
     if (!tj) {
-        if (rc == DS_EXIT_INPUT) ds_err("to-gguf needs the checkpoint's tokenizer.json (or --no-vocab for a file without one)");
+        if (rc == DS_EXIT_INPUT) ds_err("to-gguf needs the checkpoint's tokenizer.json or tiktoken.model (or --no-vocab for a file without one)");
         return rc;
     }
-    cJSON *tc = load_json(dir, "tokenizer_config.json", 0, &rc);
+    cJSON *tc = ds_gguf_side_json(dir, "tokenizer_config.json", 0, &rc);
     if (rc) { cJSON_Delete(tj); return rc; }
-    cJSON *cfg = load_json(dir, "config.json", 0, &rc);
+    cJSON *cfg = ds_gguf_side_json(dir, "config.json", 0, &rc);
     if (rc) { cJSON_Delete(tj); cJSON_Delete(tc); return rc; }
     char *tpath = ds_path_join(dir, "tokenizer.json");
     char **tokens = NULL;

@@ -11,4 +11,9 @@
  * DS_EXIT_INPUT naming the file and what is wrong or not understood. */
 /* pre: tokenizer.ggml.pre to write instead of the recognized name (NULL: recognize). */
 int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const char *pre);
+/* DIR/NAME parsed as JSON, read as a side file of the checkpoint (a link
+ * only inside it, strict JSON, capped). NULL with *rc 0 when absent and not
+ * required; NULL with *rc DS_EXIT_INPUT naming the file when required. */
+#include <cjson/cJSON.h>
+cJSON *ds_gguf_side_json(const char *dir, const char *name, int required, int *rc);
 #endif

@@ -131,7 +131,8 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
             }
         if (!rc) rc = dev_buf(x, &x->d_in, max_in);
         if (!rc) rc = dev_buf(x, &x->d_scale, scale_max ? scale_max : 4);
-        if (!rc) rc = dev->alloc(&x->d_bf16, (size_t)max_elems * 2);
+        /* the CPU quantizes FP8 rows without it (cpu_fp8) */
+        if (!rc && dev->gpu) rc = dev->alloc(&x->d_bf16, (size_t)max_elems * 2);
         if (!rc) rc = dev_buf(x, &x->d_packed, (size_t)max_elems);
         if (!rc) rc = dev_buf(x, &x->d_qscale, max_chunk_small + 64);
         if (!rc) rc = dev_buf(x, &x->d_zp, max_chunk_small + 64);
@@ -193,6 +194,13 @@ static int bf16_rows(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n
     return 0;
 }
 
+/* On the CPU an FP8 source goes straight to the quantizer (kernels.h,
+ * ds_cpu_fp8_quant_rows): the same bytes as dequantizing into x->d_bf16 and
+ * quantizing that, without the buffer's round trip through memory. */
+static int cpu_fp8(const ds_xf_ctx *x, const ds_plan_item *it) {
+    return !x->dev->gpu && it->src->info->dtype == DS_F8_E4M3;
+}
+
 /* Quantizes rows [r0, r0+n) (source bytes at in) into the host buffers packed,
  * qscale, zp (NULL when symmetric) and x->rstats. Where the kernels' memory is
  * separate, the input (and an FP8 source's scale) is copied there first and the
@@ -202,6 +210,10 @@ static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t
                        uint8_t *packed, uint8_t *qscale, uint8_t *zp, uint64_t sb, uint64_t zb) {
     const ds_device *d = x->dev;
     int64_t cols = it->src->info->shape[1];
+    if (cpu_fp8(x, it)) /* FP8 rows quantized without a BF16 buffer */
+        return ds_cpu_fp8_quant_rows(it->quant, in, r0, n, cols, (const float *)ds_ckpt_data(x->c, it->scale),
+                                     it->scale->info->shape[1], it->block[0], it->block[1], (uint32_t *)packed,
+                                     (uint16_t *)qscale, (uint32_t *)zp, x->rstats);
     const void *w;
     DS_TRY(bf16_rows(x, it, r0, n, in, &w));
     DS_TRY(d->quant_rows(it->quant, w, DS_BF16, n, cols, ds_dev_out(d, x->d_packed, packed),
@@ -269,9 +281,15 @@ static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1,
     /* as quant_chunk: the kernels' memory, copies only where it is separate */
     const ds_device *d = x->dev;
     const void *w;
-    DS_TRY(bf16_rows(x, it, r0, n, in, &w));
-    DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out), ds_dev_out(d, x->d_qscale, qscale),
-                             ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    if (cpu_fp8(x, it)) {
+        DS_TRY(ds_cpu_fp8_fp4_quant_rows(s, in, r0, n, cols, (const float *)ds_ckpt_data(x->c, it->scale),
+                                         it->scale->info->shape[1], it->block[0], it->block[1], gs, out, qscale,
+                                         x->rstats));
+    } else {
+        DS_TRY(bf16_rows(x, it, r0, n, in, &w));
+        DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out),
+                                 ds_dev_out(d, x->d_qscale, qscale), ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    }
     DS_TRY(ds_dev_back(d, out, x->d_packed, (size_t)(n * cols / 2)));
     DS_TRY(ds_dev_back(d, qscale, x->d_qscale, (size_t)(n * ng)));
     DS_TRY(ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats)));

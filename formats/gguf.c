@@ -1,11 +1,14 @@
 /* gguf.c - GGUF v3 metadata builder and streaming writer (see gguf.h). */
+#define _GNU_SOURCE /* fallocate */
 #include "formats/gguf.h"
 #include "common/bug.h"
 #include "common/util.h"
 #include "common/fsafe.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -133,6 +136,12 @@ struct ds_gguf_writer {
     uint64_t *bytes;            /* data bytes of each tensor */
     uint64_t cur_done;          /* bytes of tensor cur written */
     uint64_t pos, total;        /* file offset, planned file size */
+    uint64_t hlen;              /* header (with its padding): where tensor data starts */
+    uint64_t *offset;           /* data offset of each tensor, from hlen */
+    /* positioned mode (ds_gguf_begin_positioned): writers at known offsets */
+    int positioned;
+    uint8_t *map;               /* the whole file mapped shared, or NULL (pwrite) */
+    uint64_t data_done;         /* data bytes written, added atomically */
 };
 
 int ds_gguf_open(ds_gguf_writer **out, const char *final_path, const ds_gguf_kv *kv,
@@ -149,11 +158,12 @@ int ds_gguf_open(ds_gguf_writer **out, const char *final_path, const ds_gguf_kv 
     }
     ds_gguf_writer *w = xcalloc(1, sizeof *w);
     w->bytes = xcalloc(n ? n : 1, sizeof *w->bytes);
+    w->offset = xcalloc(n ? n : 1, sizeof *w->offset);
     w->n = n;
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         if (!ds_ggml_info(t[i].type) || t[i].ndim < 1 || t[i].ndim > 4) {
-            free(hdr.buf); free(w->bytes); free(w);
+            free(hdr.buf); free(w->bytes); free(w->offset); free(w);
             return ds_fail(DS_EXIT_INPUT, "%s: internal error: bad planned tensor %s", final_path, t[i].name);
         }
         put_str(&hdr, t[i].name);
@@ -162,12 +172,14 @@ int ds_gguf_open(ds_gguf_writer **out, const char *final_path, const ds_gguf_kv 
         put_u32(&hdr, (uint32_t)t[i].type);
         put_u64(&hdr, off);
         w->bytes[i] = ds_gguf_tensor_bytes(&t[i]);
+        w->offset[i] = off;
         off += pad_to(w->bytes[i]);
     }
     uint64_t hlen = pad_to(hdr.len);
     static const uint8_t zero[DS_GGUF_ALIGN];
     put(&hdr, zero, hlen - hdr.len);
     w->total = hlen + off;
+    w->hlen = hlen;
     w->final_path = xstrdup(final_path);
     /* a fresh O_EXCL|O_NOFOLLOW temporary (common/fsafe.h): a planted link is never written through */
     w->fd = -1;
@@ -181,9 +193,81 @@ int ds_gguf_open(ds_gguf_writer **out, const char *final_path, const ds_gguf_kv 
 }
 
 uint64_t ds_gguf_total_size(const ds_gguf_writer *w) { return w->total; }
+uint64_t ds_gguf_data_offset(const ds_gguf_writer *w, int i) {
+    DS_ASSERT(i >= 0 && i < w->n);
+    return w->hlen + w->offset[i];
+}
+
+/* fallocate of the data section: 0, 1 where the file system cannot, or an error */
+static int reserve_blocks(ds_gguf_writer *w) {
+    if (fallocate(w->fd, 0, (off_t)w->hlen, (off_t)(w->total - w->hlen)) == 0) return 0;
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return 1;
+    return -DS_IO_FAIL(w->tmp_path, "fallocate");
+}
+
+int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, int reserve, uint8_t **base) {
+    DS_ASSERT(!w->positioned && w->cur == 0 && w->cur_done == 0);
+    *base = NULL;
+    w->positioned = 1;
+    /* the padding between tensors is never written: the file's size makes it zeros */
+    if (ftruncate(w->fd, (off_t)w->total) != 0) return DS_IO_FAIL(w->tmp_path, "ftruncate");
+    if (w->total == w->hlen) return 0;
+    if (!map) {
+        int r = reserve ? reserve_blocks(w) : 0;
+        return r < 0 ? -r : 0;
+    }
+    /* Blocks reserved first, so a store through the mapping never meets a full
+     * disk (which would be SIGBUS, not an error code). A file system that
+     * cannot reserve gets the pwrite path. */
+    int r = reserve_blocks(w);
+    if (r) return r < 0 ? -r : 0;
+    /* a shared writable mapping needs the file open for reading too: the
+     * temporary's descriptor reopened (the magic link names this very file,
+     * not a path that could have changed) */
+    char self[64];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", w->fd);
+    int rw = open(self, O_RDWR | O_CLOEXEC);
+    if (rw < 0) return 0;
+    void *m = mmap(NULL, (size_t)w->total, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+    close(rw); /* the mapping keeps the file */
+    if (m == MAP_FAILED) return 0;
+    w->map = m;
+    *base = m;
+    return 0;
+}
+
+int ds_gguf_pwrite(ds_gguf_writer *w, uint64_t off, const void *buf, size_t n) {
+    DS_ASSERT(w->positioned && off >= w->hlen && off + n <= w->total);
+    DS_TRY(ds_pwrite_full(w->fd, buf, n, off, w->tmp_path));
+    __atomic_add_fetch(&w->data_done, n, __ATOMIC_RELAXED);
+    return 0;
+}
+
+void ds_gguf_mapped_written(ds_gguf_writer *w, size_t n) {
+    DS_ASSERT(w->positioned && w->map);
+    __atomic_add_fetch(&w->data_done, n, __ATOMIC_RELAXED);
+}
+
+/* positioned mode: the data bytes of every tensor were written */
+static int positioned_check(ds_gguf_writer *w) {
+    uint64_t want = 0;
+    for (int i = 0; i < w->n; i++) want += w->bytes[i];
+    uint64_t got = __atomic_load_n(&w->data_done, __ATOMIC_ACQUIRE);
+    if (got != want)
+        return ds_fail(DS_EXIT_IO, "%s: internal error: %llu of %llu tensor data bytes written", w->tmp_path,
+                       (unsigned long long)got, (unsigned long long)want);
+    w->pos = w->total;
+    return 0;
+}
+
+static void unmap(ds_gguf_writer *w) {
+    if (w->map) munmap(w->map, (size_t)w->total);
+    w->map = NULL;
+}
 const char *ds_gguf_tmp_path(const ds_gguf_writer *w) { return w->tmp_path; }
 
 int ds_gguf_append(ds_gguf_writer *w, const void *buf, size_t n) {
+    DS_ASSERT(!w->positioned);
     const uint8_t *p = buf;
     static const uint8_t zero[DS_GGUF_ALIGN];
     while (n > 0) {
@@ -208,7 +292,9 @@ int ds_gguf_append(ds_gguf_writer *w, const void *buf, size_t n) {
 
 int ds_gguf_commit(ds_gguf_writer *w, int no_sync) {
     int rc = 0;
-    if (w->pos != w->total)
+    unmap(w); /* the stores stay in the page cache; fdatasync writes them like any other */
+    if (w->positioned) rc = positioned_check(w);
+    if (!rc && w->pos != w->total)
         rc = ds_fail(DS_EXIT_IO, "%s: internal error: %llu of %llu bytes written", w->tmp_path,
                      (unsigned long long)w->pos, (unsigned long long)w->total);
     if (!rc && !no_sync && fdatasync(w->fd) != 0) rc = DS_IO_FAIL(w->tmp_path, "fsync");
@@ -216,13 +302,14 @@ int ds_gguf_commit(ds_gguf_writer *w, int no_sync) {
     w->fd = -1;
     if (!rc && rename(w->tmp_path, w->final_path) != 0) rc = DS_IO_FAIL(w->final_path, "rename");
     if (rc) unlink(w->tmp_path);
-    free(w->final_path); free(w->tmp_path); free(w->bytes); free(w);
+    free(w->final_path); free(w->tmp_path); free(w->bytes); free(w->offset); free(w);
     return rc;
 }
 
 void ds_gguf_abort(ds_gguf_writer *w) {
     if (!w) return;
+    unmap(w);
     if (w->fd >= 0) close(w->fd);
     if (w->tmp_path) unlink(w->tmp_path);
-    free(w->final_path); free(w->tmp_path); free(w->bytes); free(w);
+    free(w->final_path); free(w->tmp_path); free(w->bytes); free(w->offset); free(w);
 }

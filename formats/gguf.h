@@ -89,6 +89,24 @@ int ds_gguf_open(ds_gguf_writer **w, const char *final_path, const ds_gguf_kv *k
  * padding is written. Writes must come in plan order. */
 int ds_gguf_append(ds_gguf_writer *w, const void *buf, size_t n);
 uint64_t ds_gguf_total_size(const ds_gguf_writer *w);
+/* File offset of tensor i's data (the header's offsets are relative to the
+ * data section; this one is absolute). */
+uint64_t ds_gguf_data_offset(const ds_gguf_writer *w, int i);
+
+/* Positioned mode, instead of ds_gguf_append: every offset is known from the
+ * plan, so any number of threads write any tensor's bytes in any order. The
+ * file gets its final size (the padding is never written: zeros). With map,
+ * where the file system reserves the blocks (fallocate), the whole file is
+ * mapped shared and *base points at it: encoders store straight into the page
+ * cache, in parallel and without a copy; then report each store's size with
+ * ds_gguf_mapped_written. Otherwise *base is NULL: write with ds_gguf_pwrite
+ * (thread-safe). ds_gguf_commit then checks that exactly the tensors' bytes
+ * were written (it unmaps before syncing; the stores are ordinary dirty pages). */
+/* reserve: fallocate the data's blocks first also without map, so a full disk
+ * fails here, before any encoding (where the file system can; else ignored). */
+int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, int reserve, uint8_t **base);
+int ds_gguf_pwrite(ds_gguf_writer *w, uint64_t off, const void *buf, size_t n);
+void ds_gguf_mapped_written(ds_gguf_writer *w, size_t n);
 /* Checks every planned byte was written, fsyncs (unless no_sync), renames. Frees w. */
 int ds_gguf_commit(ds_gguf_writer *w, int no_sync);
 /* Removes the temporary file, frees w. NULL is fine. */

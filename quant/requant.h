@@ -26,7 +26,7 @@
 #include "kernels/kernels.h"
 #include "formats/dtype.h"
 
-/* Defaults of the issue: --bits 8 per channel, --bits 4 group 128, symmetric, rtn. */
+/* Defaults: --bits 8 per channel, --bits 4 group 128, symmetric, rtn. */
 void ds_quant_spec_default(ds_quant_spec *s, int bits);
 /* --format int8|int4|nvfp4|mxfp4: that format's defaults (int8 per channel,
  * int4 group 128, nvfp4 group 16, mxfp4 group 32). DS_EXIT_USAGE otherwise. */

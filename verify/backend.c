@@ -111,7 +111,7 @@ static int grow(ds_vf_backend *b, float **p, size_t *cap, int64_t n) {
 }
 
 int ds_vf_linear_w(ds_vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
-                int64_t N, int64_t K) {
+                   int64_t N, int64_t K) {
     const ds_device *d = b->dev;
     double t0 = ds_now();
     int rc = grow(b, &b->w, &b->cap_w, N * K);

@@ -57,7 +57,7 @@ int ds_vf_plan(ds_vf_backend *b, const char *name, int64_t r0, int64_t n, int64_
 /* y[M,N] = x[M,K] . W^T, W = rows [r0, r0+N) of weight name ([rows, K]), host
  * activations. W planned: taken from the stream; otherwise read directly. */
 int ds_vf_linear_w(ds_vf_backend *b, const char *name, int64_t r0, int64_t rows, const float *x, float *y, int64_t M,
-                int64_t N, int64_t K);
+                   int64_t N, int64_t K);
 /* y[M,N] = x[M,K] . w[N,K]^T, host pointers. */
 int ds_vf_linear(ds_vf_backend *b, const float *x, const float *w, float *y, int64_t M, int64_t N, int64_t K);
 /* One line of phase times since ds_vf_backend_begin, for a pass of seconds that read bytes. */

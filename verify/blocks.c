@@ -124,7 +124,7 @@ void ds_vf_layernorm(const float *x, const float *w, const float *b, float *y, i
 /* ---- attention ---- */
 
 void ds_vf_attention(const float *q, const float *kv, const float *kpe, float *out,
-                  int S, int H, int dn, int dr, int dv, double scale) {
+                     int S, int H, int dn, int dr, int dv, double scale) {
     ds_vf_attention_sel(q, kv, kpe, out, S, H, dn, dr, dv, scale, NULL, 0);
 }
 
@@ -132,7 +132,7 @@ void ds_vf_attention(const float *q, const float *kv, const float *kpe, float *o
 static inline int key_at(const int *sel, int kk, int i, int jj) { return sel ? sel[(int64_t)i * kk + jj] : jj; }
 
 void ds_vf_attention_sel(const float *q, const float *kv, const float *kpe, float *out,
-                      int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk) {
+                         int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk) {
     int qd = dn + dr, kd = dn + dv;
     #pragma omp parallel
     {
@@ -202,7 +202,7 @@ size_t ds_vf_route_scratch_bytes(const ds_vf_route_params *p) {
 }
 
 void ds_vf_route(const ds_vf_route_params *p, const float *logits, const float *bias,
-              int *idx, float *w, void *scratch) {
+                 int *idx, float *w, void *scratch) {
     int E = p->n_experts, G = p->n_group;
     /* sized by config.json, so in the caller's heap scratch, never on the stack */
     float *s = scratch, *b = s + E, *gs = b + E;

@@ -59,13 +59,13 @@ void ds_vf_layernorm(const float *x, const float *w, const float *b, float *y, i
  * kpe: [S][dr] (the shared rope key, rope applied)
  * out: [S][H][dv]. Scores, softmax and the weighted sum are computed in double. */
 void ds_vf_attention(const float *q, const float *kv, const float *kpe, float *out,
-                  int S, int H, int dn, int dr, int dv, double scale);
+                     int S, int H, int dn, int dr, int dv, double scale);
 /* The same over selected keys (DeepSeek Sparse Attention): query i attends to
  * sel[i][0 .. min(kk, i+1)), keys <= i (verify/dsa.h writes them ascending, so
  * with every key selected the result is ds_vf_attention's bit for bit). sel NULL:
  * ds_vf_attention. */
 void ds_vf_attention_sel(const float *q, const float *kv, const float *kpe, float *out,
-                      int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk);
+                         int S, int H, int dn, int dr, int dv, double scale, const int *sel, int kk);
 
 /* ---- MoE routing ---- */
 typedef struct {
@@ -87,6 +87,6 @@ size_t ds_vf_route_scratch_bytes(const ds_vf_route_params *p);
  * references. Ties are broken toward the lower index, for groups and experts.
  * scratch: ds_vf_route_scratch_bytes(p) bytes, float-aligned (malloc's). */
 void ds_vf_route(const ds_vf_route_params *p, const float *logits, const float *bias,
-              int *idx, float *w, void *scratch);
+                 int *idx, float *w, void *scratch);
 
 #endif

@@ -16,7 +16,7 @@ typedef struct {
 
 typedef struct {
     int64_t n_pos, vocab;
-    ds_vc_pos *pos;               /* [n_pos], malloc'd */
+    ds_vc_pos *pos;            /* [n_pos], malloc'd */
     int identical;             /* all positions bit-identical */
     int64_t values_differing;
     int finite;                /* both sides all finite */

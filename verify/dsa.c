@@ -39,7 +39,7 @@ static int ascending(const void *a, const void *b) {
 }
 
 void ds_vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
-                   double *min_gap) {
+                      double *min_gap) {
     int kk = topk < S ? topk : S;
     double scale = 1.0 / sqrt((double)d), gap = INFINITY;
     #pragma omp parallel reduction(min : gap)

@@ -34,6 +34,6 @@ int ds_vf_dsa_check_config(const char *path, const ds_config *c);
  * queries that drop keys: near 0, float32 rounding (or another implementation's)
  * may select differently. */
 void ds_vf_dsa_select(const float *q, const float *k, const float *w, int S, int nh, int d, int topk, int *sel,
-                   double *min_gap);
+                      double *min_gap);
 
 #endif

@@ -276,7 +276,7 @@ static int indexer(fctx *f, int L, const float *h, const float *qa, int *sel) {
     for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
         int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
         ds_vf_dsa_select(iq + t0 * nih * id, ik + t0 * id, iw + t0 * nih, S, (int)nih, (int)id, c->index_topk, sel + off,
-                      &f->st->dsa_min_gap);
+                         &f->st->dsa_min_gap);
         off += (int64_t)S * kk;
     }
     tick(f, PF_INDEX, &t);
@@ -333,7 +333,7 @@ static int attention(fctx *f, int L, float *x) {
     for (int64_t s = 0, t0 = 0, off = 0; s < f->tk->n_seq; t0 += f->tk->len[s], s++) {
         int S = f->tk->len[s], kk = c->index_topk < S ? c->index_topk : S;
         ds_vf_attention_sel(q + t0 * nh * qd, kv + t0 * nh * (dn + dv), kpe + t0 * dr, att + t0 * nh * dv, S, (int)nh,
-                         dn, dr, dv, scale, sel ? sel + off : NULL, kk);
+                            dn, dr, dv, scale, sel ? sel + off : NULL, kk);
         off += (int64_t)S * kk;
     }
     tick(f, PF_ATTN, &tp);

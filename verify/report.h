@@ -27,11 +27,11 @@ typedef struct {
     int has_ref;
     int ref_is_file;             /* --against-logits: ref.path is a logits file */
     const char *device;          /* "cpu" | "cuda" */
-    const ds_vf_tokens *tk;         /* NULL when it never got that far */
+    const ds_vf_tokens *tk;      /* NULL when it never got that far */
     const char *tokens_source;   /* file name or "built-in probe set" */
     ds_vr_expect expect;
     double max_kl, min_top1, max_rel_l2;   /* negative: not checked */
-    const ds_vc_result *cmp;        /* NULL without --against or before the comparison */
+    const ds_vc_result *cmp;     /* NULL without --against or before the comparison */
     const char *verdict;         /* "pass" | "mismatch" | "structural failure" | "invalid input" | "error" */
     const char *reason;          /* one line saying why */
     int exit_code;

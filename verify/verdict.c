@@ -18,7 +18,7 @@
 int ds_vr_pair_int_bits(int a, int b) { return a && b ? (a < b ? a : b) : a | b; }
 
 void ds_vr_set_rules(ds_vr_report *r, int expect, int int_bits, int ref_is_file, double max_kl, double min_top1,
-                  double max_rel_l2) {
+                     double max_rel_l2) {
     if (ref_is_file) {
         r->expect = expect == DS_VR_EXPECT_AUTO ? DS_VR_EXPECT_CLOSE : (ds_vr_expect)expect;
         r->max_kl = max_kl;

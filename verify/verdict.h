@@ -16,7 +16,7 @@
  * integer-quantized) or, ref_is_file, with a logits file. expect is a
  * ds_vr_expect or DS_VR_EXPECT_AUTO; a threshold < 0 takes its default. */
 void ds_vr_set_rules(ds_vr_report *r, int expect, int int_bits, int ref_is_file, double max_kl, double min_top1,
-                  double max_rel_l2);
+                     double max_rel_l2);
 /* The integer bits that set the defaults for two sides of a and b bits (0: not integer-quantized). */
 int ds_vr_pair_int_bits(int a, int b);
 

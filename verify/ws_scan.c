@@ -284,7 +284,7 @@ static void count(ds_ws_scan *sc, uint64_t bytes, int64_t values, int stream) {
 }
 
 void ds_ws_scan_stored(ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc, uint64_t byte_pos,
-                  const void *data, uint64_t nbytes, int on_device) {
+                       const void *data, uint64_t nbytes, int on_device) {
     int esz;
     uint32_t mask;
     int64_t n = 0;
@@ -341,7 +341,7 @@ int ds_ws_scan_dev_tests(const ds_ws_piece *pc) {
 }
 
 int ds_ws_scan_dev_piece(ds_ws_scan_dev *d, ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc,
-                    const void *dev_data) {
+                         const void *dev_data) {
     if (d->n == DEV_SLOTS) DS_TRY(ds_ws_scan_dev_flush(d, sc));
     dslot *s = &d->slot[d->n];
     test_kind(&pc->part, &s->esz, &s->mask);
@@ -382,7 +382,7 @@ int ds_ws_scan_dev_flush(ds_ws_scan_dev *d, ds_ws_scan *sc) {
 }
 
 void ds_ws_scan_floats(ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc, int64_t piece_row, int64_t nrows,
-                  const float *data) {
+                       const float *data) {
     int64_t n = 0;
     uint64_t nbytes = 0;
     ds_ws_tinfo ti;

@@ -70,11 +70,11 @@ int ds_ws_scan_work(ds_ws_scan *sc, uint8_t **buf, size_t *cap);
  * pc->r0 on), of rows starting at tensor row row0 + pc->dst_row of name.
  * on_device: only counted here, the GPU tests them (ds_ws_scan_dev_piece). */
 void ds_ws_scan_stored(ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc, uint64_t byte_pos,
-                  const void *data, uint64_t nbytes, int on_device);
+                       const void *data, uint64_t nbytes, int on_device);
 /* Decoded float32 rows [piece_row, piece_row+nrows) of piece pc (relative to
  * pc->r0); pc NULL: rows [row0, row0+nrows) of the whole tensor, read directly. */
 void ds_ws_scan_floats(ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc, int64_t piece_row, int64_t nrows,
-                  const float *data);
+                       const float *data);
 /* On the staged path (CUDA, or the CPU's staged mode) the stored bytes of a
  * planned weight are in the device table's memory anyway: the test runs there
  * (the table's scan_nonfinite: kernels/cuda/scan_finite.cu on CUDA), enqueued
@@ -88,7 +88,7 @@ void ds_ws_scan_dev_close(ds_ws_scan_dev *d);   /* NULL is fine */
 int ds_ws_scan_dev_tests(const ds_ws_piece *pc);
 /* The piece's stored data (all its rows) at device pointer dev_data. */
 int ds_ws_scan_dev_piece(ds_ws_scan_dev *d, ds_ws_scan *sc, const char *name, int64_t row0, const ds_ws_piece *pc,
-                    const void *dev_data);
+                         const void *dev_data);
 /* Waits for the tests enqueued so far, reports what they found, frees the slots. */
 int ds_ws_scan_dev_flush(ds_ws_scan_dev *d, ds_ws_scan *sc);
 

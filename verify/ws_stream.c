@@ -123,9 +123,9 @@ struct ds_ws_stream {
     size_t cap16;
     float *tmp32;              /* scratch: float32 of one column piece (device on CUDA) */
     size_t cap32;
-    ds_ws_stream_prof prof;      /* taker's fields */
+    ds_ws_stream_prof prof;    /* taker's fields */
     ds_ws_scan *scan;               /* value checks on the bytes read (ws_scan.h), or NULL */
-    ds_ws_scan_dev *dscan;          /* staged path: those of stored bytes in the ring run on the device */
+    ds_ws_scan_dev *dscan;     /* staged path: those of stored bytes in the ring run on the device */
 };
 
 static uint64_t align_up(uint64_t x) { return (x + REGION_ALIGN - 1) / REGION_ALIGN * REGION_ALIGN; }

@@ -21,6 +21,27 @@ for t in bf16 f16 q8_0; do
 done
 check "no temporary file left" bash -c "! ls -a '$TMP' | grep -q dsconv-tmp"
 
+# The workers write at the planned offsets, through the mapped file or by pwrite, in whatever
+# order the threads take the units: the bytes are the same.
+for io in mmap pwrite; do
+    for th in 1 3; do
+        expect_rc "to-gguf q8_0 --io $io --threads $th runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type q8_0 --name Model \
+            --io $io --threads $th --quiet --no-sync --force --json "$TMP/io.json"
+        check "--io $io --threads $th: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
+    done
+    check "--json says io $io" grep -q "\"io\":[[:space:]]*\"$io\"" "$TMP/io.json"
+done
+check "--json stages_seconds: setup, pipeline, read/transform/write busy" \
+    bash -c "grep -q '\"stages_seconds\"' '$TMP/io.json' && grep -q '\"transform_busy\"' '$TMP/io.json' && grep -q '\"write_busy\"' '$TMP/io.json'"
+for wr in 1 2; do
+    expect_rc "to-gguf --writers $wr runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type bf16 --name Model --writers $wr --threads 3 --quiet --no-sync --force
+    check "--writers $wr: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash bf16)" ]
+done
+expect_rc "to-gguf --reserve runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type q8_0 --name Model --reserve --quiet --no-sync --force --json "$TMP/io.json"
+check "--reserve: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
+check "--json says reserve" grep -q '"reserve":[[:space:]]*true' "$TMP/io.json"
+expect_rc "--io bad is a usage error" 2 "$DSCONV" to-gguf "$M" "$TMP/u.gguf" --io direct
+
 # A BF16 input gives the same file as its FP8 original.
 expect_rc "fp8-to-bf16 for the BF16 input" 0 "$DSCONV" fp8-to-bf16 "$DATA/dev-tiny/input" "$TMP/gg-bf16" --quiet
 cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/gg-bf16/"

@@ -9,7 +9,8 @@
 # "N passed, N failed". Exit 77 when there is no GPU (nothing was run).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+source tests/gpu/lib.sh
+skip_without_gpu
 export BUILD=${BUILD:-build} DSCONV=$PWD/bin/dsconv
 # Where cJSON is not installed (the GPU machine), the tests link the carried copy as make did.
 [ -e /usr/include/cjson/cJSON.h ] || export DEPS=${DEPS:-.deps}

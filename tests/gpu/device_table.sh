@@ -10,17 +10,15 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-${BUILD:-build}}
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+source tests/gpu/lib.sh
+skip_without_gpu
 t=$BUILD/tests/test_verify_stream
-if ! make --no-print-directory BUILD="$BUILD" CUDA=1 "$t" >"$BUILD/device_table_build.log" 2>&1; then
-    tail -n 30 "$BUILD/device_table_build.log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 $t"; echo "0 passed, 1 failed"; exit 1
-fi
+gpu_make "$BUILD/device_table_build.log" "$t"
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 "$t" >"$log" 2>&1; rc=$?
 # The GPU cases must have run: a CUDA build on a GPU machine that says "no GPU" did not test the table.
 if grep -q 'no GPU here' "$log"; then echo "FAIL device_table_cuda_ran: $t skipped its GPU cases on a GPU machine" >>"$log"
 else echo "PASS device_table_cuda_ran" >>"$log"; fi
 cat "$log"
-np=$(grep -c '^PASS ' "$log"); nf=$(grep -c '^FAIL ' "$log")
-echo "$np passed, $nf failed"
-[ "$rc" = 0 ] && [ "$nf" = 0 ]
+count_lines "$log"
+gpu_summary && [ "$rc" = 0 ]

@@ -4,7 +4,8 @@
 # lines and closing "N passed, N failed" as tests/run.sh; exit 77 without a GPU.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+source tests/gpu/lib.sh
+skip_without_gpu
 export DSCONV=$PWD/bin/dsconv DATA=$PWD/tests/data TOOLS=$PWD/${BUILD:-build}/tools
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 source tests/e2e/lib.sh
@@ -40,6 +41,4 @@ if [ -x bin/dsconv-sample ]; then
     check "cuda: ue8m0 sample = cpu bytes" bash -c "for f in '$TMP'/s-cpu/*.safetensors; do cmp -s \"\$f\" '$TMP/s-gpu/'\$(basename \"\$f\") || exit 1; done"
 fi
 } | tee "$TMP/log"
-p=$(grep -c '^PASS ' "$TMP/log"); f=$(grep -c '^FAIL ' "$TMP/log")
-echo "$p passed, $f failed"
-[ "$f" = 0 ]
+log_summary "$TMP/log"

@@ -14,40 +14,16 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-${BUILD:-build-gpu}}
 REF=tests/data/families
-gpu_seen=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
-skip_or_fail() {
-    if [ "$gpu_seen" = 1 ]; then echo "FAIL families_gpu_tests_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
-    echo "SKIP: no GPU ($1)"; exit 77
-}
-if [ -z "${DSCONV:-}" ]; then
-    NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
-    [ -n "$NVCC" ] || skip_or_fail "nvcc not found, so the CUDA build cannot be made"
-    mkdir -p "$BUILD"
-    log=$BUILD/families_cuda_build.log
-    if ! make --no-print-directory -j"$(nproc)" BUILD="$BUILD" CUDA=1 NVCC="$NVCC" DEPS="${DEPS:-}" bin/dsconv bin/dsconv-sample >"$log" 2>&1; then
-        tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 bin/dsconv bin/dsconv-sample (log: $log)"; echo "0 passed, 1 failed"; exit 1
-    fi
-    DSCONV=bin/dsconv
-fi
+source tests/gpu/lib.sh
+GPU_TAG=families_gpu_tests_ran
+gpu_build_dsconv "$BUILD/families_cuda_build.log" bin/dsconv-sample
 SAMPLE=${SAMPLE:-bin/dsconv-sample}
-W=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-families-gpu.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-np=0 nf=0
-ok() { echo "PASS $1"; np=$((np + 1)); }
-ko() { echo "FAIL $1${2:+: $2}"; nf=$((nf + 1)); }
-run() {
-    local name=$1 want=$2; shift 2
-    "$@" >"$W/out" 2>&1; local rc=$?
-    if [ "$rc" = "$want" ]; then ok "$name"; else ko "$name" "exit $rc, wanted $want: $(tail -n 8 "$W/out")"; fi
-}
+gpu_workdir families-gpu
 TOK=$W/tokens.json # the sequence family_logits.py used
 echo '[[5, 17, 3, 250, 99, 1000, 42, 7, 600, 12, 1, 900]]' >"$TOK"
 
 "$SAMPLE" --family v3 --out "$W/probe" --quiet
-if ! "$DSCONV" verify "$W/probe" --tokens "$TOK" --device cuda >"$W/out" 2>&1; then
-    grep -q "CUDA is not available\|built without CUDA" "$W/out" && skip_or_fail "$(head -n 2 "$W/out")"
-fi
+cuda_or_skip "$DSCONV" verify "$W/probe" --tokens "$TOK" --device cuda
 for f in v3 v32 kimi kimi-thinking terminus moonlight; do
     D=$W/$f
     "$SAMPLE" --family $f --out "$D/in" --quiet
@@ -73,5 +49,4 @@ for f in v3 v32 kimi kimi-thinking terminus moonlight; do
     run "$f: CUDA: mp2 rank files vs HF source bit-identical" 0 "$DSCONV" verify "$D/mp2" --against "$D/in" \
         --tokens "$TOK" --device cuda --expect identical
 done
-echo "$np passed, $nf failed"
-[ "$nf" = 0 ]
+gpu_summary

@@ -12,8 +12,9 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-${BUILD:-build-gpu}}
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here"; exit 77; fi
-NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
+source tests/gpu/lib.sh
+skip_without_gpu "SKIP: no GPU here"
+find_nvcc
 CUDA_HOME=${CUDA_HOME:-$(dirname "$(dirname "$NVCC")")}
 CC=${CC:-gcc}
 DEPS=${DEPS:-}
@@ -21,13 +22,7 @@ dflags=()
 [ -n "$DEPS" ] && dflags=(-I"$DEPS/include" -L"$DEPS/lib" -Wl,-rpath,"$(cd "$DEPS" && pwd)/lib")
 mkdir -p "$BUILD/tests/gpu"
 log=$BUILD/tests/gpu/fp4_build.log
-pass=0 fail=0
-ok() { echo "PASS $1"; pass=$((pass + 1)); }
-ko() { echo "FAIL $1${2:+: $2}"; fail=$((fail + 1)); }
-if ! make --no-print-directory -j"$(nproc)" BUILD="$BUILD" CUDA=1 NVCC="$NVCC" DEPS="$DEPS" "$BUILD/libdsconv.a" \
-        bin/dsconv "$BUILD/tools/mfsubset" >"$log" 2>&1; then
-    tail -n 30 "$log"; echo "FAIL build (log: $log)"; echo "0 passed, 1 failed"; exit 1
-fi
+gpu_make "$log" "$BUILD/libdsconv.a" bin/dsconv "$BUILD/tools/mfsubset"
 if ! $CC -O2 -g -std=gnu11 -Wall -Wextra -fopenmp -I. "${dflags[@]}" -o "$BUILD/tests/gpu/fp4_cuda" tests/gpu/fp4_cuda.c \
         "$BUILD/libdsconv.a" "${dflags[@]}" -L"$CUDA_HOME/lib64" -L"$CUDA_HOME/targets/x86_64-linux/lib" -lcjson \
         -lcublas -lcudart_static -ldl -lrt -lpthread -lm -lstdc++ >"$log" 2>&1; then
@@ -36,7 +31,7 @@ fi
 out=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-fp4-gpu.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 "$BUILD/tests/gpu/fp4_cuda" | tee "$out/log"
-pass=$((pass + $(grep -c '^PASS' "$out/log"))); fail=$((fail + $(grep -c '^FAIL' "$out/log")))
+count_lines "$out/log"
 D=$PWD/bin/dsconv IN=tests/data/dev-tiny/input REF=tests/data/quantfmt/expected.json
 same_dirs() { local s; for s in "$1"/*.safetensors; do cmp -s "$s" "$2/$(basename "$s")" || return 1; done; }
 for args in "nvfp4" "mxfp4" "nvfp4 --method mse" "mxfp4 --method mse" "nvfp4 --experts-only" "mxfp4 --experts-only"; do
@@ -65,5 +60,4 @@ PY
 else
     echo "note: no python3 with torch (CUDA) and compressed-tensors here: the library's GPU path was not checked"
 fi
-echo "$pass passed, $fail failed"
-[ "$fail" = 0 ]
+gpu_summary

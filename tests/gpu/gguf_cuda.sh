@@ -4,7 +4,8 @@
 # the K-quants. Needs an NVIDIA GPU and a CUDA build; PASS/FAIL lines, "N passed, N failed".
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+source tests/gpu/lib.sh
+skip_without_gpu
 export DSCONV=$PWD/bin/dsconv SAMPLE=$PWD/bin/dsconv-sample DATA=$PWD/tests/data
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 source tests/e2e/lib.sh
@@ -15,8 +16,10 @@ for f in "$DATA"/dev-tiny/input/*; do case $f in *.safetensors) ln -s "$f" "$M/"
 cp "$DATA"/tok-tiny/* "$M/"
 refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$DATA/gguf-ref/$1.json" | head -1; }
 for t in bf16 f16 q8_0 q4_k q6_k; do
-    expect_rc "cuda: to-gguf $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/g-$t.gguf" --type $t --name Model --device cuda --json "$TMP/r.json" --quiet --no-sync
+    # one worker: every unit the GPU can take is encoded there (more workers share them with the CPU)
+    expect_rc "cuda: to-gguf $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/g-$t.gguf" --type $t --name Model --device cuda --threads 1 --json "$TMP/r.json" --quiet --no-sync
     check "cuda: report says cuda ($t)" grep -q '"device":[[:space:]]*"cuda"' "$TMP/r.json"
+    [ $t = bf16 ] || check "cuda: $t encoded on the GPU (gpu_bytes > 0)" grep -Eq '"gpu_bytes":[[:space:]]*[1-9]' "$TMP/r.json"
     "$DSCONV" to-gguf "$M" "$TMP/c-$t.gguf" --type $t --name Model --device cpu --quiet --no-sync
     check "cuda: to-gguf $t = CPU bytes" cmp -s "$TMP/g-$t.gguf" "$TMP/c-$t.gguf"
 done
@@ -25,12 +28,12 @@ for t in bf16 f16 q8_0; do
 done
 # more blocks of every kind: a sample with DeepSeek-V3's shapes scaled down
 "$SAMPLE" --profile v3-bench --size-gb 0.3 --out "$TMP/big" --quiet
-for t in q4_k q6_k; do
+for t in q4_k q6_k q8_0; do
     "$DSCONV" to-gguf "$TMP/big" "$TMP/bc-$t.gguf" --type $t --no-vocab --device cpu --quiet --no-sync
-    expect_rc "cuda: to-gguf $t of a 0.3 GB V3-shaped sample" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bg-$t.gguf" --type $t --no-vocab --device cuda --quiet --no-sync
+    expect_rc "cuda: to-gguf $t of a 0.3 GB V3-shaped sample" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bg-$t.gguf" --type $t --no-vocab --device cuda --threads 1 --quiet --no-sync
     check "cuda: $t = CPU bytes on the sample" cmp -s "$TMP/bg-$t.gguf" "$TMP/bc-$t.gguf"
+    expect_rc "cuda: to-gguf $t, GPU and CPU workers together" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bh-$t.gguf" --type $t --no-vocab --device cuda --quiet --no-sync
+    check "cuda: $t GPU+CPU workers = CPU bytes on the sample" cmp -s "$TMP/bh-$t.gguf" "$TMP/bc-$t.gguf"
 done
 } | tee "$TMP/log"
-p=$(grep -c '^PASS ' "$TMP/log"); f=$(grep -c '^FAIL ' "$TMP/log")
-echo "$p passed, $f failed"
-[ "$f" = 0 ]
+log_summary "$TMP/log"

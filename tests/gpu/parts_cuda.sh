@@ -4,7 +4,8 @@
 # "N passed, N failed"; exit 77 without a GPU.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-if ! nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then echo "SKIP: no GPU here; run this on the GPU machine"; exit 77; fi
+source tests/gpu/lib.sh
+skip_without_gpu
 export DSCONV=$PWD/bin/dsconv SAMPLE=$PWD/bin/dsconv-sample
 TMP=$(mktemp -d); trap 'rm -rf "$TMP"' EXIT
 source tests/e2e/lib.sh
@@ -47,6 +48,4 @@ for spec in "fp8-to-bf16" "requant --bits 4" "shard-for-mp --model-parallel 4 --
     done
 done
 } 2>&1 | tee "$TMP/log"
-p=$(grep -c '^PASS ' "$TMP/log"); f=$(grep -c '^FAIL ' "$TMP/log")
-echo "$p passed, $f failed"
-[ "$f" = 0 ]
+log_summary "$TMP/log"

@@ -13,25 +13,16 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-${BUILD:-build-gpu}}
 
-gpu_seen=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
-skip_or_fail() {
-    if [ "$gpu_seen" = 1 ]; then echo "FAIL quant_gpu_tests_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
-    echo "SKIP: no GPU ($1)"; exit 77
-}
+source tests/gpu/lib.sh
+GPU_TAG=quant_gpu_tests_ran
 
-NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
+find_nvcc
 [ -n "$NVCC" ] || skip_or_fail "nvcc not found"
 
-mkdir -p "$BUILD/tests/gpu"
 log=$BUILD/tests/gpu/quant_build.log
-DEPS=${DEPS:-}
 bin=$BUILD/tests/gpu/quant_cuda
 # The Makefile builds both programs (tests/gpu/%.c rule) and the CUDA library they link.
-if ! make --no-print-directory -j"$(nproc)" BUILD="$BUILD" CUDA=1 NVCC="$NVCC" DEPS="$DEPS" "$bin" \
-        "$BUILD/tests/gpu/quant_file" >"$log" 2>&1; then
-    tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 $bin (log: $log)"; echo "0 passed, 1 failed"; exit 1
-fi
+gpu_make "$log" "$bin" "$BUILD/tests/gpu/quant_file"
 if ! ar t "$BUILD/libdsconv.a" | grep -qx quant_rows.o || ar t "$BUILD/libdsconv.a" | grep -qx cuda_stub.o; then
     echo "FAIL build: $BUILD/libdsconv.a is not a CUDA build"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -47,7 +38,4 @@ if command -v python3 >/dev/null 2>&1 && python3 -c 'import torch, numpy' >/dev/
 else
     echo "SKIP quant_torch_ref.py: no python3 with torch and numpy here (not counted)"
 fi
-np=$(grep -c '^PASS ' "$out/log"); nf=$(grep -c '^FAIL ' "$out/log")
-echo "total: $np passed, $nf failed"
-[ "$rc" = 0 ] && [ "$nf" = 0 ] && exit 0
-exit 1
+exit_total "$out/log" "$rc"

@@ -12,27 +12,20 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-${BUILD:-build}}
 
-gpu_seen=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
-skip_or_fail() { # $1: why
-    if [ "$gpu_seen" = 1 ]; then echo "FAIL gpu_tests_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
-    echo "SKIP: no GPU ($1)"; exit 77
-}
+source tests/gpu/lib.sh
+GPU_TAG=gpu_tests_ran
 
-NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
+find_nvcc
 [ -n "$NVCC" ] || skip_or_fail "nvcc not found, so the CUDA build and this test cannot be built"
 
 cuda_lib() { ar t "$BUILD/libdsconv.a" 2>/dev/null | grep -qx device.o; }
 if [ -f "$BUILD/libdsconv.a" ] && ! cuda_lib; then # do not turn a CPU-only build into a mixed one
     skip_or_fail "$BUILD/libdsconv.a was built without CUDA: rebuild with make CUDA=1 (or make clean; make)"
 fi
-mkdir -p "$BUILD/tests/gpu"
 log=$BUILD/tests/gpu/build.log
 bin=$BUILD/tests/gpu/dequant_cuda
 # The Makefile builds the program (tests/gpu/%.c rule) and whatever it depends on.
-if ! make --no-print-directory BUILD="$BUILD" CUDA=1 NVCC="$NVCC" "$bin" >"$log" 2>&1; then
-    tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 $bin (log: $log)"; echo "0 passed, 1 failed"; exit 1
-fi
+gpu_make "$log" "$bin"
 if ! cuda_lib; then
     echo "FAIL build: $BUILD/libdsconv.a has no CUDA objects"; echo "0 passed, 1 failed"; exit 1
 fi
@@ -56,7 +49,4 @@ else
     echo "SKIP triton_ref.py: no python3 with torch, triton and a GPU here (not counted)"
 fi
 
-np=$(grep -c '^PASS ' "$out"); nf=$(grep -c '^FAIL ' "$out")
-echo "total: $np passed, $nf failed"
-[ "$rc" = 0 ] && [ "$nf" = 0 ] && exit 0
-exit 1
+exit_total "$out" "$rc"

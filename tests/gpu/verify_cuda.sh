@@ -18,49 +18,18 @@ IN=tests/data/dev-tiny/input
 EXP=tests/data/dev-tiny/expected.json
 FP64=tests/data/dev-tiny/logits-hf-fp64-cpu-all.f32
 
-gpu_seen=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
-skip_or_fail() {
-    if [ "$gpu_seen" = 1 ]; then echo "FAIL verify_gpu_tests_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
-    echo "SKIP: no GPU ($1)"; exit 77
-}
+source tests/gpu/lib.sh
+GPU_TAG=verify_gpu_tests_ran
 
-if [ -z "${DSCONV:-}" ]; then
-    NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
-    [ -n "$NVCC" ] || skip_or_fail "nvcc not found, so the CUDA build cannot be made"
-    mkdir -p "$BUILD"
-    log=$BUILD/verify_cuda_build.log
-    if ! make --no-print-directory -j"$(nproc)" BUILD="$BUILD" CUDA=1 NVCC="$NVCC" DEPS="${DEPS:-}" bin/dsconv >"$log" 2>&1; then
-        tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 bin/dsconv (log: $log)"; echo "0 passed, 1 failed"; exit 1
-    fi
-    DSCONV=bin/dsconv
-fi
+gpu_build_dsconv "$BUILD/verify_cuda_build.log"
 
-W=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-verify-gpu.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-np=0 nf=0
-ok() { echo "PASS $1"; np=$((np + 1)); }
-ko() { echo "FAIL $1${2:+: $2}"; nf=$((nf + 1)); }
-# run NAME WANT_RC CMD...: output kept in $W/out
-run() {
-    local name=$1 want=$2; shift 2
-    "$@" >"$W/out" 2>&1; local rc=$?
-    if [ "$rc" = "$want" ]; then ok "$name"; else ko "$name" "exit $rc, wanted $want: $(tail -n 8 "$W/out")"; fi
-}
+gpu_workdir verify-gpu
 
-if ! "$DSCONV" verify "$IN" --device cuda >"$W/out" 2>&1; then
-    grep -q "CUDA is not available\|built without CUDA" "$W/out" && skip_or_fail "$(head -n 2 "$W/out")"
-fi
+cuda_or_skip "$DSCONV" verify "$IN" --device cuda
 run "CUDA verify of dev-tiny passes" 0 "$DSCONV" verify "$IN" --device cuda
 grep -q "device cuda" "$W/out" && ok "runs on the GPU" || ko "runs on the GPU" "$(cat "$W/out")"
 
-for set in fixture probe; do
-    tok=(); [ $set = fixture ] && tok=(--tokens "$EXP")
-    run "CPU dump ($set tokens)" 0 "$DSCONV" verify "$IN" "${tok[@]}" --device cpu --dump-logits "$W/cpu-$set.f32"
-    run "CUDA vs CPU within 1e-5 relative L2 ($set tokens)" 0 "$DSCONV" verify "$IN" "${tok[@]}" --device cuda \
-        --against-logits "$W/cpu-$set.f32" --max-rel-l2 1e-5 --dump-logits "$W/cuda-$set.f32" --json "$W/$set.json"
-    grep -E "rel L2|top-1" "$W/out" | sed "s/^/  [$set] /"
-done
+cuda_vs_cpu "$IN" "$EXP"
 run "CUDA vs transformers float64 within 1e-4" 0 "$DSCONV" verify "$IN" --tokens "$EXP" --device cuda --against-logits "$FP64"
 run "CUDA run repeats" 0 "$DSCONV" verify "$IN" --tokens "$EXP" --device cuda --dump-logits "$W/cuda-again.f32"
 cmp -s "$W/cuda-fixture.f32" "$W/cuda-again.f32" && ok "CUDA logits repeat bit for bit" || ko "CUDA logits repeat bit for bit"
@@ -71,5 +40,4 @@ run "strip-mtp" 0 "$DSCONV" strip-mtp "$IN" "$W/nomtp" --quiet
 run "shard-for-mp mp2" 0 "$DSCONV" shard-for-mp "$W/nomtp" "$W/mp2" --model-parallel 2 --device cpu --quiet
 run "CUDA: MP2 rank files vs FP8 bit-identical" 0 "$DSCONV" verify "$W/mp2" --against "$IN" --device cuda
 
-echo "$np passed, $nf failed"
-[ "$nf" = 0 ]
+gpu_summary

@@ -16,33 +16,19 @@ BUILD=${1:-${BUILD:-build-gpu}}
 IN=tests/data/dev-tiny/input
 FP8_BYTES=7658432 # python3 tests/tools/stored_bytes.py tests/data/dev-tiny/input
 
-gpu_seen=0
-if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then gpu_seen=1; fi
-skip_or_fail() {
-    if [ "$gpu_seen" = 1 ]; then echo "FAIL verify_scan_gpu_ran: a GPU is visible but $1"; echo "0 passed, 1 failed"; exit 1; fi
-    echo "SKIP: no GPU ($1)"; exit 77
-}
-NVCC=${NVCC:-$(command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })}
+source tests/gpu/lib.sh
+GPU_TAG=verify_scan_gpu_ran
+find_nvcc
 [ -n "$NVCC" ] || skip_or_fail "nvcc not found, so the CUDA build cannot be made"
-mkdir -p "$BUILD"
-log=$BUILD/verify_scan_build.log
-if ! make --no-print-directory -j"$(nproc)" BUILD="$BUILD" CUDA=1 NVCC="$NVCC" DEPS="${DEPS:-}" bin/dsconv \
-        "$BUILD/tests/gpu/scan_cuda" >"$log" 2>&1; then
-    tail -n 30 "$log"; echo "FAIL build: make BUILD=$BUILD CUDA=1 bin/dsconv $BUILD/tests/gpu/scan_cuda (log: $log)"
-    echo "0 passed, 1 failed"; exit 1
-fi
+gpu_make "$BUILD/verify_scan_build.log" bin/dsconv "$BUILD/tests/gpu/scan_cuda"
 DSCONV=bin/dsconv
-W=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-vscan-gpu.XXXXXX")
-trap 'rm -rf "$W"' EXIT
-np=0 nf=0
-pass() { echo "PASS $1"; np=$((np + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; nf=$((nf + 1)); }
+gpu_workdir vscan-gpu
 
 # --- the kernel ---
 "$BUILD/tests/gpu/scan_cuda" >"$W/k.out" 2>&1; rc=$?
 cat "$W/k.out"
 [ "$rc" = 77 ] && skip_or_fail "$(grep -m1 '^SKIP' "$W/k.out")"
-np=$((np + $(grep -c '^PASS ' "$W/k.out"))); nf=$((nf + $(grep -c '^FAIL ' "$W/k.out")))
+count_lines "$W/k.out"
 
 # --- verify --device cuda ---
 st_offset() {
@@ -56,35 +42,34 @@ put() { local f=$1/$(shard_of "$1" "$2"); printf "$4" | dd of="$f" bs=1 seek=$((
 num() { grep -o "\"$2\":[[:space:]]*[-0-9.e+]*" "$1" | sed -n "${3:-1}p" | grep -o '[-0-9.e+]*$'; }
 once() { # NAME JSON
     local a b; a=$(num "$2" bytes_in_stream) b=$(num "$2" bytes_scan_only)
-    if [ -n "$a" ] && [ -n "$b" ] && [ $((a + b)) = $FP8_BYTES ]; then pass "$1"; else fail "$1" "${a:-?} + ${b:-?} != $FP8_BYTES"; fi
+    if [ -n "$a" ] && [ -n "$b" ] && [ $((a + b)) = $FP8_BYTES ]; then ok "$1"; else ko "$1" "${a:-?} + ${b:-?} != $FP8_BYTES"; fi
 }
 V="$DSCONV verify --device cuda"
 echo '[[5]]' >"$W/one.json"
 $V "$IN" --tokens "$W/one.json" --json "$W/ok.json" >"$W/out" 2>"$W/err"
-[ $? = 0 ] && pass "cuda: clean dev-tiny passes" || fail "cuda: clean dev-tiny passes" "$(head -c 300 "$W/err")"
+[ $? = 0 ] && ok "cuda: clean dev-tiny passes" || ko "cuda: clean dev-tiny passes" "$(head -c 300 "$W/err")"
 once "cuda: every stored weight byte tested once" "$W/ok.json"
 
 cp -r "$IN" "$W/experts"
 for e in 0 1 2 3 4 5 6 7; do put "$W/experts" "model.layers.1.mlp.experts.$e.down_proj.weight" $((7 * 256 + 3)) '\x7f'; done
 $V "$W/experts" --tokens "$W/one.json" --json "$W/x.json" --dump-logits "$W/x.f32" >"$W/out" 2>"$W/err"; rc=$?
-[ $rc = 3 ] && pass "cuda: NaN in unrouted experts exits 3" || fail "cuda: NaN in unrouted experts exits 3" "exit $rc"
+[ $rc = 3 ] && ok "cuda: NaN in unrouted experts exits 3" || ko "cuda: NaN in unrouted experts exits 3" "exit $rc"
 n=0
 for e in 0 1 2 3 4 5 6 7; do grep -qF "tensor model.layers.1.mlp.experts.$e.down_proj.weight: row 7, column 3 is NaN" "$W/err" && n=$((n + 1)); done
-[ $n = 8 ] && pass "cuda: all 8 experts named" || fail "cuda: all 8 experts named" "$n of 8"
-[ ! -e "$W/x.f32" ] && pass "cuda: no logits before the scan finished" || fail "cuda: no logits before the scan finished"
+[ $n = 8 ] && ok "cuda: all 8 experts named" || ko "cuda: all 8 experts named" "$n of 8"
+[ ! -e "$W/x.f32" ] && ok "cuda: no logits before the scan finished" || ko "cuda: no logits before the scan finished"
 once "cuda: damaged, bytes still counted once" "$W/x.json"
 
 cp -r "$IN" "$W/mtp"
 put "$W/mtp" model.layers.2.eh_proj.weight $(((3 * 512 + 5) * 2)) '\xff\xff'
 $V "$W/mtp" >"$W/out" 2>"$W/err"; rc=$?
 [ $rc = 3 ] && grep -qF "tensor model.layers.2.eh_proj.weight: row 3, column 5 is NaN" "$W/err" &&
-    pass "cuda: NaN in the MTP layer named, exit 3" || fail "cuda: NaN in the MTP layer named, exit 3" "exit $rc"
+    ok "cuda: NaN in the MTP layer named, exit 3" || ko "cuda: NaN in the MTP layer named, exit 3" "exit $rc"
 
 cp -r "$IN" "$W/scale"
 put "$W/scale" model.layers.1.mlp.experts.5.up_proj.weight_scale_inv 4 '\x00\x00\x80\xbf'
 $V "$W/scale" --tokens "$W/one.json" >"$W/out" 2>"$W/err"; rc=$?
 [ $rc = 3 ] && grep -qF "experts.5.up_proj.weight_scale_inv: row 0, column 1 is -1" "$W/err" &&
-    pass "cuda: negative scale named, exit 3" || fail "cuda: negative scale named, exit 3" "exit $rc"
+    ok "cuda: negative scale named, exit 3" || ko "cuda: negative scale named, exit 3" "exit $rc"
 
-echo "$np passed, $nf failed"
-[ "$nf" = 0 ]
+gpu_summary

@@ -6,8 +6,11 @@
  * logits at every position, writes them as float32 [seq, pos, vocab] to OUT,
  * and when REF (same layout, e.g. `dsconv verify --dump-logits`) is given
  * prints the relative L2 distance of all logits and the share of positions
- * whose argmax agrees.
- *   gguf_logits MODEL.gguf TOKENS.json OUT.f32 [REF.f32] */
+ * whose argmax agrees. --routing FILE writes the routed experts llama.cpp
+ * picked (its graph's ffn_moe_topk tensors, read through the eval callback):
+ * one line "seq pos layer e1 e2 ..." per MoE layer and position, ids ascending.
+ *   gguf_logits MODEL.gguf TOKENS.json OUT.f32 [REF.f32] [--routing FILE] */
+#include "ggml-backend.h"
 #include "llama.h"
 
 #include <cjson/cJSON.h>
@@ -26,8 +29,43 @@ static char *slurp(const char *p, long *n) {
     return b;
 }
 
+/* The experts each position is routed to, as the eval callback sees them. */
+typedef struct {
+    FILE *f;
+    int seq;
+} routing;
+
+static int cmp_i32(const void *a, const void *b) { return (*(const int32_t *)a > *(const int32_t *)b) - (*(const int32_t *)a < *(const int32_t *)b); }
+
+static bool on_tensor(struct ggml_tensor *t, bool ask, void *user) {
+    routing *r = user;
+    if (strncmp(t->name, "ffn_moe_topk-", 13) != 0) return !ask; /* ask: only these; else keep going */
+    if (ask) return true;
+    int layer = atoi(t->name + 13), k = (int)t->ne[0];
+    char *buf = malloc(ggml_nbytes(t));
+    ggml_backend_tensor_get(t, buf, 0, ggml_nbytes(t));
+    for (int64_t i = 0; i < t->ne[1]; i++) {
+        int32_t e[64];
+        for (int j = 0; j < k && j < 64; j++) e[j] = *(int32_t *)(buf + i * t->nb[1] + j * t->nb[0]);
+        qsort(e, (size_t)k, sizeof e[0], cmp_i32);
+        fprintf(r->f, "%d %lld %d", r->seq, (long long)i, layer);
+        for (int j = 0; j < k && j < 64; j++) fprintf(r->f, " %d", e[j]);
+        fputc('\n', r->f);
+    }
+    free(buf);
+    return true;
+}
+
 int main(int argc, char **argv) {
-    if (argc < 4) { fprintf(stderr, "usage: gguf_logits MODEL.gguf TOKENS.json OUT.f32 [REF.f32]\n"); return 2; }
+    routing rt = {0};
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--routing") && i + 1 < argc) {
+            if (!(rt.f = fopen(argv[i + 1], "w"))) { perror(argv[i + 1]); return 2; }
+            memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof *argv);
+            argc -= 2;
+            break;
+        }
+    if (argc < 4) { fprintf(stderr, "usage: gguf_logits MODEL.gguf TOKENS.json OUT.f32 [REF.f32] [--routing FILE]\n"); return 2; }
     long n;
     char *txt = slurp(argv[2], &n);
     cJSON *j = cJSON_Parse(txt), *seqs = cJSON_IsArray(j) ? j : cJSON_GetObjectItem(j, "tokens");
@@ -43,6 +81,7 @@ int main(int argc, char **argv) {
     cp.n_ctx = (uint32_t)(maxlen < 64 ? 64 : maxlen);
     cp.n_batch = cp.n_ubatch = cp.n_ctx;
     cp.n_seq_max = 1;
+    if (rt.f) { cp.cb_eval = on_tensor; cp.cb_eval_user_data = &rt; }
     struct llama_context *ctx = llama_init_from_model(model, cp);
     if (!ctx) { fprintf(stderr, "no llama context\n"); return 1; }
     FILE *out = fopen(argv[3], "wb");
@@ -61,6 +100,7 @@ int main(int argc, char **argv) {
             b.logits[i] = 1;
         }
         b.n_tokens = len;
+        rt.seq = s;
         if (llama_decode(ctx, b)) { fprintf(stderr, "llama_decode failed\n"); return 1; }
         all = realloc(all, (total + (size_t)len * nv) * sizeof(float));
         for (int i = 0; i < len; i++) memcpy(all + total + (size_t)i * nv, llama_get_logits_ith(ctx, i), (size_t)nv * 4);
@@ -69,6 +109,7 @@ int main(int argc, char **argv) {
     }
     fwrite(all, 4, total, out);
     fclose(out);
+    if (rt.f) fclose(rt.f);
     if (argc > 4) {
         long rn;
         float *ref = (float *)slurp(argv[4], &rn);

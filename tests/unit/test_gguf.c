@@ -141,6 +141,85 @@ TEST(writer_layout_and_temp_name) {
     free(d);
 }
 
+/* Positioned mode (to-gguf's workers): the tensors written out of order, by
+ * pwrite or through the mapping, give the appended file's bytes; a tensor
+ * left unwritten fails the commit and leaves no file. */
+static char *positioned_file(const char *d, const char *name, int map, int skip_b) {
+    char *path = ds_path_join(d, name);
+    ds_gguf_kv kv;
+    ds_gguf_kv_init(&kv);
+    ds_gguf_kv_str(&kv, "general.architecture", "deepseek2");
+    ds_gguf_tensor_desc t[2] = {{"a", DS_GGML_F32, 1, {3, 1, 1, 1}}, {"b", DS_GGML_Q8_0, 2, {32, 2, 1, 1}}};
+    float a[3] = {1, 2, 3};
+    uint8_t q[68];
+    for (int i = 0; i < 68; i++) q[i] = (uint8_t)(i * 7 + 1);
+    ds_gguf_writer *w = NULL;
+    uint8_t *base = NULL;
+    int rc = ds_gguf_open(&w, path, &kv, t, 2);
+    if (!rc) rc = ds_gguf_begin_positioned(w, map, 1, &base);
+    if (!rc && map && !base) rc = -1; /* this file system cannot reserve: say so */
+    if (!rc && !skip_b) { /* b first, in two pieces */
+        if (base) {
+            memcpy(base + ds_gguf_data_offset(w, 1) + 34, q + 34, 34); ds_gguf_mapped_written(w, 34);
+            memcpy(base + ds_gguf_data_offset(w, 1), q, 34); ds_gguf_mapped_written(w, 34);
+        } else {
+            rc = ds_gguf_pwrite(w, ds_gguf_data_offset(w, 1) + 34, q + 34, 34);
+            if (!rc) rc = ds_gguf_pwrite(w, ds_gguf_data_offset(w, 1), q, 34);
+        }
+    }
+    if (!rc) {
+        if (base) { memcpy(base + ds_gguf_data_offset(w, 0), a, sizeof a); ds_gguf_mapped_written(w, sizeof a); }
+        else rc = ds_gguf_pwrite(w, ds_gguf_data_offset(w, 0), a, sizeof a);
+    }
+    if (!rc) { rc = ds_gguf_commit(w, 1); w = NULL; }
+    if (w) ds_gguf_abort(w);
+    ds_gguf_kv_free(&kv);
+    if (rc) { free(path); return NULL; }
+    return path;
+}
+
+TEST(writer_positioned_same_bytes) {
+    char *d = test_tmpdir("ggufpos");
+    CHECK(d != NULL);
+    if (!d) return;
+    /* the appended reference */
+    char *ref = ds_path_join(d, "ref.gguf");
+    ds_gguf_kv kv;
+    ds_gguf_kv_init(&kv);
+    ds_gguf_kv_str(&kv, "general.architecture", "deepseek2");
+    ds_gguf_tensor_desc t[2] = {{"a", DS_GGML_F32, 1, {3, 1, 1, 1}}, {"b", DS_GGML_Q8_0, 2, {32, 2, 1, 1}}};
+    float a[3] = {1, 2, 3};
+    uint8_t q[68];
+    for (int i = 0; i < 68; i++) q[i] = (uint8_t)(i * 7 + 1);
+    ds_gguf_writer *w;
+    CHECK_EQ_INT(ds_gguf_open(&w, ref, &kv, t, 2), 0);
+    CHECK_EQ_INT(ds_gguf_append(w, a, sizeof a), 0);
+    CHECK_EQ_INT(ds_gguf_append(w, q, sizeof q), 0);
+    CHECK_EQ_INT(ds_gguf_commit(w, 1), 0);
+    ds_gguf_kv_free(&kv);
+    char *rb; size_t rl;
+    CHECK_EQ_INT(ds_read_file(ref, &rb, &rl), 0);
+    static const char *names[] = {"pw.gguf", "map.gguf"};
+    for (int m = 0; m < 2; m++) {
+        char *p = positioned_file(d, names[m], m, 0);
+        CHECK(p != NULL);
+        if (!p) continue;
+        char *b; size_t l;
+        CHECK_EQ_INT(ds_read_file(p, &b, &l), 0);
+        CHECK_EQ_INT(l, rl);
+        CHECK(l == rl && !memcmp(b, rb, l));
+        free(b); free(p);
+    }
+    /* a tensor never written: the commit fails, nothing appears */
+    CHECK(positioned_file(d, "short.gguf", 0, 1) == NULL);
+    char *sp = ds_path_join(d, "short.gguf");
+    CHECK(!ds_path_exists(sp));
+    free(sp);
+    free(rb); free(ref);
+    test_rm_tree(d);
+    free(d);
+}
+
 TESTS_MAIN(T(q4_k_bytes_match_llama_cpp), T(q6_k_bytes_match_llama_cpp), T(q5_0_bytes_match_llama_cpp),
            T(q8_0_bytes_match_llama_cpp), T(f16_and_bf16_rounding), T(f16_conversion_matches_dtype_table), T(kv_overwrite_keeps_position),
-           T(writer_layout_and_temp_name))
+           T(writer_layout_and_temp_name), T(writer_positioned_same_bytes))

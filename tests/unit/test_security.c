@@ -1,4 +1,4 @@
-/* test_security.c - the issue-12 helpers: strict JSON, escaping, temporary
+/* test_security.c - the helpers that harden input handling: strict JSON, escaping, temporary
  * files, side-file containment, OUT/IN overlap, empty-tensor bounds, SIGBUS. */
 #define _GNU_SOURCE
 #include "tests/unit/test.h"
