@@ -84,6 +84,13 @@ sed 's/"\[EOT\]"/"[EOS]"/' "$M/tokenizer_config.json" > "$TMP/tk-dup/tokenizer_c
 expect_rc "two special ids of one name: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-dup" "$TMP/x.gguf"
 expect_err "names both ids" "special tokens 1001 and 1009 are both"
 
+mkdir -p "$TMP/tk-same"
+cp -P "$M"/* "$TMP/tk-same/"
+rm "$TMP/tk-same/tokenizer_config.json"
+sed 's/"<|im_user|>"/"and"/' "$M/tokenizer_config.json" > "$TMP/tk-same/tokenizer_config.json"
+expect_rc "a special name that is also a rank's string: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-same" "$TMP/x.gguf"
+expect_err "names the id and the rank" "special token 1003 'and' is also the token of rank"
+
 # A side file reached through a link leaving the checkpoint is refused (MANUAL "Security").
 mkdir -p "$TMP/tk-link" "$TMP/elsewhere"
 cp -P "$M"/* "$TMP/tk-link/"
