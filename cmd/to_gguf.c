@@ -19,7 +19,9 @@ static const char *usage =
     "convert_hf_to_gguf.py writes for the BF16 checkpoint: kv_b_proj split into\n"
     "attn_k_b (transposed) and attn_v_b, routed experts stacked into ffn_*_exps,\n"
     "norms, router and bias kept F32, MTP layers left out. The tokenizer.* keys\n"
-    "come from IN's tokenizer.json and tokenizer_config.json.\n"
+    "come from IN's tokenizer.json and tokenizer_config.json, or for Kimi-K2 and\n"
+    "Moonlight from tiktoken.model and tokenizer_config.json (pre kimi-k2: ranks,\n"
+    "special and reserved ids, merges rebuilt as the converter does).\n"
     "Streams in bounded memory; OUT appears only when complete.\n\n"
     ;
 
@@ -96,7 +98,8 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("no-vocab", 0, &o.no_vocab, "write no tokenizer keys (llama.cpp then needs a vocab from elsewhere)"),
         DS_OPT_STRING_("tokenizer-pre", 0, &o.tokenizer_pre, "NAME",
                        "tokenizer.ggml.pre to write (default: deepseek-v3 for DeepSeek-V3's\n"
-                       "pre-tokenizer, which is recognized; others need this option)"),
+                       "pre-tokenizer, kimi-k2 for Kimi's tiktoken one, both recognized;\n"
+                       "others need this option; a tiktoken.model takes kimi-k2 only)"),
         DS_OPT_STRING_("name", 0, &o.name, "NAME", "general.name (default: from IN's directory name, as the converter)"),
         DS_OPT_FLAG_("fp8-f32", 0, &o.fp8_f32,
                      "read FP8 as float32 products (w * scale), as the converter does when\n"

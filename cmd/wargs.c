@@ -75,13 +75,17 @@ int ds_wargs_cb_finish(const ds_option *o, const char *arg) {
     return 0;
 }
 
-int ds_wargs_finish(ds_wargs *w) {
+static void set_threads(const ds_wargs *w) {
     /* The executor's reader and writer threads need a core each: OpenMP workers
      * spinning between chunks on every core would starve them (measured: 2.3x
      * slower on 2 cores). So by default the transform gets all cores but two. */
     int n = (int)w->threads;
     if (n <= 0) n = omp_get_num_procs() > 3 ? omp_get_num_procs() - 2 : 1;
     ds_set_threads(n);
+}
+
+int ds_wargs_finish(ds_wargs *w) {
+    set_threads(w);
     return ds_resolve_device(w->device, &w->exec.use_cuda);
 }
 
@@ -111,14 +115,25 @@ static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder bui
     if (w->exec.rehash && !w->exec.resume && !w->exec.finish)
         return ds_fail(DS_EXIT_USAGE, "--rehash re-reads the files --resume keeps: use it with --resume");
     if (w->exec.finish) w->device = (ds_device_req){DS_DEV_CPU, 0, 0}; /* finish transforms nothing */
-    DS_TRY(ds_wargs_finish(w));
+    set_threads(w);
+    /* The CUDA context is created while the checkpoint is opened and planned. */
+    ds_device_probe dev;
+    ds_resolve_device_start(w->device, &dev);
+    w->exec.readers = w->exec.writers = (int)w->io_threads;
     w->exec.out_dir = out;
     w->exec.options = (const char *const *)w->options;
     w->exec.n_options = w->n_options;
     ds_ckpt ck;
-    DS_TRY(ds_ckpt_open(in, &ck));
+    int rc = ds_ckpt_open(in, &ck);
+    if (rc) {
+        /* A refused --device answers first, as it did before the input was read. */
+        int drc = ds_resolve_device_join(&dev, &w->exec.use_cuda);
+        return drc ? drc : rc;
+    }
     ds_plan plan;
-    int rc = build(&ck, &plan, arg);
+    rc = build(&ck, &plan, arg);
+    int drc = ds_resolve_device_join(&dev, &w->exec.use_cuda);
+    if (drc) rc = drc;
     ds_exec_stats st;
     if (!rc) rc = ds_exec_run(&ck, &plan, &w->exec, &st);
     if (!rc) ds_wargs_summary(w, &st);

@@ -36,6 +36,7 @@ struct ds_xf_ctx {
     unsigned acc_next;            /* the buffer the next item to start takes */
     ds_quant_stats *qstats;       /* per plan item */
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
+    unsigned char *prepared;      /* per plan item: gscale set ahead by ds_xf_prepare */
     /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
      * rows of an FP8 source) always; the others only where that memory is
      * separate (gpu): on the CPU the kernels use the host buffers themselves. */
@@ -112,6 +113,7 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
     }
     if (max_rows) {
         x->gscale = xcalloc((size_t)p->n_items, sizeof(float));
+        x->prepared = xcalloc((size_t)p->n_items, 1);
         x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
         x->rstats = xcalloc((size_t)max_rows, sizeof(ds_quant_row_stats));
         x->acc_of = xcalloc((size_t)p->n_items, sizeof(int));
@@ -129,7 +131,8 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
             }
         if (!rc) rc = dev_buf(x, &x->d_in, max_in);
         if (!rc) rc = dev_buf(x, &x->d_scale, scale_max ? scale_max : 4);
-        if (!rc) rc = dev->alloc(&x->d_bf16, (size_t)max_elems * 2);
+        /* the CPU quantizes FP8 rows without it (cpu_fp8) */
+        if (!rc && dev->gpu) rc = dev->alloc(&x->d_bf16, (size_t)max_elems * 2);
         if (!rc) rc = dev_buf(x, &x->d_packed, (size_t)max_elems);
         if (!rc) rc = dev_buf(x, &x->d_qscale, max_chunk_small + 64);
         if (!rc) rc = dev_buf(x, &x->d_zp, max_chunk_small + 64);
@@ -148,6 +151,7 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     d->free(x->d_qscale); d->free(x->d_zp); d->free(x->d_stats);
     for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
     free(x->gscale);
+    free(x->prepared);
     free(x->acc_of);
     free(x->rstats);
     free(x->qstats);
@@ -190,6 +194,13 @@ static int bf16_rows(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t n
     return 0;
 }
 
+/* On the CPU an FP8 source goes straight to the quantizer (kernels.h,
+ * ds_cpu_fp8_quant_rows): the same bytes as dequantizing into x->d_bf16 and
+ * quantizing that, without the buffer's round trip through memory. */
+static int cpu_fp8(const ds_xf_ctx *x, const ds_plan_item *it) {
+    return !x->dev->gpu && it->src->info->dtype == DS_F8_E4M3;
+}
+
 /* Quantizes rows [r0, r0+n) (source bytes at in) into the host buffers packed,
  * qscale, zp (NULL when symmetric) and x->rstats. Where the kernels' memory is
  * separate, the input (and an FP8 source's scale) is copied there first and the
@@ -199,6 +210,10 @@ static int quant_chunk(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t
                        uint8_t *packed, uint8_t *qscale, uint8_t *zp, uint64_t sb, uint64_t zb) {
     const ds_device *d = x->dev;
     int64_t cols = it->src->info->shape[1];
+    if (cpu_fp8(x, it)) /* FP8 rows quantized without a BF16 buffer */
+        return ds_cpu_fp8_quant_rows(it->quant, in, r0, n, cols, (const float *)ds_ckpt_data(x->c, it->scale),
+                                     it->scale->info->shape[1], it->block[0], it->block[1], (uint32_t *)packed,
+                                     (uint16_t *)qscale, (uint32_t *)zp, x->rstats);
     const void *w;
     DS_TRY(bf16_rows(x, it, r0, n, in, &w));
     DS_TRY(d->quant_rows(it->quant, w, DS_BF16, n, cols, ds_dev_out(d, x->d_packed, packed),
@@ -218,14 +233,32 @@ static uint8_t *item_acc(ds_xf_ctx *x, int idx, int64_t r0) {
 }
 
 /* Largest |w| of a whole weight as BF16 (an FP8 weight's from its codes and
- * block scales, without dequantizing; the reader reads the same pages next). */
-static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale) {
-    const uint8_t *d = ds_ckpt_data(x->c, e);
+ * block scales, without dequantizing; the reader reads the same pages next).
+ * d: its bytes, or NULL to read them through the map. */
+static float weight_amax(const ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e,
+                         const ds_ckpt_entry *scale, const uint8_t *d) {
+    if (!d) d = ds_ckpt_data(x->c, e);
     int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
     if (e->info->dtype == DS_BF16) return ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
     int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
     return ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
                              bc);
+}
+
+void ds_xf_prepare(ds_xf_ctx *x, const ds_plan_item *it, const uint8_t *whole) {
+    if (it->xform != DS_XF_QUANT || it->quant->format == DSQ_FMT_INT || !x->gscale) return;
+    int idx = (int)(it - x->p->items);
+    float gs = 1.0f;
+    if (it->quant->format == DSQ_FMT_NVFP4) {
+        float a = weight_amax(x, it, it->src, it->scale, whole);
+        if (it->partner) {
+            float b = weight_amax(x, it, it->partner, it->partner_scale, NULL);
+            if (b > a) a = b;
+        }
+        gs = dsq_nvfp4_global_scale(a);
+    }
+    x->gscale[idx] = gs;
+    x->prepared[idx] = 1;
 }
 
 /* NVFP4 / MXFP4 rows [r0, r0+n) of an item: BF16 rows (FP8 dequantized
@@ -241,23 +274,22 @@ static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1,
     uint8_t *qscale = acc + r0 * ng;
     if (r0 == 0) {
         memset(&x->qstats[idx], 0, sizeof x->qstats[idx]);
-        x->gscale[idx] = 1.0f;
-        if (s->format == DSQ_FMT_NVFP4) {
-            float a = weight_amax(x, it, it->src, it->scale);
-            if (it->partner) {
-                float b = weight_amax(x, it, it->partner, it->partner_scale);
-                if (b > a) a = b;
-            }
-            x->gscale[idx] = dsq_nvfp4_global_scale(a);
-        }
+        if (!x->prepared[idx]) ds_xf_prepare(x, it, NULL);
+        x->prepared[idx] = 0; /* used: a later run of the item computes it again */
     }
     float gs = x->gscale[idx];
     /* as quant_chunk: the kernels' memory, copies only where it is separate */
     const ds_device *d = x->dev;
     const void *w;
-    DS_TRY(bf16_rows(x, it, r0, n, in, &w));
-    DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out), ds_dev_out(d, x->d_qscale, qscale),
-                             ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    if (cpu_fp8(x, it)) {
+        DS_TRY(ds_cpu_fp8_fp4_quant_rows(s, in, r0, n, cols, (const float *)ds_ckpt_data(x->c, it->scale),
+                                         it->scale->info->shape[1], it->block[0], it->block[1], gs, out, qscale,
+                                         x->rstats));
+    } else {
+        DS_TRY(bf16_rows(x, it, r0, n, in, &w));
+        DS_TRY(d->fp4_quant_rows(s, w, n, cols, gs, ds_dev_out(d, x->d_packed, out),
+                                 ds_dev_out(d, x->d_qscale, qscale), ds_dev_out(d, x->d_stats, x->rstats), NULL));
+    }
     DS_TRY(ds_dev_back(d, out, x->d_packed, (size_t)(n * cols / 2)));
     DS_TRY(ds_dev_back(d, qscale, x->d_qscale, (size_t)(n * ng)));
     DS_TRY(ds_dev_back(d, x->rstats, x->d_stats, (size_t)n * sizeof(ds_quant_row_stats)));

@@ -133,4 +133,18 @@ float ds_cpu_fp8_absmax(const uint8_t *w, int64_t r0, int64_t nrows, int64_t col
                         int64_t scale_cols, int br, int bc);
 /* ==== end NVFP4 / MXFP4 block ==== */
 
+/* ---- requant straight from FP8 (CPU only) ------------------------------------------
+ * The same bytes and statistics as ds_cpu_dequant_fp8_bf16 into a BF16 buffer
+ * followed by ds_cpu_quant_rows / ds_cpu_fp4_quant_rows on it, without the
+ * buffer: each row is decoded into the core's cache and quantized there.
+ * w: FP8 e4m3 rows [r0, r0+nrows) of a weight with 2-D block scales
+ * fp8_scale[(r/br)*scale_cols + c/bc] (the whole tensor's, row-major); the
+ * outputs as the BF16 kernels'. kernels/cpu/fp8_row.h says how. */
+int ds_cpu_fp8_quant_rows(const ds_quant_spec *spec, const uint8_t *w, int64_t r0, int64_t nrows, int64_t cols,
+                          const float *fp8_scale, int64_t scale_cols, int br, int bc, uint32_t *packed,
+                          uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats);
+int ds_cpu_fp8_fp4_quant_rows(const ds_quant_spec *spec, const uint8_t *w, int64_t r0, int64_t nrows, int64_t cols,
+                              const float *fp8_scale, int64_t scale_cols, int br, int bc, float gs, uint8_t *packed,
+                              uint8_t *scale, ds_quant_row_stats *stats);
+
 #endif

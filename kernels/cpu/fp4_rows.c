@@ -6,9 +6,9 @@
 #include "kernels/kernels.h"
 #include "quant/fp4_core.h"
 #include "common/util.h"
+#include "kernels/cpu/fp8_row.h"
 
-
-
+#include <stdlib.h>
 #include <string.h>
 
 static const char *fp4_chunk_error(const ds_quant_spec *sp, int64_t nrows, int64_t cols) {
@@ -22,9 +22,8 @@ static const char *fp4_chunk_error(const ds_quant_spec *sp, int64_t nrows, int64
  * The same arithmetic as dsq_fp4_encode_group with mse off, written so gcc
  * vectorizes it: the group maximum as an integer max of |bf16| bits (finite
  * values only: |x| bits order as |x| does), the E2M1 code as a count of
- * thresholds, its value built from the code's bits; only the row's double
- * sums stay in order (err_sq, ref_sq add in increasing column, as the shared
- * core does, so the statistics are the same to the last bit). Every float
+ * thresholds, its value built from the code's bits; the row's statistics are
+ * eight double lane sums in a fixed order (kernels/cpu/fp8_row.h). Every float
  * operation is the core's, one for one (IEEE division, no contraction), so
  * the bytes are the core's; test_quant and the requant e2e tests pin them. */
 
@@ -46,111 +45,176 @@ typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 typedef uint16_t v8h __attribute__((vector_size(16)));
 
-static inline v8u sel(v8i m, v8u a, v8u b) { return ((v8u)m & a) | (~(v8u)m & b); }
+FR_INLINE v8u sel(v8i m, v8u a, v8u b) { return ((v8u)m & a) | (~(v8u)m & b); }
 
 /* dsq_rbf on eight lanes: round to bf16 (NaN quieted as dsq_f2bf does). */
-static inline v8f rbf8(v8f f) {
+FR_INLINE v8f rbf8(v8f f) {
     v8u x = (v8u)f;
     v8i nan = (v8i)((x & 0x7FFFFFFFu) > 0x7F800000u);
     v8u r = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
     return (v8f)(sel(nan, (x >> 16) | 0x40u, r) << 16);
 }
 
+/* The E2M1 codes and values of scaled values v: dsq_e2m1_code's thresholds
+ * are round to nearest even onto the E2M1 grid, so below 1 (steps of 0.5)
+ * the code is 2|v| rounded to an integer (the 1.5*2^23 addition, exact
+ * there), from 1 up the float's exponent and top mantissa bit rounded to
+ * nearest even on the 22 bits below (codes over 7, i.e. |v| >= 7 or inf,
+ * clamp to 7: value 6). The value has v's sign when v < 0 (-0.0 for a small
+ * negative v, as the code's sign bit says); a NaN gives code 0, value 0. */
+FR_INLINE v8u e2m1_8(v8f v, v8f *val) {
+    v8u bits = (v8u)v & 0x7FFFFFFFu;
+    v8f a = (v8f)bits;
+    v8f ts = a * 2.0f + 8388608.0f;                                  /* 2|v| rounded, below 1 */
+    v8u cs = (v8u)ts - 0x4B000000u;
+    v8f vs = (ts - 8388608.0f) * 0.5f;
+    v8u r = bits + 0x1FFFFFu + ((bits >> 22) & 1u);                 /* from 1 up */
+    v8u cn = (r >> 22) - 252u;
+    cn = sel((v8i)(cn > 7u), (v8u){0} + 7u, cn);
+    v8f vn = (v8f)(r & 0xFFC00000u);
+    vn = (v8f)sel((v8i)(vn > 6.0f), (v8u)((v8f){0} + 6.0f), (v8u)vn);
+    v8i lo = (v8i)(a < 1.0f), neg = (v8i)(v < 0.0f), ok = (v8i)(v == v);
+    v8u c = (sel(lo, cs, cn) | ((v8u)neg & 8u)) & (v8u)ok;
+    *val = (v8f)((sel(lo, (v8u)vs, (v8u)vn) | ((v8u)neg & 0x80000000u)) & (v8u)ok);
+    return c;
+}
+
 /* Codes of v = x / eff (after the MXFP4 rounding), and bf16(value * eff) - x. */
-static inline v8u code8(int fmt, v8f x, float eff, v8f *dif) {
+FR_INLINE v8u code8(int fmt, v8f x, float eff, v8f *dif) {
     v8f v = x / eff;
     if (fmt == DSQ_FMT_MXFP4) v = rbf8(v);
-    v8f a = (v8f)((v8u)v & 0x7FFFFFFFu);
-    v8i m = -((a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f));
-    v8u c = ((v8u)(v < 0.0f) & 8u) | (v8u)m;
-    c &= ~(v8u)(v != v); /* NaN gives code 0 */
-    v8u e = (c >> 1) & 3u, mb = c & 1u;
-    v8u mag = sel((v8i)(e != 0u), ((e + 126u) << 23) | (mb << 22), sel((v8i)(mb != 0u), (v8u){0} + 0x3F000000u, (v8u){0}));
-    v8f val = (v8f)(mag | ((c & 8u) << 28));
+    v8f val;
+    v8u c = e2m1_8(v, &val);
     *dif = rbf8(val * eff) - x;
     return c;
 }
 
-/* A row of groups of G, format FMT; a group's double sums run after its codes,
- * in increasing column. */
+/* A row of groups of G, format FMT, from bf16-valued floats v (a BF16 row
+ * widened, or an FP8 row decoded: fp8_row.h); its statistics are fp8_row.h's. */
+
+FR_INLINE void rtn_row_body(int fmt, int G, const float *w, int64_t cols, float gs, uint8_t *packed,
+                                uint8_t *scale, ds_quant_row_stats *st) {
+    fr_stats acc;
+    fr_stats_init(&acc);
+    const int NV = G / 8;
+    for (int64_t k0 = 0; k0 < cols; k0 += G) {
+        v8f x[4];
+        v8u mb = {0};
+        for (int j = 0; j < NV; j++) {
+            memcpy(&x[j], w + k0 + 8 * j, sizeof x[j]);
+            v8u ab = ((v8u)x[j] >> 16) & 0x7FFFu;
+            ab = sel((v8i)(ab < 0x7F80u), ab, (v8u){0});
+            mb = sel((v8i)(ab > mb), ab, mb);
+        }
+        uint32_t m = 0;
+        for (int l = 0; l < 8; l++) m = mb[l] > m ? mb[l] : m;
+        uint8_t sc;
+        float eff = dsq_fp4_group(fmt, dsq_bf2f((uint16_t)m), gs, &sc);
+        scale[k0 / G] = sc;
+        for (int j = 0; j < NV; j++) {
+            v8f dif;
+            v8u c = code8(fmt, x[j], eff, &dif);
+            fr_pack_nibbles(c, packed + (k0 + 8 * j) / 2);
+            fr_stats_add(&acc, x[j], dif);
+        }
+    }
+    fr_stats_end(&acc, st);
+}
+
+/* fmt and its group size are constants in each clone's loops. */
 #define FP4_RTN_ROW(NAME, FMT, G)                                                                              \
     __attribute__((target_clones("avx2", "default"))) static void NAME(                                       \
-        const uint16_t *w, int64_t cols, float gs, uint8_t *packed, uint8_t *scale, dsq_fp4_stats *st) {       \
-        double err = st->err_sq, ref = st->ref_sq, mx = st->max_abs_err, nonfinite = st->nonfinite;          \
-        enum { NV = (G) / 8 };                                                                                \
-        for (int64_t k0 = 0; k0 < cols; k0 += (G)) {                                                        \
-            v8f x[NV], dif[NV];                                                                               \
-            v8u mb = {0};                                                                                     \
-            for (int j = 0; j < NV; j++) {                                                                    \
-                v8h h;                                                                                        \
-                memcpy(&h, w + k0 + 8 * j, sizeof h);                                                         \
-                v8u u = __builtin_convertvector(h, v8u);                                                      \
-                x[j] = (v8f)(u << 16);                                                                        \
-                v8u ab = u & 0x7FFFu;                                                                         \
-                ab = sel((v8i)(ab < 0x7F80u), ab, (v8u){0});                                                  \
-                mb = sel((v8i)(ab > mb), ab, mb);                                                             \
-            }                                                                                                 \
-            uint32_t m = 0;                                                                                   \
-            for (int l = 0; l < 8; l++) m = mb[l] > m ? mb[l] : m;                                            \
-            uint8_t sc;                                                                                       \
-            float eff = dsq_fp4_group((FMT), dsq_bf2f((uint16_t)m), gs, &sc);                                 \
-            scale[k0 / (G)] = sc;                                                                             \
-            for (int j = 0; j < NV; j++) {                                                                    \
-                v8u c = code8((FMT), x[j], eff, &dif[j]);                                                     \
-                uint8_t *o = packed + (k0 + 8 * j) / 2;                                                       \
-                for (int l = 0; l < 4; l++) o[l] = (uint8_t)(c[2 * l] | c[2 * l + 1] << 4);                   \
-            }                                                                                                 \
-            for (int j = 0; j < NV; j++)                                                                      \
-                for (int l = 0; l < 8; l++) {                                                                 \
-                    float xf = x[j][l];                                                                       \
-                    if (!dsq_isfinite(xf)) {                                                                  \
-                        nonfinite += 1;                                                                       \
-                        continue;                                                                             \
-                    }                                                                                         \
-                    double d = (double)dif[j][l];                                                             \
-                    double ad = d < 0 ? -d : d;                                                               \
-                    err += d * d;                                                                             \
-                    ref += (double)xf * (double)xf;                                                           \
-                    if (ad > mx) mx = ad;                                                                     \
-                }                                                                                             \
-        }                                                                                                     \
-        st->err_sq = err;                                                                                     \
-        st->ref_sq = ref;                                                                                     \
-        st->max_abs_err = mx;                                                                                 \
-        st->nonfinite = nonfinite;                                                                            \
+        const uint8_t *f8, const float *srow, int bc, float *v, int64_t cols, float gs, uint8_t *packed,      \
+        uint8_t *scale, ds_quant_row_stats *st) {                                                              \
+        if (f8) fr_decode_row(f8, cols, srow, bc, v);                                                          \
+        rtn_row_body((FMT), (G), v, cols, gs, packed, scale, st);                                              \
     }
 FP4_RTN_ROW(rtn_row_nvfp4, DSQ_FMT_NVFP4, DSQ_NVFP4_GROUP)
 FP4_RTN_ROW(rtn_row_mxfp4, DSQ_FMT_MXFP4, DSQ_MXFP4_GROUP)
 
-static void rtn_row(int fmt, const uint16_t *w, int64_t cols, float gs, uint8_t *packed, uint8_t *scale,
-                    dsq_fp4_stats *st) {
-    if (fmt == DSQ_FMT_MXFP4) rtn_row_mxfp4(w, cols, gs, packed, scale, st);
-    else rtn_row_nvfp4(w, cols, gs, packed, scale, st);
+__attribute__((target_clones("avx2", "default"))) static void widen_row(const uint16_t *w, int64_t cols, float *v) {
+    fr_widen_row(w, cols, v);
+}
+
+__attribute__((target_clones("avx2", "default"))) static void fp8_row_to_bf16(const uint8_t *src, const float *srow,
+                                                                              int bc, int64_t cols, float *v,
+                                                                              uint16_t *h) {
+    fr_decode_row(src, cols, srow, bc, v);
+    for (int64_t j = 0; j < cols; j++) {
+        uint32_t u;
+        memcpy(&u, v + j, 4);
+        h[j] = (uint16_t)(u >> 16);
+    }
+}
+
+/* Where a chunk's rows come from: BF16 rows (f8 NULL), or FP8 rows [r0,
+ * r0+nrows) of a weight with 2-D block scales. */
+typedef struct {
+    const uint16_t *w;
+    const uint8_t *f8;
+    int64_t r0, scale_cols;
+    const float *scale;
+    int br, bc;
+} row_src;
+
+static int fp4_rows_from(const ds_quant_spec *sp, const row_src *in, int64_t nrows, int64_t cols, float gs,
+                         uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats) {
+    const int g = dsq_fp4_group_size(sp->format);
+    const int64_t ng = cols / g;
+#pragma omp parallel
+    {
+        float *v = xmalloc((size_t)cols * sizeof(float));
+        uint16_t *h = sp->mse && in->f8 ? xmalloc((size_t)cols * 2) : NULL;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t i = 0; i < nrows; i++) {
+            ds_quant_row_stats st = {0, 0, 0, 0};
+            const uint8_t *f8 = in->f8 ? in->f8 + i * cols : NULL;
+            const float *srow = in->f8 ? in->scale + ((in->r0 + i) / in->br) * in->scale_cols : NULL;
+            if (!sp->mse) {
+                if (!f8) widen_row(in->w + i * cols, cols, v);
+                if (sp->format == DSQ_FMT_MXFP4)
+                    rtn_row_mxfp4(f8, srow, in->bc, v, cols, gs, packed + i * (cols / 2), scale + i * ng, &st);
+                else
+                    rtn_row_nvfp4(f8, srow, in->bc, v, cols, gs, packed + i * (cols / 2), scale + i * ng, &st);
+            } else {
+                const uint16_t *row = in->w + i * cols;
+                if (f8) {
+                    fp8_row_to_bf16(f8, srow, in->bc, cols, v, h);
+                    row = h;
+                }
+                dsq_fp4_stats fs = {0, 0, 0, 0};
+                for (int64_t k = 0; k < ng; k++)
+                    dsq_fp4_encode_group(sp->format, sp->mse, row + k * g, g, gs, packed + i * (cols / 2) + k * (g / 2),
+                                         scale + i * ng + k, &fs);
+                st.err_sq = fs.err_sq;
+                st.ref_sq = fs.ref_sq;
+                st.max_abs_err = fs.max_abs_err;
+                st.nonfinite = fs.nonfinite;
+            }
+            if (stats) stats[i] = st;
+        }
+        free(v);
+        free(h);
+    }
+    return 0;
 }
 
 int ds_cpu_fp4_quant_rows(const ds_quant_spec *sp, const uint16_t *w, int64_t nrows, int64_t cols, float gs,
                           uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats) {
     const char *why = fp4_chunk_error(sp, nrows, cols);
     if (why) return ds_fail(DS_EXIT_INPUT, "quantize fp4: %s (%lld x %lld)", why, (long long)nrows, (long long)cols);
-    const int g = dsq_fp4_group_size(sp->format);
-    const int64_t ng = cols / g;
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i = 0; i < nrows; i++) {
-        dsq_fp4_stats st = {0, 0, 0, 0};
-        if (!sp->mse)
-            rtn_row(sp->format, w + i * cols, cols, gs, packed + i * (cols / 2), scale + i * ng, &st);
-        else
-            for (int64_t k = 0; k < ng; k++)
-                dsq_fp4_encode_group(sp->format, sp->mse, w + i * cols + k * g, g, gs,
-                                     packed + i * (cols / 2) + k * (g / 2), scale + i * ng + k, &st);
-        if (stats) {
-            stats[i].err_sq = st.err_sq;
-            stats[i].ref_sq = st.ref_sq;
-            stats[i].max_abs_err = st.max_abs_err;
-            stats[i].nonfinite = st.nonfinite;
-        }
-    }
-    return 0;
+    row_src in = {w, NULL, 0, 0, NULL, 0, 0};
+    return fp4_rows_from(sp, &in, nrows, cols, gs, packed, scale, stats);
+}
+
+int ds_cpu_fp8_fp4_quant_rows(const ds_quant_spec *sp, const uint8_t *w, int64_t r0, int64_t nrows, int64_t cols,
+                              const float *fp8_scale, int64_t scale_cols, int br, int bc, float gs, uint8_t *packed,
+                              uint8_t *scale, ds_quant_row_stats *stats) {
+    const char *why = fp4_chunk_error(sp, nrows, cols);
+    if (why) return ds_fail(DS_EXIT_INPUT, "quantize fp4: %s (%lld x %lld)", why, (long long)nrows, (long long)cols);
+    if (br <= 0 || bc <= 0 || r0 < 0) return ds_fail(DS_EXIT_INPUT, "quantize fp4: FP8 block %d x %d", br, bc);
+    row_src in = {NULL, w, r0, scale_cols, fp8_scale, br, bc};
+    return fp4_rows_from(sp, &in, nrows, cols, gs, packed, scale, stats);
 }
 
 int ds_cpu_fp4_unpack_rows(const ds_quant_spec *sp, const uint8_t *packed, const uint8_t *scale, float gs,

@@ -7,6 +7,7 @@
 #include "kernels/kernels.h"
 #include "quant/quant_core.h"
 #include "common/util.h"
+#include "kernels/cpu/fp8_row.h"
 
 #include <stdlib.h>
 #include <math.h>
@@ -62,8 +63,8 @@ static dsq_params choose_params(const float *v, int64_t g, const ds_quant_spec *
  * with gcc's vector extensions; every float operation is the core's, one for
  * one (IEEE division, no contraction), the round-half-even of a value already
  * clamped to [qmin, qmax] is the 1.5*2^23 addition (exact there, the default
- * rounding mode as nearbyintf's), and the row's double sums run in increasing
- * column as before, so bytes and statistics are the same. */
+ * rounding mode as nearbyintf's), so the bytes are the same. The row's
+ * statistics are fp8_row.h's (eight double lane sums in a fixed order). */
 typedef float v8f __attribute__((vector_size(32)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
@@ -76,14 +77,13 @@ typedef int32_t v8i __attribute__((vector_size(32)));
         (v8f)(SEL(nan_, (x_ >> 16) | 0x40u, (x_ + 0x7FFFu + ((x_ >> 16) & 1u)) >> 16) << 16);                 \
     })
 
-__attribute__((target_clones("avx2", "default"))) static void rtn_row_fast(const float *v, int64_t cols, int64_t gs,
-                                                                           int bits, int symmetric, uint32_t *packed,
-                                                                           uint16_t *scale, int8_t *zps,
-                                                                           ds_quant_row_stats *st) {
+FR_INLINE void rtn_row_body(const float *v, int64_t cols, int64_t gs, int bits, int symmetric, uint32_t *packed,
+                                uint16_t *scale, int8_t *zps, ds_quant_row_stats *st) {
     const int pf = 32 / bits;
     const float qmin = (float)dsq_qmin(bits), qmax = (float)dsq_qmax(bits);
     const int64_t ng = cols / gs;
-    double err = 0, ref = 0, mxe = 0, nonfinite = 0;
+    fr_stats acc;
+    fr_stats_init(&acc);
     for (int64_t g = 0; g < ng; g++) {
         const float *gv = v + g * gs;
         v8f lo8 = (v8f){0} + INFINITY, hi8 = (v8f){0} - INFINITY;
@@ -104,7 +104,7 @@ __attribute__((target_clones("avx2", "default"))) static void rtn_row_fast(const
         scale[g] = p.scale;
         if (zps) zps[g] = (int8_t)p.zp;
         const float zpf = (float)p.zp;
-        uint32_t *out = packed + g * (gs / pf);
+        uint8_t *out = (uint8_t *)(packed + g * (gs / pf));
         for (int64_t k = 0; k < gs; k += 8) {
             v8f x;
             memcpy(&x, gv + k, sizeof x);
@@ -118,41 +118,52 @@ __attribute__((target_clones("avx2", "default"))) static void rtn_row_fast(const
             q = (v8i)SEL(nan, (v8i){0}, q);
             v8u c = (v8u)(q + (1 << (bits - 1))) & ((1u << bits) - 1u);
             v8f d = RBF8(__builtin_convertvector(q - p.zp, v8f) * s) - x;
-            if (bits == 4) {
-                uint32_t word = 0;
-                for (int l = 0; l < 8; l++) word |= c[l] << (l * 4);
-                out[k / 8] = word;
-            } else {
-                out[k / 4] = c[0] | c[1] << 8 | c[2] << 16 | c[3] << 24;
-                out[k / 4 + 1] = c[4] | c[5] << 8 | c[6] << 16 | c[7] << 24;
-            }
-            for (int l = 0; l < 8; l++) {
-                float xf = x[l];
-                if (!dsq_isfinite(xf)) {
-                    nonfinite += 1;
-                    continue;
-                }
-                double dd = (double)d[l];
-                double ad = dd < 0 ? -dd : dd;
-                err += dd * dd;
-                ref += (double)xf * xf;
-                if (ad > mxe) mxe = ad;
-            }
+            /* words are little-endian bytes: INT8 one code a byte, INT4 two (the even column low) */
+            if (bits == 4) fr_pack_nibbles(c, out + k / 2);
+            else fr_pack_bytes(c, out + k);
+            fr_stats_add(&acc, x, d);
         }
     }
-    st->err_sq = err;
-    st->ref_sq = ref;
-    st->max_abs_err = mxe;
-    st->nonfinite = nonfinite;
+    fr_stats_end(&acc, st);
 }
 
-int ds_cpu_quant_rows(const ds_quant_spec *sp, const void *w, ds_dtype w_dtype, int64_t nrows, int64_t cols,
-                      uint32_t *packed, uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats) {
-    const char *why = dsq_chunk_error(sp->bits, sp->group_size, nrows, cols);
-    if (why) return ds_fail(DS_EXIT_INPUT, "quantize: %s (bits %d, group %d, %lld x %lld)", why, sp->bits,
-                            sp->group_size, (long long)nrows, (long long)cols);
-    if (w_dtype != DS_BF16 && w_dtype != DS_F32)
-        return ds_fail(DS_EXIT_INPUT, "quantize: input must be BF16 or F32, not %s", ds_dtype_name(w_dtype));
+__attribute__((target_clones("avx2", "default"))) static void rtn_row_fast(const float *v, int64_t cols, int64_t gs,
+                                                                           int bits, int symmetric, uint32_t *packed,
+                                                                           uint16_t *scale, int8_t *zps,
+                                                                           ds_quant_row_stats *st) {
+    rtn_row_body(v, cols, gs, bits, symmetric, packed, scale, zps, st);
+}
+
+/* An FP8 row decoded (fp8_row.h) and quantized, in one call so the decoded
+ * row stays in this core's cache. */
+__attribute__((target_clones("avx2", "default"))) static void fp8_row_fast(const uint8_t *src, const float *srow,
+                                                                           int bc, float *v, int64_t cols, int64_t gs,
+                                                                           int bits, int symmetric, uint32_t *packed,
+                                                                           uint16_t *scale, int8_t *zps,
+                                                                           ds_quant_row_stats *st) {
+    fr_decode_row(src, cols, srow, bc, v);
+    rtn_row_body(v, cols, gs, bits, symmetric, packed, scale, zps, st);
+}
+
+__attribute__((target_clones("avx2", "default"))) static void fp8_row_decode(const uint8_t *src, const float *srow,
+                                                                             int bc, float *v, int64_t cols) {
+    fr_decode_row(src, cols, srow, bc, v);
+}
+
+/* Where a chunk's rows come from: BF16/F32 rows, or FP8 rows [r0, r0+nrows)
+ * of a weight with 2-D block scales (decoded per row, fp8_row.h). */
+typedef struct {
+    const void *w;
+    ds_dtype dtype;
+    int64_t r0, scale_cols;
+    const float *scale;
+    int br, bc;
+} row_src;
+
+static int quant_rows_from(const ds_quant_spec *sp, const row_src *in, int64_t nrows, int64_t cols, uint32_t *packed,
+                           uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats) {
+    const void *w = in->w;
+    const ds_dtype w_dtype = in->dtype;
     const int bits = sp->bits, pf = 32 / bits;
     const int64_t gs = sp->group_size ? sp->group_size : cols, ng = cols / gs, wpr = cols / pf;
     int8_t *zps = sp->symmetric ? NULL : xmalloc((size_t)(nrows * ng) + 1);
@@ -163,13 +174,25 @@ int ds_cpu_quant_rows(const ds_quant_spec *sp, const void *w, ds_dtype w_dtype, 
         float *v = xmalloc((size_t)cols * sizeof(float));
 #pragma omp for schedule(dynamic, 1)
         for (int64_t i = 0; i < nrows; i++) {
-            load_row(w, w_dtype, i, cols, v);
             ds_quant_row_stats st = {0, 0, 0, 0};
-            if (fast) {
-                rtn_row_fast(v, cols, gs, bits, sp->symmetric, packed + i * wpr, scale + i * ng,
-                             zps ? zps + i * ng : NULL, &st);
-                if (stats) stats[i] = st;
-                continue;
+            if (w_dtype == DS_F8_E4M3) {
+                const uint8_t *src = (const uint8_t *)w + i * cols;
+                const float *srow = in->scale + ((in->r0 + i) / in->br) * in->scale_cols;
+                if (fast) {
+                    fp8_row_fast(src, srow, in->bc, v, cols, gs, bits, sp->symmetric, packed + i * wpr,
+                                 scale + i * ng, zps ? zps + i * ng : NULL, &st);
+                    if (stats) stats[i] = st;
+                    continue;
+                }
+                fp8_row_decode(src, srow, in->bc, v, cols);
+            } else {
+                load_row(w, w_dtype, i, cols, v);
+                if (fast) {
+                    rtn_row_fast(v, cols, gs, bits, sp->symmetric, packed + i * wpr, scale + i * ng,
+                                 zps ? zps + i * ng : NULL, &st);
+                    if (stats) stats[i] = st;
+                    continue;
+                }
             }
             for (int64_t g = 0; g < ng; g++) {
                 const float *gv = v + g * gs;
@@ -216,4 +239,26 @@ int ds_cpu_quant_rows(const ds_quant_spec *sp, const void *w, ds_dtype w_dtype, 
         free(zps);
     }
     return 0;
+}
+
+int ds_cpu_quant_rows(const ds_quant_spec *sp, const void *w, ds_dtype w_dtype, int64_t nrows, int64_t cols,
+                      uint32_t *packed, uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats) {
+    const char *why = dsq_chunk_error(sp->bits, sp->group_size, nrows, cols);
+    if (why) return ds_fail(DS_EXIT_INPUT, "quantize: %s (bits %d, group %d, %lld x %lld)", why, sp->bits,
+                            sp->group_size, (long long)nrows, (long long)cols);
+    if (w_dtype != DS_BF16 && w_dtype != DS_F32)
+        return ds_fail(DS_EXIT_INPUT, "quantize: input must be BF16 or F32, not %s", ds_dtype_name(w_dtype));
+    row_src in = {w, w_dtype, 0, 0, NULL, 0, 0};
+    return quant_rows_from(sp, &in, nrows, cols, packed, scale, zero_point, stats);
+}
+
+int ds_cpu_fp8_quant_rows(const ds_quant_spec *sp, const uint8_t *w, int64_t r0, int64_t nrows, int64_t cols,
+                          const float *fp8_scale, int64_t scale_cols, int br, int bc, uint32_t *packed,
+                          uint16_t *scale, uint32_t *zero_point, ds_quant_row_stats *stats) {
+    const char *why = dsq_chunk_error(sp->bits, sp->group_size, nrows, cols);
+    if (why) return ds_fail(DS_EXIT_INPUT, "quantize: %s (bits %d, group %d, %lld x %lld)", why, sp->bits,
+                            sp->group_size, (long long)nrows, (long long)cols);
+    if (br <= 0 || bc <= 0 || r0 < 0) return ds_fail(DS_EXIT_INPUT, "quantize: FP8 block %d x %d", br, bc);
+    row_src in = {w, DS_F8_E4M3, r0, scale_cols, fp8_scale, br, bc};
+    return quant_rows_from(sp, &in, nrows, cols, packed, scale, zero_point, stats);
 }

@@ -17,12 +17,13 @@ no_index() { [ ! -e "$1/model.safetensors.index.json" ]; }
 # same_as_ref OUT: every reference file has the same bytes in OUT
 same_as_ref() { local f; for f in "$REF"/*; do cmp -s "$f" "$1/$(basename "$f")" || return 1; done; }
 
-# --- EFBIG in the middle of the first shard (every shard is > 2 MB) -----------
+# --- EFBIG in the middle of a shard (every shard is > 2 MB; the executor fills
+# several at once, so which one meets the limit first depends on its lanes) ---
 OUT=$TMP/efbig
 expect_rc "EFBIG: exit 4" 4 bash -c 'trap "" XFSZ; ulimit -f 2000; exec "$@"' _ \
     "$DSCONV" fp8-to-bf16 "$IN" "$OUT" --quiet
 expect_err "EFBIG: message says File too large" "File too large"
-expect_err "EFBIG: message names the shard" "model-00001-of-00003.safetensors"
+check "EFBIG: message names the shard" grep -qE "model-0000[1-3]-of-00003.safetensors" "$TMP/err"
 check "EFBIG: temporary files removed" no_tmp_files "$OUT"
 check "EFBIG: no index in OUT" no_index "$OUT"
 check "EFBIG: no shard under its final name" bash -c "! ls '$OUT' | grep -q safetensors"
