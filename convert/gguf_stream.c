@@ -6,19 +6,22 @@
  * or a run of heads of kv_b_proj's two halves - each with its own output
  * offset and size. Every worker (one per --threads) takes the next unit in
  * file order and does all of it: the input pages (the shard is mapped),
- * the encoding, the output bytes. With the file mapped (the default where the
- * file system reserves blocks), the encoder stores straight into the page
- * cache, so no copy follows the encoding and the page-cache writes themselves
- * run on every core; otherwise each worker pwrites its unit from a staging
- * buffer. No thread waits on another, and no OpenMP team spins beside a
- * writer thread: a worker calls the kernels on its own (nested regions are
- * one thread).
+ * the encoding, the output bytes, which it pwrites at the unit's offset (the
+ * default). No OpenMP team spins beside a writer thread: a worker calls the
+ * kernels on its own (nested regions are one thread). The kernel serializes
+ * buffered writes to one file (ext4 holds the inode lock for each), so two
+ * variants are there to measure against that: --writers N hands the encoded
+ * units through a buffer pool to N threads that only write; --io mmap maps
+ * the (reserved) file and encodes straight into the page cache, with no copy
+ * and no lock but every page zeroed and faulted in first (slower than pwrite
+ * on ext4, measured on the H200).
  *
  * Memory: per worker two scratch buffers of float32 rows (BATCH_ELEMS, or a
- * row or a head where larger) and, in pwrite mode, one unit of output; the
- * input and output pages a unit touched are unmapped when it is done
- * (they stay in the page cache), so resident memory is about
- * workers x (unit in + unit out + scratch), whatever the model.
+ * row or a head where larger) and one unit of output (with --writers: a pool
+ * of workers + 2N; with mmap: none); the input pages a unit read (and with
+ * mmap the output pages it wrote) are unmapped when it is done (they stay in
+ * the page cache), so resident memory is about workers x (unit in + unit out
+ * + scratch), whatever the model.
  *
  * CUDA (--device cuda): worker 0 - the thread whose device --device chose -
  * encodes its units on the GPU (FP8 or BF16 rows copied there, dequantized,
@@ -273,14 +276,16 @@ static int cpu_unit(const gg_run *r, const gg_unit *u, uint8_t *dst, float *f, f
 /* Units the GPU takes: rows of FP8 (read as fp8-to-bf16 does) or BF16 into a
  * type that needs encoding. The rest (F32 copies, BF16 look-ups, the kv_b
  * transposes, F16/F32 sources) are the CPU's. */
-static int gpu_takes(const gg_run *r, const gg_unit *u) {
+static int gpu_can(const gg_run *r, const gg_unit *u) {
     const ds_gg_tensor *t = &r->p->t[u->t];
-    if (!r->gpu || t->type == DS_GGML_F32 || (t->kind != DS_GG_PLAIN && t->kind != DS_GG_STACK) ||
+    if (t->type == DS_GGML_F32 || (t->kind != DS_GG_PLAIN && t->kind != DS_GG_STACK) ||
         bf16_direct(r, t, u->si))
         return 0;
     ds_dtype sd = t->src[u->si]->info->dtype;
     return sd == DS_BF16 || (sd == DS_F8_E4M3 && !r->fp8_f32);
 }
+
+static int gpu_takes(const gg_run *r, const gg_unit *u) { return r->gpu && gpu_can(r, u); }
 
 /* On the GPU, on the legacy default stream of worker 0's device: copy the
  * rows there, FP8 -> BF16 (the same kernel as fp8-to-bf16), widen, encode
@@ -445,12 +450,16 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
         int64_t need = t->kind == DS_GG_KB || t->kind == DS_GG_VB ? t->ne[0] * t->ne[1] : t->cols;
         if (need > r.cap) r.cap = need;
     }
-    int64_t max_elems = 1; /* of a unit the GPU may take */
+    int64_t max_elems = 0; /* of a unit the GPU may take; 0: none (bf16 from FP8: no GPU context at all) */
     for (int64_t k = 0; k < r.nu; k++)
-        if (r.u[k].n * p->t[r.u[k].t].cols > max_elems) max_elems = r.u[k].n * p->t[r.u[k].t].cols;
+        if (gpu_can(&r, &r.u[k]) && r.u[k].n * p->t[r.u[k].t].cols > max_elems) max_elems = r.u[k].n * p->t[r.u[k].t].cols;
     const ds_device *dev = NULL;
+    int on_cuda = 0;
     if (!rc && !o->resolve_device) rc = ds_device_get(o->use_cuda, &dev);
-    if (!rc && dev && dev->gpu) r.gpu = dev; /* worker 0 allocates its buffers (below) */
+    if (!rc && dev && dev->gpu) {
+        on_cuda = 1;
+        if (max_elems) r.gpu = dev; /* worker 0 allocates its buffers (below) */
+    }
     int nw = omp_get_max_threads();
     if (nw < 1) nw = 1;
     r.nwriters = base ? 0 : o->writers;
@@ -492,7 +501,10 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
                 /* --device auto/cuda: CUDA starts here, while the others work */
                 int use = 0, grc = o->resolve_device(o->resolve_ctx, &use);
                 const ds_device *g = NULL;
-                if (!grc && use && !(grc = ds_device_get(1, &g))) r.gpu = g;
+                if (!grc && use && !(grc = ds_device_get(1, &g))) {
+                    on_cuda = 1;
+                    if (max_elems) r.gpu = g;
+                }
                 if (grc) set_err(&r, grc);
             }
             if (me == 0 && r.gpu && !__atomic_load_n(&r.err, __ATOMIC_RELAXED)) {
@@ -557,7 +569,7 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     st->read_busy = total.read;
     st->transform_busy = total.xf;
     st->write_busy = total.write;
-    st->gpu = r.gpu != NULL;
+    st->gpu = on_cuda;
     st->gpu_bytes = r.gpu_bytes;
     st->peak_anon = r.peak_anon;
     if (r.gpu) { r.gpu->free(r.dw); r.gpu->free(r.dbf); r.gpu->free(r.df); r.gpu->free(r.dq); r.gpu->free(r.dscale); }

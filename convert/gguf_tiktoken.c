@@ -32,7 +32,6 @@
 #include "common/json.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,21 +261,6 @@ int ds_bpe_parts(const uint8_t *tok, size_t n, int64_t max_rank, ds_bpe_rank_fn 
     return m;
 }
 
-/* ---- side files ------------------------------------------------------------- */
-/* DIR/NAME read whole (at most max bytes), through the checkpoint's tree. */
-static int side_file(const char *dir, const char *name, size_t max, char **text, size_t *len) {
-    ds_tree t;
-    char *real = NULL;
-    int is_dir = 0;
-    int rc = ds_tree_init(&t, dir);
-    if (!rc) rc = ds_tree_member(&t, name, &real, &is_dir);
-    if (!rc && is_dir) rc = ds_fail(DS_EXIT_INPUT, "%s/%s: is a directory", dir, name);
-    if (!rc) rc = ds_read_file_max(real, max, text, len);
-    ds_tree_free(&t);
-    free(real);
-    return rc;
-}
-
 /* Kimi's split pattern (the pat_str of tokenization_kimi.py /
  * tokenization_moonshot.py), its alternatives in order, as the source spells
  * them in raw strings; and the special-token layout the rules above assume. */
@@ -323,7 +307,7 @@ static int recognize_pre(const char *dir, const cJSON *tc) {
                      "pattern there to tell the pre-tokenizer%s", pp, cls, hint);
         goto out;
     }
-    if ((rc = side_file(dir, py, MAX_TOKENIZER_PY_BYTES, &src, &len))) goto out;
+    if ((rc = ds_gguf_side_text(dir, py, MAX_TOKENIZER_PY_BYTES, &src, &len))) goto out;
     const char *at = src;
     for (size_t i = 0; i < sizeof KIMI_PAT / sizeof *KIMI_PAT && !rc; i++) {
         const char *f = strstr(at, KIMI_PAT[i]);
@@ -341,93 +325,27 @@ out:
 }
 
 /* ---- SpecialVocab without tokenizer.json ------------------------------------------ */
-static const char *SPECIAL_TYPES[] = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
-static const char *SPECIAL_KEYS[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                                     "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
-                                     "tokenizer.ggml.padding_token_id", NULL /* cls: the writer has no key */,
-                                     "tokenizer.ggml.mask_token_id"};
-#define N_SPECIAL 7
-
-/* The chat template: tokenizer_config.json's chat_template when the key is
- * there (null: none), else chat_template.jinja, else chat_template.json's.
- * *out malloc'd or NULL. */
-static int chat_template(const char *dir, const cJSON *tc, char **out) {
-    *out = NULL;
-    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
-    int rc = 0;
-    if (ct) {
-        if (cJSON_IsString(ct)) *out = xstrdup(ct->valuestring);
-        else if (cJSON_IsArray(ct))
-            return ds_fail(DS_EXIT_INPUT, "%s/tokenizer_config.json: chat_template is a list of named templates; to-gguf "
-                           "writes one template (--no-vocab leaves the tokenizer out)", dir);
-        return 0; /* null or another type: the converter writes none */
-    }
-    char *jp = ds_path_join(dir, "chat_template.jinja"), *ap = ds_path_join(dir, "additional_chat_templates");
-    if (ds_path_exists(jp)) {
-        if (ds_is_dir(ap)) {
-            DIR *d = opendir(ap);
-            struct dirent *e;
-            while (d && (e = readdir(d)) && !rc) {
-                size_t l = strlen(e->d_name);
-                if (l > 6 && !strcmp(e->d_name + l - 6, ".jinja"))
-                    rc = ds_fail(DS_EXIT_INPUT, "%s: named chat templates beside chat_template.jinja; to-gguf writes one "
-                                 "template", ap);
-            }
-            if (d) closedir(d);
-        }
-        size_t len;
-        if (!rc) rc = side_file(dir, "chat_template.jinja", DS_MAX_CONFIG_BYTES, out, &len);
-    } else {
-        char *cp = ds_path_join(dir, "chat_template.json");
-        if (ds_path_exists(cp)) {
-            cJSON *j = ds_gguf_side_json(dir, "chat_template.json", 1, &rc);
-            const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "chat_template");
-            if (cJSON_IsString(t)) *out = xstrdup(t->valuestring);
-            else if (cJSON_IsArray(t))
-                rc = ds_fail(DS_EXIT_INPUT, "%s: chat_template is a list of named templates; to-gguf writes one template", cp);
-            cJSON_Delete(j);
-        }
-        free(cp);
-    }
-    free(jp); free(ap);
-    return rc;
-}
 
 static int special_vocab(ds_gguf_kv *kv, const char *dir, const cJSON *tc) {
     int rc = 0;
     char *chat = NULL;
-    int add_set[N_SPECIAL] = {0}, add_val[N_SPECIAL] = {0};
+    int add_set[DS_N_SPECIAL] = {0}, add_val[DS_N_SPECIAL] = {0};
     if (cJSON_IsObject(tc) && tc->child) { /* an empty tokenizer_config.json counts as none */
-        DS_TRY(chat_template(dir, tc, &chat));
-        for (int s = 0; s < N_SPECIAL; s++) {
+        DS_TRY(ds_gguf_chat_template(dir, tc, &chat));
+        for (int s = 0; s < DS_N_SPECIAL; s++) {
             char key[32];
-            snprintf(key, sizeof key, "add_%s_token", SPECIAL_TYPES[s]);
+            snprintf(key, sizeof key, "add_%s_token", ds_special_types[s]);
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(tc, key);
             if (cJSON_IsBool(a)) { add_set[s] = 1; add_val[s] = cJSON_IsTrue(a); }
         }
         /* bos_token & co. name tokenizer.json's added tokens; there is none here */
     }
-    int sid_set[N_SPECIAL] = {0};
-    int64_t sid[N_SPECIAL];
-    cJSON *cfg = ds_gguf_side_json(dir, "config.json", 0, &rc);
-    if (rc) { free(chat); return rc; }
-    for (int s = 0; s < N_SPECIAL && cfg; s++) {
-        char key[32];
-        snprintf(key, sizeof key, "%s_token_id", SPECIAL_TYPES[s]);
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-        if (!v || cJSON_IsNull(v)) v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "text_config"), key);
-        int64_t id;
-        if (cJSON_IsBool(v)) id = cJSON_IsTrue(v); /* Python's bool is an int */
-        else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) id = (int64_t)v->valuedouble;
-        else continue;
-        if (id < 0) { rc = ds_fail(DS_EXIT_INPUT, "%s/config.json: %s is negative", dir, key); break; }
-        if (id > UINT32_MAX) { rc = ds_fail(DS_EXIT_INPUT, "%s/config.json: %s does not fit 32 bits", dir, key); break; }
-        sid_set[s] = 1; sid[s] = id;
-    }
-    cJSON_Delete(cfg);
+    int sid_set[DS_N_SPECIAL] = {0}, sid_order[DS_N_SPECIAL], n_sid = 0;
+    int64_t sid[DS_N_SPECIAL];
+    rc = ds_gguf_config_token_ids(dir, sid_set, sid, sid_order, &n_sid);
     if (!rc) {
-        for (int s = 0; s < N_SPECIAL; s++)
-            if (sid_set[s] && SPECIAL_KEYS[s]) ds_gguf_kv_u32(kv, SPECIAL_KEYS[s], (uint32_t)sid[s]);
+        for (int k = 0; k < n_sid; k++)
+            if (ds_special_keys[sid_order[k]]) ds_gguf_kv_u32(kv, ds_special_keys[sid_order[k]], (uint32_t)sid[sid_order[k]]);
         if (add_set[0]) ds_gguf_kv_bool(kv, "tokenizer.ggml.add_bos_token", add_val[0]);
         if (add_set[1]) ds_gguf_kv_bool(kv, "tokenizer.ggml.add_eos_token", add_val[1]);
         if (add_set[3]) ds_gguf_kv_bool(kv, "tokenizer.ggml.add_sep_token", add_val[3]);
@@ -462,7 +380,7 @@ int ds_gguf_tiktoken_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const 
     byte_chars_init(&bc);
 
     if (!pre && (rc = recognize_pre(dir, tc))) goto done;
-    if ((rc = side_file(dir, "tiktoken.model", MAX_TIKTOKEN_BYTES, &text, &len))) goto done;
+    if ((rc = ds_gguf_side_text(dir, "tiktoken.model", MAX_TIKTOKEN_BYTES, &text, &len))) goto done;
     if ((rc = ranks_parse(path, text, len, &r))) goto done;
     free(text);
     text = NULL;

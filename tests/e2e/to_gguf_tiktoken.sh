@@ -84,6 +84,13 @@ sed 's/"\[EOT\]"/"[EOS]"/' "$M/tokenizer_config.json" > "$TMP/tk-dup/tokenizer_c
 expect_rc "two special ids of one name: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-dup" "$TMP/x.gguf"
 expect_err "names both ids" "special tokens 1001 and 1009 are both"
 
+mkdir -p "$TMP/tk-same"
+cp -P "$M"/* "$TMP/tk-same/"
+rm "$TMP/tk-same/tokenizer_config.json"
+sed 's/"<|im_user|>"/"and"/' "$M/tokenizer_config.json" > "$TMP/tk-same/tokenizer_config.json"
+expect_rc "a special name that is also a rank's string: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-same" "$TMP/x.gguf"
+expect_err "names the id and the rank" "special token 1003 'and' is also the token of rank"
+
 # A side file reached through a link leaving the checkpoint is refused (MANUAL "Security").
 mkdir -p "$TMP/tk-link" "$TMP/elsewhere"
 cp -P "$M"/* "$TMP/tk-link/"
@@ -101,3 +108,25 @@ cp "$TOK"/* "$TMP/tk-v32/"
 expect_rc "deepseek_v32 refused: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-v32" "$TMP/x.gguf"
 expect_err "names the model_type" "deepseek_v32"
 expect_err "says why (llama.cpp's deepseek32 architecture)" "deepseek32"
+
+# SpecialVocab's other roads, against the converter (tests/data/tok-variants, mk_vocab_variants.py):
+# the chat template from chat_template.jinja (tiktoken path); normalizer keys, cls_token as BOS and
+# chat_template null beside a .jinja (tokenizer.json path).
+mk kimi "$TMP/tv-kj/Model"
+rm "$TMP/tv-kj/Model/tokenizer_config.json"
+cp "$DATA"/tok-variants/kimi-jinja/* "$TMP/tv-kj/Model/"
+expect_rc "tiktoken + chat_template.jinja runs" 0 "$DSCONV" to-gguf "$TMP/tv-kj/Model" "$TMP/tv-kj.gguf" --type q8_0 --quiet --no-sync
+check "chat template from chat_template.jinja = converter" [ "$(hash "$TMP/tv-kj.gguf")" = "$(refhash vocab-kimi-jinja-q8_0)" ]
+"$SAMPLE" --out "$TMP/tv-dv/Model" --quiet
+rm -f "$TMP/tv-dv/Model/tokenizer_config.json"
+cp "$DATA"/tok-variants/deepseek/* "$TMP/tv-dv/Model/"
+expect_rc "tokenizer.json variant runs" 0 "$DSCONV" to-gguf "$TMP/tv-dv/Model" "$TMP/tv-dv.gguf" --type q8_0 --quiet --no-sync
+check "normalizer keys, cls as BOS, null template = converter" [ "$(hash "$TMP/tv-dv.gguf")" = "$(refhash vocab-deepseek-variant-q8_0)" ]
+check "normalizer.strip_accents written" grep -q "tokenizer.ggml.normalizer.strip_accents" "$TMP/tv-dv.gguf"
+check "chat_template null: no template" bash -c "! grep -q tokenizer.chat_template '$TMP/tv-dv.gguf'"
+# a chat_template.jinja linked outside the checkpoint is refused, not embedded
+mkdir -p "$TMP/tv-link"
+cp -P "$TMP/tv-kj/Model"/* "$TMP/tv-link/"
+rm "$TMP/tv-link/chat_template.jinja"
+ln -s "$TMP/elsewhere/tiktoken.model" "$TMP/tv-link/chat_template.jinja"
+expect_rc "chat_template.jinja linked outside the checkpoint: exit 3" 3 "$DSCONV" to-gguf "$TMP/tv-link" "$TMP/x.gguf"
