@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# stage_probe.sh [--size-gb X] [--dir DIR] - where each converting command spends
+# stage_probe.sh [--size-gb X] [--dir DIR] [--no-gguf] - where each converting command spends
 # its time: one v3-bench FP8 sample, the I/O floor (bench/floor.sh: fastest of 3 cat of the
 # input, fastest of 3 dd of as many bytes as each output), and for each command its wall seconds beside the
 # executor's --json "stages_seconds" (setup, alloc, pipeline wall; reader,
@@ -8,8 +8,8 @@
 #   make -j16 all && bash bench/stage_probe.sh --size-gb 8
 set -u
 cd "$(dirname "$0")/.." || exit 1
-SIZE=8 DIR=${TMPDIR:-/tmp}/dsconv-stage-probe
-while [ $# -gt 0 ]; do case $1 in --size-gb) SIZE=$2; shift 2;; --dir) DIR=$2; shift 2;; *) echo "usage: $0 [--size-gb X] [--dir DIR]"; exit 2;; esac; done
+SIZE=8 DIR=${TMPDIR:-/tmp}/dsconv-stage-probe GGUF=1
+while [ $# -gt 0 ]; do case $1 in --size-gb) SIZE=$2; shift 2;; --dir) DIR=$2; shift 2;; --no-gguf) GGUF=0; shift;; *) echo "usage: $0 [--size-gb X] [--dir DIR] [--no-gguf]"; exit 2;; esac; done
 D=$PWD/bin/dsconv IN=$DIR/in
 . bench/floor.sh
 calc() { awk "BEGIN { printf \"%.3f\", $1 }"; }
@@ -46,6 +46,7 @@ done
 probe "to-bf16 cpu" "$DIR/o" "$D" to-bf16 "$IN" "$DIR/o" --device cpu --threads "$T"
 [ $gpu = 1 ] && probe "to-bf16 cuda" "$DIR/o" "$D" to-bf16 "$IN" "$DIR/o" --device cuda
 for t in bf16 q8_0; do
+    [ $GGUF = 1 ] || break
     probe "to-gguf $t cpu" "$DIR/o.gguf" "$D" to-gguf "$IN" "$DIR/o.gguf" --type $t --device cpu --threads "$T"
     [ $gpu = 1 ] && probe "to-gguf $t cuda" "$DIR/o.gguf" "$D" to-gguf "$IN" "$DIR/o.gguf" --type $t --device cuda
 done

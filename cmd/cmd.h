@@ -4,6 +4,8 @@
 #ifndef DS_CMD_H
 #define DS_CMD_H
 
+#include <pthread.h>
+
 typedef struct {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -37,6 +39,23 @@ int ds_parse_device(const char *s, ds_device_req *d);
  * cuda:K, makes device K current); asking for cuda where there is none, or
  * for a K that is not visible, is DS_EXIT_USAGE with the reason. */
 int ds_resolve_device(ds_device_req d, int *use_cuda);
+/* The same in two steps, so that creating the CUDA context (about half a
+ * second on an H200) overlaps opening and planning: _start resolves on a
+ * thread where that needs CUDA (otherwise it does nothing yet), _join waits and
+ * gives ds_resolve_device's result and messages, and makes device K current
+ * for the calling thread too. Every started probe must be joined. */
+typedef struct {
+    ds_device_req d;
+    int threaded;            /* a thread was started, not yet joined */
+    int done;                /* resolved: joining again gives the same answer */
+    pthread_t th;
+    int selected, avail;     /* cuda:K made current; CUDA usable */
+    char why[256];
+} ds_device_probe;
+void ds_resolve_device_start(ds_device_req d, ds_device_probe *pr);
+/* Whether _start left the answer pending on a thread (CUDA asked or auto, a GPU driver present). */
+static inline int ds_resolve_device_pending(const ds_device_probe *pr) { return pr->threaded; }
+int ds_resolve_device_join(ds_device_probe *pr, int *use_cuda);
 /* Sets the OpenMP thread count when n > 0. */
 void ds_set_threads(int n);
 /* Parses a positive integer option value; DS_EXIT_USAGE naming the option otherwise. */

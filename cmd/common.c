@@ -2,11 +2,14 @@
 #include "cmd/cmd.h"
 #include "common/util.h"
 #include "kernels/gpu.h" /* ds_cuda_available */
+#include "kernels/device.h" /* ds_device_cuda: NULL in a build without CUDA */
 
 #include <errno.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int ds_parse_device(const char *s, ds_device_req *d) {
     memset(d, 0, sizeof *d);
@@ -28,15 +31,49 @@ int ds_parse_device(const char *s, ds_device_req *d) {
     return 0;
 }
 
-int ds_resolve_device(ds_device_req d, int *use_cuda) {
-    char why[256] = "";
+/* What resolving needs of CUDA: K current (on the calling thread), then
+ * whether CUDA is usable, which creates the context. */
+static void probe_cuda(ds_device_probe *pr) {
     /* Choose the device before anything else touches CUDA, so every later call uses it. */
-    if (d.has_index && !ds_cuda_select_device(d.index, why, sizeof why))
-        return ds_fail(DS_EXIT_USAGE, "--device cuda:%d: %s", d.index, why);
-    int avail = d.kind == DS_DEV_CPU ? 0 : ds_cuda_available(why, sizeof why);
-    if (d.kind == DS_DEV_CUDA && !avail) return ds_fail(DS_EXIT_USAGE, "--device cuda: CUDA is not available: %s", why);
-    *use_cuda = avail;
+    pr->selected = !pr->d.has_index || ds_cuda_select_device(pr->d.index, pr->why, sizeof pr->why);
+    if (pr->selected) pr->avail = pr->d.kind == DS_DEV_CPU ? 0 : ds_cuda_available(pr->why, sizeof pr->why);
+}
+static void *probe_main(void *arg) {
+    probe_cuda(arg);
+    return NULL;
+}
+
+void ds_resolve_device_start(ds_device_req d, ds_device_probe *pr) {
+    memset(pr, 0, sizeof *pr);
+    pr->d = d;
+    /* --device cpu, a build without CUDA and a machine without an NVIDIA
+     * driver answer at once (without a thread): nothing changes for them. */
+    if (d.kind == DS_DEV_CPU || !ds_device_cuda() || access("/dev/nvidiactl", F_OK) != 0) return;
+    pr->threaded = pthread_create(&pr->th, NULL, probe_main, pr) == 0;
+}
+
+int ds_resolve_device_join(ds_device_probe *pr, int *use_cuda) {
+    if (pr->threaded) {
+        pthread_join(pr->th, NULL);
+        pr->threaded = 0;
+        /* The current device is per thread: make K current here too (the context exists: cheap). */
+        if (pr->selected && pr->d.has_index) pr->selected = ds_cuda_select_device(pr->d.index, pr->why, sizeof pr->why);
+    } else if (!pr->done)
+        probe_cuda(pr);
+    pr->done = 1;
+    ds_device_req d = pr->d;
+    if (!pr->selected) return ds_fail(DS_EXIT_USAGE, "--device cuda:%d: %s", d.index, pr->why);
+    if (d.kind == DS_DEV_CUDA && !pr->avail)
+        return ds_fail(DS_EXIT_USAGE, "--device cuda: CUDA is not available: %s", pr->why);
+    *use_cuda = pr->avail;
     return 0;
+}
+
+int ds_resolve_device(ds_device_req d, int *use_cuda) {
+    ds_device_probe pr;
+    memset(&pr, 0, sizeof pr);
+    pr.d = d;
+    return ds_resolve_device_join(&pr, use_cuda);
 }
 
 void ds_set_threads(int n) {

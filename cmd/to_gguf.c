@@ -4,6 +4,7 @@
 #include "common/util.h"
 #include "common/fsafe.h"
 #include "convert/gguf_conv.h"
+#include "kernels/device.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,9 @@ static const char *usage =
     "convert_hf_to_gguf.py writes for the BF16 checkpoint: kv_b_proj split into\n"
     "attn_k_b (transposed) and attn_v_b, routed experts stacked into ffn_*_exps,\n"
     "norms, router and bias kept F32, MTP layers left out. The tokenizer.* keys\n"
-    "come from IN's tokenizer.json and tokenizer_config.json.\n"
+    "come from IN's tokenizer.json and tokenizer_config.json, or for Kimi-K2 and\n"
+    "Moonlight from tiktoken.model and tokenizer_config.json (pre kimi-k2: ranks,\n"
+    "special and reserved ids, merges rebuilt as the converter does).\n"
     "Streams in bounded memory; OUT appears only when complete.\n\n"
     ;
 
@@ -31,12 +34,13 @@ static const char *epilog =
 
 static int cb_io(const ds_option *opt, const char *arg) {
     int *io = opt->value;
-    if (!strcmp(arg, "auto")) *io = DS_GG_IO_AUTO;
-    else if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
+    if (!strcmp(arg, "mmap")) *io = DS_GG_IO_MMAP;
     else if (!strcmp(arg, "pwrite")) *io = DS_GG_IO_PWRITE;
-    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected auto, mmap or pwrite", arg);
+    else return ds_fail(DS_EXIT_USAGE, "--io %s: expected pwrite or mmap", arg);
     return 0;
 }
+
+static int resolve_device(void *ctx, int *use_cuda) { return ds_resolve_device(*(const ds_device_req *)ctx, use_cuda); }
 
 /* --type and --type-for fill the ggml types of ds_gguf_opts. */
 typedef struct {
@@ -73,7 +77,7 @@ int cmd_to_gguf(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.type = DS_GGML_BF16;
     int force = 0, rc = 0;
-    long threads = 0;
+    long threads = 0, writers = 1;
     ds_device_req dreq;
     memset(&dreq, 0, sizeof dreq);
     const char *pats[64];
@@ -94,7 +98,8 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("no-vocab", 0, &o.no_vocab, "write no tokenizer keys (llama.cpp then needs a vocab from elsewhere)"),
         DS_OPT_STRING_("tokenizer-pre", 0, &o.tokenizer_pre, "NAME",
                        "tokenizer.ggml.pre to write (default: deepseek-v3 for DeepSeek-V3's\n"
-                       "pre-tokenizer, which is recognized; others need this option)"),
+                       "pre-tokenizer, kimi-k2 for Kimi's tiktoken one, both recognized;\n"
+                       "others need this option; a tiktoken.model takes kimi-k2 only)"),
         DS_OPT_STRING_("name", 0, &o.name, "NAME", "general.name (default: from IN's directory name, as the converter)"),
         DS_OPT_FLAG_("fp8-f32", 0, &o.fp8_f32,
                      "read FP8 as float32 products (w * scale), as the converter does when\n"
@@ -110,11 +115,18 @@ int cmd_to_gguf(int argc, char **argv) {
         DS_OPT_FLAG_("quiet", 0, &o.quiet, "no progress on stderr"),
         DS_OPT_FLAG_("progress", 0, &o.progress, "progress on stderr even when it is not a terminal"),
         DS_OPT_FLAG_("no-sync", 0, &o.no_sync, "skip fsync before the rename"),
-        DS_OPT_CALLBACK_("io", &o.io, "auto|mmap|pwrite", cb_io,
-                         "how the workers write (the bytes are the same): mmap stores them\n"
-                         "straight into the mapped output, blocks reserved first (pwrite where\n"
-                         "the file system cannot reserve); pwrite writes each worker's buffer\n"
-                         "at its offset; auto (default): mmap, but pwrite on tmpfs"),
+        DS_OPT_CALLBACK_("io", &o.io, "pwrite|mmap", cb_io,
+                         "how the workers write (the bytes are the same): pwrite (default)\n"
+                         "writes each worker's buffer at its offset; mmap stores them straight\n"
+                         "into the mapped output, blocks reserved first (pwrite where the file\n"
+                         "system cannot reserve; slower than pwrite on ext4's page cache)"),
+        DS_OPT_INT_("writers", &writers, "N", 0, 64,
+                    "with pwrite: N threads write what the workers encode, handed over\n"
+                    "through workers + 2N buffers (default 1: the kernel takes one write\n"
+                    "to a file at a time anyway); 0: each worker writes its own units"),
+        DS_OPT_FLAG_("reserve", 0, &o.reserve,
+                     "reserve the whole file's blocks (fallocate) before writing, so a full\n"
+                     "disk fails at the start rather than part way"),
         DS_OPT_END_()};
     const ds_opt_doc doc = {usage, epilog, NULL, NULL, 0};
     int i;
@@ -131,8 +143,12 @@ int cmd_to_gguf(int argc, char **argv) {
         ds_err("%s is a directory; OUT is the .gguf file to write", out);
         return DS_EXIT_USAGE;
     }
+    o.writers = (int)writers;
     ds_set_threads((int)threads);
-    DS_TRY(ds_resolve_device(dreq, &o.use_cuda));
+    /* CUDA's start-up is left to the first worker (gguf_conv.h resolve_device),
+     * except where it costs nothing: --device cpu, a build without CUDA, a dry run */
+    if (dreq.kind == DS_DEV_CPU || !ds_device_cuda() || o.dry_run) DS_TRY(ds_resolve_device(dreq, &o.use_cuda));
+    else { o.resolve_device = resolve_device; o.resolve_ctx = &dreq; }
     rc = ds_gguf_convert(in, out, &o);
     return rc;
 }

@@ -10,6 +10,7 @@
 typedef struct {
     ds_device_req device;
     long threads;
+    long io_threads;   /* --io-threads: readers and writers each (0: the executor's default) */
     ds_exec_opts exec;
     /* The options that shape the output bytes, as "--name=value" (recorded with the run). */
     char **options;
@@ -51,6 +52,9 @@ int ds_wargs_cb_finish(const ds_option *o, const char *arg);   /* value: ds_warg
     DS_OPT_FLAG_("progress", 0, &(w)->exec.progress, "progress on stderr even when it is not a terminal"), \
     DS_OPT_FLAG_("no-sync", 0, &(w)->exec.no_sync, "skip fsync before each rename (faster, less safe on power loss)"), \
     DS_OPT_CALLBACK_("chunk-mb", (w), "N", ds_wargs_cb_chunk_mb, "source MiB per pipeline chunk (default 16)"), \
+    DS_OPT_INT_("io-threads", &(w)->io_threads, "N", 1, 4, \
+                "reader and writer threads, N of each (default 3 on cuda, 2 on cpu);\n" \
+                "the writers fill up to N output files at once"), \
     /* internal: what `dsconv finish` runs */ \
     DS_OPT_CALLBACK_("finish-parts", (w), "N", ds_wargs_cb_finish, NULL, .flags = DS_OPTF_HIDDEN)
 

@@ -1,11 +1,15 @@
-/* exec.c - the streaming executor: reader thread -> transform -> writer thread.
+/* exec.c - the streaming executor: readers -> transform -> writers -> finalizers.
  *
- * A ring of slots carries chunks of whole source rows. The reader preads a
- * chunk's rows; the main thread transforms them (OpenMP kernels, or CUDA); the
- * writer appends each output's part to its file in order, feeds the manifest
- * hashes, and commits a file (fsync + rename) right after the last item that
- * writes to it. All three stages work on different slots at once, so reading,
- * converting and writing overlap.
+ * A ring of slots carries chunks of whole source rows; chunk q lives in slot
+ * q % n_slots. Reader threads pread chunks (any number at once); the main
+ * thread transforms them in chunk order (OpenMP kernels, or CUDA); writer
+ * threads pwrite each output's piece at its planned offset (any order); a
+ * finalizer per lane takes its lane's chunks in order: it checks that each
+ * piece continues its file where the one before ended, feeds the manifest
+ * hashes, frees the slot and commits a file (fsync + rename + journal) after
+ * the last chunk that writes to it. Lanes (plan_chunks) split the output
+ * files so that the writers fill several at once. All stages work on
+ * different slots at once, so reading, converting and writing overlap.
  *
  * A run goes through named stages (ds_exec_run at the end of the file):
  * open OUT -> compare with the run records in it (runrec.h) -> select this
@@ -36,23 +40,37 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#define N_SLOTS 3
-/* A chunk in each slot can belong to a different item, and the writer reads an
- * item's deferred outputs after its last chunk: xform needs more buffers than that. */
-DS_STATIC_ASSERT(DS_XF_N_ACC > N_SLOTS, "xform's deferred-output buffers must outnumber the executor's slots");
+/* The ring: readers + writers + the transform's slot + one to spare, so every
+ * stage can work while another waits. Bounded by MAX_SLOTS. */
+#define MAX_IO_THREADS 4
+#define MAX_SLOTS (2 * MAX_IO_THREADS + 2)
+/* Chunk q lives in slot q % n_slots. The transform can run ahead of the oldest
+ * chunk not yet finalized (whose item's deferred outputs the writers and the
+ * finalizer may still read) by at most n_slots - 1 chunks, so at most
+ * n_slots - 1 items start after it meanwhile: xform must have more buffers. */
+DS_STATIC_ASSERT(DS_XF_N_ACC > MAX_SLOTS, "xform's deferred-output buffers must outnumber the executor's slots");
 
-/* A slot goes round FREE -> READ (reader filled it) -> TRANSFORMED (the
- * transform filled its result) -> FREE (the writer wrote it). */
-typedef enum { SLOT_FREE = 0, SLOT_READ, SLOT_TRANSFORMED } slot_state;
+/* A slot goes round FREE -> READ (a reader filled it) -> TRANSFORMED (the
+ * transform filled its result) -> WRITTEN (a writer wrote it) -> FREE (the
+ * finalizer, in chunk order, hashed and counted it). */
+typedef enum { SLOT_FREE = 0, SLOT_READ, SLOT_TRANSFORMED, SLOT_WRITTEN } slot_state;
 
 typedef struct {
+    int64_t seq;              /* the chunk it holds, or (FREE) the next chunk it takes */
     int item;
     int64_t r0, r1;
     uint8_t *in, *out;        /* out == NULL: the result is `in` (copy) */
+    int from_xf;              /* buffers from ds_xf_host_alloc (pinned on CUDA), else plain: made before the device was */
     ds_xf_result res;         /* per-output byte layout of the result */
     slot_state state;
-    int end;                  /* sentinel: no more chunks */
 } slot;
+
+/* The run's chunks in plan order: whole rows of one item. */
+typedef struct {
+    int item;
+    int64_t r0, r1;
+    int lane;                 /* plan_chunks: the lane (set of files) it writes to */
+} chunk;
 
 typedef struct {
     ds_st_writer *w;
@@ -60,6 +78,7 @@ typedef struct {
     int kept;                 /* proven complete by a record (--resume, finish) */
     int other_part;           /* --part: written by another part */
     int committed;            /* renamed into OUT by this run: a run refused mid-way removes it */
+    uint64_t pos;             /* finalizer: where the next piece in plan order must start */
     ds_h128 *fh;              /* whole-file hash */
     ds_h128 **th;             /* per tensor */
     cJSON *entry;             /* manifest entry once complete: {"size","xxh3_128","tensors"} */
@@ -71,11 +90,19 @@ typedef struct {
     const ds_exec_opts *o;
     ds_exec_opts oc;          /* o with defaults filled in */
     ds_exec_stats *st;
-    slot slots[N_SLOTS];
+    slot slots[MAX_SLOTS];
+    int n_slots, n_readers, n_writers, n_lanes;
+    chunk *chunks;            /* in the order they go through the pipeline (plan_chunks) */
+    int64_t n_chunks;
+    int64_t *last_chunk;      /* per file: the chunk after which it is complete (-1: none) */
+    int64_t next_read, next_write; /* the next chunk a reader / writer takes (under mu) */
     size_t in_cap, out_cap;
     file_state *fs;
     int n_mine;               /* files this run is responsible for */
-    ds_xf_ctx *xf;
+    ds_xf_ctx *xf;            /* set once (under mu) when the device is known: at the start, or at the first chunk needing it */
+    int gpu;                  /* xf's device is a GPU (under mu with xf) */
+    int dev_refused;          /* device_join refused the device mid-run: undo as for an invalid input */
+    int dev_joined;
     int dirfd;                /* OUT, held with flock while the run lasts */
     int created_out;          /* OUT did not exist before this run */
     int started;              /* the journal is started: OUT may hold this run's files */
@@ -85,7 +112,7 @@ typedef struct {
     int have_own;
     ds_rec_set parts;         /* finish: every part's record */
     ds_journal *journal;
-    /* Hashing costs passes over the bytes in the writer thread (the file's and
+    /* Hashing costs passes over the bytes in the finalizer thread (the file's and
      * each tensor's): made when something will use them (--manifest, or a
      * part, whose record finish combines and checks). A plain run records
      * sizes, which with the planned header and the entry's place in the
@@ -93,17 +120,17 @@ typedef struct {
     int hashes;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_mutex_t fmu;      /* opening output files (writers open them as their first bytes come), commits */
+    pthread_mutex_t pmu;      /* progress and memory sampling */
     int err;                  /* first error code; all stages stop (read under mu) */
     /* progress */
     uint64_t total_out, done_out;
     double t0, last_print, last_mem;
     uint64_t peak_anon;       /* sampled RssAnon maximum */
     int progress;
-    uint8_t *gather;          /* writer's staging for column slices */
-    size_t gather_cap;
-    /* Where the time goes (--json "stages"): each pipeline stage's busy time,
-     * kept by its own thread, and the wall time of the stages around it. */
-    double busy_read, busy_xf, busy_write;
+    /* Where the time goes (--json "stages"): each pipeline stage's busy time
+     * (readers' and writers' summed, under mu), and the wall time of the stages around it. */
+    double busy_read, busy_xf, busy_write, busy_final;
     double t_setup, t_alloc, t_pipe, t_conclude;
 } exec;
 
@@ -121,10 +148,11 @@ static int failed(exec *x) {
     return e;
 }
 
-/* Waits until slot s reaches state want (or an error); returns 0 or the error. */
-static int wait_state(exec *x, slot *s, slot_state want) {
+/* Waits until chunk q's slot holds q (or, FREE, is ready to take it) in state
+ * want, or an error; returns 0 or the error. */
+static int wait_slot(exec *x, const slot *s, int64_t q, slot_state want) {
     pthread_mutex_lock(&x->mu);
-    while (s->state != want && !x->err) pthread_cond_wait(&x->cv, &x->mu);
+    while ((s->seq != q || s->state != want) && !x->err) pthread_cond_wait(&x->cv, &x->mu);
     int e = x->err;
     pthread_mutex_unlock(&x->mu);
     return e;
@@ -133,6 +161,18 @@ static void put_state(exec *x, slot *s, slot_state st) {
     pthread_mutex_lock(&x->mu);
     s->state = st;
     pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+}
+/* The next chunk for a reader or writer to take (>= n_chunks: none left). */
+static int64_t take(exec *x, int64_t *next) {
+    pthread_mutex_lock(&x->mu);
+    int64_t q = (*next)++;
+    pthread_mutex_unlock(&x->mu);
+    return q;
+}
+static void add_busy(exec *x, double *sum, double t) {
+    pthread_mutex_lock(&x->mu);
+    *sum += t;
     pthread_mutex_unlock(&x->mu);
 }
 
@@ -149,46 +189,81 @@ static int64_t src_row_bytes(const ds_plan_item *it) {
 
 static int64_t chunk_rows(const exec *x, const ds_plan_item *it) { return ds_xf_chunk_rows(it, x->o->chunk_bytes); }
 
-/* ---------------------------------------------------------------- reader */
+static void free_slot(exec *x, slot *s) {
+    void (*fr)(ds_xf_ctx *, void *) = NULL;
+    if (s->from_xf) fr = ds_xf_host_free;
+    if (s->in) fr ? fr(x->xf, s->in) : free(s->in);
+    if (s->out) fr ? fr(x->xf, s->out) : free(s->out);
+    s->in = s->out = NULL;
+}
+
+/* The device, once known: the transform's context (CUDA: streams, device
+ * buffers), published for the readers. Called by the transform thread. */
+static int open_device(exec *x) {
+    if (x->o->device_join && !x->dev_joined) {
+        x->dev_joined = 1;
+        int rc = x->o->device_join(x->o->device_arg, &x->oc.use_cuda);
+        if (rc) { x->dev_refused = 1; return rc; }
+    }
+    ds_xf_ctx *xf;
+    DS_TRY(ds_xf_create(&xf, x->c, x->p, x->o->use_cuda, x->in_cap, x->out_cap));
+    pthread_mutex_lock(&x->mu);
+    x->xf = xf;
+    x->gpu = x->o->use_cuda;
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- readers */
 static void *reader_main(void *arg) {
     exec *x = arg;
-    int si = 0;
-    for (int i = 0; i < x->p->n_items && !failed(x); i++) {
-        if (!item_needed(x, i)) continue;
-        const ds_plan_item *it = &x->p->items[i];
+    double busy = 0;
+    for (int64_t q; (q = take(x, &x->next_read)) < x->n_chunks;) {
+        slot *s = &x->slots[q % x->n_slots];
+        if (wait_slot(x, s, q, SLOT_FREE)) break;
+        pthread_mutex_lock(&x->mu);
+        ds_xf_ctx *xf = x->xf;
+        int gpu = x->gpu;
+        pthread_mutex_unlock(&x->mu);
+        /* A slot's buffers are made at its first use (pinned memory costs about
+         * 0.3 s a GB on an H200 host): the first chunks need not wait for all.
+         * Made before the device was known, they are plain memory, remade from
+         * the device's the next time round. */
+        if (!s->in || (xf && !s->from_xf)) {
+            free_slot(x, s);
+            s->from_xf = xf != NULL;
+            s->in = xf ? ds_xf_host_alloc(xf, x->in_cap ? x->in_cap : 64) : xaligned(x->in_cap ? x->in_cap : 64);
+            s->out = !x->out_cap ? NULL : xf ? ds_xf_host_alloc(xf, x->out_cap) : xaligned(x->out_cap);
+            if (!s->in || (x->out_cap && !s->out)) { set_err(x, DS_EXIT_IO); break; } /* pinned memory ran out (reported) */
+        }
+        const chunk *ch = &x->chunks[q];
+        const ds_plan_item *it = &x->p->items[ch->item];
         const ds_st_file *sf = &x->c->shards[it->src->file];
-        int64_t rows = ds_tensor_rows(it->src->info), step = chunk_rows(x, it), rb = src_row_bytes(it);
-        if (rows == 0) rows = 0;
-        int64_t r0 = 0;
-        do {
-            slot *s = &x->slots[si];
-            if (wait_state(x, s, SLOT_FREE)) return NULL;
-            int64_t r1 = r0 + step < rows ? r0 + step : rows;
-            s->item = i; s->r0 = r0; s->r1 = r1; s->end = 0;
-            size_t n = (size_t)((r1 - r0) * rb);
-            double tb = ds_now();
-            if (n && sf->fd < 0) /* past DS_MAX_SHARD_FDS: read through the map */
-                memcpy(s->in, sf->map + ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb), n);
-            else if (n) {
-                int rc = ds_pread_full(sf->fd, s->in, n, ds_st_file_offset(sf, it->src->info) + (uint64_t)(r0 * rb),
-                                       sf->path);
-                if (rc) { set_err(x, rc); return NULL; }
-            }
-            x->st->bytes_in += n;
-            x->busy_read += ds_now() - tb;
-            put_state(x, s, SLOT_READ);
-            si = (si + 1) % N_SLOTS;
-            r0 = r1;
-        } while (r0 < rows);
+        int64_t rb = src_row_bytes(it);
+        s->item = ch->item; s->r0 = ch->r0; s->r1 = ch->r1;
+        size_t n = (size_t)((ch->r1 - ch->r0) * rb);
+        double tb = ds_now();
+        if (n && sf->fd < 0) /* past DS_MAX_SHARD_FDS: read through the map */
+            memcpy(s->in, sf->map + ds_st_file_offset(sf, it->src->info) + (uint64_t)(ch->r0 * rb), n);
+        else if (n) {
+            int rc = ds_pread_full(sf->fd, s->in, n, ds_st_file_offset(sf, it->src->info) + (uint64_t)(ch->r0 * rb),
+                                   sf->path);
+            if (rc) { set_err(x, rc); break; }
+        }
+        /* On a GPU the transform thread only feeds the device: an item's CPU work
+         * (NVFP4's global scale) is done here, in parallel, from the bytes just read
+         * when they are the whole item. On the CPU the transform has every core. */
+        if (ch->r0 == 0 && gpu)
+            ds_xf_prepare(xf, it, ch->r1 >= ds_tensor_rows(it->src->info) ? s->in : NULL);
+        busy += ds_now() - tb;
+        __atomic_add_fetch(&x->st->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
+        put_state(x, s, SLOT_READ);
     }
-    slot *s = &x->slots[si];
-    if (wait_state(x, s, SLOT_FREE)) return NULL;
-    s->end = 1;
-    put_state(x, s, SLOT_READ);
+    add_busy(x, &x->busy_read, busy);
     return NULL;
 }
 
-/* ---------------------------------------------------------------- writer */
+/* ---------------------------------------------------------------- writers */
 static void report(exec *x, int final) {
     double now = ds_now();
     if (final || now - x->last_mem > 0.1) {
@@ -200,23 +275,30 @@ static void report(exec *x, int final) {
     if (!x->progress) return;
     if (!final && now - x->last_print < 0.5) return;
     x->last_print = now;
-    double el = now - x->t0, gbs = el > 0 ? x->done_out / el / 1e9 : 0;
-    double eta = gbs > 0 ? (x->total_out - x->done_out) / (gbs * 1e9) : 0;
-    int shard = x->st->files_written + x->st->files_kept;
+    uint64_t done = __atomic_load_n(&x->done_out, __ATOMIC_RELAXED);
+    double el = now - x->t0, gbs = el > 0 ? done / el / 1e9 : 0;
+    double eta = gbs > 0 ? (x->total_out - done) / (gbs * 1e9) : 0;
+    int shard = __atomic_load_n(&x->st->files_written, __ATOMIC_RELAXED) + x->st->files_kept;
     fprintf(stderr, "\r%s: file %d/%d  %.2f/%.2f GB  %.2f GB/s  ETA %.0fs   %s", x->o->command,
-            shard < x->n_mine ? shard + 1 : shard, x->n_mine, x->done_out / 1e9, x->total_out / 1e9, gbs, eta,
+            shard < x->n_mine ? shard + 1 : shard, x->n_mine, done / 1e9, x->total_out / 1e9, gbs, eta,
             final ? "\n" : "");
 }
 
+/* Creates file f's temporary (header written) the first time bytes for it
+ * come; several writers may ask at once. */
 static int open_file(exec *x, int f) {
     file_state *fs = &x->fs[f];
-    if (fs->w || fs->done) return 0;
+    pthread_mutex_lock(&x->fmu);
+    int rc = 0;
+    if (fs->w || fs->done) goto out;
     const ds_plan_file *pf = &x->p->files[f];
     char *path = ds_path_join(x->o->out_dir, pf->name);
-    int rc = ds_stw_open_mode(&fs->w, path, pf->tensors, pf->n_tensors, x->c->file_mode ? x->c->file_mode : 0644);
+    ds_st_writer *w;
+    rc = ds_stw_open_mode(&w, path, pf->tensors, pf->n_tensors, x->c->file_mode ? x->c->file_mode : 0644);
     free(path);
-    if (rc) return rc;
-    ds_stw_set_sync(fs->w, !x->o->no_sync);
+    if (rc) goto out;
+    ds_stw_set_sync(w, !x->o->no_sync);
+    fs->pos = ds_stw_tensor_offset(w, 0);
     if (x->hashes) {
         uint8_t *hdr; size_t hl;
         ds_st_build_header(pf->tensors, pf->n_tensors, &hdr, &hl, NULL);
@@ -226,21 +308,10 @@ static int open_file(exec *x, int f) {
         fs->th = xcalloc((size_t)pf->n_tensors + 1, sizeof(ds_h128 *));
         for (int t = 0; t < pf->n_tensors; t++) fs->th[t] = ds_h128_new();
     }
-    return 0;
-}
-
-static int emit(exec *x, const ds_plan_out *po, const void *p, size_t n) {
-    file_state *fs = &x->fs[po->file];
-    if (fs->done || !n) return 0;
-    DS_TRY(open_file(x, po->file));
-    DS_TRY(ds_stw_append(fs->w, p, n));
-    if (fs->fh) {
-        ds_h128_update(fs->fh, p, n);
-        ds_h128_update(fs->th[po->tensor], p, n);
-    }
-    x->done_out += n;
-    x->st->bytes_out += n;
-    return 0;
+    fs->w = w;
+out:
+    pthread_mutex_unlock(&x->fmu);
+    return rc;
 }
 
 static void free_hashes(file_state *fs, int n_tensors) {
@@ -264,7 +335,6 @@ static int commit_file(exec *x, int f) {
     fs->w = NULL;
     if (rc) return rc;
     fs->done = fs->committed = 1;
-    x->st->files_written++;
     char hex[33];
     cJSON *tensors = fs->th ? cJSON_CreateObject() : NULL;
     for (int t = 0; fs->th && t < pf->n_tensors; t++) {
@@ -274,59 +344,151 @@ static int commit_file(exec *x, int f) {
     if (fs->fh) ds_h128_hex(fs->fh, hex);
     fs->entry = ds_rec_entry(size, fs->fh ? hex : NULL, tensors);
     free_hashes(fs, pf->n_tensors);
-    return x->journal ? ds_journal_add(x->journal, pf->name, fs->entry) : 0;
+    /* The lanes' finalizers commit at once: one journal, one count. */
+    pthread_mutex_lock(&x->fmu);
+    __atomic_add_fetch(&x->st->files_written, 1, __ATOMIC_RELAXED);
+    rc = x->journal ? ds_journal_add(x->journal, pf->name, fs->entry) : 0;
+    pthread_mutex_unlock(&x->fmu);
+    return rc;
 }
 
-/* Writes one output's part of a transformed chunk. */
-static int write_part(exec *x, const slot *s, const ds_plan_out *po, int k) {
-    const ds_xf_part *part = &s->res.part[ds_xf_component(&x->p->items[s->item], k)];
+/* Output k's bytes of a transformed chunk: `rows` pieces of `width` bytes,
+ * `stride` apart at p (one piece, or a column slice's rows), which go to
+ * byte `off` of its tensor onwards. 0: nothing to write for this chunk. */
+typedef struct {
+    const uint8_t *p;
+    size_t width, stride;
+    int64_t rows;
+    uint64_t off;
+} piece;
+
+static int out_piece(const slot *s, const ds_plan_item *it, const ds_plan_out *po, int k, piece *pc) {
+    const ds_xf_part *part = &s->res.part[ds_xf_component(it, k)];
     const uint8_t *base = part->data;
-    int64_t rb = part->row_bytes, n = part->rows;
-    if (part->deferred_done) return emit(x, po, part->data, part->bytes);
-    if (part->deferred) return 0;
-    int64_t r0 = part->row0;
-    if (po->dim <= 0) {
-        int64_t a = r0, b = r0 + n;
-        if (po->dim == 0) { a = a > po->begin ? a : po->begin; b = b < po->end ? b : po->end; }
-        if (b <= a) return 0;
-        return emit(x, po, base + (a - r0) * rb, (size_t)((b - a) * rb));
+    int64_t rb = part->row_bytes, n = part->rows, r0 = part->row0;
+    if (part->deferred_done) { /* the whole component (scales, ...), after the item's last chunk */
+        *pc = (piece){part->data, part->bytes, part->bytes, 1, 0};
+        return part->bytes > 0;
     }
-    /* Column slice: gather each row's [begin, end) columns. */
+    if (part->deferred) return 0;
+    if (po->dim <= 0) {
+        int64_t a = r0, b = r0 + n, t0 = 0;
+        if (po->dim == 0) { a = a > po->begin ? a : po->begin; b = b < po->end ? b : po->end; t0 = po->begin; }
+        if (b <= a) return 0;
+        *pc = (piece){base + (a - r0) * rb, (size_t)((b - a) * rb), (size_t)((b - a) * rb), 1, (uint64_t)((a - t0) * rb)};
+        return 1;
+    }
+    /* Column slice: each row's [begin, end) columns, the tensor's rows r0.. */
     int64_t es = rb / part->cols, w = (po->end - po->begin) * es;
-    size_t need = (size_t)(w * n);
-    if (need > x->gather_cap) return ds_fail(DS_EXIT_BUG, "internal error: column slice larger than staging (%s:%d)", __FILE__, __LINE__);
-    for (int64_t r = 0; r < n; r++) memcpy(x->gather + r * w, base + r * rb + po->begin * es, (size_t)w);
-    return emit(x, po, x->gather, need);
+    if (!n || !w) return 0;
+    *pc = (piece){base + po->begin * es, (size_t)w, (size_t)rb, n, (uint64_t)(r0 * w)};
+    return 1;
+}
+
+/* Writes chunk q's pieces at their planned offsets: any writer, any order. */
+static int write_chunk(exec *x, const slot *s) {
+    const ds_plan_item *it = &x->p->items[s->item];
+    for (int k = 0; k < it->n_out; k++) {
+        const ds_plan_out *po = &x->p->outs[it->first_out + k];
+        file_state *fs = &x->fs[po->file];
+        piece pc;
+        if (fs->done || !out_piece(s, it, po, k, &pc)) continue;
+        DS_TRY(open_file(x, po->file));
+        DS_TRY(ds_stw_pwrite_rows(fs->w, ds_stw_tensor_offset(fs->w, po->tensor) + pc.off, pc.p, pc.width, pc.rows,
+                                  pc.stride));
+    }
+    return 0;
 }
 
 static void *writer_main(void *arg) {
     exec *x = arg;
-    int si = 0;
-    for (;;) {
-        slot *s = &x->slots[si];
-        if (wait_state(x, s, SLOT_TRANSFORMED)) return NULL;
-        if (s->end) return NULL;
-        const ds_plan_item *it = &x->p->items[s->item];
-        int rc = 0;
+    double busy = 0;
+    for (int64_t q; (q = take(x, &x->next_write)) < x->n_chunks;) {
+        slot *s = &x->slots[q % x->n_slots];
+        if (wait_slot(x, s, q, SLOT_TRANSFORMED)) break;
         double tb = ds_now();
-        for (int k = 0; k < it->n_out && !rc; k++) rc = write_part(x, s, &x->p->outs[it->first_out + k], k);
+        int rc = write_chunk(x, s);
+        busy += ds_now() - tb;
+        if (rc) { set_err(x, rc); break; }
+        put_state(x, s, SLOT_WRITTEN);
+    }
+    add_busy(x, &x->busy_write, busy);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- finalizer */
+
+/* Chunk q in plan order, once written: its pieces must continue each file
+ * exactly where the previous ones ended (the planned header's offsets are the
+ * order of appending), they feed the hashes in that order, and the counts. */
+static int finalize_chunk(exec *x, const slot *s) {
+    const ds_plan_item *it = &x->p->items[s->item];
+    for (int k = 0; k < it->n_out; k++) {
+        const ds_plan_out *po = &x->p->outs[it->first_out + k];
+        file_state *fs = &x->fs[po->file];
+        piece pc;
+        if (fs->done || !out_piece(s, it, po, k, &pc)) continue;
+        uint64_t at = ds_stw_tensor_offset(fs->w, po->tensor) + pc.off, n = (uint64_t)pc.width * (uint64_t)pc.rows;
+        if (at != fs->pos)
+            return ds_fail(DS_EXIT_BUG, "internal error: %s: tensor %s written at %llu, not where the one before ended "
+                           "(%llu) (%s:%d)", x->p->files[po->file].name, x->p->files[po->file].tensors[po->tensor].name,
+                           (unsigned long long)at, (unsigned long long)fs->pos, __FILE__, __LINE__);
+        fs->pos += n;
+        for (int64_t r = 0; fs->fh && r < pc.rows; r++) {
+            ds_h128_update(fs->fh, pc.p + (size_t)r * pc.stride, pc.width);
+            ds_h128_update(fs->th[po->tensor], pc.p + (size_t)r * pc.stride, pc.width);
+        }
+        __atomic_add_fetch(&x->done_out, n, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&x->st->bytes_out, n, __ATOMIC_RELAXED);
+    }
+    return 0;
+}
+
+/* One per lane, in chunk order over the lane's chunks (its files are no other
+ * lane's, so each file's bytes are seen in order): checks and hashes each
+ * written chunk, frees its slot, and commits every file it completes. */
+typedef struct {
+    exec *x;
+    int lane;
+    double busy;
+} finalizer;
+
+static void *finalizer_main(void *arg) {
+    finalizer *fz = arg;
+    exec *x = fz->x;
+    for (int64_t q = 0; q < x->n_chunks; q++) {
+        if (x->chunks[q].lane != fz->lane) continue;
+        slot *s = &x->slots[q % x->n_slots];
+        if (wait_slot(x, s, q, SLOT_WRITTEN)) break;
+        double tb = ds_now();
+        const ds_plan_item *it = &x->p->items[s->item];
         int last = s->r1 >= ds_tensor_rows(it->src->info);
-        if (!rc && last) {
+        int rc = finalize_chunk(x, s);
+        if (rc) { set_err(x, rc); break; }
+        pthread_mutex_lock(&x->mu);
+        s->seq = q + x->n_slots;
+        s->state = SLOT_FREE;
+        if (last) {
             switch (it->xform) {
             case DS_XF_COPY: x->st->tensors_copied++; break;
             case DS_XF_FP8_TO_BF16: x->st->tensors_converted++; break;
             case DS_XF_UNPACK: x->st->tensors_converted++; break;
             case DS_XF_QUANT: x->st->tensors_quantized++; break;
             }
-            for (int f = 0; f < x->p->n_files && !rc; f++)
-                if (x->p->files[f].last_item == s->item) rc = commit_file(x, f);
         }
-        x->busy_write += ds_now() - tb;
-        if (rc) { set_err(x, rc); return NULL; }
-        report(x, 0);
-        put_state(x, s, SLOT_FREE);
-        si = (si + 1) % N_SLOTS;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        for (int f = 0; f < x->p->n_files && !rc; f++)
+            if (x->last_chunk[f] == q) rc = commit_file(x, f);
+        fz->busy += ds_now() - tb;
+        if (rc) { set_err(x, rc); break; }
+        /* Any lane's finalizer reports; one at a time, none waits for it. */
+        if (pthread_mutex_trylock(&x->pmu) == 0) {
+            report(x, 0);
+            pthread_mutex_unlock(&x->pmu);
+        }
     }
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- stage 1: OUT */
@@ -639,10 +801,131 @@ static int stage_start_journal(exec *x) {
 
 /* ---------------------------------------------------------------- stage 6: pipeline */
 
-/* Buffers: every slot can hold the largest chunk of any needed item. */
+/* Threads for one side of the I/O: as asked, else the default; 1 to MAX_IO_THREADS. */
+static int io_threads(int asked, int dflt) {
+    int n = asked > 0 ? asked : dflt;
+    return n > MAX_IO_THREADS ? MAX_IO_THREADS : n;
+}
+
+/* The order chunks go through the pipeline. A file takes its bytes at their
+ * planned offsets in any order, but one file takes them no faster than one
+ * writer could (the kernel serializes buffered writes to one file: 3.5-4.2
+ * GB/s for 1-4 threads into one file, 9.3 GB/s into 2 files, 16.6 into 4, H200
+ * host, 2026-11-29). So the files are dealt to lanes (one per writer, each
+ * new file to the lane with the fewest bytes so far) and the lanes' chunks
+ * are interleaved by bytes: the writers work on different files at once.
+ * Within a lane, chunks keep plan order; a quantized item's chunks stay
+ * together (xform's per-item state: its deferred outputs, started at its
+ * first chunk). Each file is committed after the last chunk that writes to
+ * it. With hashes the finalizer still sees every file's bytes in order. */
+typedef struct {
+    int *items;               /* the lane's needed items, plan order */
+    int n, next;
+    int64_t row;              /* next row of items[next] */
+    uint64_t bytes;           /* source bytes dealt so far */
+} lane;
+
+static int plan_chunks(exec *x) {
+    const ds_plan *p = x->p;
+    int L = x->n_lanes = x->n_writers;
+    lane *ln = xcalloc((size_t)L, sizeof *ln);
+    int *lane_of = xmalloc(sizeof(int) * (size_t)(p->n_files + 1));
+    uint64_t *lane_bytes = xcalloc((size_t)L, sizeof(uint64_t));
+    /* Files that one item writes (shard-for-mp's ranks) share a lane, so each
+     * file's items stay in plan order: union-find over the items' files. */
+    int *root = xmalloc(sizeof(int) * (size_t)(p->n_files + 1));
+    for (int f = 0; f < p->n_files; f++) root[f] = f, lane_of[f] = -1;
+    for (int i = 0; i < p->n_items; i++) {
+        const ds_plan_item *it = &p->items[i];
+        for (int k = 1; k < it->n_out; k++) {
+            int a = p->outs[it->first_out].file, b = p->outs[it->first_out + k].file;
+            while (root[a] != a) a = root[a];
+            while (root[b] != b) b = root[b];
+            if (a != b) root[a > b ? a : b] = a < b ? a : b;
+        }
+    }
+    for (int f = 0; f < p->n_files; f++) {
+        int r = f;
+        while (root[r] != r) r = root[r];
+        if (lane_of[r] < 0) {
+            int best = 0;
+            for (int l = 1; l < L; l++)
+                if (lane_bytes[l] < lane_bytes[best]) best = l;
+            lane_of[r] = best;
+        }
+        lane_of[f] = lane_of[r];
+        if (!x->fs[f].done) lane_bytes[lane_of[f]] += ds_plan_file_bytes(p, f);
+    }
+    free(root);
+    for (int i = 0; i < p->n_items; i++) {
+        if (!item_needed(x, i)) continue;
+        const ds_plan_item *it = &p->items[i];
+        int f = -1;
+        for (int k = 0; k < it->n_out && f < 0; k++)
+            if (!x->fs[p->outs[it->first_out + k].file].done) f = p->outs[it->first_out + k].file;
+        lane *l = &ln[lane_of[f]];
+        l->items = xrealloc(l->items, sizeof(int) * (size_t)(l->n + 1));
+        l->items[l->n++] = i;
+    }
+    /* While the device starts (a CUDA context: about 0.3 s), only copies can
+     * go through: the lanes whose next item is a copy go first, for up to
+     * about what the writers write meanwhile. Each lane keeps its order. */
+    uint64_t copy_first = x->o->device_join ? (uint64_t)2 << 30 : 0;
+    int64_t cap = 0;
+    for (;;) {
+        lane *l = NULL;
+        for (int pass = copy_first ? 0 : 1; pass < 2 && !l; pass++)
+            for (int k = 0; k < L; k++)
+                if (ln[k].next < ln[k].n && (pass || p->items[ln[k].items[ln[k].next]].xform == DS_XF_COPY) &&
+                    (!l || ln[k].bytes < l->bytes))
+                    l = &ln[k];
+        if (!l) break;
+        if (p->items[l->items[l->next]].xform != DS_XF_COPY) copy_first = 0;
+        /* One chunk, or all of a quantized item's. */
+        int i = l->items[l->next];
+        const ds_plan_item *it = &p->items[i];
+        int64_t rows = chunk_rows(x, it), all = ds_tensor_rows(it->src->info);
+        do { /* a tensor of no rows still passes as one empty chunk */
+            int64_t r0 = l->row, r1 = r0 + rows < all ? r0 + rows : all;
+            if (x->n_chunks == cap) {
+                cap = cap ? 2 * cap : 256;
+                x->chunks = xrealloc(x->chunks, sizeof(chunk) * (size_t)cap);
+            }
+            x->chunks[x->n_chunks++] = (chunk){i, r0, r1, (int)(l - ln)};
+            l->bytes += (uint64_t)((r1 - r0) * src_row_bytes(it)) + 1;
+            if (copy_first) copy_first = copy_first > (uint64_t)((r1 - r0) * src_row_bytes(it)) ? copy_first - (uint64_t)((r1 - r0) * src_row_bytes(it)) : 0;
+            l->row = r1;
+        } while (l->row < all && it->xform == DS_XF_QUANT);
+        if (l->row >= all) { l->next++; l->row = 0; }
+    }
+    /* Each file is complete once the last chunk of any item writing to it is. */
+    x->last_chunk = xmalloc(sizeof(int64_t) * (size_t)(p->n_files + 1));
+    for (int f = 0; f < p->n_files; f++) x->last_chunk[f] = -1;
+    for (int64_t q = 0; q < x->n_chunks; q++) {
+        const ds_plan_item *it = &p->items[x->chunks[q].item];
+        for (int k = 0; k < it->n_out; k++) x->last_chunk[p->outs[it->first_out + k].file] = q;
+    }
+    for (int k = 0; k < L; k++) free(ln[k].items);
+    free(ln);
+    free(lane_of);
+    free(lane_bytes);
+    return 0;
+}
+
+/* The chunks and the ring: every slot can hold the largest chunk of any needed item. */
 static int stage_alloc(exec *x) {
     const ds_plan *p = x->p;
     if (!x->oc.chunk_bytes) x->oc.chunk_bytes = 16u << 20;
+    /* One reader preads about 5-7 GB/s from the page cache and one writer writes
+     * about 4 GB/s into it (H200 host, 2026-11-29): a GPU transforms faster
+     * (requant int4 of the 8 GB bench, pipeline seconds: 1 reader and writer
+     * 1.70, 3 of each with lanes 1.27-1.44). The CPU transform is slower than
+     * either, and OpenMP teams lose time to every I/O thread that takes a core
+     * from them: fewer there. */
+    int dflt = x->o->use_cuda ? 3 : 2;
+    x->n_readers = io_threads(x->o->readers, dflt);
+    x->n_writers = io_threads(x->o->writers, dflt);
+    x->n_slots = x->n_readers + x->n_writers + 2;
     for (int i = 0; i < p->n_items; i++) {
         if (!item_needed(x, i)) continue;
         const ds_plan_item *it = &p->items[i];
@@ -653,43 +936,55 @@ static int stage_alloc(exec *x) {
         if (out > x->out_cap) x->out_cap = out;
         for (int k = 0; k < it->n_out; k++) {
             const ds_plan_out *po = &p->outs[it->first_out + k];
-            if (po->dim == 1) { size_t g = out > in ? out : in; if (g > x->gather_cap) x->gather_cap = g; }
             if (!x->fs[po->file].done) x->total_out += ds_tensor_desc_bytes(&p->files[po->file].tensors[po->tensor]);
         }
     }
-    DS_TRY(ds_xf_create(&x->xf, x->c, p, x->o->use_cuda, x->in_cap, x->out_cap));
-    for (int s = 0; s < N_SLOTS; s++) {
-        x->slots[s].in = ds_xf_host_alloc(x->xf, x->in_cap ? x->in_cap : 64);
-        x->slots[s].out = x->out_cap ? ds_xf_host_alloc(x->xf, x->out_cap) : NULL;
-        if (!x->slots[s].in || (x->out_cap && !x->slots[s].out)) return DS_EXIT_IO; /* pinned memory ran out (reported) */
-    }
-    if (x->gather_cap) x->gather = xaligned(x->gather_cap);
+    DS_TRY(plan_chunks(x));
+    if (!x->o->device_join) DS_TRY(open_device(x));
+    for (int s = 0; s < x->n_slots; s++) x->slots[s].seq = s; /* buffers: readers_main, at first use */
     return 0;
 }
 
-/* Reader and writer threads around the transform on this thread (OpenMP or CUDA inside). */
+/* Reader, writer and finalizer threads around the transform on this thread
+ * (OpenMP or CUDA inside), which takes the chunks in order. */
 static int stage_pipeline(exec *x) {
     x->progress = x->o->quiet ? 0 : x->o->progress >= 0 ? x->o->progress : isatty(2);
     x->t0 = ds_now();
-    pthread_t rd, wr;
-    pthread_create(&rd, NULL, reader_main, x);
-    pthread_create(&wr, NULL, writer_main, x);
-    for (int si = 0;; si = (si + 1) % N_SLOTS) {
-        slot *s = &x->slots[si];
-        if (wait_state(x, s, SLOT_READ)) break;
-        if (!s->end) {
-            double tb = ds_now();
-            int r = ds_xf_run(x->xf, &x->p->items[s->item], s->r0, s->r1, s->in, s->out, &s->res);
-            x->busy_xf += ds_now() - tb;
-            if (r) { set_err(x, r); break; }
-        }
-        int end = s->end;
-        put_state(x, s, SLOT_TRANSFORMED);
-        if (end) break;
+    pthread_t rd[MAX_IO_THREADS], wr[MAX_IO_THREADS], fin[MAX_IO_THREADS];
+    finalizer fz[MAX_IO_THREADS];
+    for (int t = 0; t < x->n_readers; t++) pthread_create(&rd[t], NULL, reader_main, x);
+    for (int t = 0; t < x->n_writers; t++) pthread_create(&wr[t], NULL, writer_main, x);
+    for (int l = 0; l < x->n_lanes; l++) {
+        fz[l] = (finalizer){x, l, 0};
+        pthread_create(&fin[l], NULL, finalizer_main, &fz[l]);
     }
-    pthread_join(rd, NULL);
-    pthread_join(wr, NULL);
+    double busy = 0;
+    for (int64_t q = 0; q < x->n_chunks; q++) {
+        slot *s = &x->slots[q % x->n_slots];
+        if (wait_slot(x, s, q, SLOT_READ)) break;
+        double tb = ds_now();
+        const ds_plan_item *it = &x->p->items[s->item];
+        int r = !x->xf && it->xform != DS_XF_COPY ? open_device(x) : 0;
+        if (!r) r = ds_xf_run(x->xf, it, s->r0, s->r1, s->in, s->out, &s->res);
+        busy += ds_now() - tb;
+        if (r) { set_err(x, r); break; }
+        put_state(x, s, SLOT_TRANSFORMED);
+    }
+    x->busy_xf = busy;
+    for (int t = 0; t < x->n_readers; t++) pthread_join(rd[t], NULL);
+    for (int t = 0; t < x->n_writers; t++) pthread_join(wr[t], NULL);
+    for (int l = 0; l < x->n_lanes; l++) {
+        pthread_join(fin[l], NULL);
+        x->busy_final += fz[l].busy;
+    }
+    if (x->n_lanes) x->busy_final /= x->n_lanes;
     int rc = failed(x);
+    /* Only copies ran: the device is still to be joined (a refused --device cuda fails the run as before). */
+    if (!rc && !x->xf && x->o->device_join && !x->dev_joined) {
+        x->dev_joined = 1;
+        rc = x->o->device_join(x->o->device_arg, &x->oc.use_cuda);
+        if (rc) x->dev_refused = 1;
+    }
     report(x, 1);
     /* Any file of this run not committed (nothing needed it, e.g. no tensors left): write it now. */
     for (int f = 0; f < x->p->n_files && !rc; f++)
@@ -761,15 +1056,20 @@ static int write_report(const exec *x) {
     cJSON_AddNumberToObject(o, "gb_per_s", s->seconds > 0 ? (s->bytes_in + s->bytes_out) / s->seconds / 1e9 : 0);
     cJSON *q = x->xf ? ds_xf_report(x->xf) : NULL;
     if (q) cJSON_AddItemToObject(o, "quantized", q);
-    /* Wall seconds of the run's stages, and inside the pipeline each thread's
-     * busy seconds: the one near "pipeline" is what bounds the run. */
+    /* Wall seconds of the run's stages, and inside the pipeline each stage's
+     * busy seconds (per thread, for the readers and writers): the one near
+     * "pipeline" is what bounds the run. */
+    cJSON *io = cJSON_AddObjectToObject(o, "io_threads");
+    cJSON_AddNumberToObject(io, "readers", x->n_readers);
+    cJSON_AddNumberToObject(io, "writers", x->n_writers);
     cJSON *t = cJSON_AddObjectToObject(o, "stages_seconds");
     cJSON_AddNumberToObject(t, "setup", x->t_setup);
     cJSON_AddNumberToObject(t, "alloc", x->t_alloc);
     cJSON_AddNumberToObject(t, "pipeline", x->t_pipe);
-    cJSON_AddNumberToObject(t, "read_busy", x->busy_read);
+    cJSON_AddNumberToObject(t, "read_busy", x->n_readers ? x->busy_read / x->n_readers : 0);
     cJSON_AddNumberToObject(t, "transform_busy", x->busy_xf);
-    cJSON_AddNumberToObject(t, "write_busy", x->busy_write);
+    cJSON_AddNumberToObject(t, "write_busy", x->n_writers ? x->busy_write / x->n_writers : 0);
+    cJSON_AddNumberToObject(t, "finalize_busy", x->busy_final);
     cJSON_AddNumberToObject(t, "conclude", x->t_conclude);
     int rc = ds_write_json_atomic(x->o->json_path, o);
     cJSON_Delete(o);
@@ -864,19 +1164,17 @@ static void stage_undo(exec *x) {
     }
     if (!o->no_sync && x->dirfd >= 0) fsync(x->dirfd);
     if (x->created_out) rmdir(o->out_dir);
-    ds_err("%s: nothing written: removed the %d file(s) this run had written before the input was refused%s",
-           o->out_dir, removed, kept ? " (the files --resume kept stay)" : "");
+    ds_err("%s: nothing written: removed the %d file(s) this run had written before the %s was refused%s",
+           o->out_dir, removed, x->dev_refused ? "device" : "input", kept ? " (the files --resume kept stay)" : "");
 }
 
 /* ---------------------------------------------------------------- the run */
 
 static void teardown(exec *x) {
     const ds_plan *p = x->p;
-    for (int s = 0; s < N_SLOTS; s++) {
-        if (x->slots[s].in) ds_xf_host_free(x->xf, x->slots[s].in);
-        if (x->slots[s].out) ds_xf_host_free(x->xf, x->slots[s].out);
-    }
-    free(x->gather);
+    for (int s = 0; s < MAX_SLOTS; s++) free_slot(x, &x->slots[s]);
+    free(x->chunks);
+    free(x->last_chunk);
     if (x->fs)
         for (int f = 0; f < p->n_files; f++) {
             ds_stw_abort(x->fs[f].w);
@@ -891,6 +1189,8 @@ static void teardown(exec *x) {
     if (x->have_own) ds_rec_free(&x->own);
     ds_rec_set_free(&x->parts);
     pthread_mutex_destroy(&x->mu);
+    pthread_mutex_destroy(&x->fmu);
+    pthread_mutex_destroy(&x->pmu);
     pthread_cond_destroy(&x->cv);
 }
 
@@ -901,6 +1201,8 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     x.c = c; x.p = p; x.oc = *o; x.o = &x.oc; x.st = st;
     x.dirfd = -1;
     pthread_mutex_init(&x.mu, NULL);
+    pthread_mutex_init(&x.fmu, NULL);
+    pthread_mutex_init(&x.pmu, NULL);
     pthread_cond_init(&x.cv, NULL);
     x.fs = xcalloc((size_t)p->n_files + 1, sizeof(file_state));
     x.hashes = o->manifest_path || o->part_n;
@@ -926,7 +1228,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     }
     double tc = ds_now();
     if (!rc) rc = stage_conclude(&x, t0, tc);
-    if (rc == DS_EXIT_INPUT && x.started && x.journal) stage_undo(&x);
+    if ((rc == DS_EXIT_INPUT || x.dev_refused) && x.started && x.journal) stage_undo(&x);
     teardown(&x);
     return rc;
 }

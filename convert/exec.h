@@ -1,12 +1,14 @@
 /* exec.h - the streaming executor that runs any ds_plan.
  *
- * Chunks of whole rows (whole FP8 blocks) flow through three stages that run
- * at the same time: a reader thread (pread of source rows), the transform
- * (CPU kernels with OpenMP, or CUDA), a writer thread (appends to the output
- * files, hashes for manifests). Each output file receives its bytes strictly
- * in order, under a temporary name, and is renamed when its last item is
- * written; the plan's extra files (index last) follow. Memory is the ring of
- * chunk buffers, whatever the model size. */
+ * Chunks of whole rows (whole FP8 blocks) flow through stages that run at the
+ * same time: reader threads (pread of source rows), the transform (CPU kernels
+ * with OpenMP, or CUDA; one thread, chunks in order), writer threads (pwrite
+ * at the offsets the planned headers fix, any order, several files at once),
+ * and per lane of files a finalizer (each file's chunks in order: offsets
+ * checked, hashes for manifests and parts, commit). Files live under
+ * temporary names and are renamed once complete; the plan's extra files
+ * (index last) follow. Memory is the ring of chunk buffers, whatever the
+ * model size. MANUAL.md "How the conversions stream" has the numbers. */
 #ifndef DS_EXEC_H
 #define DS_EXEC_H
 
@@ -22,6 +24,15 @@ typedef struct {
     int progress;             /* -1 auto (stderr is a terminal), 0 off, 1 on */
     int no_sync;              /* skip fdatasync before renames */
     size_t chunk_bytes;       /* source bytes per chunk (default 16 MiB) */
+    int readers, writers;     /* I/O threads, 1 to 4 (0: 3 each on CUDA, 2 on the CPU) */
+    /* The device while it is still being resolved (cmd/common.c
+     * ds_resolve_device_start: creating a CUDA context takes about 0.3 s):
+     * the executor calls device_join (which sets *use_cuda, or returns an exit
+     * code) only before the first chunk that needs the device, and until then
+     * reads and writes the copies at the head of its lanes. NULL: use_cuda is
+     * final (it is the likely answer until device_join gives the real one). */
+    int (*device_join)(void *arg, int *use_cuda);
+    void *device_arg;
     const char *json_path;    /* --json FILE */
     const char *manifest_path;/* --manifest FILE */
     /* Recorded under OUT/.dsconv (runrec.h); --resume and --part compare them. */

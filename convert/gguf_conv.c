@@ -515,8 +515,7 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
         ds_gguf_stream_stats st;
         memset(&st, 0, sizeof st);
         rc = ds_gguf_open(&w, out, &kv, d, p.n);
-        if (!rc) rc = ds_gguf_begin_positioned(w, o->io == DS_GG_IO_PWRITE ? DS_GGUF_MAP_NO
-                                                      : o->io == DS_GG_IO_MMAP ? DS_GGUF_MAP_YES : DS_GGUF_MAP_AUTO, &base);
+        if (!rc) rc = ds_gguf_begin_positioned(w, o->io == DS_GG_IO_MMAP, o->reserve, &base);
         double t_setup = ds_now() - t_start, tp = ds_now();
         if (!rc) rc = ds_gguf_stream(&c, &p, o, w, base, data, &st);
         double t_pipe = ds_now() - tp, tc = ds_now();
@@ -531,8 +530,6 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
                    (double)data / 1e9, sec, (double)data / 1e9 / (sec + 1e-9), ds_ggml_info(o->type)->name,
                    (double)ds_peak_rss() / 1e9, out);
         if (!rc && o->json_path) {
-            const ds_device *dev = NULL;
-            ds_device_get(o->use_cuda, &dev);
             cJSON *j = cJSON_CreateObject();
             cJSON_AddStringToObject(j, "command", "to-gguf");
             cJSON_AddStringToObject(j, "output", out);
@@ -543,10 +540,12 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddNumberToObject(j, "seconds", sec);
             cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ds_peak_rss());
             cJSON_AddNumberToObject(j, "peak_anon_bytes", (double)st.peak_anon);
-            cJSON_AddStringToObject(j, "device", dev ? dev->name : "cpu");
+            cJSON_AddStringToObject(j, "device", st.gpu ? "cuda" : "cpu");
             cJSON_AddNumberToObject(j, "gpu_bytes", (double)st.gpu_bytes);
             cJSON_AddStringToObject(j, "io", base ? "mmap" : "pwrite");
+            cJSON_AddBoolToObject(j, "reserve", o->reserve);
             cJSON_AddNumberToObject(j, "workers", st.workers);
+            cJSON_AddNumberToObject(j, "writers", st.writers);
             cJSON_AddNumberToObject(j, "units", (double)st.units);
             cJSON_AddNumberToObject(j, "buffer_bytes", (double)st.buffer_bytes);
             /* wall seconds of the stages, and the workers' busy seconds summed
@@ -559,6 +558,7 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddNumberToObject(ts, "read_busy", st.read_busy);
             cJSON_AddNumberToObject(ts, "transform_busy", st.transform_busy);
             cJSON_AddNumberToObject(ts, "write_busy", st.write_busy);
+            cJSON_AddNumberToObject(ts, "writer_threads_busy", st.writer_busy);
             cJSON_AddNumberToObject(ts, "commit", t_commit);
             char *txt = cJSON_Print(j);
             rc = ds_write_file_atomic(o->json_path, txt, strlen(txt));

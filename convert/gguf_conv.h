@@ -13,9 +13,8 @@
 #include "formats/gguf.h"
 
 /* --io: how the tensor data reaches the file */
-enum { DS_GG_IO_AUTO = 0,        /* mmap, except on tmpfs/ramfs: pwrite */
-       DS_GG_IO_MMAP,            /* stored into the mapped file (pwrite where blocks cannot be reserved) */
-       DS_GG_IO_PWRITE };        /* pwrite from each worker's buffer */
+enum { DS_GG_IO_PWRITE = 0,      /* pwrite from each worker's buffer (default: the fastest measured, ext4 page cache) */
+       DS_GG_IO_MMAP };          /* stored into the mapped file (pwrite where blocks cannot be reserved) */
 
 typedef struct {
     ds_ggml_type type;           /* --type: weights of 2+ dimensions */
@@ -32,6 +31,14 @@ typedef struct {
     int fp8_f32;                 /* --fp8-f32: FP8 read as float32 products, as the converter reads FP8
                                   * itself (default: rounded to BF16 first, as fp8-to-bf16 writes it) */
     int io;                      /* --io: DS_GG_IO_* */
+    int reserve;                 /* --reserve: fallocate the whole file before writing */
+    int writers;                 /* --writers N: pwrite by N threads fed by the workers (0: each worker writes;
+                                  * the command's default is 1) */
+    /* --device auto/cuda: resolved by worker 0 as the workers start, so that
+     * CUDA's start-up (a good part of a second) overlaps the CPU workers'
+     * units instead of preceding them; NULL: use_cuda is already resolved. */
+    int (*resolve_device)(void *ctx, int *use_cuda);
+    void *resolve_ctx;
 } ds_gguf_opts;
 
 typedef enum { DS_GG_PLAIN = 0, DS_GG_STACK, DS_GG_KB, DS_GG_VB } ds_gg_kind;

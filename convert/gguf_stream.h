@@ -8,8 +8,11 @@
 typedef struct {
     double pipeline;                              /* wall seconds of the workers */
     double read_busy, transform_busy, write_busy; /* seconds summed over the workers */
-    int workers;
+    int workers, writers;                         /* writers: --writers threads (0: the workers write) */
+    double writer_busy;                           /* the writer threads' seconds in pwrite (in write_busy too) */
     int64_t units, unit_elems;                    /* work units, elements per unit (at most, rows whole) */
+    int gpu;                                      /* --device resolved to CUDA (worker 0 encodes the units
+                                                   * the GPU can take on it, if any) */
     uint64_t gpu_bytes;                           /* output bytes encoded on the GPU */
     uint64_t peak_anon;                           /* sampled RssAnon maximum */
     uint64_t buffer_bytes;                        /* the workers' buffers (scratch, staging) */

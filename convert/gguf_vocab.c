@@ -14,22 +14,32 @@
  * - merges from model.merges (strings, or pairs joined by a space with
  *   spaces inside a part written as U+0120).
  * - special ids: tokenizer_config.json's bos/eos/unk/sep/pad/cls/mask token
- *   contents looked up among added_tokens, then config.json's *_token_id for
- *   those still unset; add_bos/add_eos: a ByteLevel post-processor sets both
- *   false first, tokenizer_config's add_*_token only fills what is unset. */
+ *   contents (cls_token standing in for a missing bos_token, sep_token for
+ *   eos_token) looked up among added_tokens, then config.json's *_token_id
+ *   (else text_config's) for those still unset; add_bos/add_eos: a ByteLevel
+ *   post-processor sets both false first, tokenizer_config's add_*_token only
+ *   fills what is unset; an empty tokenizer_config.json counts as none.
+ * - chat template: tokenizer_config.json's chat_template when the key is
+ *   there (null: none), else chat_template.jinja, else chat_template.json.
+ * - normalizer: Lowercase / StripAccents / BertNormalizer (also inside a
+ *   Sequence, the last one winning) give tokenizer.ggml.normalizer.* keys.
+ * A checkpoint with tiktoken.model and no tokenizer.json (Kimi-K2, Moonlight)
+ * goes to gguf_tiktoken.c instead. */
 #include "convert/gguf_vocab.h"
+#include "convert/gguf_tiktoken.h"
 #include "common/hash.h"
 #include "common/util.h"
 #include "common/fsafe.h"
 #include "common/json.h"
 
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_USER_DEFINED = 4, TOK_UNUSED = 5 };
 
-static cJSON *load_json(const char *dir, const char *name, int required, int *rc) {
+cJSON *ds_gguf_side_json(const char *dir, const char *name, int required, int *rc) {
     char *path = ds_path_join(dir, name);
     *rc = 0;
     if (!ds_path_exists(path)) {
@@ -104,24 +114,133 @@ static const char *pre_name(const cJSON *pre, uint64_t *h) {
     return NULL;
 }
 
-static const char *SPECIAL_TYPES[] = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
-static const char *SPECIAL_KEYS[] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                                     "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
-                                     "tokenizer.ggml.padding_token_id", NULL /* cls: no key */,
-                                     "tokenizer.ggml.mask_token_id"};
-#define N_SPECIAL 7
+const char *const ds_special_types[DS_N_SPECIAL] = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
+const char *const ds_special_keys[DS_N_SPECIAL] = {"tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                                                  "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.seperator_token_id",
+                                                  "tokenizer.ggml.padding_token_id", NULL /* cls: the writer has no key */,
+                                                  "tokenizer.ggml.mask_token_id"};
+
+/* DIR/NAME read whole (at most max bytes), through the checkpoint's tree. */
+int ds_gguf_side_text(const char *dir, const char *name, size_t max, char **text, size_t *len) {
+    ds_tree t;
+    char *real = NULL;
+    int is_dir = 0;
+    int rc = ds_tree_init(&t, dir);
+    if (!rc) rc = ds_tree_member(&t, name, &real, &is_dir);
+    if (!rc && is_dir) rc = ds_fail(DS_EXIT_INPUT, "%s/%s: is a directory", dir, name);
+    if (!rc) rc = ds_read_file_max(real, max, text, len);
+    ds_tree_free(&t);
+    free(real);
+    return rc;
+}
+
+/* The chat template: tokenizer_config.json's chat_template when the key is
+ * there (null: none), else chat_template.jinja, else chat_template.json's.
+ * *out malloc'd or NULL. */
+int ds_gguf_chat_template(const char *dir, const cJSON *tc, char **out) {
+    *out = NULL;
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
+    int rc = 0;
+    if (ct) {
+        if (cJSON_IsString(ct)) *out = xstrdup(ct->valuestring);
+        else if (cJSON_IsArray(ct))
+            return ds_fail(DS_EXIT_INPUT, "%s/tokenizer_config.json: chat_template is a list of named templates; to-gguf "
+                           "writes one template (--no-vocab leaves the tokenizer out)", dir);
+        return 0; /* null or another type: the converter writes none */
+    }
+    char *jp = ds_path_join(dir, "chat_template.jinja"), *ap = ds_path_join(dir, "additional_chat_templates");
+    if (ds_path_exists(jp)) {
+        if (ds_is_dir(ap)) {
+            DIR *d = opendir(ap);
+            struct dirent *e;
+            while (d && (e = readdir(d)) && !rc) {
+                size_t l = strlen(e->d_name);
+                if (l > 6 && !strcmp(e->d_name + l - 6, ".jinja"))
+                    rc = ds_fail(DS_EXIT_INPUT, "%s: named chat templates beside chat_template.jinja; to-gguf writes one "
+                                 "template", ap);
+            }
+            if (d) closedir(d);
+        }
+        size_t len;
+        if (!rc) rc = ds_gguf_side_text(dir, "chat_template.jinja", DS_MAX_CONFIG_BYTES, out, &len);
+    } else {
+        char *cp = ds_path_join(dir, "chat_template.json");
+        if (ds_path_exists(cp)) {
+            cJSON *j = ds_gguf_side_json(dir, "chat_template.json", 1, &rc);
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "chat_template");
+            if (cJSON_IsString(t)) *out = xstrdup(t->valuestring);
+            else if (cJSON_IsArray(t))
+                rc = ds_fail(DS_EXIT_INPUT, "%s: chat_template is a list of named templates; to-gguf writes one template", cp);
+            cJSON_Delete(j);
+        }
+        free(cp);
+    }
+    free(jp); free(ap);
+    return rc;
+}
+
+int ds_gguf_config_token_ids(const char *dir, int *set, int64_t *id, int *order, int *n_order) {
+    int rc = 0;
+    cJSON *cfg = ds_gguf_side_json(dir, "config.json", 0, &rc);
+    for (int s = 0; s < DS_N_SPECIAL && cfg && !rc; s++) {
+        char key[32];
+        snprintf(key, sizeof key, "%s_token_id", ds_special_types[s]);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+        if (!v || cJSON_IsNull(v)) v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(cfg, "text_config"), key);
+        int64_t x;
+        if (cJSON_IsBool(v)) x = cJSON_IsTrue(v); /* Python's bool is an int */
+        else if (cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble) x = (int64_t)v->valuedouble;
+        else continue;
+        if (x < 0) rc = ds_fail(DS_EXIT_INPUT, "%s/config.json: %s is negative", dir, key);
+        else if (x > UINT32_MAX) rc = ds_fail(DS_EXIT_INPUT, "%s/config.json: %s does not fit 32 bits", dir, key);
+        else if (!set[s]) { set[s] = 1; id[s] = x; order[(*n_order)++] = s; }
+    }
+    cJSON_Delete(cfg);
+    return rc;
+}
+
+
+/* Python truth of a tokenizer_config value: absent, null, false, 0, "" and empty containers are false. */
+static int truthy(const cJSON *j) {
+    if (!j || cJSON_IsNull(j) || cJSON_IsFalse(j)) return 0;
+    if (cJSON_IsNumber(j)) return j->valuedouble != 0;
+    if (cJSON_IsString(j)) return j->valuestring[0] != 0;
+    if (cJSON_IsArray(j) || cJSON_IsObject(j)) return j->child != NULL;
+    return 1;
+}
+
+/* SpecialVocab._parse_normalizer: Lowercase, StripAccents, BertNormalizer's
+ * lowercase/strip_accents, and those inside a Sequence (the last one wins). */
+static void parse_normalizer(const cJSON *n, int *lower, int *strip) {
+    const cJSON *ty = cJSON_GetObjectItemCaseSensitive(n, "type");
+    if (!truthy(n) || !cJSON_IsString(ty)) return;
+    if (!strcmp(ty->valuestring, "Lowercase")) *lower = 1;
+    else if (!strcmp(ty->valuestring, "StripAccents")) *strip = 1;
+    else if (!strcmp(ty->valuestring, "BertNormalizer")) {
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(n, "lowercase"), *s = cJSON_GetObjectItemCaseSensitive(n, "strip_accents");
+        if (cJSON_IsBool(l)) *lower = cJSON_IsTrue(l);
+        if (cJSON_IsBool(s)) *strip = cJSON_IsTrue(s);
+    } else if (!strcmp(ty->valuestring, "Sequence")) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(n, "normalizers")) parse_normalizer(e, lower, strip);
+    }
+}
 
 int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const char *pre_override) {
     int rc;
-    cJSON *tj = load_json(dir, "tokenizer.json", 1, &rc);
+    /* Kimi-K2 and Moonlight ship tiktoken.model and no tokenizer.json: the
+     * converter's other branch (convert/gguf_tiktoken.c) */
+    char *tjp = ds_path_join(dir, "tokenizer.json"), *tkp = ds_path_join(dir, "tiktoken.model");
+    int tiktoken = !ds_path_exists(tjp) && ds_path_exists(tkp);
+    free(tjp); free(tkp);
+    if (tiktoken) return ds_gguf_tiktoken_add(kv, dir, vocab_size, pre_override);
+    cJSON *tj = ds_gguf_side_json(dir, "tokenizer.json", 1, &rc);
     if (!tj) {
-        if (rc == DS_EXIT_INPUT) ds_err("to-gguf needs the checkpoint's tokenizer.json (or --no-vocab for a file without one)");
+        if (rc == DS_EXIT_INPUT) ds_err("to-gguf needs the checkpoint's tokenizer.json or tiktoken.model (or --no-vocab for a file without one)");
         return rc;
     }
-    cJSON *tc = load_json(dir, "tokenizer_config.json", 0, &rc);
+    cJSON *tc = ds_gguf_side_json(dir, "tokenizer_config.json", 0, &rc);
     if (rc) { cJSON_Delete(tj); return rc; }
-    cJSON *cfg = load_json(dir, "config.json", 0, &rc);
-    if (rc) { cJSON_Delete(tj); cJSON_Delete(tc); return rc; }
     char *tpath = ds_path_join(dir, "tokenizer.json");
     char **tokens = NULL;
     int32_t *types = NULL;
@@ -203,7 +322,7 @@ int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const cha
 
     /* add_bos/add_eos from the post-processor: ByteLevel sets both false;
      * the template forms llama.cpp parses are not handled here: refuse. */
-    int add_set[N_SPECIAL] = {0}, add_val[N_SPECIAL] = {0}, add_order[N_SPECIAL], n_add = 0;
+    int add_set[DS_N_SPECIAL] = {0}, add_val[DS_N_SPECIAL] = {0}, add_order[DS_N_SPECIAL], n_add = 0;
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(tj, "post_processor");
     if (pp && !cJSON_IsNull(pp)) {
         const cJSON *procs = cJSON_GetObjectItemCaseSensitive(pp, "processors");
@@ -222,31 +341,23 @@ int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const cha
             }
         }
     }
-    int sid_set[N_SPECIAL] = {0}, sid[N_SPECIAL], sid_order[2 * N_SPECIAL], n_sid = 0;
-    const char *chat = NULL;
-    char *chat_alt = NULL;
-    if (tc) {
-        const cJSON *ct = cJSON_GetObjectItemCaseSensitive(tc, "chat_template");
-        if (ct && !cJSON_IsNull(ct)) {
-            if (!cJSON_IsString(ct)) {
-                rc = ds_fail(DS_EXIT_INPUT, "%s/tokenizer_config.json: chat_template is not a string (lists of named "
-                             "templates are not supported by to-gguf)", dir);
-                goto done;
-            }
-            chat = ct->valuestring;
-        } else {
-            char *jp = ds_path_join(dir, "chat_template.jinja");
-            size_t l;
-            if (ds_path_exists(jp) && ds_read_file(jp, &chat_alt, &l) == 0) chat = chat_alt;
-            free(jp);
-        }
-        for (int s = 0; s < N_SPECIAL; s++) {
+    int sid_set[DS_N_SPECIAL] = {0}, sid_order[DS_N_SPECIAL], n_sid = 0;
+    int64_t sid[DS_N_SPECIAL];
+    char *chat = NULL;
+    if (cJSON_IsObject(tc) && tc->child) { /* an empty tokenizer_config.json counts as none */
+        if ((rc = ds_gguf_chat_template(dir, tc, &chat))) goto done;
+        for (int s = 0; s < DS_N_SPECIAL; s++) {
             char key[32];
-            snprintf(key, sizeof key, "add_%s_token", SPECIAL_TYPES[s]);
+            snprintf(key, sizeof key, "add_%s_token", ds_special_types[s]);
             const cJSON *a = cJSON_GetObjectItemCaseSensitive(tc, key);
             if (cJSON_IsBool(a) && !add_set[s]) { add_set[s] = 1; add_val[s] = cJSON_IsTrue(a); add_order[n_add++] = s; }
-            snprintf(key, sizeof key, "%s_token", SPECIAL_TYPES[s]);
+            snprintf(key, sizeof key, "%s_token", ds_special_types[s]);
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(tc, key);
+            /* no bos_token: cls_token stands in; no eos_token: sep_token (SpecialVocab) */
+            if ((s == 0 || s == 1) && !truthy(e)) {
+                const cJSON *alt = cJSON_GetObjectItemCaseSensitive(tc, s == 0 ? "cls_token" : "sep_token");
+                if (truthy(alt)) e = alt;
+            }
             const char *content = NULL;
             if (cJSON_IsString(e)) content = e->valuestring;
             else if (cJSON_IsObject(e) && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "content")))
@@ -261,16 +372,9 @@ int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const cha
             }
         }
     }
-    if (cfg)
-        for (int s = 0; s < N_SPECIAL; s++) {
-            char key[32];
-            snprintf(key, sizeof key, "%s_token_id", SPECIAL_TYPES[s]);
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-            if (cJSON_IsNumber(v) && v->valuedouble == (double)v->valueint && !sid_set[s]) {
-                if (v->valueint < 0) { rc = ds_fail(DS_EXIT_INPUT, "%s/config.json: %s is negative", dir, key); goto done; }
-                sid_set[s] = 1; sid[s] = v->valueint; sid_order[n_sid++] = s;
-            }
-        }
+    if ((rc = ds_gguf_config_token_ids(dir, sid_set, sid, sid_order, &n_sid))) { free(chat); goto done; }
+    int norm_lower = -1, norm_strip = -1;
+    parse_normalizer(cJSON_GetObjectItemCaseSensitive(tj, "normalizer"), &norm_lower, &norm_strip);
 
     ds_gguf_kv_str(kv, "tokenizer.ggml.model", "gpt2");
     ds_gguf_kv_str(kv, "tokenizer.ggml.pre", pre);
@@ -278,7 +382,7 @@ int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const cha
     ds_gguf_kv_arr_i32(kv, "tokenizer.ggml.token_type", types, vocab_size);
     if (n_merges) ds_gguf_kv_arr_str(kv, "tokenizer.ggml.merges", merges, n_merges);
     for (int k = 0; k < n_sid; k++)
-        if (SPECIAL_KEYS[sid_order[k]]) ds_gguf_kv_u32(kv, SPECIAL_KEYS[sid_order[k]], (uint32_t)sid[sid_order[k]]);
+        if (ds_special_keys[sid_order[k]]) ds_gguf_kv_u32(kv, ds_special_keys[sid_order[k]], (uint32_t)sid[sid_order[k]]);
     for (int k = 0; k < n_add; k++) {
         int s = add_order[k];
         if (s == 0) ds_gguf_kv_bool(kv, "tokenizer.ggml.add_bos_token", add_val[s]);
@@ -286,12 +390,14 @@ int ds_gguf_vocab_add(ds_gguf_kv *kv, const char *dir, int vocab_size, const cha
         else if (s == 3) ds_gguf_kv_bool(kv, "tokenizer.ggml.add_sep_token", add_val[s]);
     }
     if (chat) ds_gguf_kv_str(kv, "tokenizer.chat_template", chat);
-    free(chat_alt);
+    if (norm_lower >= 0) ds_gguf_kv_bool(kv, "tokenizer.ggml.normalizer.lowercase", norm_lower);
+    if (norm_strip >= 0) ds_gguf_kv_bool(kv, "tokenizer.ggml.normalizer.strip_accents", norm_strip);
+    free(chat);
 done:
     if (tokens) for (int i = 0; i < vocab_size; i++) free(tokens[i]);
     free(tokens); free(types);
     for (int i = 0; i < n_merges; i++) free(merges[i]);
     free(merges); free(tpath);
-    cJSON_Delete(tj); cJSON_Delete(tc); cJSON_Delete(cfg);
+    cJSON_Delete(tj); cJSON_Delete(tc);
     return rc;
 }

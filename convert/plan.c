@@ -181,7 +181,7 @@ cJSON *ds_plan_load_config_json(const ds_ckpt *c, int *rc) {
 static int checkpoint_side_file(const char *nm) {
     static const char *exact[] = {"generation_config.json", "special_tokens_map.json", "added_tokens.json",
                                   "vocab.json", "vocab.txt", "merges.txt", "preprocessor_config.json",
-                                  "chat_template.jinja", "chat_template.json", NULL};
+                                  "chat_template.jinja", "chat_template.json", "tiktoken.model", NULL};
     for (int i = 0; exact[i]; i++)
         if (!strcmp(nm, exact[i])) return 1;
     size_t l = strlen(nm);

@@ -17,6 +17,7 @@
 #include "quant/fp4_core.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +37,11 @@ struct ds_xf_ctx {
     unsigned acc_next;            /* the buffer the next item to start takes */
     ds_quant_stats *qstats;       /* per plan item */
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
+    unsigned char *prepared;      /* per plan item: gscale set ahead by ds_xf_prepare */
     /* the largest |w| of the last few weights scanned: a gate projection's
-     * global scale needs its up partner's too, and the up item the gate's */
+     * global scale needs its up partner's too, and the up item the gate's
+     * (under amax_lock: readers may prepare two items at once) */
+    pthread_mutex_t amax_lock;
     const ds_ckpt_entry *amax_of[4];
     float amax_val[4];
     unsigned amax_next;
@@ -95,6 +99,7 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
     const ds_device *dev;
     DS_TRY(ds_device_get(use_cuda, &dev));
     ds_xf_ctx *x = xcalloc(1, sizeof *x);
+    pthread_mutex_init(&x->amax_lock, NULL);
     x->c = c;
     x->p = p;
     x->dev = dev;
@@ -117,6 +122,7 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
     }
     if (max_rows) {
         x->gscale = xcalloc((size_t)p->n_items, sizeof(float));
+        x->prepared = xcalloc((size_t)p->n_items, 1);
         x->qstats = xcalloc((size_t)p->n_items, sizeof(ds_quant_stats));
         x->rstats = xcalloc((size_t)max_rows, sizeof(ds_quant_row_stats));
         x->acc_of = xcalloc((size_t)p->n_items, sizeof(int));
@@ -154,9 +160,11 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     d->free(x->d_qscale); d->free(x->d_zp); d->free(x->d_stats);
     for (int k = 0; k < N_ACC; k++) free(x->acc[k]);
     free(x->gscale);
+    free(x->prepared);
     free(x->acc_of);
     free(x->rstats);
     free(x->qstats);
+    pthread_mutex_destroy(&x->amax_lock);
     free(x);
 }
 
@@ -235,13 +243,18 @@ static uint8_t *item_acc(ds_xf_ctx *x, int idx, int64_t r0) {
 }
 
 /* Largest |w| of a whole weight as BF16 (an FP8 weight's from its codes and
- * block scales, without dequantizing; the reader reads the same pages next). */
-static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale) {
+ * block scales, without dequantizing; the reader reads the same pages next).
+ * d: its bytes, or NULL to read them through the map. */
+static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale,
+                         const uint8_t *d) {
+    float a = -1.0f;
+    pthread_mutex_lock(&x->amax_lock);
     for (int k = 0; k < 4; k++)
-        if (x->amax_of[k] == e) return x->amax_val[k];
-    const uint8_t *d = ds_ckpt_data(x->c, e);
+        if (x->amax_of[k] == e) a = x->amax_val[k];
+    pthread_mutex_unlock(&x->amax_lock);
+    if (a >= 0.0f) return a;
+    if (!d) d = ds_ckpt_data(x->c, e);
     int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
-    float a;
     if (e->info->dtype == DS_BF16) {
         a = ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
     } else {
@@ -249,10 +262,28 @@ static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_ent
         a = ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
                               bc);
     }
+    pthread_mutex_lock(&x->amax_lock);
     unsigned k = x->amax_next++ % 4;
     x->amax_of[k] = e;
     x->amax_val[k] = a;
+    pthread_mutex_unlock(&x->amax_lock);
     return a;
+}
+
+void ds_xf_prepare(ds_xf_ctx *x, const ds_plan_item *it, const uint8_t *whole) {
+    if (it->xform != DS_XF_QUANT || it->quant->format == DSQ_FMT_INT || !x->gscale) return;
+    int idx = (int)(it - x->p->items);
+    float gs = 1.0f;
+    if (it->quant->format == DSQ_FMT_NVFP4) {
+        float a = weight_amax(x, it, it->src, it->scale, whole);
+        if (it->partner) {
+            float b = weight_amax(x, it, it->partner, it->partner_scale, NULL);
+            if (b > a) a = b;
+        }
+        gs = dsq_nvfp4_global_scale(a);
+    }
+    x->gscale[idx] = gs;
+    x->prepared[idx] = 1;
 }
 
 /* NVFP4 / MXFP4 rows [r0, r0+n) of an item: BF16 rows (FP8 dequantized
@@ -268,15 +299,8 @@ static int run_fp4(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1,
     uint8_t *qscale = acc + r0 * ng;
     if (r0 == 0) {
         memset(&x->qstats[idx], 0, sizeof x->qstats[idx]);
-        x->gscale[idx] = 1.0f;
-        if (s->format == DSQ_FMT_NVFP4) {
-            float a = weight_amax(x, it, it->src, it->scale);
-            if (it->partner) {
-                float b = weight_amax(x, it, it->partner, it->partner_scale);
-                if (b > a) a = b;
-            }
-            x->gscale[idx] = dsq_nvfp4_global_scale(a);
-        }
+        if (!x->prepared[idx]) ds_xf_prepare(x, it, NULL);
+        x->prepared[idx] = 0; /* used: a later run of the item computes it again */
     }
     float gs = x->gscale[idx];
     /* as quant_chunk: the kernels' memory, copies only where it is separate */

@@ -34,7 +34,7 @@ void ds_xf_destroy(ds_xf_ctx *x);
  * a --part or --resume skips items). Must exceed the items that can be in flight in
  * the executor's ring (its slots), so a buffer is never refilled while the writer
  * still reads it; convert/exec.c asserts this at compile time. */
-#define DS_XF_N_ACC 4
+#define DS_XF_N_ACC 11
 /* Host buffers for chunks (pinned when CUDA is used); NULL (reported) when pinned memory runs out. */
 void *ds_xf_host_alloc(ds_xf_ctx *x, size_t n);
 void ds_xf_host_free(ds_xf_ctx *x, void *p);
@@ -46,7 +46,18 @@ int64_t ds_xf_chunk_rows(const ds_plan_item *it, size_t chunk_bytes);
 size_t ds_xf_out_bytes(const ds_plan_item *it, int64_t rows);
 /* Which result component output k of an item reads. */
 static inline int ds_xf_component(const ds_plan_item *it, int k) { return it->xform == DS_XF_QUANT ? k : 0; }
-/* Transforms rows [r0, r1) (source bytes at in) into out; fills res. */
+/* The part of an item's first chunk that needs no device and may run on
+ * another thread ahead of it (the executor's readers, while the transform
+ * works on earlier chunks): the NVFP4 global scale, the largest |w| of the
+ * weight and of its gate/up partner (CPU, OpenMP). whole: the item's source
+ * bytes when the caller holds all of them, else NULL (read through the map).
+ * Nothing for other items. An item not prepared is prepared by ds_xf_run at
+ * its first chunk; the caller orders ds_xf_prepare before that ds_xf_run, and
+ * prepares distinct items at once only. */
+void ds_xf_prepare(ds_xf_ctx *x, const ds_plan_item *it, const uint8_t *whole);
+/* Transforms rows [r0, r1) (source bytes at in) into out; fills res. A
+ * DS_XF_COPY item needs no context (x may be NULL: the executor copies while
+ * the device is still starting). */
 int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
               ds_xf_result *res);
 const char *ds_xf_device_name(const ds_xf_ctx *x);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/vfs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -199,26 +198,29 @@ uint64_t ds_gguf_data_offset(const ds_gguf_writer *w, int i) {
     return w->hlen + w->offset[i];
 }
 
-int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, uint8_t **base) {
+/* fallocate of the data section: 0, 1 where the file system cannot, or an error */
+static int reserve_blocks(ds_gguf_writer *w) {
+    if (fallocate(w->fd, 0, (off_t)w->hlen, (off_t)(w->total - w->hlen)) == 0) return 0;
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return 1;
+    return -DS_IO_FAIL(w->tmp_path, "fallocate");
+}
+
+int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, int reserve, uint8_t **base) {
     DS_ASSERT(!w->positioned && w->cur == 0 && w->cur_done == 0);
     *base = NULL;
     w->positioned = 1;
     /* the padding between tensors is never written: the file's size makes it zeros */
     if (ftruncate(w->fd, (off_t)w->total) != 0) return DS_IO_FAIL(w->tmp_path, "ftruncate");
-    if (map == DS_GGUF_MAP_NO || w->total == w->hlen) return 0;
+    if (w->total == w->hlen) return 0;
+    if (!map) {
+        int r = reserve ? reserve_blocks(w) : 0;
+        return r < 0 ? -r : 0;
+    }
     /* Blocks reserved first, so a store through the mapping never meets a full
      * disk (which would be SIGBUS, not an error code). A file system that
-     * cannot reserve gets the pwrite path; so does a RAM file system unless
-     * asked (there, reserving is allocating and zeroing every page, serially,
-     * before the first store). */
-    struct statfs sf;
-    if (map == DS_GGUF_MAP_AUTO && fstatfs(w->fd, &sf) == 0 &&
-        ((unsigned long)sf.f_type == 0x01021994ul /* tmpfs */ || (unsigned long)sf.f_type == 0x858458f6ul /* ramfs */))
-        return 0;
-    if (fallocate(w->fd, 0, (off_t)w->hlen, (off_t)(w->total - w->hlen)) != 0) {
-        if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) return 0;
-        return DS_IO_FAIL(w->tmp_path, "fallocate");
-    }
+     * cannot reserve gets the pwrite path. */
+    int r = reserve_blocks(w);
+    if (r) return r < 0 ? -r : 0;
     /* a shared writable mapping needs the file open for reading too: the
      * temporary's descriptor reopened (the magic link names this very file,
      * not a path that could have changed) */

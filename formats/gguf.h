@@ -95,16 +95,16 @@ uint64_t ds_gguf_data_offset(const ds_gguf_writer *w, int i);
 
 /* Positioned mode, instead of ds_gguf_append: every offset is known from the
  * plan, so any number of threads write any tensor's bytes in any order. The
- * file gets its final size (the padding is never written: zeros). With map
- * (DS_GGUF_MAP_YES; _AUTO: not on tmpfs/ramfs, where reserving means zeroing
- * every page first), where the file system reserves the blocks (fallocate), the whole file is
+ * file gets its final size (the padding is never written: zeros). With map,
+ * where the file system reserves the blocks (fallocate), the whole file is
  * mapped shared and *base points at it: encoders store straight into the page
  * cache, in parallel and without a copy; then report each store's size with
  * ds_gguf_mapped_written. Otherwise *base is NULL: write with ds_gguf_pwrite
  * (thread-safe). ds_gguf_commit then checks that exactly the tensors' bytes
  * were written (it unmaps before syncing; the stores are ordinary dirty pages). */
-enum { DS_GGUF_MAP_NO = 0, DS_GGUF_MAP_AUTO, DS_GGUF_MAP_YES };
-int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, uint8_t **base);
+/* reserve: fallocate the data's blocks first also without map, so a full disk
+ * fails here, before any encoding (where the file system can; else ignored). */
+int ds_gguf_begin_positioned(ds_gguf_writer *w, int map, int reserve, uint8_t **base);
 int ds_gguf_pwrite(ds_gguf_writer *w, uint64_t off, const void *buf, size_t n);
 void ds_gguf_mapped_written(ds_gguf_writer *w, size_t n);
 /* Checks every planned byte was written, fsyncs (unless no_sync), renames. Frees w. */

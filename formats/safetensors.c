@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* A JSON number that is a whole number in [0, 2^53] (exact in a double). */
@@ -379,6 +380,37 @@ int ds_stw_pwrite(ds_st_writer *w, uint64_t off, const void *buf, size_t n) {
         return ds_fail(DS_EXIT_BUG, "%s: internal error: write [%llu, +%zu) outside the planned data", w->tmp_path,
                        (unsigned long long)off, n);
     DS_TRY(ds_pwrite_full(w->fd, buf, n, off, w->tmp_path));
+    __atomic_add_fetch(&w->written, n, __ATOMIC_RELAXED);
+    return 0;
+}
+
+int ds_stw_pwrite_rows(ds_st_writer *w, uint64_t off, const uint8_t *buf, size_t width, int64_t rows, size_t stride) {
+    uint64_t n = (uint64_t)width * (uint64_t)(rows > 0 ? rows : 0);
+    if (off < w->header_total || off + n > ds_stw_total_size(w))
+        return ds_fail(DS_EXIT_BUG, "%s: internal error: write [%llu, +%llu) outside the planned data", w->tmp_path,
+                       (unsigned long long)off, (unsigned long long)n);
+    if (rows == 1 || width == stride) return ds_stw_pwrite(w, off, buf, n);
+    enum { BATCH = 512 };
+    struct iovec v[BATCH];
+    for (int64_t r = 0; r < rows;) {
+        int k = 0;
+        for (; k < BATCH && r + k < rows; k++) {
+            v[k].iov_base = (void *)(buf + (size_t)(r + k) * stride);
+            v[k].iov_len = width;
+        }
+        /* A short write leaves part of a batch: finish it piece by piece. */
+        size_t want = (size_t)k * width;
+        ssize_t got;
+        do got = pwritev(w->fd, v, k, (off_t)off); while (got < 0 && errno == EINTR);
+        if (got < 0) return DS_IO_FAIL(w->tmp_path, "write");
+        for (size_t done = (size_t)got; done < want;) {
+            size_t i = done / width, in = done % width;
+            DS_TRY(ds_pwrite_full(w->fd, buf + (size_t)(r + (int64_t)i) * stride + in, width - in, off + done, w->tmp_path));
+            done += width - in;
+        }
+        off += want;
+        r += k;
+    }
     __atomic_add_fetch(&w->written, n, __ATOMIC_RELAXED);
     return 0;
 }

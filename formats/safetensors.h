@@ -99,6 +99,11 @@ uint64_t ds_stw_total_size(const ds_st_writer *w);
 int ds_stw_append(ds_st_writer *w, const void *buf, size_t n);
 /* Writes at an absolute file offset (any order). */
 int ds_stw_pwrite(ds_st_writer *w, uint64_t off, const void *buf, size_t n);
+/* Writes `rows` pieces of `width` bytes, taken `stride` bytes apart at buf,
+ * one after the other from absolute offset off (a column slice of a chunk of
+ * rows, without gathering it first: pwritev). Safe from several threads at
+ * once for disjoint ranges, as ds_stw_pwrite. */
+int ds_stw_pwrite_rows(ds_st_writer *w, uint64_t off, const uint8_t *buf, size_t width, int64_t rows, size_t stride);
 /* Checks size, fsyncs, renames to the final name, frees w. */
 int ds_stw_commit(ds_st_writer *w);
 /* Removes the temporary file, frees w. Safe on NULL. */

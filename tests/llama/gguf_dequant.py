@@ -7,8 +7,9 @@ Q8_0/Q4_K/Q5_0/Q6_K decoders of ggml-quants.c written in numpy) and writes
 
   OUT_DIR/      an HF checkpoint in the layout of REF (float32 safetensors, REF's config.json
                 without quantization_config): every weight `dsconv verify` runs, exactly the
-                values llama.cpp sees in the file. So `dsconv verify OUT_DIR` gives the logits
-                of the quantized weights computed in float32, free of llama.cpp's arithmetic.
+                values llama.cpp sees in the file (ggml_types.json: each weight's type there).
+                So `dsconv verify OUT_DIR` gives the logits of the quantized weights computed
+                in float32, free of llama.cpp's arithmetic.
   --f32 F.gguf  (optional) the same GGUF with every tensor stored as F32 (metadata copied):
                 llama.cpp on it computes the quantized weights without quantizing activations.
 
@@ -116,20 +117,21 @@ def main():
         if ex:
             g = tmap.get_name(f"{ex.group(1)}.{ex.group(4)}.weight", try_suffixes=(".weight",))
             a = take(g)[int(ex.group(3))]
+            types[name] = deq[g][1]
         elif name.endswith("kv_b_proj.weight"):
             kb = take(tmap.get_name(name.replace("kv_b_proj", "k_b_proj"), try_suffixes=(".weight",)))
             vb = take(tmap.get_name(name.replace("kv_b_proj", "v_b_proj"), try_suffixes=(".weight",)))
             if kb.shape[0] != H or kb.shape[2] != nope or vb.shape[1] != vd:
                 die(f"{src}: attn_k_b {kb.shape} / attn_v_b {vb.shape} do not match config")
             a = np.concatenate([kb.transpose(0, 2, 1), vb], axis=1).reshape(H * (nope + vd), kb.shape[1])
+            types[name] = deq[tmap.get_name(name.replace("kv_b_proj", "k_b_proj"), try_suffixes=(".weight",))][1]
         else:
             key = name.replace("e_score_correction_bias", "e_score_correction.bias")
             g = tmap.get_name(key, try_suffixes=(".weight", ".bias"))
             if g is None:
                 die(f"{ref}: no GGUF name for {name}")
             a = take(g)
-            if g not in types:
-                types[g] = deq[g][1]
+            types[name] = deq[g][1]
         if tuple(a.shape) != want[name]:
             die(f"{name}: dequantized shape {a.shape}, {ref} has {want[name]}")
         result.append((name, a))
@@ -144,6 +146,8 @@ def main():
     cfg["num_nextn_predict_layers"] = 0  # the GGUF has no MTP layer (as strip-mtp writes it)
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
+    with open(os.path.join(out, "ggml_types.json"), "w") as f:
+        json.dump(types, f, indent=1, sort_keys=True)
 
     if f32_out:
         arch = r.fields["general.architecture"].contents()

@@ -59,6 +59,8 @@ if g++ -O2 -x c tests/llama/gguf_logits.c -x none -I"$LLAMA/include" -I"$LLAMA/g
     $LIBS -lcjson -fopenmp -lpthread -ldl -lm \
     -o "$W/gguf_logits" 2>"$W/cc.log"; then pass "gguf_logits links against libllama"; else cat "$W/cc.log"; fail "gguf_logits builds"; done_; fi
 
+# verify on the CPU wherever dsconv was built with CUDA: one float32 arithmetic for every side
+dsverify() { "$DS" verify "$@" --device cpu; }
 M=$W/model; mkdir -p "$M"
 # Shards may be links; side files are copied (a link leaving the checkpoint is refused).
 for f in tests/data/dev-tiny/input/*; do case $f in *.safetensors) ln -s "$PWD/$f" "$M/";; *) cp "$f" "$M/";; esac; done
@@ -75,7 +77,7 @@ done
 
 $PY -c 'import json,sys; print(json.dumps({"tokens": json.load(open(sys.argv[1]))["tokens"]}))' \
     tests/data/dev-tiny/expected.json > "$W/tokens.json"
-"$DS" verify "$M" --tokens "$W/tokens.json" --dump-logits "$W/verify.f32" >"$W/verify.log" 2>&1 ||
+dsverify "$M" --tokens "$W/tokens.json" --dump-logits "$W/verify.f32" >"$W/verify.log" 2>&1 ||
     { tail -5 "$W/verify.log"; fail "dsconv verify --dump-logits"; done_; }
 NV=1024 # dev-tiny's vocab_size
 cmpl() { $PY tests/llama/gguf_cmp.py "$@"; }
@@ -98,7 +100,7 @@ else BF=""; fi
 
 # 3. the quantized files against the logits of their own weights
 if $GP tests/llama/gguf_dequant.py "$W/bf16.gguf" "$M" "$W/deq-bf16" --f32 "$W/f32-bf16.gguf" >"$W/dq.log" 2>&1 &&
-    "$DS" verify "$W/deq-bf16" --against "$M" --tokens "$W/tokens.json" --expect identical >"$W/vdq.log" 2>&1; then
+    dsverify "$W/deq-bf16" --against "$M" --tokens "$W/tokens.json" --expect identical >"$W/vdq.log" 2>&1; then
     pass "gguf_dequant round trip: bf16 file back to HF layout, verify's logits bit-identical to the checkpoint's"
 else cat "$W/dq.log"; tail -5 "$W/vdq.log"; fail "gguf_dequant round trip (bf16 file, verify --expect identical)"; fi
 # verify(bf16)'s routing, for setting flipped positions apart: llama.cpp's on an F32 copy of the bf16 file
@@ -109,7 +111,7 @@ for spec in q8_0:0.03 q6_k:0.08 q4_k:0.30; do
     if ! $GP tests/llama/gguf_dequant.py "$W/$t.gguf" "$M" "$W/deq-$t" --f32 "$W/f32-$t.gguf" >"$W/dq.log" 2>&1; then
         cat "$W/dq.log"; fail "gguf_dequant $t"; continue
     fi
-    "$DS" verify "$W/deq-$t" --tokens "$W/tokens.json" --dump-logits "$W/vd-$t.f32" >"$W/vd.log" 2>&1 ||
+    dsverify "$W/deq-$t" --tokens "$W/tokens.json" --dump-logits "$W/vd-$t.f32" >"$W/vd.log" 2>&1 ||
         { tail -5 "$W/vd.log"; fail "verify on dequantized $t"; continue; }
     llrun "$W/$t.gguf" "$W/ll-$t" || continue
     pass "llama.cpp loads and runs $t"
@@ -148,12 +150,12 @@ done
 # 1024 positions (tests/llama/tokens-32x32.json: 32 random sequences of 32 tokens) the
 # all-logit distances and the flip counts must order as the types' precision does.
 B=tests/llama/tokens-32x32.json
-"$DS" verify "$M" --tokens "$B" --dump-logits "$W/B-v.f32" >"$W/vd.log" 2>&1 || { tail -5 "$W/vd.log"; fail "verify on $B"; done_; }
+dsverify "$M" --tokens "$B" --dump-logits "$W/B-v.f32" >"$W/vd.log" 2>&1 || { tail -5 "$W/vd.log"; fail "verify on $B"; done_; }
 "$W/gguf_logits" "$W/f32-bf16.gguf" "$B" "$W/B-lf-bf16.f32" --routing "$W/B-lf-bf16.route" >/dev/null 2>&1 || { fail "llama.cpp on $B"; done_; }
 pq=0 pl=0 pf=-1
 for t in q8_0 q6_k q4_k; do
     [ -d "$W/deq-$t" ] && [ -f "$W/f32-$t.gguf" ] || { fail "$t: no dequantized checkpoint for $B"; continue; }
-    "$DS" verify "$W/deq-$t" --tokens "$B" --dump-logits "$W/B-vd-$t.f32" >"$W/vd.log" 2>&1 &&
+    dsverify "$W/deq-$t" --tokens "$B" --dump-logits "$W/B-vd-$t.f32" >"$W/vd.log" 2>&1 &&
     "$W/gguf_logits" "$W/$t.gguf" "$B" "$W/B-ll-$t.f32" >/dev/null 2>&1 &&
     "$W/gguf_logits" "$W/f32-$t.gguf" "$B" "$W/B-lf-$t.f32" --routing "$W/B-lf-$t.route" >/dev/null 2>&1 ||
         { tail -5 "$W/vd.log"; fail "$t on $B"; continue; }

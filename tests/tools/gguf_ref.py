@@ -14,6 +14,8 @@ tensor's name, ggml type, shape and the sha256 of its bytes, in file order.
 text; a cut-down tokenizer (tests/data/tok-tiny) hashes differently from the full one, so the test
 fixture tells the converter the name the full tokenizer gets (checked once on the real
 tokenizer.json, see MANUAL.md). Without --pre the converter decides.
+--tiktoken: the tokenizer is tiktoken.model + tokenizer_config.json (Kimi-K2, Moonlight): a
+stand-in for the repository's tokenizer class (see below) gives the converter what it reads.
 --no-vocab: the converter writes no tokenizer keys (its set_vocab skipped), as dsconv --no-vocab.
 --no-hash: convert only, print nothing (bench/bench_gguf.sh).
 """
@@ -21,6 +23,7 @@ import hashlib, json, os, runpy, sys, tempfile
 
 llama, ckpt, tokdir, outtype, out = sys.argv[1:6]
 pre = sys.argv[sys.argv.index("--pre") + 1] if "--pre" in sys.argv else None
+no_hash = "--no-hash" in sys.argv  # read now: sys.argv is the converter's below
 sys.path.insert(0, llama)
 sys.path.insert(1, os.path.join(llama, "gguf-py"))
 
@@ -38,6 +41,35 @@ for d in (ckpt, tokdir):
         os.symlink(os.path.abspath(os.path.join(d, f)), dst)
 
 import conversion.base as base  # noqa: E402
+if "--tiktoken" in sys.argv:
+    # Kimi-K2 / Moonlight: the tokenizer class is the model repository's remote code
+    # (tokenization_kimi.py, needing the tiktoken package); the converter's kimi-k2 branch reads
+    # only tokenizer.model._mergeable_ranks and tokenizer.special_tokens from it. This stand-in
+    # builds both as that code does: load_tiktoken_bpe's dict (file order, b64decode per line),
+    # and ids len(ranks) .. +257 named by added_tokens_decoder or "<|reserved_token_{i}|>".
+    # Without trust_remote_code the tokenizer does not load, so the converter's GPT-2 path
+    # fails first, as for the real checkpoint.
+    import base64, types, transformers  # noqa: E402
+
+    class _KimiStandIn:
+        def __init__(self, d):
+            ranks = {}
+            for line in open(os.path.join(d, "tiktoken.model"), "rb").read().splitlines():
+                if line:
+                    t, r = line.split()
+                    ranks[base64.b64decode(t)] = int(r)
+            self.model = types.SimpleNamespace(_mergeable_ranks=ranks)
+            cfg = json.load(open(os.path.join(d, "tokenizer_config.json"), encoding="utf-8"))
+            names = {int(i): t["content"] for i, t in cfg.get("added_tokens_decoder", {}).items()}
+            nb = len(ranks)
+            self.special_tokens = {names.get(i, f"<|reserved_token_{i}|>"): i for i in range(nb, nb + 256 + 2)}
+
+    def _from_pretrained(path, *a, trust_remote_code=False, **k):
+        if not trust_remote_code:
+            raise ValueError("the tokenizer is remote code (auto_map); trust_remote_code=True needed")
+        return _KimiStandIn(str(path))
+
+    transformers.AutoTokenizer.from_pretrained = _from_pretrained
 if pre is not None:
     base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
 if "--no-vocab" in sys.argv:  # compare with dsconv --no-vocab: the converter writes no tokenizer keys
@@ -51,7 +83,7 @@ except SystemExit as e:
     if e.code:
         raise
 
-if "--no-hash" in sys.argv:  # bench: the conversion only
+if no_hash:  # bench: the conversion only
     sys.exit(0)
 import gguf  # noqa: E402
 r = gguf.GGUFReader(out)

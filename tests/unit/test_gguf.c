@@ -156,8 +156,8 @@ static char *positioned_file(const char *d, const char *name, int map, int skip_
     ds_gguf_writer *w = NULL;
     uint8_t *base = NULL;
     int rc = ds_gguf_open(&w, path, &kv, t, 2);
-    if (!rc) rc = ds_gguf_begin_positioned(w, map, &base);
-    if (!rc && map == DS_GGUF_MAP_YES && !base) rc = -1; /* this file system cannot reserve: say so */
+    if (!rc) rc = ds_gguf_begin_positioned(w, map, 1, &base);
+    if (!rc && map && !base) rc = -1; /* this file system cannot reserve: say so */
     if (!rc && !skip_b) { /* b first, in two pieces */
         if (base) {
             memcpy(base + ds_gguf_data_offset(w, 1) + 34, q + 34, 34); ds_gguf_mapped_written(w, 34);
@@ -201,7 +201,7 @@ TEST(writer_positioned_same_bytes) {
     CHECK_EQ_INT(ds_read_file(ref, &rb, &rl), 0);
     static const char *names[] = {"pw.gguf", "map.gguf"};
     for (int m = 0; m < 2; m++) {
-        char *p = positioned_file(d, names[m], m ? DS_GGUF_MAP_YES : DS_GGUF_MAP_NO, 0);
+        char *p = positioned_file(d, names[m], m, 0);
         CHECK(p != NULL);
         if (!p) continue;
         char *b; size_t l;
@@ -211,7 +211,7 @@ TEST(writer_positioned_same_bytes) {
         free(b); free(p);
     }
     /* a tensor never written: the commit fails, nothing appears */
-    CHECK(positioned_file(d, "short.gguf", DS_GGUF_MAP_NO, 1) == NULL);
+    CHECK(positioned_file(d, "short.gguf", 0, 1) == NULL);
     char *sp = ds_path_join(d, "short.gguf");
     CHECK(!ds_path_exists(sp));
     free(sp);
