@@ -14,6 +14,7 @@
  *   falls back to F16. */
 #include "convert/gguf_conv.h"
 #include "convert/gguf_vocab.h"
+#include "convert/gguf_sampling.h"
 #include "convert/gguf_stream.h"
 #include "convert/plan.h"
 #include "kernels/kernels.h"
@@ -369,6 +370,9 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
 
     ds_gguf_kv_str(kv, "general.architecture", "deepseek2");
     ds_gguf_kv_str(kv, "general.type", "model");
+    /* generation_config.json's sampling defaults, before general.name as the converter */
+    rc = ds_gguf_sampling_add(kv, c->dir);
+    if (rc) { cJSON_Delete(raw); return rc; }
     char name[256];
     if (o->name) snprintf(name, sizeof name, "%s", o->name);
     else title_name(c->dir, name, sizeof name);
