@@ -190,8 +190,12 @@ static int is_kquant(ds_ggml_type t) { return t == DS_GGML_Q4_K || t == DS_GGML_
  * F16; gguf-py's Q8_0 -> F16 is the same rule). */
 static ds_ggml_type choose_type(const ds_gguf_opts *o, const char *name, int np_ndim, int64_t ne0) {
     if (np_ndim <= 1 || ds_has_suffix(name, "_norm.weight") || !ds_has_suffix(name, ".weight") ||
-        strstr(name, ".ffn_gate_inp.") != NULL || strstr(name, ".indexer.proj.") != NULL /* deepseek32 */)
+        strstr(name, ".ffn_gate_inp.") != NULL)
         return DS_GGML_F32;
+    /* deepseek32's indexer.proj: F32 in the converter's file (its prepare_tensors
+     * list), but llama-quantize (tensor_allows_quantization) does not exempt it
+     * for deepseek32 (only for glm5-next): a K-quant file quantizes it */
+    if (strstr(name, ".indexer.proj.") != NULL && !is_kquant(o->type)) return DS_GGML_F32;
     ds_ggml_type t = o->type;
     for (int i = 0; i < o->n_override; i++)
         if (fnmatch(o->override_pat[i], name, 0) == 0) { t = o->override_type[i]; break; }
@@ -240,8 +244,20 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
     /* deepseek32 keeps the MTP layers: blocks L .. L + nextn - 1 */
     int nextn = fam->keep_mtp ? ds_gguf_nextn_layers(c) : 0;
     int LB = L + nextn;
-    int *seen = xcalloc(LB > 0 ? LB : 1, sizeof *seen);
     int rc = 0;
+    /* deepseek32 has the indexer in every block (llama.cpp's loader requires
+     * it): a V3.2 checkpoint without it is not one */
+    for (int l = 0; l < LB && !rc && fam->bit == ARCH_DS32; l++)
+        for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES && !rc; i++) {
+            if (LAYER_NAMES[i].arch != ARCH_DS32) continue;
+            char b[160];
+            snprintf(b, sizeof b, "model.layers.%d.%s", l, LAYER_NAMES[i].hf);
+            if (!ds_ckpt_find(c, b))
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s is missing: model_type deepseek_v32 (llama.cpp's deepseek32) "
+                             "has the lightning indexer in every layer", c->dir, b);
+        }
+    if (rc) return rc;
+    int *seen = xcalloc(LB > 0 ? LB : 1, sizeof *seen);
     for (int f = 0; f < c->n_shards && !rc; f++) {
         const ds_st_file *sf = &c->shards[f];
         for (int k = 0; k < sf->n_tensors && !rc; k++) {
@@ -421,6 +437,12 @@ static const cJSON *jget(const cJSON *j, const char *k) { return cJSON_GetObject
  * converter's assertion then fails for every checkpoint: MANUAL to-gguf). */
 static int v32_add_bos_check(const char *dir) {
     int rc = 0;
+    char *tj = ds_path_join(dir, "tokenizer.json");
+    int has_tj = ds_path_exists(tj);
+    free(tj);
+    if (!has_tj) /* DeepseekV32Model.set_vocab has only the GPT-2 (tokenizer.json) path */
+        return ds_fail(DS_EXIT_INPUT, "%s/tokenizer.json: not found; llama.cpp's converter writes a DeepSeek-V3.2 "
+                       "vocabulary from tokenizer.json only (--no-vocab to write none)", dir);
     cJSON *tc = ds_gguf_side_json(dir, "tokenizer_config.json", 0, &rc);
     if (rc) return rc;
     int ok = cJSON_IsTrue(jget(tc, "add_bos_token"));

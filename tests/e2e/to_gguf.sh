@@ -69,6 +69,7 @@ expect_err "suggests --no-vocab" "--no-vocab"
 check "refused: no output" [ ! -e "$TMP/n.gguf" ]
 expect_rc "--no-vocab writes without tokenizer" 0 "$DSCONV" to-gguf "$TMP/gg-notok" "$TMP/n.gguf" --no-vocab --quiet
 check "--no-vocab: no tokenizer keys" bash -c "! grep -q tokenizer.ggml '$TMP/n.gguf'"
+# deepseek_v32 is written (tests/e2e/to_gguf_v32.sh), but not a checkpoint without the indexer
 for mt in deepseek_v32 llama; do
     mkdir -p "$TMP/gg-$mt"
     cp -P "$M"/* "$TMP/gg-$mt/"

@@ -14,6 +14,16 @@ for t in bf16 f16 q8_0; do
     check "v32 sample $t = convert_hf_to_gguf.py (DeepseekV32Model) on its BF16 conversion, byte for byte" \
         [ "$(hash "$TMP/v32-$t.gguf")" = "$(refhash v32-sample-$t)" ]
 done
+# K-quants: llama-quantize --pure of the converter's BF16 file (which quantizes indexer.proj)
+for t in q4_k q6_k; do
+    expect_rc "v32 sample to-gguf --type $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/v32-$t.gguf" --type $t --quiet --no-sync
+    check "v32 sample $t = llama-quantize --pure of the converter's BF16 file, byte for byte" \
+        [ "$(hash "$TMP/v32-$t.gguf")" = "$(refhash v32-sample-$t)" ]
+    expect_rc "v32-tiny to-gguf --type $t runs" 0 "$DSCONV" to-gguf "$DATA/v32-tiny/fp8" "$TMP/v32t-$t.gguf" --type $t \
+        --no-vocab --name Model --quiet --no-sync
+    check "v32-tiny $t (indexer.proj on the Q5_0/Q8_0 fallback) = llama-quantize, byte for byte" \
+        [ "$(hash "$TMP/v32t-$t.gguf")" = "$(refhash v32-tiny-$t)" ]
+done
 expect_rc "v32 --dry-run" 0 "$DSCONV" to-gguf "$M" "$TMP/v32-dry.gguf" --type q8_0 --dry-run
 cp "$TMP/out" "$TMP/v32-plan"
 check "indexer.proj stays f32" grep -q 'blk.1.indexer.proj.weight *f32' "$TMP/v32-plan"
