@@ -1,32 +1,37 @@
 #!/usr/bin/env bash
 # bench_gguf.sh - dsconv to-gguf beside llama.cpp's convert_hf_to_gguf.py and the I/O floor.
 #
-# usage: LLAMA=/path/to/llama.cpp bench/bench_gguf.sh [--size-gb X] [--dir DIR] [--json FILE] [--threads N]
+# usage: [LLAMA=/path/to/llama.cpp] bench/bench_gguf.sh [--size-gb X] [--in DIR] [--dir DIR] [--json FILE]
+#                                                      [--threads N] [--all]
 #
-# Input: bin/dsconv-sample --profile v3-bench (DeepSeek-V3's real shapes, FP8) plus the
-# small tokenizer tests/data/tok-tiny. Measures, on this machine, in one run:
-#   floor: `cat` of the input (read once), `dd` of as many bytes as the output (write once),
-#          each the fastest of 3 tries (bench/floor.sh);
-#          "overlapped floor" = max(read, write) (reading and writing at the same time),
-#          "serial floor" = read + write;
-#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk), on the CPU (--device cpu:
-#          pwrite, the default; with --reserve; with --writers 1 and 2; bf16 with --io mmap) and with --device cuda when the build and machine have
-#          CUDA; each run's --json "stages_seconds" (setup, pipeline wall, the workers' summed
-#          read/transform/write busy seconds) is printed under its line;
+# Input: bin/dsconv-sample --profile v3-bench (DeepSeek-V3's real shapes, FP8) plus the small tokenizer
+# tests/data/tok-tiny, kept in --in (default: bench/stage_probe.sh's, ${TMPDIR:-/tmp}/dsconv-stage-probe/in,
+# so both measure the same input; made again when missing or not within 15% of --size-gb). Measures, on
+# this machine, in one run:
+#   floor: `cat` of the input (read once), `dd` of as many bytes as the output (write once), each the
+#          fastest of 3 tries (bench/floor.sh; once per output size); "overlapped floor" = max(read,
+#          write) (reading and writing at the same time), "serial floor" = read + write;
+#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk) with --device cpu and, when the
+#          build and machine have CUDA, --device cuda; then (variants, to compare write paths) bf16 and
+#          q8_0 with --writers 0 (each worker writes; default 1 writer thread), bf16 with --reserve, and with --all also q8_0 --reserve, --writers 2,
+#          --io mmap and CUDA with one worker (every unit the GPU takes on the GPU). Under each line:
+#          its --json "stages_seconds" (setup, pipeline wall, the workers' read/transform/write busy);
 #   convert_hf_to_gguf.py --outtype bf16 and q8_0 on the same FP8 input (when LLAMA is set:
 #          the llama.cpp source, e.g. the llama-cpp-python 0.3.36 sdist's vendor/llama.cpp,
 #          run with PY, default python3, which needs torch, numpy, transformers, safetensors);
 # and prints seconds, GB/s, ratio to each floor and peak RSS (GNU time when available).
 # Outputs are written without fsync (dsconv --no-sync; dd and the converter do not sync).
 set -u
-SIZE_GB=6 DIR=${TMPDIR:-/tmp}/dsconv-bench-gguf JSON="" THREADS=$(nproc)
+SIZE_GB=6 DIR=${TMPDIR:-/tmp}/dsconv-bench-gguf IN=${TMPDIR:-/tmp}/dsconv-stage-probe/in JSON="" THREADS=$(nproc) ALL=0
 while [ $# -gt 0 ]; do
     case $1 in
     --size-gb) SIZE_GB=$2; shift ;;
+    --in) IN=$2; shift ;;
     --dir) DIR=$2; shift ;;
     --json) JSON=$2; shift ;;
     --threads) THREADS=$2; shift ;;
-    -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+    --all) ALL=1 ;;
+    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
     *) echo "bench_gguf: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -34,7 +39,7 @@ done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DS=$ROOT/bin/dsconv
 PY=${PY:-python3}
-IN=$DIR/in OUT=$DIR/out.gguf
+OUT=$DIR/out.gguf
 JSON=${JSON:-$DIR/bench_gguf.json}
 mkdir -p "$DIR"
 secs() { awk -v a="$(date +%s.%N)" -v b="$1" 'BEGIN{printf "%.3f", a - b}'; }
@@ -42,12 +47,14 @@ calc() { awk "BEGIN{printf \"%.3f\", $1}"; }
 TIME=""; command -v /usr/bin/time >/dev/null && TIME="/usr/bin/time -f %M -o $DIR/rss"
 
 echo "bench_gguf: $(date -u +%F\ %T) UTC on $(hostname), $(nproc) cores ($THREADS used), $(free -g | awk '/Mem:/{print $2}') GB RAM"
-if [ ! -e "$IN/model.safetensors.index.json" ]; then
+have=0
+[ -e "$IN/model.safetensors.index.json" ] && have=$(du -sb --apparent-size "$IN" | cut -f1)
+if ! awk -v h="$have" -v g="$SIZE_GB" 'BEGIN { exit !(h > 0.85 * g * 1e9 && h < 1.15 * g * 1e9) }'; then
     rm -rf "$IN"
     "$ROOT/bin/dsconv-sample" --profile v3-bench --size-gb "$SIZE_GB" --out "$IN" --quiet || exit 1
 fi
 cp "$ROOT"/tests/data/tok-tiny/tokenizer.json "$ROOT"/tests/data/tok-tiny/tokenizer_config.json "$IN/"
-IN_BYTES=$(du -sb "$IN" | cut -f1)
+IN_BYTES=$(du -sb --apparent-size "$IN" | cut -f1)
 # the floors: fastest of 3 tries each (bench/floor.sh)
 . "$ROOT/bench/floor.sh"
 T_READ=$(read_floor "$IN"/*.safetensors)
@@ -84,7 +91,9 @@ run() { # name -- command...
     if [ $rc != 0 ] || [ ! -e "$OUT" ]; then echo "bench_gguf: $name failed (exit $rc)"; tail -3 "$DIR/log"; ROWS="$ROWS{\"name\":\"$name\",\"error\":$rc},"; return; fi
     local ob tw fo fs
     ob=$(stat -c %s "$OUT"); rm -f "$OUT"; sync
-    tw=$(write_floor "$ob" "$DIR")
+    # one floor per output size (bf16 and q8_0 files): 3 dd tries each, not per row
+    tw=$(sed -n "s/^$ob //p" "$DIR/floors" 2>/dev/null | head -1)
+    if [ -z "$tw" ]; then tw=$(write_floor "$ob" "$DIR"); echo "$ob $tw" >>"$DIR/floors"; fi
     fo=$(awk -v a="$T_READ" -v b="$tw" 'BEGIN{printf "%.3f", (a > b ? a : b)}')
     fs=$(calc "$T_READ + $tw")
     printf "%-22s %8.2f s  %6.2f GB/s  overlapped floor %6.2f s (ratio %5.2fx)  serial floor %6.2f s (%5.2fx)  peak RSS %6d MiB\n" \
@@ -95,26 +104,32 @@ run() { # name -- command...
     ROWS="$ROWS{\"name\":\"$name\",\"dsconv_json\":$sj,\"seconds\":$t,\"bytes_in\":$IN_BYTES,\"bytes_out\":$ob,\"read_floor_seconds\":$T_READ,\"write_floor_seconds\":$tw,\"overlapped_floor_seconds\":$fo,\"ratio_overlapped\":$(calc "$t / $fo"),\"peak_rss_bytes\":$rss},"
 }
 
+rm -f "$DIR/floors"
+common=(--device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json")
 for t in bf16 q8_0; do
-    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json"
+    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}"
 done
-for t in bf16 q8_0; do
-    run to-gguf-$t-reserve "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --no-sync --quiet --force --reserve --json "$DIR/run.json"
-done
-for w in 1 2; do
-    for t in bf16 q8_0; do
-        run to-gguf-$t-writers$w "$DS" to-gguf "$IN" "$OUT" --type $t --device cpu --threads "$THREADS" --writers $w --no-sync --quiet --force --json "$DIR/run.json"
-    done
-done
-run to-gguf-bf16-mmap "$DS" to-gguf "$IN" "$OUT" --type bf16 --device cpu --threads "$THREADS" --no-sync --quiet --force --io mmap --json "$DIR/run.json"
-if "$DS" to-gguf --help 2>/dev/null | grep -q cuda && "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
+cuda=0
+if "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
    && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    cuda=1
     for t in bf16 q8_0; do
-        run to-gguf-$t-cuda "$DS" to-gguf "$IN" "$OUT" --type $t --threads "$THREADS" --device cuda --no-sync --quiet --force --json "$DIR/run.json"
+        run to-gguf-$t-cuda "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --device cuda
     done
-    run to-gguf-q8_0-cuda-1worker "$DS" to-gguf "$IN" "$OUT" --type q8_0 --threads 1 --device cuda --no-sync --quiet --force --json "$DIR/run.json"
 else
     echo "bench_gguf: no CUDA (build or device): to-gguf --device cuda not measured"
+fi
+for t in bf16 q8_0; do
+    run to-gguf-$t-writers0 "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --writers 0
+done
+run to-gguf-bf16-reserve "$DS" to-gguf "$IN" "$OUT" --type bf16 "${common[@]}" --reserve
+if [ $ALL = 1 ]; then
+    run to-gguf-q8_0-reserve "$DS" to-gguf "$IN" "$OUT" --type q8_0 "${common[@]}" --reserve
+    for t in bf16 q8_0; do
+        run to-gguf-$t-writers2 "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --writers 2
+    done
+    run to-gguf-bf16-mmap "$DS" to-gguf "$IN" "$OUT" --type bf16 "${common[@]}" --io mmap
+    [ $cuda = 1 ] && run to-gguf-q8_0-cuda-1worker "$DS" to-gguf "$IN" "$OUT" --type q8_0 "${common[@]}" --device cuda --threads 1
 fi
 if [ -n "${LLAMA:-}" ]; then
     for t in bf16 q8_0; do

@@ -46,12 +46,15 @@ int ds_resolve_device(ds_device_req d, int *use_cuda);
  * for the calling thread too. Every started probe must be joined. */
 typedef struct {
     ds_device_req d;
-    int threaded;            /* a thread was started */
+    int threaded;            /* a thread was started, not yet joined */
+    int done;                /* resolved: joining again gives the same answer */
     pthread_t th;
     int selected, avail;     /* cuda:K made current; CUDA usable */
     char why[256];
 } ds_device_probe;
 void ds_resolve_device_start(ds_device_req d, ds_device_probe *pr);
+/* Whether _start left the answer pending on a thread (CUDA asked or auto, a GPU driver present). */
+static inline int ds_resolve_device_pending(const ds_device_probe *pr) { return pr->threaded; }
 int ds_resolve_device_join(ds_device_probe *pr, int *use_cuda);
 /* Sets the OpenMP thread count when n > 0. */
 void ds_set_threads(int n);

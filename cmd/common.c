@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int ds_parse_device(const char *s, ds_device_req *d) {
     memset(d, 0, sizeof *d);
@@ -45,8 +46,9 @@ static void *probe_main(void *arg) {
 void ds_resolve_device_start(ds_device_req d, ds_device_probe *pr) {
     memset(pr, 0, sizeof *pr);
     pr->d = d;
-    /* --device cpu and a build without CUDA answer at once: no thread, nothing changes for them. */
-    if (d.kind == DS_DEV_CPU || !ds_device_cuda()) return;
+    /* --device cpu, a build without CUDA and a machine without an NVIDIA
+     * driver answer at once (without a thread): nothing changes for them. */
+    if (d.kind == DS_DEV_CPU || !ds_device_cuda() || access("/dev/nvidiactl", F_OK) != 0) return;
     pr->threaded = pthread_create(&pr->th, NULL, probe_main, pr) == 0;
 }
 
@@ -56,8 +58,9 @@ int ds_resolve_device_join(ds_device_probe *pr, int *use_cuda) {
         pr->threaded = 0;
         /* The current device is per thread: make K current here too (the context exists: cheap). */
         if (pr->selected && pr->d.has_index) pr->selected = ds_cuda_select_device(pr->d.index, pr->why, sizeof pr->why);
-    } else
+    } else if (!pr->done)
         probe_cuda(pr);
+    pr->done = 1;
     ds_device_req d = pr->d;
     if (!pr->selected) return ds_fail(DS_EXIT_USAGE, "--device cuda:%d: %s", d.index, pr->why);
     if (d.kind == DS_DEV_CUDA && !pr->avail)

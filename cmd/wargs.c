@@ -110,13 +110,26 @@ void ds_wargs_summary(const ds_wargs *w, const ds_exec_stats *st) {
                w->exec.command, st->q_rel_all, st->q_tensors, st->q_rel_worst, st->q_worst);
 }
 
+/* The executor's device_join: the probe's answer, also for the summary line. */
+typedef struct {
+    ds_device_probe *pr;
+    ds_wargs *w;
+} device_wait;
+static int device_join(void *arg, int *use_cuda) {
+    device_wait *dw = arg;
+    int rc = ds_resolve_device_join(dw->pr, use_cuda);
+    if (!rc) dw->w->exec.use_cuda = *use_cuda;
+    return rc;
+}
+
 static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder build, const void *arg) {
     if (w->exec.finish && w->exec.part_n) return ds_fail(DS_EXIT_USAGE, "--part and finish do not go together");
     if (w->exec.rehash && !w->exec.resume && !w->exec.finish)
         return ds_fail(DS_EXIT_USAGE, "--rehash re-reads the files --resume keeps: use it with --resume");
     if (w->exec.finish) w->device = (ds_device_req){DS_DEV_CPU, 0, 0}; /* finish transforms nothing */
     set_threads(w);
-    /* The CUDA context is created while the checkpoint is opened and planned. */
+    /* The CUDA context is created while the checkpoint is opened and planned,
+     * and while the executor starts with the copies (exec.h device_join). */
     ds_device_probe dev;
     ds_resolve_device_start(w->device, &dev);
     w->exec.readers = w->exec.writers = (int)w->io_threads;
@@ -132,10 +145,22 @@ static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder bui
     }
     ds_plan plan;
     rc = build(&ck, &plan, arg);
-    int drc = ds_resolve_device_join(&dev, &w->exec.use_cuda);
-    if (drc) rc = drc;
+    device_wait dw = {&dev, w};
+    if (rc || !ds_resolve_device_pending(&dev)) {
+        int drc = ds_resolve_device_join(&dev, &w->exec.use_cuda);
+        if (drc) rc = drc;
+    } else {
+        w->exec.use_cuda = 1; /* likely: a driver is there; device_join says */
+        w->exec.device_join = device_join;
+        w->exec.device_arg = &dw;
+    }
     ds_exec_stats st;
     if (!rc) rc = ds_exec_run(&ck, &plan, &w->exec, &st);
+    if (dev.threaded) { /* the executor stopped before it needed the device: its answer no longer matters */
+        pthread_join(dev.th, NULL);
+        dev.threaded = 0;
+    }
+    w->exec.device_join = NULL;
     if (!rc) ds_wargs_summary(w, &st);
     ds_plan_free(&plan);
     ds_ckpt_close(&ck);

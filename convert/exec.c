@@ -60,6 +60,7 @@ typedef struct {
     int item;
     int64_t r0, r1;
     uint8_t *in, *out;        /* out == NULL: the result is `in` (copy) */
+    int from_xf;              /* buffers from ds_xf_host_alloc (pinned on CUDA), else plain: made before the device was */
     ds_xf_result res;         /* per-output byte layout of the result */
     slot_state state;
 } slot;
@@ -98,7 +99,10 @@ typedef struct {
     size_t in_cap, out_cap;
     file_state *fs;
     int n_mine;               /* files this run is responsible for */
-    ds_xf_ctx *xf;
+    ds_xf_ctx *xf;            /* set once (under mu) when the device is known: at the start, or at the first chunk needing it */
+    int gpu;                  /* xf's device is a GPU (under mu with xf) */
+    int dev_refused;          /* device_join refused the device mid-run: undo as for an invalid input */
+    int dev_joined;
     int dirfd;                /* OUT, held with flock while the run lasts */
     int created_out;          /* OUT did not exist before this run */
     int started;              /* the journal is started: OUT may hold this run's files */
@@ -185,6 +189,31 @@ static int64_t src_row_bytes(const ds_plan_item *it) {
 
 static int64_t chunk_rows(const exec *x, const ds_plan_item *it) { return ds_xf_chunk_rows(it, x->o->chunk_bytes); }
 
+static void free_slot(exec *x, slot *s) {
+    void (*fr)(ds_xf_ctx *, void *) = NULL;
+    if (s->from_xf) fr = ds_xf_host_free;
+    if (s->in) fr ? fr(x->xf, s->in) : free(s->in);
+    if (s->out) fr ? fr(x->xf, s->out) : free(s->out);
+    s->in = s->out = NULL;
+}
+
+/* The device, once known: the transform's context (CUDA: streams, device
+ * buffers), published for the readers. Called by the transform thread. */
+static int open_device(exec *x) {
+    if (x->o->device_join && !x->dev_joined) {
+        x->dev_joined = 1;
+        int rc = x->o->device_join(x->o->device_arg, &x->oc.use_cuda);
+        if (rc) { x->dev_refused = 1; return rc; }
+    }
+    ds_xf_ctx *xf;
+    DS_TRY(ds_xf_create(&xf, x->c, x->p, x->o->use_cuda, x->in_cap, x->out_cap));
+    pthread_mutex_lock(&x->mu);
+    x->xf = xf;
+    x->gpu = x->o->use_cuda;
+    pthread_mutex_unlock(&x->mu);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- readers */
 static void *reader_main(void *arg) {
     exec *x = arg;
@@ -192,11 +221,19 @@ static void *reader_main(void *arg) {
     for (int64_t q; (q = take(x, &x->next_read)) < x->n_chunks;) {
         slot *s = &x->slots[q % x->n_slots];
         if (wait_slot(x, s, q, SLOT_FREE)) break;
+        pthread_mutex_lock(&x->mu);
+        ds_xf_ctx *xf = x->xf;
+        int gpu = x->gpu;
+        pthread_mutex_unlock(&x->mu);
         /* A slot's buffers are made at its first use (pinned memory costs about
-         * 0.3 s a GB on an H200 host): the first chunks need not wait for all. */
-        if (!s->in) {
-            s->in = ds_xf_host_alloc(x->xf, x->in_cap ? x->in_cap : 64);
-            s->out = x->out_cap ? ds_xf_host_alloc(x->xf, x->out_cap) : NULL;
+         * 0.3 s a GB on an H200 host): the first chunks need not wait for all.
+         * Made before the device was known, they are plain memory, remade from
+         * the device's the next time round. */
+        if (!s->in || (xf && !s->from_xf)) {
+            free_slot(x, s);
+            s->from_xf = xf != NULL;
+            s->in = xf ? ds_xf_host_alloc(xf, x->in_cap ? x->in_cap : 64) : xaligned(x->in_cap ? x->in_cap : 64);
+            s->out = !x->out_cap ? NULL : xf ? ds_xf_host_alloc(xf, x->out_cap) : xaligned(x->out_cap);
             if (!s->in || (x->out_cap && !s->out)) { set_err(x, DS_EXIT_IO); break; } /* pinned memory ran out (reported) */
         }
         const chunk *ch = &x->chunks[q];
@@ -216,8 +253,8 @@ static void *reader_main(void *arg) {
         /* On a GPU the transform thread only feeds the device: an item's CPU work
          * (NVFP4's global scale) is done here, in parallel, from the bytes just read
          * when they are the whole item. On the CPU the transform has every core. */
-        if (ch->r0 == 0 && x->o->use_cuda)
-            ds_xf_prepare(x->xf, it, ch->r1 >= ds_tensor_rows(it->src->info) ? s->in : NULL);
+        if (ch->r0 == 0 && gpu)
+            ds_xf_prepare(xf, it, ch->r1 >= ds_tensor_rows(it->src->info) ? s->in : NULL);
         busy += ds_now() - tb;
         __atomic_add_fetch(&x->st->bytes_in, (uint64_t)n, __ATOMIC_RELAXED);
         put_state(x, s, SLOT_READ);
@@ -830,12 +867,20 @@ static int plan_chunks(exec *x) {
         l->items = xrealloc(l->items, sizeof(int) * (size_t)(l->n + 1));
         l->items[l->n++] = i;
     }
+    /* While the device starts (a CUDA context: about 0.3 s), only copies can
+     * go through: the lanes whose next item is a copy go first, for up to
+     * about what the writers write meanwhile. Each lane keeps its order. */
+    uint64_t copy_first = x->o->device_join ? (uint64_t)2 << 30 : 0;
     int64_t cap = 0;
     for (;;) {
         lane *l = NULL;
-        for (int k = 0; k < L; k++)
-            if (ln[k].next < ln[k].n && (!l || ln[k].bytes < l->bytes)) l = &ln[k];
+        for (int pass = copy_first ? 0 : 1; pass < 2 && !l; pass++)
+            for (int k = 0; k < L; k++)
+                if (ln[k].next < ln[k].n && (pass || p->items[ln[k].items[ln[k].next]].xform == DS_XF_COPY) &&
+                    (!l || ln[k].bytes < l->bytes))
+                    l = &ln[k];
         if (!l) break;
+        if (p->items[l->items[l->next]].xform != DS_XF_COPY) copy_first = 0;
         /* One chunk, or all of a quantized item's. */
         int i = l->items[l->next];
         const ds_plan_item *it = &p->items[i];
@@ -848,6 +893,7 @@ static int plan_chunks(exec *x) {
             }
             x->chunks[x->n_chunks++] = (chunk){i, r0, r1, (int)(l - ln)};
             l->bytes += (uint64_t)((r1 - r0) * src_row_bytes(it)) + 1;
+            if (copy_first) copy_first = copy_first > (uint64_t)((r1 - r0) * src_row_bytes(it)) ? copy_first - (uint64_t)((r1 - r0) * src_row_bytes(it)) : 0;
             l->row = r1;
         } while (l->row < all && it->xform == DS_XF_QUANT);
         if (l->row >= all) { l->next++; l->row = 0; }
@@ -894,7 +940,7 @@ static int stage_alloc(exec *x) {
         }
     }
     DS_TRY(plan_chunks(x));
-    DS_TRY(ds_xf_create(&x->xf, x->c, p, x->o->use_cuda, x->in_cap, x->out_cap));
+    if (!x->o->device_join) DS_TRY(open_device(x));
     for (int s = 0; s < x->n_slots; s++) x->slots[s].seq = s; /* buffers: readers_main, at first use */
     return 0;
 }
@@ -917,7 +963,9 @@ static int stage_pipeline(exec *x) {
         slot *s = &x->slots[q % x->n_slots];
         if (wait_slot(x, s, q, SLOT_READ)) break;
         double tb = ds_now();
-        int r = ds_xf_run(x->xf, &x->p->items[s->item], s->r0, s->r1, s->in, s->out, &s->res);
+        const ds_plan_item *it = &x->p->items[s->item];
+        int r = !x->xf && it->xform != DS_XF_COPY ? open_device(x) : 0;
+        if (!r) r = ds_xf_run(x->xf, it, s->r0, s->r1, s->in, s->out, &s->res);
         busy += ds_now() - tb;
         if (r) { set_err(x, r); break; }
         put_state(x, s, SLOT_TRANSFORMED);
@@ -931,6 +979,12 @@ static int stage_pipeline(exec *x) {
     }
     if (x->n_lanes) x->busy_final /= x->n_lanes;
     int rc = failed(x);
+    /* Only copies ran: the device is still to be joined (a refused --device cuda fails the run as before). */
+    if (!rc && !x->xf && x->o->device_join && !x->dev_joined) {
+        x->dev_joined = 1;
+        rc = x->o->device_join(x->o->device_arg, &x->oc.use_cuda);
+        if (rc) x->dev_refused = 1;
+    }
     report(x, 1);
     /* Any file of this run not committed (nothing needed it, e.g. no tensors left): write it now. */
     for (int f = 0; f < x->p->n_files && !rc; f++)
@@ -1110,18 +1164,15 @@ static void stage_undo(exec *x) {
     }
     if (!o->no_sync && x->dirfd >= 0) fsync(x->dirfd);
     if (x->created_out) rmdir(o->out_dir);
-    ds_err("%s: nothing written: removed the %d file(s) this run had written before the input was refused%s",
-           o->out_dir, removed, kept ? " (the files --resume kept stay)" : "");
+    ds_err("%s: nothing written: removed the %d file(s) this run had written before the %s was refused%s",
+           o->out_dir, removed, x->dev_refused ? "device" : "input", kept ? " (the files --resume kept stay)" : "");
 }
 
 /* ---------------------------------------------------------------- the run */
 
 static void teardown(exec *x) {
     const ds_plan *p = x->p;
-    for (int s = 0; s < MAX_SLOTS; s++) {
-        if (x->slots[s].in) ds_xf_host_free(x->xf, x->slots[s].in);
-        if (x->slots[s].out) ds_xf_host_free(x->xf, x->slots[s].out);
-    }
+    for (int s = 0; s < MAX_SLOTS; s++) free_slot(x, &x->slots[s]);
     free(x->chunks);
     free(x->last_chunk);
     if (x->fs)
@@ -1177,7 +1228,7 @@ int ds_exec_run(const ds_ckpt *c, const ds_plan *p, const ds_exec_opts *o, ds_ex
     }
     double tc = ds_now();
     if (!rc) rc = stage_conclude(&x, t0, tc);
-    if (rc == DS_EXIT_INPUT && x.started && x.journal) stage_undo(&x);
+    if ((rc == DS_EXIT_INPUT || x.dev_refused) && x.started && x.journal) stage_undo(&x);
     teardown(&x);
     return rc;
 }

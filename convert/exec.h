@@ -25,6 +25,14 @@ typedef struct {
     int no_sync;              /* skip fdatasync before renames */
     size_t chunk_bytes;       /* source bytes per chunk (default 16 MiB) */
     int readers, writers;     /* I/O threads, 1 to 4 (0: 3 each on CUDA, 2 on the CPU) */
+    /* The device while it is still being resolved (cmd/common.c
+     * ds_resolve_device_start: creating a CUDA context takes about 0.3 s):
+     * the executor calls device_join (which sets *use_cuda, or returns an exit
+     * code) only before the first chunk that needs the device, and until then
+     * reads and writes the copies at the head of its lanes. NULL: use_cuda is
+     * final (it is the likely answer until device_join gives the real one). */
+    int (*device_join)(void *arg, int *use_cuda);
+    void *device_arg;
     const char *json_path;    /* --json FILE */
     const char *manifest_path;/* --manifest FILE */
     /* Recorded under OUT/.dsconv (runrec.h); --resume and --part compare them. */

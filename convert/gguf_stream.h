@@ -11,7 +11,8 @@ typedef struct {
     int workers, writers;                         /* writers: --writers threads (0: the workers write) */
     double writer_busy;                           /* the writer threads' seconds in pwrite (in write_busy too) */
     int64_t units, unit_elems;                    /* work units, elements per unit (at most, rows whole) */
-    int gpu;                                      /* worker 0 encoded on the GPU */
+    int gpu;                                      /* --device resolved to CUDA (worker 0 encodes the units
+                                                   * the GPU can take on it, if any) */
     uint64_t gpu_bytes;                           /* output bytes encoded on the GPU */
     uint64_t peak_anon;                           /* sampled RssAnon maximum */
     uint64_t buffer_bytes;                        /* the workers' buffers (scratch, staging) */

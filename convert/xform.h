@@ -55,7 +55,9 @@ static inline int ds_xf_component(const ds_plan_item *it, int k) { return it->xf
  * its first chunk; the caller orders ds_xf_prepare before that ds_xf_run, and
  * prepares distinct items at once only. */
 void ds_xf_prepare(ds_xf_ctx *x, const ds_plan_item *it, const uint8_t *whole);
-/* Transforms rows [r0, r1) (source bytes at in) into out; fills res. */
+/* Transforms rows [r0, r1) (source bytes at in) into out; fills res. A
+ * DS_XF_COPY item needs no context (x may be NULL: the executor copies while
+ * the device is still starting). */
 int ds_xf_run(ds_xf_ctx *x, const ds_plan_item *it, int64_t r0, int64_t r1, const uint8_t *in, uint8_t *out,
               ds_xf_result *res);
 const char *ds_xf_device_name(const ds_xf_ctx *x);
