@@ -4,7 +4,8 @@
  * conversion/base.py and conversion/deepseek.py, gguf-py; llama-cpp-python
  * 0.3.36 sdist) and checked against its output (tests/tools/gguf_ref.py):
  * - order: shards in sorted order, each shard's tensors sorted by name; FP8
- *   scales dropped; layers >= num_hidden_layers (MTP) skipped;
+ *   scales dropped; layers >= num_hidden_layers (MTP) skipped (deepseek2;
+ *   deepseek32 keeps them as blocks with nextn.* tensors);
  * - routed experts of a layer are held back until all 3*E of them have been
  *   seen, then written stacked as ffn_down_exps, ffn_gate_exps, ffn_up_exps;
  * - kv_b_proj [H*(nope+v), kv_lora] becomes attn_k_b [H, kv_lora, nope] (the
