@@ -77,7 +77,7 @@ int cmd_to_gguf(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     o.type = DS_GGML_BF16;
     int force = 0, rc = 0;
-    long threads = 0, writers = 0;
+    long threads = 0, writers = 1;
     ds_device_req dreq;
     memset(&dreq, 0, sizeof dreq);
     const char *pats[64];
@@ -122,7 +122,8 @@ int cmd_to_gguf(int argc, char **argv) {
                          "system cannot reserve; slower than pwrite on ext4's page cache)"),
         DS_OPT_INT_("writers", &writers, "N", 0, 64,
                     "with pwrite: N threads write what the workers encode, handed over\n"
-                    "through workers + 2N buffers (default 0: each worker writes its units)"),
+                    "through min(workers, 16) + 2N buffers (default 1: the kernel takes one write\n"
+                    "to a file at a time anyway); 0: each worker writes its own units"),
         DS_OPT_FLAG_("reserve", 0, &o.reserve,
                      "reserve the whole file's blocks (fallocate) before writing, so a full\n"
                      "disk fails at the start rather than part way"),

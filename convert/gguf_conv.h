@@ -32,7 +32,8 @@ typedef struct {
                                   * itself (default: rounded to BF16 first, as fp8-to-bf16 writes it) */
     int io;                      /* --io: DS_GG_IO_* */
     int reserve;                 /* --reserve: fallocate the whole file before writing */
-    int writers;                 /* --writers N: pwrite by N threads fed by the workers (0: each worker writes) */
+    int writers;                 /* --writers N: pwrite by N threads fed by the workers (0: each worker writes;
+                                  * the command's default is 1) */
     /* --device auto/cuda: resolved by worker 0 as the workers start, so that
      * CUDA's start-up (a good part of a second) overlaps the CPU workers'
      * units instead of preceding them; NULL: use_cuda is already resolved. */

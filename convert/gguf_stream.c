@@ -6,19 +6,20 @@
  * or a run of heads of kv_b_proj's two halves - each with its own output
  * offset and size. Every worker (one per --threads) takes the next unit in
  * file order and does all of it: the input pages (the shard is mapped),
- * the encoding, the output bytes, which it pwrites at the unit's offset (the
- * default). No OpenMP team spins beside a writer thread: a worker calls the
- * kernels on its own (nested regions are one thread). The kernel serializes
- * buffered writes to one file (ext4 holds the inode lock for each), so two
- * variants are there to measure against that: --writers N hands the encoded
- * units through a buffer pool to N threads that only write; --io mmap maps
- * the (reserved) file and encodes straight into the page cache, with no copy
- * and no lock but every page zeroed and faulted in first (slower than pwrite
- * on ext4, measured on the H200).
+ * the encoding into an output buffer, which goes to the writer thread(s)
+ * (--writers, default 1) that pwrite it at the unit's offset. No OpenMP team
+ * spins beside them: a worker calls the kernels on its own (nested regions
+ * are one thread). The kernel serializes buffered writes to one file (ext4
+ * holds the inode lock for each), so one writer that never waits for it
+ * replaces workers queueing (and spinning) for it; the workers encode ahead
+ * and sleep when the pool is empty. --writers 0: each worker pwrites its own
+ * units. --io mmap maps the (reserved) file and encodes straight into the
+ * page cache, with no copy and no lock but every page zeroed and faulted in
+ * first (1.5-2x slower than pwrite on ext4, measured on the H200).
  *
  * Memory: per worker two scratch buffers of float32 rows (BATCH_ELEMS, or a
- * row or a head where larger) and one unit of output (with --writers: a pool
- * of workers + 2N; with mmap: none); the input pages a unit read (and with
+ * row or a head where larger) and units of output: a pool of min(workers, 16) + 2N
+ * (--writers 0: one per worker; mmap: none); the input pages a unit read (and with
  * mmap the output pages it wrote) are unmapped when it is done (they stay in
  * the page cache), so resident memory is about workers x (unit in + unit out
  * + scratch), whatever the model.
@@ -79,10 +80,11 @@ typedef struct {
     uint64_t peak_anon;
     int no_populate;    /* the kernel has no MADV_POPULATE_* (atomic) */
     /* --writers N (pwrite): N threads write the units the workers hand them
-     * through a pool of workers + 2N buffers; 0: each worker writes its own */
+     * through a pool of min(workers, 16) + 2N buffers; 0: each worker writes its own */
     int nwriters, stop;
     pthread_mutex_t mu;
-    pthread_cond_t cv;      /* any change of pool, queue, stop or err */
+    pthread_cond_t pool_cv; /* a buffer came back (workers wait on it), or err */
+    pthread_cond_t queue_cv;/* a buffer was filled (writers wait on it), or stop */
     uint8_t **pool;
     int npool;              /* free buffers in pool */
     struct { uint8_t *buf; uint64_t off, nb; } *q;
@@ -328,7 +330,8 @@ static void set_err(gg_run *r, int rc) {
     __atomic_compare_exchange_n(&r->err, &zero, rc, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
     if (r->nwriters) { /* wake whoever waits for a buffer or a unit */
         pthread_mutex_lock(&r->mu);
-        pthread_cond_broadcast(&r->cv);
+        pthread_cond_broadcast(&r->pool_cv);
+        pthread_cond_broadcast(&r->queue_cv);
         pthread_mutex_unlock(&r->mu);
     }
 }
@@ -336,7 +339,7 @@ static void set_err(gg_run *r, int rc) {
 /* A free buffer, or NULL once the run has failed. */
 static uint8_t *pool_get(gg_run *r) {
     pthread_mutex_lock(&r->mu);
-    while (!r->npool && !__atomic_load_n(&r->err, __ATOMIC_RELAXED)) pthread_cond_wait(&r->cv, &r->mu);
+    while (!r->npool && !__atomic_load_n(&r->err, __ATOMIC_RELAXED)) pthread_cond_wait(&r->pool_cv, &r->mu);
     uint8_t *b = __atomic_load_n(&r->err, __ATOMIC_RELAXED) ? NULL : r->pool[--r->npool];
     pthread_mutex_unlock(&r->mu);
     return b;
@@ -344,7 +347,7 @@ static uint8_t *pool_get(gg_run *r) {
 static void pool_put(gg_run *r, uint8_t *b) {
     pthread_mutex_lock(&r->mu);
     r->pool[r->npool++] = b;
-    pthread_cond_broadcast(&r->cv);
+    pthread_cond_signal(&r->pool_cv); /* one buffer: one worker (no herd waking beside the writer) */
     pthread_mutex_unlock(&r->mu);
 }
 /* Hands a filled buffer to the writers (the queue holds every buffer: never full). */
@@ -352,7 +355,7 @@ static void queue_put(gg_run *r, uint8_t *b, uint64_t off, uint64_t nb) {
     pthread_mutex_lock(&r->mu);
     int k = (r->qhead + r->qlen++) % r->qcap;
     r->q[k].buf = b; r->q[k].off = off; r->q[k].nb = nb;
-    pthread_cond_broadcast(&r->cv);
+    pthread_cond_signal(&r->queue_cv);
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -361,7 +364,7 @@ static void *writer_main(void *arg) {
     double busy = 0;
     for (;;) {
         pthread_mutex_lock(&r->mu);
-        while (!r->qlen && !r->stop) pthread_cond_wait(&r->cv, &r->mu);
+        while (!r->qlen && !r->stop) pthread_cond_wait(&r->queue_cv, &r->mu);
         if (!r->qlen) { pthread_mutex_unlock(&r->mu); break; }
         uint8_t *b = r->q[r->qhead].buf;
         uint64_t off = r->q[r->qhead].off, nb = r->q[r->qhead].nb;
@@ -467,7 +470,9 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     st->writers = r.nwriters;
     st->units = r.nu;
     st->unit_elems = UNIT_ELEMS;
-    uint64_t nbuf = base ? 0 : r.nwriters ? (uint64_t)nw + 2 * (uint64_t)r.nwriters : (uint64_t)nw;
+    /* the pool: enough for 16 workers to encode ahead of the writers (more
+     * workers only wait their turn: the writers bound the pace, not the pool) */
+    uint64_t nbuf = base ? 0 : r.nwriters ? (uint64_t)(nw < 16 ? nw : 16) + 2 * (uint64_t)r.nwriters : (uint64_t)nw;
     st->buffer_bytes = (uint64_t)nw * (uint64_t)r.cap * 8 + nbuf * r.max_nb;
     r.t0 = r.last = r.last_mem = ds_now();
     busy_t total = {0, 0, 0};
@@ -476,7 +481,8 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     if (!rc && r.nwriters) {
         wready = 1;
         pthread_mutex_init(&r.mu, NULL);
-        pthread_cond_init(&r.cv, NULL);
+        pthread_cond_init(&r.pool_cv, NULL);
+        pthread_cond_init(&r.queue_cv, NULL);
         r.qcap = r.npool = (int)nbuf;
         r.pool = xcalloc(nbuf, sizeof *r.pool);
         r.q = xcalloc(nbuf, sizeof *r.q);
@@ -550,7 +556,7 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     if (wready) { /* the writers drain the queue, then stop */
         pthread_mutex_lock(&r.mu);
         r.stop = 1;
-        pthread_cond_broadcast(&r.cv);
+        pthread_cond_broadcast(&r.queue_cv);
         pthread_mutex_unlock(&r.mu);
         for (int i = 0; i < nstarted; i++) pthread_join(wt[i], NULL);
         total.write += r.wbusy;
@@ -558,7 +564,8 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
         for (int i = 0; i < r.npool; i++) free(r.pool[i]);
         free(r.pool); free(r.q); free(wt);
         pthread_mutex_destroy(&r.mu);
-        pthread_cond_destroy(&r.cv);
+        pthread_cond_destroy(&r.pool_cv);
+        pthread_cond_destroy(&r.queue_cv);
     }
     if (!rc) {
         rc = r.err;

@@ -7,8 +7,10 @@
  * padding to the alignment (32); then each tensor's data, zero-padded to the
  * alignment. Because the header holds every offset, it is computed from the
  * planned tensor list before any data is written; data then arrives in plan
- * order. The file lives under a hidden temporary name beside the final one
- * until ds_gguf_commit checks its size, fsyncs and renames it. */
+ * order (ds_gguf_append), or at its known offsets from any number of threads
+ * (positioned mode, below: to-gguf). The file lives under a hidden temporary
+ * name beside the final one until ds_gguf_commit checks its size (or, when
+ * positioned, that every tensor byte was written), fsyncs and renames it. */
 #ifndef DS_GGUF_H
 #define DS_GGUF_H
 #include <stddef.h>
