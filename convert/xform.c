@@ -17,6 +17,7 @@
 #include "quant/fp4_core.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,13 @@ struct ds_xf_ctx {
     ds_quant_stats *qstats;       /* per plan item */
     float *gscale;                /* per plan item: NVFP4 global scale, set at its first chunk */
     unsigned char *prepared;      /* per plan item: gscale set ahead by ds_xf_prepare */
+    /* the largest |w| of the last few weights scanned: a gate projection's
+     * global scale needs its up partner's too, and the up item the gate's
+     * (under amax_lock: readers may prepare two items at once) */
+    pthread_mutex_t amax_lock;
+    const ds_ckpt_entry *amax_of[4];
+    float amax_val[4];
+    unsigned amax_next;
     /* QUANT: the kernels' buffers for one chunk, in dev's memory. d_bf16 (the BF16
      * rows of an FP8 source) always; the others only where that memory is
      * separate (gpu): on the CPU the kernels use the host buffers themselves. */
@@ -91,6 +99,7 @@ int ds_xf_create(ds_xf_ctx **xp, const ds_ckpt *c, const ds_plan *p, int use_cud
     const ds_device *dev;
     DS_TRY(ds_device_get(use_cuda, &dev));
     ds_xf_ctx *x = xcalloc(1, sizeof *x);
+    pthread_mutex_init(&x->amax_lock, NULL);
     x->c = c;
     x->p = p;
     x->dev = dev;
@@ -155,6 +164,7 @@ void ds_xf_destroy(ds_xf_ctx *x) {
     free(x->acc_of);
     free(x->rstats);
     free(x->qstats);
+    pthread_mutex_destroy(&x->amax_lock);
     free(x);
 }
 
@@ -235,14 +245,29 @@ static uint8_t *item_acc(ds_xf_ctx *x, int idx, int64_t r0) {
 /* Largest |w| of a whole weight as BF16 (an FP8 weight's from its codes and
  * block scales, without dequantizing; the reader reads the same pages next).
  * d: its bytes, or NULL to read them through the map. */
-static float weight_amax(const ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e,
-                         const ds_ckpt_entry *scale, const uint8_t *d) {
+static float weight_amax(ds_xf_ctx *x, const ds_plan_item *it, const ds_ckpt_entry *e, const ds_ckpt_entry *scale,
+                         const uint8_t *d) {
+    float a = -1.0f;
+    pthread_mutex_lock(&x->amax_lock);
+    for (int k = 0; k < 4; k++)
+        if (x->amax_of[k] == e) a = x->amax_val[k];
+    pthread_mutex_unlock(&x->amax_lock);
+    if (a >= 0.0f) return a;
     if (!d) d = ds_ckpt_data(x->c, e);
     int64_t rows = ds_tensor_rows(e->info), cols = ds_tensor_cols(e->info);
-    if (e->info->dtype == DS_BF16) return ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
-    int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
-    return ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
-                             bc);
+    if (e->info->dtype == DS_BF16) {
+        a = ds_cpu_bf16_absmax((const uint16_t *)d, rows * cols);
+    } else {
+        int br = it->block[0] > 0 ? it->block[0] : 128, bc = it->block[1] > 0 ? it->block[1] : 128;
+        a = ds_cpu_fp8_absmax(d, 0, rows, cols, (const float *)ds_ckpt_data(x->c, scale), scale->info->shape[1], br,
+                              bc);
+    }
+    pthread_mutex_lock(&x->amax_lock);
+    unsigned k = x->amax_next++ % 4;
+    x->amax_of[k] = e;
+    x->amax_val[k] = a;
+    pthread_mutex_unlock(&x->amax_lock);
+    return a;
 }
 
 void ds_xf_prepare(ds_xf_ctx *x, const ds_plan_item *it, const uint8_t *whole) {

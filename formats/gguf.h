@@ -68,6 +68,7 @@ int ds_gguf_kv_has(const ds_gguf_kv *kv, const char *key);
 void ds_gguf_kv_del(ds_gguf_kv *kv, const char *key);
 void ds_gguf_kv_str(ds_gguf_kv *kv, const char *key, const char *v);
 void ds_gguf_kv_u32(ds_gguf_kv *kv, const char *key, uint32_t v);
+void ds_gguf_kv_i32(ds_gguf_kv *kv, const char *key, int32_t v);
 void ds_gguf_kv_f32(ds_gguf_kv *kv, const char *key, float v);
 void ds_gguf_kv_bool(ds_gguf_kv *kv, const char *key, int v);
 void ds_gguf_kv_arr_str(ds_gguf_kv *kv, const char *key, char *const *v, int64_t n);

@@ -47,13 +47,6 @@ typedef uint16_t v8h __attribute__((vector_size(16)));
 
 FR_INLINE v8u sel(v8i m, v8u a, v8u b) { return ((v8u)m & a) | (~(v8u)m & b); }
 
-/* dsq_rbf on eight lanes: round to bf16 (NaN quieted as dsq_f2bf does). */
-FR_INLINE v8f rbf8(v8f f) {
-    v8u x = (v8u)f;
-    v8i nan = (v8i)((x & 0x7FFFFFFFu) > 0x7F800000u);
-    v8u r = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;
-    return (v8f)(sel(nan, (x >> 16) | 0x40u, r) << 16);
-}
 
 /* The E2M1 codes and values of scaled values v: dsq_e2m1_code's thresholds
  * are round to nearest even onto the E2M1 grid, so below 1 (steps of 0.5)
@@ -82,29 +75,103 @@ FR_INLINE v8u e2m1_8(v8f v, v8f *val) {
 /* Codes of v = x / eff (after the MXFP4 rounding), and bf16(value * eff) - x. */
 FR_INLINE v8u code8(int fmt, v8f x, float eff, v8f *dif) {
     v8f v = x / eff;
-    if (fmt == DSQ_FMT_MXFP4) v = rbf8(v);
+    if (fmt == DSQ_FMT_MXFP4) v = fr_rbf(v);
     v8f val;
     v8u c = e2m1_8(v, &val);
-    *dif = rbf8(val * eff) - x;
+    *dif = fr_rbf(val * eff) - x;
     return c;
 }
 
 /* A row of groups of G, format FMT, from bf16-valued floats v (a BF16 row
  * widened, or an FP8 row decoded: fp8_row.h); its statistics are fp8_row.h's. */
 
+/* Largest finite |x| (as bf16 bits) of one vector's lanes, for each of 8
+ * vectors: lane g of the result is vector g's maximum (a transposing tree). */
+FR_INLINE v8u umax8(v8u a, v8u b) { return sel((v8i)(a > b), a, b); }
+FR_INLINE v8u group_max8(const v8u m[8]) {
+    v8u p[4], q[2];
+    for (int i = 0; i < 4; i++)
+        p[i] = umax8(__builtin_shufflevector(m[2 * i], m[2 * i + 1], 0, 1, 2, 3, 8, 9, 10, 11),
+                     __builtin_shufflevector(m[2 * i], m[2 * i + 1], 4, 5, 6, 7, 12, 13, 14, 15));
+    for (int i = 0; i < 2; i++) /* lanes: [a a c c b b d d] of groups a..d */
+        q[i] = umax8(__builtin_shufflevector(p[2 * i], p[2 * i + 1], 0, 1, 8, 9, 4, 5, 12, 13),
+                     __builtin_shufflevector(p[2 * i], p[2 * i + 1], 2, 3, 10, 11, 6, 7, 14, 15));
+    v8u r = umax8(__builtin_shufflevector(q[0], q[1], 0, 2, 4, 6, 8, 10, 12, 14),
+                  __builtin_shufflevector(q[0], q[1], 1, 3, 5, 7, 9, 11, 13, 15)); /* groups 0 2 1 3 4 6 5 7 */
+    return __builtin_shufflevector(r, r, 0, 2, 1, 3, 4, 6, 5, 7);
+}
+
+/* dsq_fp4_group for eight groups at once (amax: bf16 bits of each group's
+ * largest finite |x|): the scale bytes, and the scales elements are divided
+ * by. NVFP4 is dsq_nvfp4_scale_code / dsq_nvfp4_eff_scale step for step (the
+ * E4M3 rounding as dsq_f2e4m3_pos: below 2^-6 the 1.5*2^23 addition, above
+ * it the float's mantissa rounded to 3 bits, anything from 448 up 0x7E);
+ * MXFP4 is dsq_mxfp4_exp / dsq_mxfp4_scale. */
+FR_INLINE v8f group_scales8(int fmt, v8u amax, float gs, v8u *code) {
+    if (fmt == DSQ_FMT_MXFP4) {
+        v8u b = (((amax + 32u) & 0xFF80u) >> 7);                     /* pow2's biased exponent */
+        v8u e = sel((v8i)(b > 1u), b - 2u, (v8u){0});                 /* 125 + log2, clamped at 0 */
+        e = sel((v8i)(b >= 255u), (v8u){0} + 255u, e);                /* inf */
+        *code = e;
+        return fr_rbf((v8f)sel((v8i)(e != 0u), e << 23, (v8u){0} + 0x00400000u)); /* 2^(E-127) */
+    }
+    v8f s1 = fr_rbf((v8f)(amax << 16) / 6.0f);
+    v8f f = s1 * gs;
+    f = (v8f)sel((v8i)(f > 448.0f), (v8u)((v8f){0} + 448.0f), (v8u)f);
+    v8u cs = (v8u)(f * 512.0f + 8388608.0f) - 0x4B000000u;           /* below 2^-6 */
+    v8u x = (v8u)f;
+    v8u cn = ((x + 0x7FFFFu + ((x >> 20) & 1u)) >> 20) - 960u;        /* (E - 120) << 3 | 3 mantissa bits */
+    cn = sel((v8i)(cn > 0x7Eu), (v8u){0} + 0x7Eu, cn);
+    v8u c = sel((v8i)(f < 0.015625f), cs, cn);
+    c = sel((v8i)(c == 0u), (v8u){0} + 0x28u, c);                     /* 0.125, the library's FP8 eps */
+    *code = c;
+    return (v8f)(c << 20) * 0x1p120f / gs;                            /* e4m3 value (exact) / gs */
+}
+
+/* A row of groups of G, format FMT, from bf16-valued floats v (a BF16 row
+ * widened, or an FP8 row decoded: fp8_row.h); eight groups at a time (their
+ * scales in one vector), the last few (cols not a multiple of 8 G) one by one
+ * through the core; the statistics are fp8_row.h's. */
 FR_INLINE void rtn_row_body(int fmt, int G, const float *w, int64_t cols, float gs, uint8_t *packed,
-                                uint8_t *scale, ds_quant_row_stats *st) {
+                            uint8_t *scale, ds_quant_row_stats *st) {
     fr_stats acc;
     fr_stats_init(&acc);
     const int NV = G / 8;
-    for (int64_t k0 = 0; k0 < cols; k0 += G) {
+    int64_t k0 = 0;
+    for (; k0 + 8 * G <= cols; k0 += 8 * G) {
+        v8u m[8];
+        for (int g = 0; g < 8; g++) {
+            m[g] = (v8u){0};
+            for (int j = 0; j < NV; j++) {
+                v8f x;
+                memcpy(&x, w + k0 + g * G + 8 * j, sizeof x);
+                v8u ab = ((v8u)x >> 16) & 0x7FFFu;
+                ab &= (v8u)(ab < 0x7F80u); /* inf and NaN are skipped */
+                m[g] = umax8(ab, m[g]);
+            }
+        }
+        v8u code;
+        v8f eff8 = group_scales8(fmt, group_max8(m), gs, &code);
+        fr_pack_bytes(code, scale + k0 / G);
+        for (int g = 0; g < 8; g++) {
+            float eff = eff8[g];
+            for (int j = 0; j < NV; j++) {
+                v8f x, dif;
+                memcpy(&x, w + k0 + g * G + 8 * j, sizeof x);
+                v8u c = code8(fmt, x, eff, &dif);
+                fr_pack_nibbles(c, packed + (k0 + g * G + 8 * j) / 2);
+                fr_stats_add(&acc, x, dif);
+            }
+        }
+    }
+    for (; k0 < cols; k0 += G) {
         v8f x[4];
         v8u mb = {0};
         for (int j = 0; j < NV; j++) {
             memcpy(&x[j], w + k0 + 8 * j, sizeof x[j]);
             v8u ab = ((v8u)x[j] >> 16) & 0x7FFFu;
-            ab = sel((v8i)(ab < 0x7F80u), ab, (v8u){0});
-            mb = sel((v8i)(ab > mb), ab, mb);
+            ab &= (v8u)(ab < 0x7F80u);
+            mb = umax8(ab, mb);
         }
         uint32_t m = 0;
         for (int l = 0; l < 8; l++) m = mb[l] > m ? mb[l] : m;

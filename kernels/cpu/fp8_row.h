@@ -11,7 +11,10 @@
  * code's mantissa, times 2^120 (exact: a power-of-two scaling; a code of
  * exponent 0 becomes a float subnormal, m * 2^-149, so m * 2^-29 * 2^120 =
  * m * 2^-9, the e4m3 subnormal). Then one float multiply by the block scale
- * and the round to nearest even: the dequant kernel's two operations.
+ * and the round to nearest even, as upstream's kernel; a NaN code (its
+ * magnitude bits would read 480) is written 0x7FFF. Scales must be finite,
+ * as for every dequant kernel (kernels.h; the plan builders check them).
+ * ds_cpu_dequant_fp8_bf16 / _f32 are this decode too.
  *
  * Row statistics (ds_quant_row_stats): err_sq and ref_sq in double, lane l
  * (of eight) taking the columns l mod 8 in increasing order, the eight lane
@@ -42,12 +45,17 @@ typedef uint32_t fr_v4u __attribute__((vector_size(16)));
 
 FR_INLINE fr_v8u fr_sel(fr_v8i m, fr_v8u a, fr_v8u b) { return ((fr_v8u)m & a) | (~(fr_v8u)m & b); }
 
-/* bf16_rne of eight products, NaN -> 0x7FFF (the dequant kernel's rounding), as floats. */
-FR_INLINE fr_v8f fr_bf16_nan7fff(fr_v8f f) {
+/* Round to nearest even to bf16, as floats, without dsq_f2bf's NaN case.
+ * Exact for every non-NaN value (an overflow rounds to inf, as there). A NaN
+ * stays a NaN when its low 16 bits are zero - the only NaNs these kernels
+ * meet: inputs are bf16 values (or FP8 decoded to them), an operation on a
+ * NaN keeps that operand's payload (quieted) and x86's default NaN is
+ * 0xFFC00000 - so the addition can neither carry out of the payload nor
+ * clear it. Only the payload can differ from dsq_f2bf's, and nothing written
+ * depends on it: a NaN's code is 0 and the statistics skip non-finite inputs. */
+FR_INLINE fr_v8f fr_rbf(fr_v8f f) {
     fr_v8u x = (fr_v8u)f;
-    fr_v8i nan = (fr_v8i)((x & 0x7FFFFFFFu) > 0x7F800000u);
-    fr_v8u r = ((x + 0x7FFFu + ((x >> 16) & 1u)) >> 16) << 16;
-    return (fr_v8f)fr_sel(nan, (fr_v8u){0} + 0x7FFF0000u, r);
+    return (fr_v8f)((x + 0x7FFFu + ((x >> 16) & 1u)) & 0xFFFF0000u);
 }
 
 /* Eight e4m3 codes times s, rounded to bf16. */
@@ -58,9 +66,8 @@ FR_INLINE fr_v8f fr_dec8(const uint8_t *src, float s) {
     fr_v8u mag = u & 0x7Fu;
     fr_v8f v = (fr_v8f)(mag << 20) * 0x1p120f;                /* |e4m3|, exact */
     v = (fr_v8f)((fr_v8u)v | ((u & 0x80u) << 24));            /* sign (-0 for code 0x80) */
-    fr_v8f p = v * s;
-    fr_v8f r = fr_bf16_nan7fff(p);
-    return (fr_v8f)fr_sel((fr_v8i)(mag == 0x7Fu), (fr_v8u){0} + 0x7FFF0000u, (fr_v8u)r); /* NaN codes */
+    /* the product is NaN only for a NaN code (scales are finite: kernels.h), written 0x7FFF */
+    return (fr_v8f)fr_sel((fr_v8i)(mag == 0x7Fu), (fr_v8u){0} + 0x7FFF0000u, (fr_v8u)fr_rbf(v * s));
 }
 
 FR_INLINE float fr_dec1(uint8_t c, float s) {
@@ -101,6 +108,27 @@ FR_INLINE void fr_pack_bytes(fr_v8u c, uint8_t *out) {
     memcpy(out, &o, 8);
 }
 
+/* One FP8 row as BF16 bits (what ds_cpu_dequant_fp8_bf16 writes). */
+typedef uint16_t fr_v8h __attribute__((vector_size(16)));
+typedef uint16_t fr_v16h __attribute__((vector_size(32)));
+FR_INLINE void fr_decode_row_bf16(const uint8_t *src, int64_t cols, const float *srow, int bc, uint16_t *out) {
+    for (int64_t c0 = 0; c0 < cols; c0 += bc) {
+        int64_t c1 = c0 + bc < cols ? c0 + bc : cols, j = c0;
+        float s = srow[c0 / bc];
+        for (; j + 8 <= c1; j += 8) {
+            fr_v16h h = (fr_v16h)fr_dec8(src + j, s);
+            fr_v8h o = __builtin_shufflevector(h, h, 1, 3, 5, 7, 9, 11, 13, 15);
+            memcpy(out + j, &o, sizeof o);
+        }
+        for (; j < c1; j++) {
+            float f = fr_dec1(src[j], s);
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            out[j] = (uint16_t)(u >> 16);
+        }
+    }
+}
+
 /* One BF16 row widened to floats. */
 FR_INLINE void fr_widen_row(const uint16_t *src, int64_t cols, float *out) {
     int64_t j = 0;
@@ -119,18 +147,21 @@ FR_INLINE void fr_widen_row(const uint16_t *src, int64_t cols, float *out) {
 typedef struct {
     fr_v4d err0, err1, ref0, ref1; /* lanes 0-3, 4-7 */
     fr_v8f mx;                     /* largest |d| (NaN never taken, as the scalar `ad > max`) */
-    fr_v8u nf;                     /* non-finite inputs */
+    int64_t n;                     /* inputs added */
+    fr_v8u fin;                    /* finite inputs, negated (a true lane mask is -1) */
 } fr_stats;
 
 FR_INLINE void fr_stats_init(fr_stats *a) {
     memset(a, 0, sizeof *a);
+    a->n = 0;
 }
 
 /* Adds eight inputs x and their errors d (dequantized - x); a non-finite x is
  * counted and its lane left out of the sums. */
 FR_INLINE void fr_stats_add(fr_stats *a, fr_v8f x, fr_v8f d) {
     fr_v8i fin = (fr_v8i)(((fr_v8u)x & 0x7F800000u) != 0x7F800000u);
-    a->nf += (fr_v8u)(~fin) & 1u;
+    a->n += 8;
+    a->fin += (fr_v8u)fin;
     fr_v8f dz = (fr_v8f)((fr_v8u)fin & (fr_v8u)d), xz = (fr_v8f)((fr_v8u)fin & (fr_v8u)x);
     fr_v4d d0 = {dz[0], dz[1], dz[2], dz[3]}, d1 = {dz[4], dz[5], dz[6], dz[7]};
     fr_v4d x0 = {xz[0], xz[1], xz[2], xz[3]}, x1 = {xz[4], xz[5], xz[6], xz[7]};
@@ -152,10 +183,10 @@ FR_INLINE void fr_stats_end(const fr_stats *a, ds_quant_row_stats *st) {
     st->err_sq = fr_sum8(a->err0, a->err1);
     st->ref_sq = fr_sum8(a->ref0, a->ref1);
     float m = 0;
-    uint32_t nf = 0;
+    int64_t nf = a->n;
     for (int l = 0; l < 8; l++) {
         m = a->mx[l] > m ? a->mx[l] : m;
-        nf += a->nf[l];
+        nf -= (uint32_t)-a->fin[l];
     }
     st->max_abs_err = m;
     st->nonfinite = nf;

@@ -70,12 +70,6 @@ typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
 #define SEL(m, a, b) ((v8u)(((v8u)(m) & (v8u)(a)) | (~(v8u)(m) & (v8u)(b))))
-#define RBF8(f)                                                                                                \
-    ({                                                                                                         \
-        v8u x_ = (v8u)(f);                                                                                     \
-        v8i nan_ = (v8i)((x_ & 0x7FFFFFFFu) > 0x7F800000u);                                                    \
-        (v8f)(SEL(nan_, (x_ >> 16) | 0x40u, (x_ + 0x7FFFu + ((x_ >> 16) & 1u)) >> 16) << 16);                 \
-    })
 
 FR_INLINE void rtn_row_body(const float *v, int64_t cols, int64_t gs, int bits, int symmetric, uint32_t *packed,
                                 uint16_t *scale, int8_t *zps, ds_quant_row_stats *st) {
@@ -90,14 +84,15 @@ FR_INLINE void rtn_row_body(const float *v, int64_t cols, int64_t gs, int bits, 
         for (int64_t k = 0; k < gs; k += 8) {
             v8f x;
             memcpy(&x, gv + k, sizeof x);
-            v8i ok = (v8i)(x == x);
-            lo8 = (v8f)SEL(ok & (v8i)(x < lo8), x, lo8);
-            hi8 = (v8f)SEL(ok & (v8i)(x > hi8), x, hi8);
+            /* a NaN compares false: skipped, as fminf/fmaxf skip it */
+            lo8 = (v8f)SEL((v8i)(x < lo8), x, lo8);
+            hi8 = (v8f)SEL((v8i)(x > hi8), x, hi8);
         }
+        /* no lane holds a NaN; the sign of a zero is not used (dsq_params_of compares with 0) */
         float lo = INFINITY, hi = -INFINITY;
         for (int l = 0; l < 8; l++) {
-            lo = fminf(lo, lo8[l]);
-            hi = fmaxf(hi, hi8[l]);
+            lo = lo8[l] < lo ? lo8[l] : lo;
+            hi = hi8[l] > hi ? hi8[l] : hi;
         }
         dsq_params p = dsq_params_of(lo, hi, bits, symmetric);
         float s = dsq_bf2f(p.scale);
@@ -108,8 +103,8 @@ FR_INLINE void rtn_row_body(const float *v, int64_t cols, int64_t gs, int bits, 
         for (int64_t k = 0; k < gs; k += 8) {
             v8f x;
             memcpy(&x, gv + k, sizeof x);
-            v8f t = RBF8(x / s);
-            if (p.zp != 0) t = RBF8(t + zpf);
+            v8f t = fr_rbf(x / s);
+            if (p.zp != 0) t = fr_rbf(t + zpf);
             v8i nan = (v8i)(t != t);
             t = (v8f)SEL((v8i)(t < qmin), (v8f){0} + qmin, t);
             t = (v8f)SEL((v8i)(t > qmax), (v8f){0} + qmax, t);
@@ -117,7 +112,7 @@ FR_INLINE void rtn_row_body(const float *v, int64_t cols, int64_t gs, int bits, 
             v8i q = __builtin_convertvector(t, v8i);
             q = (v8i)SEL(nan, (v8i){0}, q);
             v8u c = (v8u)(q + (1 << (bits - 1))) & ((1u << bits) - 1u);
-            v8f d = RBF8(__builtin_convertvector(q - p.zp, v8f) * s) - x;
+            v8f d = fr_rbf(__builtin_convertvector(q - p.zp, v8f) * s) - x;
             /* words are little-endian bytes: INT8 one code a byte, INT4 two (the even column low) */
             if (bits == 4) fr_pack_nibbles(c, out + k / 2);
             else fr_pack_bytes(c, out + k);

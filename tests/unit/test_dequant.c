@@ -149,6 +149,11 @@ TEST(fp8_absmax_equals_dequant_then_scan) {
         want = ds_cpu_bf16_absmax(h, (R - 128) * C);
         got = ds_cpu_fp8_absmax(w + 128 * C, 128, R - 128, C, s, SC, 128, 128);
         CHECKF(memcmp(&want, &got, 4) == 0, "trial %d rows 128..: %g vs %g", trial, want, got);
+        /* rows 100..: the first band cut by the range */
+        ds_cpu_dequant_fp8_bf16(w + 100 * C, h, 100, R - 100, C, s, SC, 128, 128);
+        want = ds_cpu_bf16_absmax(h, (R - 100) * C);
+        got = ds_cpu_fp8_absmax(w + 100 * C, 100, R - 100, C, s, SC, 128, 128);
+        CHECKF(memcmp(&want, &got, 4) == 0, "trial %d rows 100..: %g vs %g", trial, want, got);
     }
     free(w); free(h);
 }

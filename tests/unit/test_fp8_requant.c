@@ -5,12 +5,15 @@
  * on codes that include NaN (0x7F/0xFF), -0, subnormals and the largest
  * magnitudes, scales negative, tiny and huge, blocks cut by the weight's
  * edge (cols, rows not multiples of the block) and chunks starting inside a
- * block; and the statistics must not depend on the thread count. */
+ * block; and the statistics must not depend on the thread count. The BF16
+ * kernels' RTN fast paths themselves are checked against the shared core
+ * (quant/fp4_core.h) for every possible group maximum. */
 #include "test.h"
 #include "common/util.h"
 #include "kernels/kernels.h"
 #include "quant/fp4_core.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -179,6 +182,56 @@ TEST(statistics_independent_of_threads) {
     free_weight(&f);
 }
 
+/* The BF16 kernel's RTN fast path (eight group scales at a time, E2M1 codes
+ * by rounding) against the shared core group by group: one group for every
+ * bf16 bit pattern as its largest |x| (non-finite ones too), at global
+ * scales from tiny to huge. */
+static uint16_t f2bf(float f) { return dsq_f2bf(f); }
+
+TEST(fp4_rtn_equals_core_for_every_group_max) {
+    static const float gss[] = {1.0f, 37.5f, 2688.0f, 1e-30f, 3e30f};
+    for (int fmt = DSQ_FMT_NVFP4; fmt <= DSQ_FMT_MXFP4; fmt++)
+        for (size_t gi = 0; gi < sizeof gss / sizeof gss[0]; gi++) {
+            const int g = dsq_fp4_group_size(fmt);
+            const int64_t cols = 8 * g * 4 + g, rows = (32768 + cols / g - 1) / (cols / g); /* a tail of one group */
+            const int64_t n = rows * cols, ng = n / g;
+            uint16_t *w = xmalloc((size_t)n * 2);
+            for (int64_t k = 0; k < ng; k++) {
+                uint16_t top = (uint16_t)(k & 0x7FFF);
+                float amax = dsq_bf2f(top);
+                for (int j = 0; j < g; j++) {
+                    uint64_t r = rng_u64();
+                    float v = dsq_isfinite(amax) ? amax * (float)((r >> 40) % 1000) / 1000.0f : (float)((r >> 40) % 100);
+                    uint16_t b = f2bf(v);
+                    if (dsq_bf2f(b) > amax && dsq_isfinite(amax)) b = top;
+                    w[k * g + j] = (uint16_t)(b | ((r & 1) << 15));
+                }
+                w[k * g + (k * 7) % g] = (uint16_t)(top | ((k & 2) << 14));
+            }
+            ds_quant_spec s = {4, g, 1, 0, fmt};
+            uint8_t *pa = xcalloc((size_t)n / 2, 1), *pb = xcalloc((size_t)n / 2, 1);
+            uint8_t *sa = xcalloc((size_t)ng, 1), *sb = xcalloc((size_t)ng, 1);
+            ds_quant_row_stats *st = xcalloc((size_t)rows, sizeof *st);
+            CHECK_EQ_INT(ds_cpu_fp4_quant_rows(&s, w, rows, cols, gss[gi], pa, sa, st), 0);
+            int bad_rows = 0;
+            for (int64_t i = 0; i < rows; i++) {
+                dsq_fp4_stats c = {0, 0, 0, 0};
+                for (int64_t k = 0; k < cols / g; k++)
+                    dsq_fp4_encode_group(fmt, 0, w + i * cols + k * g, g, gss[gi], pb + (i * cols + k * g) / 2,
+                                         sb + i * (cols / g) + k, &c);
+                double e = fabs(c.err_sq - st[i].err_sq), r = fabs(c.ref_sq - st[i].ref_sq);
+                int same_nan = isnan(c.err_sq) == isnan(st[i].err_sq) && isnan(c.ref_sq) == isnan(st[i].ref_sq);
+                if (!same_nan || (!isnan(c.err_sq) && e > 1e-12 * c.err_sq) || (!isnan(c.ref_sq) && r > 1e-12 * c.ref_sq) ||
+                    c.max_abs_err != st[i].max_abs_err || c.nonfinite != st[i].nonfinite)
+                    bad_rows++;
+            }
+            CHECKF(!memcmp(pa, pb, (size_t)n / 2) && !memcmp(sa, sb, (size_t)ng), "format %d gs %g: bytes differ from the core",
+                   fmt, gss[gi]);
+            CHECKF(bad_rows == 0, "format %d gs %g: %d rows' statistics differ from the core", fmt, gss[gi], bad_rows);
+            free(w), free(pa), free(pb), free(sa), free(sb), free(st);
+        }
+}
+
 TEST(bad_blocks_refused) {
     ds_quant_spec s = {4, 16, 1, 0, DSQ_FMT_NVFP4};
     uint8_t w[32] = {0}, p[16], sc[2];
@@ -191,4 +244,4 @@ TEST(bad_blocks_refused) {
 }
 
 TESTS_MAIN(T(fp8_direct_equals_dequant_then_quant), T(fp8_small_blocks), T(statistics_independent_of_threads),
-           T(bad_blocks_refused))
+           T(fp4_rtn_equals_core_for_every_group_max), T(bad_blocks_refused))
