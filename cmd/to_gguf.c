@@ -12,16 +12,20 @@
 
 static const char *usage =
     "usage: dsconv to-gguf IN OUT.gguf [--type bf16|f16|q8_0|q4_k|q6_k] [options]\n\n"
-    "Write the GGUF file llama.cpp runs (architecture deepseek2) straight from a\n"
+    "Write the GGUF file llama.cpp runs (architecture deepseek2 or deepseek32) from a\n"
     "Hugging Face DeepSeek-V3-family checkpoint: FP8 (dequantized exactly as\n"
     "fp8-to-bf16 does, no BF16 copy on disk), BF16, F16 or F32. Tensor names,\n"
     "order, shapes, ggml types and bytes, and the metadata, are those llama.cpp's\n"
     "convert_hf_to_gguf.py writes for the BF16 checkpoint: kv_b_proj split into\n"
     "attn_k_b (transposed) and attn_v_b, routed experts stacked into ffn_*_exps,\n"
-    "norms, router and bias kept F32, MTP layers left out. The tokenizer.* keys\n"
+    "norms, router and bias kept F32, MTP layers left out (deepseek2). The tokenizer.* keys\n"
     "come from IN's tokenizer.json and tokenizer_config.json, or for Kimi-K2 and\n"
     "Moonlight from tiktoken.model and tokenizer_config.json (pre kimi-k2: ranks,\n"
     "special and reserved ids, merges rebuilt as the converter does).\n"
+    "general.sampling.* (temp, top_p, top_k, ...) come from generation_config.json.\n"
+    "Families: deepseek_v3 (V3, V3.1, R1, Moonlight) and kimi_k2 as deepseek2;\n"
+    "deepseek_v32 (V3.2) as deepseek32: the lightning indexer (indexer.proj F32)\n"
+    "and its keys, and the MTP layers kept as blocks with nextn.* tensors.\n"
     "Streams in bounded memory; OUT appears only when complete.\n\n"
     ;
 
@@ -30,7 +34,8 @@ static const char *epilog =
     "tensor, tokenizer; the message names file and tensor), 4 I/O.\n"
     "\nexamples:\n"
     "  dsconv to-gguf /models/DeepSeek-V3 /models/DeepSeek-V3-Q8_0.gguf --type q8_0\n"
-    "  dsconv to-gguf /models/DeepSeek-R1 r1.gguf --type bf16 --type-for 'blk.*_exps.weight=q8_0'\n";
+    "  dsconv to-gguf /models/DeepSeek-R1 r1.gguf --type bf16 --type-for 'blk.*_exps.weight=q8_0'\n"
+    "  dsconv to-gguf /models/DeepSeek-V3.2 v32.gguf --type q8_0\n";
 
 static int cb_io(const ds_option *opt, const char *arg) {
     int *io = opt->value;
@@ -122,7 +127,7 @@ int cmd_to_gguf(int argc, char **argv) {
                          "system cannot reserve; slower than pwrite on ext4's page cache)"),
         DS_OPT_INT_("writers", &writers, "N", 0, 64,
                     "with pwrite: N threads write what the workers encode, handed over\n"
-                    "through workers + 2N buffers (default 1: the kernel takes one write\n"
+                    "through min(workers, 16) + 2N buffers (default 1: the kernel takes one write\n"
                     "to a file at a time anyway); 0: each worker writes its own units"),
         DS_OPT_FLAG_("reserve", 0, &o.reserve,
                      "reserve the whole file's blocks (fallocate) before writing, so a full\n"

@@ -394,8 +394,13 @@ static int write_chunk(exec *x, const slot *s) {
         piece pc;
         if (fs->done || !out_piece(s, it, po, k, &pc)) continue;
         DS_TRY(open_file(x, po->file));
-        DS_TRY(ds_stw_pwrite_rows(fs->w, ds_stw_tensor_offset(fs->w, po->tensor) + pc.off, pc.p, pc.width, pc.rows,
-                                  pc.stride));
+        uint64_t at = ds_stw_tensor_offset(fs->w, po->tensor) + pc.off;
+        DS_TRY(ds_stw_pwrite_rows(fs->w, at, pc.p, pc.width, pc.rows, pc.stride));
+#ifdef SYNC_FILE_RANGE_WRITE
+        /* The bytes go to disk from now on, not all at the commit's fdatasync
+         * (which then finds little left). Errors surface there. */
+        if (!x->o->no_sync) (void)sync_file_range(ds_stw_fd(fs->w), (off64_t)at, (off64_t)(pc.width * (uint64_t)pc.rows), SYNC_FILE_RANGE_WRITE);
+#endif
     }
     return 0;
 }

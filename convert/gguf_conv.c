@@ -4,7 +4,8 @@
  * conversion/base.py and conversion/deepseek.py, gguf-py; llama-cpp-python
  * 0.3.36 sdist) and checked against its output (tests/tools/gguf_ref.py):
  * - order: shards in sorted order, each shard's tensors sorted by name; FP8
- *   scales dropped; layers >= num_hidden_layers (MTP) skipped;
+ *   scales dropped; layers >= num_hidden_layers (MTP) skipped (deepseek2;
+ *   deepseek32 keeps them as blocks with nextn.* tensors);
  * - routed experts of a layer are held back until all 3*E of them have been
  *   seen, then written stacked as ffn_down_exps, ffn_gate_exps, ffn_up_exps;
  * - kv_b_proj [H*(nope+v), kv_lora] becomes attn_k_b [H, kv_lora, nope] (the
@@ -14,6 +15,7 @@
  *   falls back to F16. */
 #include "convert/gguf_conv.h"
 #include "convert/gguf_vocab.h"
+#include "convert/gguf_sampling.h"
 #include "convert/gguf_stream.h"
 #include "convert/plan.h"
 #include "kernels/kernels.h"
@@ -29,60 +31,98 @@
 #include <string.h>
 
 /* ---- family ------------------------------------------------------------- */
-/* model_type values to-gguf writes as llama.cpp architecture deepseek2.
- * (Kept here, not in the model schema, so it is one line to switch over.) */
-static const char *const GGUF_FAMILIES[] = {"deepseek_v3", "kimi_k2"};
+/* llama.cpp architectures to-gguf writes (bits, for the name tables below). */
+enum { ARCH_DS2 = 1, ARCH_DS32 = 2, ARCH_ALL = 3 };
 
-static int family_ok(const char *mt) {
+/* model_type values to-gguf writes, and as which llama.cpp architecture.
+ * deepseek32 (conversion/deepseek.py DeepseekV32Model): deepseek2's tensors
+ * plus the indexer's, the MTP layers kept as blocks L..L+nextn-1 (nextn.*),
+ * and the indexer's keys. (Kept here, not in the model schema, so it is one
+ * line to switch over.) */
+typedef struct {
+    const char *model_type, *arch;
+    int bit;
+    int transformers;   /* transformers 5.17 knows the model_type: its config class fills defaults */
+    int keep_mtp;       /* MTP layers written (deepseek2 skips them) */
+} gguf_family;
+static const gguf_family GGUF_FAMILIES[] = {
+    {"deepseek_v3", "deepseek2", ARCH_DS2, 1, 0},
+    {"kimi_k2", "deepseek2", ARCH_DS2, 0, 0},
+    {"deepseek_v32", "deepseek32", ARCH_DS32, 1, 1},
+};
+
+static const gguf_family *family_of(const char *mt) {
     for (size_t i = 0; i < sizeof GGUF_FAMILIES / sizeof *GGUF_FAMILIES; i++)
-        if (!strcmp(GGUF_FAMILIES[i], mt)) return 1;
-    return 0;
+        if (!strcmp(GGUF_FAMILIES[i].model_type, mt)) return &GGUF_FAMILIES[i];
+    return NULL;
 }
 
 /* ---- names ---------------------------------------------------------------- */
-typedef struct { const char *hf, *gguf; } name_map;
-/* "model.layers.N." + hf -> "blk.N." + gguf */
+typedef struct { const char *hf, *gguf; int arch; } name_map;
+/* "model.layers.N." + hf -> "blk.N." + gguf, for the architectures in arch
+ * (0: all); gguf-py constants.py TENSOR_NAMES / tensor_mapping.py */
 static const name_map LAYER_NAMES[] = {
-    {"input_layernorm.weight", "attn_norm.weight"},
-    {"post_attention_layernorm.weight", "ffn_norm.weight"},
-    {"self_attn.q_proj.weight", "attn_q.weight"},
-    {"self_attn.q_a_proj.weight", "attn_q_a.weight"},
-    {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight"},
-    {"self_attn.q_b_proj.weight", "attn_q_b.weight"},
-    {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight"},
-    {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight"},
-    {"self_attn.o_proj.weight", "attn_output.weight"},
-    {"mlp.gate_proj.weight", "ffn_gate.weight"},
-    {"mlp.up_proj.weight", "ffn_up.weight"},
-    {"mlp.down_proj.weight", "ffn_down.weight"},
-    {"mlp.gate.weight", "ffn_gate_inp.weight"},
-    {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias"},
-    {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight"},
-    {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight"},
-    {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight"},
+    {"input_layernorm.weight", "attn_norm.weight", 0},
+    {"post_attention_layernorm.weight", "ffn_norm.weight", 0},
+    {"self_attn.q_proj.weight", "attn_q.weight", 0},
+    {"self_attn.q_a_proj.weight", "attn_q_a.weight", 0},
+    {"self_attn.q_a_layernorm.weight", "attn_q_a_norm.weight", 0},
+    {"self_attn.q_b_proj.weight", "attn_q_b.weight", 0},
+    {"self_attn.kv_a_proj_with_mqa.weight", "attn_kv_a_mqa.weight", 0},
+    {"self_attn.kv_a_layernorm.weight", "attn_kv_a_norm.weight", 0},
+    {"self_attn.o_proj.weight", "attn_output.weight", 0},
+    {"mlp.gate_proj.weight", "ffn_gate.weight", 0},
+    {"mlp.up_proj.weight", "ffn_up.weight", 0},
+    {"mlp.down_proj.weight", "ffn_down.weight", 0},
+    {"mlp.gate.weight", "ffn_gate_inp.weight", 0},
+    {"mlp.gate.e_score_correction_bias", "exp_probs_b.bias", 0},
+    {"mlp.shared_experts.gate_proj.weight", "ffn_gate_shexp.weight", 0},
+    {"mlp.shared_experts.up_proj.weight", "ffn_up_shexp.weight", 0},
+    {"mlp.shared_experts.down_proj.weight", "ffn_down_shexp.weight", 0},
+    /* DeepSeek Sparse Attention's lightning indexer (the model schema's indexer rows) */
+    {"self_attn.indexer.k_norm.weight", "indexer.k_norm.weight", ARCH_DS32},
+    {"self_attn.indexer.k_norm.bias", "indexer.k_norm.bias", ARCH_DS32},
+    {"self_attn.indexer.weights_proj.weight", "indexer.proj.weight", ARCH_DS32},
+    {"self_attn.indexer.wk.weight", "indexer.attn_k.weight", ARCH_DS32},
+    {"self_attn.indexer.wq_b.weight", "indexer.attn_q_b.weight", ARCH_DS32},
+};
+/* MTP layers' own tensors (the schema's DS_AT_MTP rows), kept by deepseek32 as nextn.* */
+static const name_map MTP_NAMES[] = {
+    {"eh_proj.weight", "nextn.eh_proj.weight", ARCH_DS32},
+    {"embed_tokens.weight", "nextn.embed_tokens.weight", ARCH_DS32},
+    {"enorm.weight", "nextn.enorm.weight", ARCH_DS32},
+    {"hnorm.weight", "nextn.hnorm.weight", ARCH_DS32},
+    {"shared_head.head.weight", "nextn.shared_head_head.weight", ARCH_DS32},
+    {"shared_head.norm.weight", "nextn.shared_head_norm.weight", ARCH_DS32},
 };
 static const name_map TOP_NAMES[] = {
-    {"model.embed_tokens.weight", "token_embd.weight"},
-    {"model.norm.weight", "output_norm.weight"},
-    {"lm_head.weight", "output.weight"},
+    {"model.embed_tokens.weight", "token_embd.weight", 0},
+    {"model.norm.weight", "output_norm.weight", 0},
+    {"lm_head.weight", "output.weight", 0},
 };
 
-/* GGUF name of an HF tensor that maps one to one; NULL when none. */
-static char *map_name(const char *hf) {
-    for (size_t i = 0; i < sizeof TOP_NAMES / sizeof *TOP_NAMES; i++)
-        if (!strcmp(hf, TOP_NAMES[i].hf)) return xstrdup(TOP_NAMES[i].gguf);
+static const char *map_in(const name_map *m, size_t n, const char *hf, int arch) {
+    for (size_t i = 0; i < n; i++)
+        if ((!m[i].arch || (m[i].arch & arch)) && !strcmp(hf, m[i].hf)) return m[i].gguf;
+    return NULL;
+}
+
+/* GGUF name of an HF tensor that maps one to one for architecture arch
+ * (ARCH_*); mtp: a layer past num_hidden_layers. NULL when none. */
+static char *map_name(const char *hf, int arch, int mtp) {
+    const char *g = map_in(TOP_NAMES, sizeof TOP_NAMES / sizeof *TOP_NAMES, hf, arch);
+    if (g) return xstrdup(g);
     int layer = ds_layer_of(hf);
     if (layer < 0) return NULL;
     const char *rest = strchr(hf + strlen("model.layers."), '.');
     if (!rest) return NULL;
     rest++;
-    for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES; i++)
-        if (!strcmp(rest, LAYER_NAMES[i].hf)) {
-            char b[128];
-            snprintf(b, sizeof b, "blk.%d.%s", layer, LAYER_NAMES[i].gguf);
-            return xstrdup(b);
-        }
-    return NULL;
+    g = map_in(LAYER_NAMES, sizeof LAYER_NAMES / sizeof *LAYER_NAMES, rest, arch);
+    if (!g && mtp) g = map_in(MTP_NAMES, sizeof MTP_NAMES / sizeof *MTP_NAMES, rest, arch);
+    if (!g) return NULL;
+    char b[128];
+    snprintf(b, sizeof b, "blk.%d.%s", layer, g);
+    return xstrdup(b);
 }
 
 /* "model.layers.L.mlp.experts.X.W_proj.weight": sets expert and w (0 down, 1 gate, 2 up). */
@@ -98,6 +138,18 @@ static int parse_expert(const char *name, int *expert, int *w) {
     else if (!strcmp(proj, "up")) *w = 2;
     else return 0;
     return 1;
+}
+
+/* deepseek32's MTP blocks: config.json's num_nextn_predict_layers when the key
+ * is there (transformers' DeepseekV32Config has no default for it: absent, the
+ * converter writes no nextn key and keeps no MTP layer). */
+static int ds_gguf_nextn_layers(const ds_ckpt *c) {
+    int rc = 0;
+    cJSON *raw = ds_plan_load_config_json(c, &rc);
+    int n = raw && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(raw, "num_nextn_predict_layers"))
+                ? c->config.num_nextn_predict_layers : 0;
+    cJSON_Delete(raw);
+    return n > 0 ? n : 0;
 }
 
 /* ---- plan ----------------------------------------------------------------- */
@@ -139,8 +191,12 @@ static int is_kquant(ds_ggml_type t) { return t == DS_GGML_Q4_K || t == DS_GGML_
  * F16; gguf-py's Q8_0 -> F16 is the same rule). */
 static ds_ggml_type choose_type(const ds_gguf_opts *o, const char *name, int np_ndim, int64_t ne0) {
     if (np_ndim <= 1 || ds_has_suffix(name, "_norm.weight") || !ds_has_suffix(name, ".weight") ||
-        (strstr(name, ".ffn_gate_inp.") != NULL))
+        strstr(name, ".ffn_gate_inp.") != NULL)
         return DS_GGML_F32;
+    /* deepseek32's indexer.proj: F32 in the converter's file (its prepare_tensors
+     * list), but llama-quantize (tensor_allows_quantization) does not exempt it
+     * for deepseek32 (only for glm5-next): a K-quant file quantizes it */
+    if (strstr(name, ".indexer.proj.") != NULL && !is_kquant(o->type)) return DS_GGML_F32;
     ds_ggml_type t = o->type;
     for (int i = 0; i < o->n_override; i++)
         if (fnmatch(o->override_pat[i], name, 0) == 0) { t = o->override_type[i]; break; }
@@ -175,21 +231,34 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
     memset(p, 0, sizeof *p);
     if (!c->has_config) return ds_fail(DS_EXIT_INPUT, "%s: no config.json; to-gguf needs the model's config", c->dir);
     const ds_config *cf = &c->config;
-    if (!family_ok(cf->model_type)) {
-        if (!strcmp(cf->model_type, "deepseek_v32"))
-            return ds_fail(DS_EXIT_INPUT, "%s/config.json: model_type deepseek_v32: to-gguf does not write DeepSeek-V3.2 "
-                           "yet (llama.cpp writes it as architecture deepseek32, with the indexer and MTP layer)", c->dir);
+    const gguf_family *fam = family_of(cf->model_type);
+    if (!fam)
         return ds_fail(DS_EXIT_INPUT, "%s/config.json: model_type '%s' is not a family to-gguf writes (it writes %s)",
-                       c->dir, cf->model_type[0] ? cf->model_type : "(none)", "deepseek_v3 (V3, V3.1, R1, Moonlight), kimi_k2");
-    }
+                       c->dir, cf->model_type[0] ? cf->model_type : "(none)",
+                       "deepseek_v3 (V3, V3.1, R1, Moonlight), kimi_k2, deepseek_v32 (V3.2)");
     if (cf->has_quant && strcmp(cf->quant_method, "fp8") != 0)
         return ds_fail(DS_EXIT_INPUT, "%s/config.json: quantization_config quant_method '%s': to-gguf reads FP8 "
                        "(block-scaled) or unquantized checkpoints; convert this one to BF16 first (dsconv to-bf16)",
                        c->dir, cf->quant_method);
     int L = cf->num_hidden_layers, E = cf->n_routed_experts;
     int H = cf->num_key_value_heads, nope = cf->qk_nope_head_dim, vd = cf->v_head_dim;
-    int *seen = xcalloc(L > 0 ? L : 1, sizeof *seen);
+    /* deepseek32 keeps the MTP layers: blocks L .. L + nextn - 1 */
+    int nextn = fam->keep_mtp ? ds_gguf_nextn_layers(c) : 0;
+    int LB = L + nextn;
     int rc = 0;
+    /* deepseek32 has the indexer in every block (llama.cpp's loader requires
+     * it): a V3.2 checkpoint without it is not one */
+    for (int l = 0; l < LB && !rc && fam->bit == ARCH_DS32; l++)
+        for (size_t i = 0; i < sizeof LAYER_NAMES / sizeof *LAYER_NAMES && !rc; i++) {
+            if (LAYER_NAMES[i].arch != ARCH_DS32) continue;
+            char b[160];
+            snprintf(b, sizeof b, "model.layers.%d.%s", l, LAYER_NAMES[i].hf);
+            if (!ds_ckpt_find(c, b))
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s is missing: model_type deepseek_v32 (llama.cpp's deepseek32) "
+                             "has the lightning indexer in every layer", c->dir, b);
+        }
+    if (rc) return rc;
+    int *seen = xcalloc(LB > 0 ? LB : 1, sizeof *seen);
     for (int f = 0; f < c->n_shards && !rc; f++) {
         const ds_st_file *sf = &c->shards[f];
         for (int k = 0; k < sf->n_tensors && !rc; k++) {
@@ -204,7 +273,12 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
                 continue;
             if (cf->tie_word_embeddings && !strcmp(name, "lm_head.weight")) continue;
             int layer = ds_layer_of(name);
-            if (layer >= L) continue; /* MTP: llama.cpp's deepseek2 skips it */
+            if (layer >= L && !fam->keep_mtp) continue; /* MTP: llama.cpp's deepseek2 skips it */
+            if (layer >= LB) {
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: layer %d past num_hidden_layers + num_nextn_predict_layers (%d)",
+                             c->shard_names[e->file], name, layer, LB);
+                break;
+            }
             int x, w;
             if (parse_expert(name, &x, &w)) {
                 if (x < 0 || x >= E || e->info->ndim != 2) {
@@ -272,10 +346,10 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
                 }
                 continue;
             }
-            char *g = map_name(name);
+            char *g = map_name(name, fam->bit, layer >= L);
             if (!g) {
-                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: not a tensor llama.cpp's deepseek2 has; to-gguf refuses "
-                             "what it does not understand", c->shard_names[e->file], name);
+                rc = ds_fail(DS_EXIT_INPUT, "%s: tensor %s: not a tensor llama.cpp's %s has; to-gguf refuses "
+                             "what it does not understand", c->shard_names[e->file], name, fam->arch);
                 break;
             }
             ds_gg_tensor *t = add_tensor(p);
@@ -298,7 +372,7 @@ int ds_gguf_plan(const ds_ckpt *c, const ds_gguf_opts *o, ds_gg_plan *p) {
             t->type = choose_type(o, t->name, e->info->ndim, t->ne[0]);
         }
     }
-    for (int l = 0; l < L && !rc; l++)
+    for (int l = 0; l < LB && !rc; l++)
         if (seen[l] % (3 * (E ? E : 1)) != 0 || (seen[l] && seen[l] != 3 * E))
             rc = ds_fail(DS_EXIT_INPUT, "%s: layer %d: %d routed expert weights, expected %d (3 x n_routed_experts)",
                          c->dir, l, seen[l], 3 * E);
@@ -357,18 +431,48 @@ static void title_name(const char *dir, char *out, size_t len) {
 
 static const cJSON *jget(const cJSON *j, const char *k) { return cJSON_GetObjectItemCaseSensitive(j, k); }
 
+/* DeepseekV32Model.set_vocab refuses a tokenizer that does not add BOS
+ * ("Change value of add_bos_token to true in tokenizer_config.json file."):
+ * the same check on the file, which is what it reads under transformers 4
+ * (transformers 5 drops the key when tokenizer.json is there, and the
+ * converter's assertion then fails for every checkpoint: MANUAL to-gguf). */
+static int v32_add_bos_check(const char *dir) {
+    int rc = 0;
+    char *tj = ds_path_join(dir, "tokenizer.json");
+    int has_tj = ds_path_exists(tj);
+    free(tj);
+    if (!has_tj) /* DeepseekV32Model.set_vocab has only the GPT-2 (tokenizer.json) path */
+        return ds_fail(DS_EXIT_INPUT, "%s/tokenizer.json: not found; llama.cpp's converter writes a DeepSeek-V3.2 "
+                       "vocabulary from tokenizer.json only (--no-vocab to write none)", dir);
+    cJSON *tc = ds_gguf_side_json(dir, "tokenizer_config.json", 0, &rc);
+    if (rc) return rc;
+    int ok = cJSON_IsTrue(jget(tc, "add_bos_token"));
+    cJSON_Delete(tc);
+    if (!ok)
+        return ds_fail(DS_EXIT_INPUT, "%s/tokenizer_config.json: add_bos_token is not true; llama.cpp's converter refuses "
+                       "a DeepSeek-V3.2 tokenizer that does not add BOS (set it to true, or --no-vocab)", dir);
+    return 0;
+}
+
 int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *p, ds_gguf_kv *kv) {
     int rc = 0;
     cJSON *raw = ds_plan_load_config_json(c, &rc);
     if (!raw) return rc ? rc : ds_fail(DS_EXIT_INPUT, "%s: no config.json", c->dir);
     const ds_config *cf = &c->config;
-    /* transformers knows deepseek_v3 and fills its defaults (and head_dim =
-     * qk_rope_head_dim); other model_types reach the converter as raw JSON. */
-    int tf = !strcmp(cf->model_type, "deepseek_v3");
+    const gguf_family *fam = family_of(cf->model_type);
+    DS_ASSERT(fam); /* ds_gguf_plan refused any other */
+    /* transformers knows deepseek_v3 and deepseek_v32 and fills their defaults
+     * (and head_dim = qk_rope_head_dim); other model_types reach the converter
+     * as raw JSON. */
+    int tf = fam->transformers;
 #define HAS(k) (tf || jget(raw, k) != NULL)
+    int nextn = fam->keep_mtp ? ds_gguf_nextn_layers(c) : 0;
 
-    ds_gguf_kv_str(kv, "general.architecture", "deepseek2");
+    ds_gguf_kv_str(kv, "general.architecture", fam->arch);
     ds_gguf_kv_str(kv, "general.type", "model");
+    /* generation_config.json's sampling defaults, before general.name as the converter */
+    rc = ds_gguf_sampling_add(kv, c->dir);
+    if (rc) { cJSON_Delete(raw); return rc; }
     char name[256];
     if (o->name) snprintf(name, sizeof name, "%s", o->name);
     else title_name(c->dir, name, sizeof name);
@@ -395,10 +499,9 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     } else rounded_notation(total, label, sizeof label);
     if (total > 0) ds_gguf_kv_str(kv, "general.size_label", label);
 
-    const char *A = "deepseek2.";
     char k[96];
-#define KEY(s) (snprintf(k, sizeof k, "%s%s", A, s), k)
-    ds_gguf_kv_u32(kv, KEY("block_count"), (uint32_t)cf->num_hidden_layers);
+#define KEY(s) (snprintf(k, sizeof k, "%s.%s", fam->arch, s), k)
+    ds_gguf_kv_u32(kv, KEY("block_count"), (uint32_t)(cf->num_hidden_layers + nextn));
     if (HAS("max_position_embeddings")) ds_gguf_kv_u32(kv, KEY("context_length"), (uint32_t)cf->max_position_embeddings);
     ds_gguf_kv_u32(kv, KEY("embedding_length"), (uint32_t)cf->hidden_size);
     if (HAS("intermediate_size")) ds_gguf_kv_u32(kv, KEY("feed_forward_length"), (uint32_t)cf->intermediate_size);
@@ -468,10 +571,18 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     ds_gguf_kv_u32(kv, KEY("rope.dimension_count"), (uint32_t)cf->qk_rope_head_dim);
     if (cJSON_IsObject(rs) && cJSON_IsNumber(jget(rs, "mscale_all_dim")))
         ds_gguf_kv_f32(kv, KEY("rope.scaling.yarn_log_multiplier"), (float)(0.1 * jget(rs, "mscale_all_dim")->valuedouble));
+    if (fam->bit == ARCH_DS32) { /* DeepseekV32Model.set_gguf_parameters */
+        if (cJSON_IsNumber(jget(raw, "num_nextn_predict_layers")))
+            ds_gguf_kv_u32(kv, KEY("nextn_predict_layers"), (uint32_t)cf->num_nextn_predict_layers);
+        ds_gguf_kv_u32(kv, KEY("attention.indexer.head_count"), (uint32_t)cf->index_n_heads);
+        ds_gguf_kv_u32(kv, KEY("attention.indexer.key_length"), (uint32_t)cf->index_head_dim);
+        ds_gguf_kv_u32(kv, KEY("attention.indexer.top_k"), (uint32_t)cf->index_topk);
+    }
     ds_gguf_kv_u32(kv, "general.quantization_version", 2);
 #undef KEY
 #undef HAS
     cJSON_Delete(raw);
+    if (!o->no_vocab && fam->bit == ARCH_DS32) DS_TRY(v32_add_bos_check(c->dir));
     if (!o->no_vocab) DS_TRY(ds_gguf_vocab_add(kv, c->dir, cf->vocab_size, o->tokenizer_pre));
     if (kq) {
         ds_gguf_kv_del(kv, "general.quantization_version");

@@ -1,5 +1,6 @@
 /* gguf_conv.h - to-gguf: a Hugging Face DeepSeek-V3-family checkpoint to the
- * GGUF llama.cpp's convert_hf_to_gguf.py writes (architecture deepseek2).
+ * GGUF llama.cpp's convert_hf_to_gguf.py writes (architecture deepseek2;
+ * deepseek32 for DeepSeek-V3.2).
  *
  * The plan (names, ggml types, shapes, order) and the metadata are decided
  * before a byte is written; then every tensor streams from the input

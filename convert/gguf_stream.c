@@ -18,7 +18,7 @@
  * first (1.5-2x slower than pwrite on ext4, measured on the H200).
  *
  * Memory: per worker two scratch buffers of float32 rows (BATCH_ELEMS, or a
- * row or a head where larger) and units of output: a pool of workers + 2N
+ * row or a head where larger) and units of output: a pool of min(workers, 16) + 2N
  * (--writers 0: one per worker; mmap: none); the input pages a unit read (and with
  * mmap the output pages it wrote) are unmapped when it is done (they stay in
  * the page cache), so resident memory is about workers x (unit in + unit out
@@ -80,7 +80,7 @@ typedef struct {
     uint64_t peak_anon;
     int no_populate;    /* the kernel has no MADV_POPULATE_* (atomic) */
     /* --writers N (pwrite): N threads write the units the workers hand them
-     * through a pool of workers + 2N buffers; 0: each worker writes its own */
+     * through a pool of min(workers, 16) + 2N buffers; 0: each worker writes its own */
     int nwriters, stop;
     pthread_mutex_t mu;
     pthread_cond_t pool_cv; /* a buffer came back (workers wait on it), or err */
@@ -470,7 +470,9 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     st->writers = r.nwriters;
     st->units = r.nu;
     st->unit_elems = UNIT_ELEMS;
-    uint64_t nbuf = base ? 0 : r.nwriters ? (uint64_t)nw + 2 * (uint64_t)r.nwriters : (uint64_t)nw;
+    /* the pool: enough for 16 workers to encode ahead of the writers (more
+     * workers only wait their turn: the writers bound the pace, not the pool) */
+    uint64_t nbuf = base ? 0 : r.nwriters ? (uint64_t)(nw < 16 ? nw : 16) + 2 * (uint64_t)r.nwriters : (uint64_t)nw;
     st->buffer_bytes = (uint64_t)nw * (uint64_t)r.cap * 8 + nbuf * r.max_nb;
     r.t0 = r.last = r.last_mem = ds_now();
     busy_t total = {0, 0, 0};

@@ -98,6 +98,9 @@ void ds_gguf_kv_str(ds_gguf_kv *kv, const char *key, const char *v) {
 void ds_gguf_kv_u32(ds_gguf_kv *kv, const char *key, uint32_t v) {
     bytes_t b = {0}; put_u32(&b, DS_GGUF_U32); put_u32(&b, v); set(kv, key, &b);
 }
+void ds_gguf_kv_i32(ds_gguf_kv *kv, const char *key, int32_t v) {
+    bytes_t b = {0}; put_u32(&b, DS_GGUF_I32); put(&b, &v, 4); set(kv, key, &b);
+}
 void ds_gguf_kv_f32(ds_gguf_kv *kv, const char *key, float v) {
     bytes_t b = {0}; put_u32(&b, DS_GGUF_F32); put(&b, &v, 4); set(kv, key, &b);
 }

@@ -7,8 +7,10 @@
  * padding to the alignment (32); then each tensor's data, zero-padded to the
  * alignment. Because the header holds every offset, it is computed from the
  * planned tensor list before any data is written; data then arrives in plan
- * order. The file lives under a hidden temporary name beside the final one
- * until ds_gguf_commit checks its size, fsyncs and renames it. */
+ * order (ds_gguf_append), or at its known offsets from any number of threads
+ * (positioned mode, below: to-gguf). The file lives under a hidden temporary
+ * name beside the final one until ds_gguf_commit checks its size (or, when
+ * positioned, that every tensor byte was written), fsyncs and renames it. */
 #ifndef DS_GGUF_H
 #define DS_GGUF_H
 #include <stddef.h>
@@ -66,6 +68,7 @@ int ds_gguf_kv_has(const ds_gguf_kv *kv, const char *key);
 void ds_gguf_kv_del(ds_gguf_kv *kv, const char *key);
 void ds_gguf_kv_str(ds_gguf_kv *kv, const char *key, const char *v);
 void ds_gguf_kv_u32(ds_gguf_kv *kv, const char *key, uint32_t v);
+void ds_gguf_kv_i32(ds_gguf_kv *kv, const char *key, int32_t v);
 void ds_gguf_kv_f32(ds_gguf_kv *kv, const char *key, float v);
 void ds_gguf_kv_bool(ds_gguf_kv *kv, const char *key, int v);
 void ds_gguf_kv_arr_str(ds_gguf_kv *kv, const char *key, char *const *v, int64_t n);

@@ -68,12 +68,15 @@ check "--dry-run writes nothing" [ ! -e "$TMP/mix.gguf" ]
 # Refusals.
 mkdir -p "$TMP/gg-notok"
 for f in "$DATA"/dev-tiny/input/*; do ln -sf "$f" "$TMP/gg-notok/"; done
+# generation_config.json is read (general.sampling.*): a side file, copied (a link leaving the checkpoint is refused)
+rm "$TMP/gg-notok/generation_config.json" && cp "$DATA/dev-tiny/input/generation_config.json" "$TMP/gg-notok/"
 expect_rc "no tokenizer.json: exit 3" 3 "$DSCONV" to-gguf "$TMP/gg-notok" "$TMP/n.gguf"
 expect_err "names the missing file" "tokenizer.json"
 expect_err "suggests --no-vocab" "--no-vocab"
 check "refused: no output" [ ! -e "$TMP/n.gguf" ]
 expect_rc "--no-vocab writes without tokenizer" 0 "$DSCONV" to-gguf "$TMP/gg-notok" "$TMP/n.gguf" --no-vocab --quiet
 check "--no-vocab: no tokenizer keys" bash -c "! grep -q tokenizer.ggml '$TMP/n.gguf'"
+# deepseek_v32 is written (tests/e2e/to_gguf_v32.sh), but not a checkpoint without the indexer
 for mt in deepseek_v32 llama; do
     mkdir -p "$TMP/gg-$mt"
     cp -P "$M"/* "$TMP/gg-$mt/"

@@ -102,12 +102,13 @@ expect_rc "tiktoken.model linked outside the checkpoint: exit 3" 3 "$DSCONV" to-
 expect_rc "--no-vocab with tiktoken.model" 0 "$DSCONV" to-gguf "$M" "$TMP/tk-nv.gguf" --type q8_0 --no-vocab --quiet --no-sync
 check "--no-vocab: no tokenizer keys" bash -c "! grep -q tokenizer.ggml '$TMP/tk-nv.gguf'"
 
-# DeepSeek-V3.2: llama.cpp's converter writes it as another architecture (deepseek32); refused, saying so.
+# DeepSeek-V3.2 (llama.cpp's deepseek32): the converter writes its vocabulary from tokenizer.json
+# only (DeepseekV32Model.set_vocab); a tiktoken tokenizer is refused, saying so.
 "$SAMPLE" --family v32 --out "$TMP/tk-v32" --quiet
 cp "$TOK"/* "$TMP/tk-v32/"
-expect_rc "deepseek_v32 refused: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-v32" "$TMP/x.gguf"
-expect_err "names the model_type" "deepseek_v32"
-expect_err "says why (llama.cpp's deepseek32 architecture)" "deepseek32"
+expect_rc "deepseek_v32 with tiktoken.model refused: exit 3" 3 "$DSCONV" to-gguf "$TMP/tk-v32" "$TMP/x.gguf"
+expect_err "names tokenizer.json" "tokenizer.json"
+expect_err "says why (tokenizer.json only)" "tokenizer.json only"
 
 # SpecialVocab's other roads, against the converter (tests/data/tok-variants, mk_vocab_variants.py):
 # the chat template from chat_template.jinja (tiktoken path); normalizer keys, cls_token as BOS and

@@ -31,6 +31,17 @@ for args in "--bits 8" "--bits 4" "--bits 4 --method mse" "--bits 4 --asym" "--b
     expect_rc "cuda: requant $args runs" 0 "$DSCONV" requant "$IN" "$TMP/rq-gpu-$tag" $args --device cuda --quiet
     check "cuda: requant $args = cpu bytes" same_shards "$TMP/rq-cpu-$tag" "$TMP/rq-gpu-$tag"
 done
+# The executor's GPU-only paths (convert/exec.c): NVFP4's global scale prepared by the readers, the device
+# joined at the first chunk that needs it (copies first), four readers and writers on 1 MiB chunks: the
+# bytes and the manifest of the CPU.
+for args in "--format nvfp4" "--format mxfp4" "--bits 4"; do
+    tag=io$(echo "$args" | tr -d ' -')
+    "$DSCONV" requant "$IN" "$TMP/rq-cpu-$tag" $args --device cpu --quiet --manifest "$TMP/m-cpu-$tag"
+    expect_rc "cuda: requant $args --io-threads 4 --chunk-mb 1 runs" 0 "$DSCONV" requant "$IN" "$TMP/rq-gpu-$tag" $args \
+        --device cuda --io-threads 4 --chunk-mb 1 --quiet --manifest "$TMP/m-gpu-$tag"
+    check "cuda: requant $args --io-threads 4 = cpu bytes" same_shards "$TMP/rq-cpu-$tag" "$TMP/rq-gpu-$tag"
+    check "cuda: requant $args --io-threads 4: manifest = cpu's" cmp -s "$TMP/m-cpu-$tag" "$TMP/m-gpu-$tag"
+done
 "$DSCONV" fp8-to-bf16 "$IN" "$TMP/bf16-in" --device cpu --quiet
 expect_rc "cuda: requant of the BF16 conversion" 0 "$DSCONV" requant "$TMP/bf16-in" "$TMP/rq-gpu-bf16" --bits 4 --device cuda --quiet
 check "cuda: requant of FP8 = requant of its BF16 conversion" same_shards "$TMP/rq-gpu-bits4" "$TMP/rq-gpu-bf16"

@@ -17,6 +17,8 @@ tokenizer.json, see MANUAL.md). Without --pre the converter decides.
 --tiktoken: the tokenizer is tiktoken.model + tokenizer_config.json (Kimi-K2, Moonlight): a
 stand-in for the repository's tokenizer class (see below) gives the converter what it reads.
 --no-vocab: the converter writes no tokenizer keys (its set_vocab skipped), as dsconv --no-vocab.
+DeepSeek-V3.2: a shim stands in for DeepseekV32Model.set_vocab's add_bos_token check, which
+transformers 5 makes fail for every checkpoint (see below); the vocabulary is the converter's own.
 --no-hash: convert only, print nothing (bench/bench_gguf.sh).
 """
 import hashlib, json, os, runpy, sys, tempfile
@@ -72,9 +74,25 @@ if "--tiktoken" in sys.argv:
     transformers.AutoTokenizer.from_pretrained = _from_pretrained
 if pre is not None:
     base.TextModel.get_vocab_base_pre = lambda self, tokenizer: pre
+import conversion.deepseek as deepseek  # noqa: E402
 if "--no-vocab" in sys.argv:  # compare with dsconv --no-vocab: the converter writes no tokenizer keys
-    import conversion.deepseek as deepseek  # noqa: E402
     deepseek.DeepseekV2Model.set_vocab = lambda self: None
+    deepseek.DeepseekV32Model.set_vocab = lambda self: None
+else:
+    # DeepSeek-V3.2 (DeepseekV32Model.set_vocab) asserts AutoTokenizer's add_bos_token, then writes
+    # the vocabulary by _set_vocab_gpt2 (what DeepseekV2Model.set_vocab does first). Under
+    # transformers 5 the assertion fails for every checkpoint with a tokenizer.json:
+    # PreTrainedTokenizerBase.from_pretrained drops add_bos_token/add_eos_token from
+    # tokenizer_config.json when a tokenizer file is there (tokenization_utils_base.py, "if
+    # resolved_vocab_files.get('tokenizer_file')"), so the attribute reads False. The shim asserts
+    # what the check meant, on the file itself (tokenizer_config.json's add_bos_token true), and
+    # leaves the writing to the converter's own code.
+    def _v32_set_vocab(self):
+        tc = os.path.join(self.dir_model, "tokenizer_config.json")
+        cfg = json.load(open(tc, encoding="utf-8")) if os.path.exists(tc) else {}
+        assert cfg.get("add_bos_token", False), "Change value of add_bos_token to true in tokenizer_config.json file."
+        self._set_vocab_gpt2()
+    deepseek.DeepseekV32Model.set_vocab = _v32_set_vocab
 
 sys.argv = ["convert_hf_to_gguf.py", model, "--outtype", outtype, "--outfile", out]
 try:
