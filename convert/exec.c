@@ -65,7 +65,7 @@ typedef struct {
     slot_state state;
 } slot;
 
-/* The run's chunks in plan order: whole rows of one item. */
+/* A chunk: whole rows of one item (plan_chunks puts them in pipeline order). */
 typedef struct {
     int item;
     int64_t r0, r1;
