@@ -21,11 +21,14 @@ static const char *fp4_chunk_error(const ds_quant_spec *sp, int64_t nrows, int64
 /* --- RTN fast path ------------------------------------------------------
  * The same arithmetic as dsq_fp4_encode_group with mse off, written so gcc
  * vectorizes it: the group maximum as an integer max of |bf16| bits (finite
- * values only: |x| bits order as |x| does), the E2M1 code as a count of
- * thresholds, its value built from the code's bits; the row's statistics are
- * eight double lane sums in a fixed order (kernels/cpu/fp8_row.h). Every float
- * operation is the core's, one for one (IEEE division, no contraction), so
- * the bytes are the core's; test_quant and the requant e2e tests pin them. */
+ * values only: |x| bits order as |x| does), eight group scales at once, the
+ * E2M1 code and value by rounding onto the E2M1 grid; the row's statistics
+ * are eight double lane sums in a fixed order (kernels/cpu/fp8_row.h). Every
+ * float operation is the core's, one for one (IEEE division, no
+ * contraction), so the bytes are the core's: test_fp8_requant checks them
+ * against the core for every group maximum, the requant e2e tests against
+ * compressed-tensors. Rows come as bf16-valued floats: a BF16 row widened,
+ * or (ds_cpu_fp8_fp4_quant_rows) an FP8 row decoded in the thread's cache. */
 
 /* Largest finite |x| of n bf16 values, as bf16 bits (0 when none). */
 __attribute__((target_clones("avx2", "default"))) static uint32_t absmax_bits(const uint16_t *w, int64_t n) {
@@ -43,10 +46,8 @@ __attribute__((target_clones("avx2", "default"))) static uint32_t absmax_bits(co
 typedef float v8f __attribute__((vector_size(32)));
 typedef uint32_t v8u __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
-typedef uint16_t v8h __attribute__((vector_size(16)));
 
 FR_INLINE v8u sel(v8i m, v8u a, v8u b) { return ((v8u)m & a) | (~(v8u)m & b); }
-
 
 /* The E2M1 codes and values of scaled values v: dsq_e2m1_code's thresholds
  * are round to nearest even onto the E2M1 grid, so below 1 (steps of 0.5)

@@ -3,7 +3,10 @@
  * pack-quantized layout. The per-group arithmetic is quant/quant_core.h,
  * shared with kernels/cuda/quant_rows.cu, so both write the same bytes.
  * OpenMP over rows: each row is independent; asymmetric zero points, which
- * pack 32/bits rows into one word, are collected per row and packed after. */
+ * pack 32/bits rows into one word, are collected per row and packed after.
+ * Rows are read as bf16-valued floats: BF16/F32 rows widened, or
+ * (ds_cpu_fp8_quant_rows) FP8 rows decoded in the thread's cache
+ * (kernels/cpu/fp8_row.h), so an FP8 weight needs no BF16 buffer. */
 #include "kernels/kernels.h"
 #include "quant/quant_core.h"
 #include "common/util.h"
