@@ -13,7 +13,7 @@
 #          write) (reading and writing at the same time), "serial floor" = read + write;
 #   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk) with --device cpu and, when the
 #          build and machine have CUDA, --device cuda; then (variants, to compare write paths) bf16 and
-#          q8_0 with --writers 0 (each worker writes; default 1 writer thread), bf16 with --reserve, and with --all also q8_0 --reserve, --writers 2,
+#          q8_0 with --writers 1 (one writer thread; default 0: each worker writes), bf16 with --reserve, and with --all also q8_0 --reserve, --writers 2,
 #          --io mmap and CUDA with one worker (every unit the GPU takes on the GPU). Under each line:
 #          its --json "stages_seconds" (setup, pipeline wall, the workers' read/transform/write busy);
 #   convert_hf_to_gguf.py --outtype bf16 and q8_0 on the same FP8 input (when LLAMA is set:
@@ -120,7 +120,7 @@ else
     echo "bench_gguf: no CUDA (build or device): to-gguf --device cuda not measured"
 fi
 for t in bf16 q8_0; do
-    run to-gguf-$t-writers0 "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --writers 0
+    run to-gguf-$t-writers1 "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --writers 1
 done
 run to-gguf-bf16-reserve "$DS" to-gguf "$IN" "$OUT" --type bf16 "${common[@]}" --reserve
 if [ $ALL = 1 ]; then

@@ -87,7 +87,7 @@ if can_mount; then
     # to-gguf (one 7 MB file written by parallel workers at known offsets): the disk fills part way
     # (pwrite, by the writer thread or each worker) or at the start (--reserve): exit 4, nothing left behind.
     mount -t tmpfs -o size=3m tmpfs "$MNT"
-    for args in "--threads 3" "--threads 3 --writers 0" "--reserve"; do
+    for args in "--threads 3" "--threads 3 --writers 1" "--reserve"; do
         expect_rc "to-gguf ENOSPC ($args): exit 4" 4 "$DSCONV" to-gguf "$IN" "$MNT/o.gguf" --type bf16 --no-vocab $args --quiet
         expect_err "to-gguf ENOSPC ($args): No space left" "No space left on device"
         check "to-gguf ENOSPC ($args): no output, no temporary" bash -c "[ -z \"\$(ls -A '$MNT')\" ]"
