@@ -3,7 +3,7 @@
 # executor's reader and writer threads: for int4/nvfp4/mxfp4 RTN, each --threads T and --io-threads N
 # (THREADS, IO) and each OpenMP wait policy (POLICIES: "default" sets nothing, so dsconv's own choice,
 # passive; "spin" is libgomp's built-in default, GOMP_SPINCOUNT=300000; "passive", "active"), REPS
-# alternating runs; prints the median and range of wall, pipeline and transform busy seconds.
+# alternating runs (DSCONV: the binary, default bin/dsconv); prints the median and range of wall, pipeline and transform busy seconds.
 # Example (2-core VM): bash bench/cpu_share.sh /tmp/s05 5
 #         (H200): THREADS="8 14 16" IO="2 3" bash bench/cpu_share.sh /tmp/dsconv-stage-probe/in 3
 set -u
@@ -20,7 +20,7 @@ for rep in $(seq "$REPS"); do
         case $p in default) e="-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT";; spin) e="-u OMP_WAIT_POLICY GOMP_SPINCOUNT=300000";;
             *) e="-u GOMP_SPINCOUNT OMP_WAIT_POLICY=$p";; esac
         # shellcheck disable=SC2086
-        env $e bin/dsconv requant "$IN" "$OUT" --format "$f" --device cpu --threads "$t" --io-threads "$n" \
+        env $e "${DSCONV:-bin/dsconv}" requant "$IN" "$OUT" --format "$f" --device cpu --threads "$t" --io-threads "$n" \
             --json "$OUT.json" --no-sync --quiet || exit 1
         b=$(date +%s.%N)
         echo "$f t$t io$n $p $(awk "BEGIN{print $b-$a}") $(jq -r '.stages_seconds | "\(.pipeline) \(.transform_busy)"' "$OUT.json")" >>"$R"
