@@ -45,6 +45,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    ds_omp_wait_policy(argc, argv);
     ds_install_fault_handlers();
     if (argc < 2) { usage(stderr); return DS_EXIT_USAGE; }
     const char *name = argv[1];

@@ -61,4 +61,7 @@ void ds_set_threads(int n);
 /* Parses a positive integer option value; DS_EXIT_USAGE naming the option otherwise. */
 int ds_parse_int(const char *opt, const char *s, long min, long max, long *out);
 
+/* Executor commands: OMP_WAIT_POLICY=passive unless the user chose (re-executes once; cmd/omp_wait.c). */
+void ds_omp_wait_policy(int argc, char **argv);
+
 #endif
