@@ -12,23 +12,17 @@
  *
  * libgomp reads its environment once, in its constructor, before main (and
  * before a .preinit_array function could change libc's environment, which
- * libc's own start-up resets). So an executor command (argv[1]) run with
+ * libc's own start-up resets). So a command marked `streams` in main.c's table run with
  * neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT set sets OMP_WAIT_POLICY=passive
  * and executes itself again, once (about a millisecond); where that exec
  * fails it runs on as it is. A user's OMP_WAIT_POLICY or GOMP_SPINCOUNT wins. */
 #include "cmd/cmd.h"
 
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
-void ds_omp_wait_policy(int argc, char **argv) {
-    static const char *const exec_cmds[] = {"requant", "to-bf16", "fp8-to-bf16", "shard-for-mp", "strip-mtp", "finish"};
-    if (argc < 2 || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
-    for (size_t i = 0; i < sizeof exec_cmds / sizeof *exec_cmds; i++)
-        if (!strcmp(argv[1], exec_cmds[i])) {
-            if (setenv("OMP_WAIT_POLICY", "passive", 0) == 0) execv("/proc/self/exe", argv);
-            unsetenv("OMP_WAIT_POLICY"); /* exec failed: this process's libgomp still spins */
-            return;
-        }
+void ds_omp_wait_policy(const ds_cmd *cmd, char **argv) {
+    if (!cmd || !cmd->streams || getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT")) return;
+    if (setenv("OMP_WAIT_POLICY", "passive", 0) == 0) execv("/proc/self/exe", argv);
+    unsetenv("OMP_WAIT_POLICY"); /* exec failed: this process's libgomp still spins */
 }
