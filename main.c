@@ -11,16 +11,16 @@
 #endif
 
 static const ds_cmd commands[] = {
-    {"fp8-to-bf16", cmd_fp8_to_bf16, "convert an FP8 (128x128 block-scaled) checkpoint to BF16, byte-identical to upstream"},
-    {"shard-for-mp", cmd_shard_for_mp, "write the DeepSeek-Infer model-parallel layout (model{i}-mp{N}.safetensors)"},
-    {"strip-mtp", cmd_strip_mtp, "drop the Multi-Token-Prediction layers"},
-    {"requant", cmd_requant, "quantize to INT8/INT4/NVFP4/MXFP4 weight-only (compressed-tensors), all Linears or experts only"},
-    {"verify", cmd_verify, "run the model and compare logits against another checkpoint"},
-    {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards"},
-    {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON"},
-    {"finish", cmd_finish, "complete a conversion run as parts (--part I/N): checks them, writes the index"},
-    {"to-gguf", cmd_to_gguf, "write llama.cpp's GGUF (bf16/f16/q8_0) straight from the checkpoint"},
-    {"to-bf16", cmd_to_bf16, "dequantize to BF16: FP8 blocks, compressed-tensors INT4/INT8/NVFP4/MXFP4 (fp8-to-bf16 is its alias)"},
+    {"fp8-to-bf16", cmd_fp8_to_bf16, "convert an FP8 (128x128 block-scaled) checkpoint to BF16, byte-identical to upstream", 1},
+    {"shard-for-mp", cmd_shard_for_mp, "write the DeepSeek-Infer model-parallel layout (model{i}-mp{N}.safetensors)", 1},
+    {"strip-mtp", cmd_strip_mtp, "drop the Multi-Token-Prediction layers", 1},
+    {"requant", cmd_requant, "quantize to INT8/INT4/NVFP4/MXFP4 weight-only (compressed-tensors), all Linears or experts only", 1},
+    {"verify", cmd_verify, "run the model and compare logits against another checkpoint", 0},
+    {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards", 0},
+    {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON", 0},
+    {"finish", cmd_finish, "complete a conversion run as parts (--part I/N): checks them, writes the index", 1},
+    {"to-gguf", cmd_to_gguf, "write llama.cpp's GGUF (bf16/f16/q8_0) straight from the checkpoint", 0},
+    {"to-bf16", cmd_to_bf16, "dequantize to BF16: FP8 blocks, compressed-tensors INT4/INT8/NVFP4/MXFP4 (fp8-to-bf16 is its alias)", 1},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -45,6 +45,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    if (argc >= 2) ds_omp_wait_policy(ds_cmd_find(argv[1]), argv);
     ds_install_fault_handlers();
     if (argc < 2) { usage(stderr); return DS_EXIT_USAGE; }
     const char *name = argv[1];

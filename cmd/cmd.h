@@ -10,6 +10,7 @@ typedef struct {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *summary;
+    int streams;      /* runs the streaming executor: its OpenMP team waits passively (omp_wait.c) */
 } ds_cmd;
 
 int cmd_fp8_to_bf16(int argc, char **argv);
@@ -60,5 +61,8 @@ int ds_resolve_device_join(ds_device_probe *pr, int *use_cuda);
 void ds_set_threads(int n);
 /* Parses a positive integer option value; DS_EXIT_USAGE naming the option otherwise. */
 int ds_parse_int(const char *opt, const char *s, long min, long max, long *out);
+
+/* Executor commands: OMP_WAIT_POLICY=passive unless the user chose (re-executes once; cmd/omp_wait.c). */
+void ds_omp_wait_policy(const ds_cmd *cmd, char **argv);
 
 #endif

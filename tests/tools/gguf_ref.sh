@@ -14,13 +14,7 @@
 #   tar xzf /tmp/lcpp/llama_cpp_python-0.3.36.tar.gz -C /tmp/lcpp
 #   LLAMA=/tmp/lcpp/llama_cpp_python-0.3.36/vendor/llama.cpp bash tests/tools/gguf_ref.sh
 # Optional: LLAMA_QUANTIZE=/path/to/llama-quantize (cmake --build B --target llama-quantize).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-: "${LLAMA:?set LLAMA to the llama.cpp source directory}"
-PY=${PY:-/opt/refenv/bin/python}
-OUT=tests/data/gguf-ref
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/gguf_ref_env.sh"
 mkdir -p "$OUT"
 bin/dsconv fp8-to-bf16 tests/data/dev-tiny/input "$W/bf16" --quiet
 # The converter reads the tokenizer from the model directory: tok-tiny replaces

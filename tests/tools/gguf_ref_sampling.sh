@@ -7,13 +7,7 @@
 #     left out, temperature an integer: FLOAT32 1.0).
 # gguf-py writes them as general.sampling.* right after general.type.
 # Needs what tests/tools/gguf_ref.sh needs (LLAMA: the llama-cpp-python 0.3.36 sdist's llama.cpp).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-: "${LLAMA:?set LLAMA to the llama.cpp source directory}"
-PY=${PY:-/opt/refenv/bin/python}
-OUT=tests/data/gguf-ref
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/gguf_ref_env.sh"
 bin/dsconv fp8-to-bf16 tests/data/dev-tiny/input "$W/bf16" --quiet
 for g in deepseek-v3 all-keys; do
     cp tests/data/gen-config/$g.json "$W/bf16/generation_config.json"

@@ -13,13 +13,7 @@
 # stand-in (tests/tools/gguf_ref.py --tiktoken) and the pre-tokenizer name is given (--pre
 # kimi-k2): the fixture is too small to hash as Kimi-K2's tokenizer does.
 # Needs what tests/tools/gguf_ref.sh needs (LLAMA: the llama-cpp-python 0.3.36 sdist's llama.cpp).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-: "${LLAMA:?set LLAMA to the llama.cpp source directory}"
-PY=${PY:-/opt/refenv/bin/python}
-OUT=tests/data/gguf-ref
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/gguf_ref_env.sh"
 for fam in kimi moonlight; do
     bin/dsconv-sample --family $fam --out "$W/$fam" --quiet
     bin/dsconv fp8-to-bf16 "$W/$fam" "$W/$fam-bf16" --quiet 2>/dev/null ||

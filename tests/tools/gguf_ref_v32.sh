@@ -14,13 +14,7 @@
 # fails for every checkpoint with a tokenizer.json; gguf_ref.py replaces that check (only) by the
 # same check on tokenizer_config.json (see there and MANUAL's to-gguf section).
 # Needs what tests/tools/gguf_ref.sh needs (LLAMA: the llama-cpp-python 0.3.36 sdist's llama.cpp).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-: "${LLAMA:?set LLAMA to the llama.cpp source directory}"
-PY=${PY:-/opt/refenv/bin/python}
-OUT=tests/data/gguf-ref
-W=$(mktemp -d)
-trap 'rm -rf "$W"' EXIT
+. "$(dirname "$0")/gguf_ref_env.sh"
 bin/dsconv-sample --family v32 --out "$W/v32" --quiet
 bin/dsconv fp8-to-bf16 "$W/v32" "$W/v32-bf16" --quiet
 rm -f "$W/v32-bf16/tokenizer_config.json"   # tok-tiny's (add_bos_token true) stands in
