@@ -957,11 +957,19 @@ static int stage_pipeline(exec *x) {
     x->t0 = ds_now();
     pthread_t rd[MAX_IO_THREADS], wr[MAX_IO_THREADS], fin[MAX_IO_THREADS];
     finalizer fz[MAX_IO_THREADS];
-    for (int t = 0; t < x->n_readers; t++) pthread_create(&rd[t], NULL, reader_main, x);
-    for (int t = 0; t < x->n_writers; t++) pthread_create(&wr[t], NULL, writer_main, x);
-    for (int l = 0; l < x->n_lanes; l++) {
-        fz[l] = (finalizer){x, l, 0};
-        pthread_create(&fin[l], NULL, finalizer_main, &fz[l]);
+    /* A thread that cannot start (no memory for its stack, a thread limit)
+     * fails the run: the stages waiting for it would wait forever. Only the
+     * threads started are joined. */
+    int n_rd = 0, n_wr = 0, n_fin = 0, terr = 0;
+    for (; n_rd < x->n_readers && !terr; n_rd++) terr = pthread_create(&rd[n_rd], NULL, reader_main, x);
+    for (; n_wr < x->n_writers && !terr; n_wr++) terr = pthread_create(&wr[n_wr], NULL, writer_main, x);
+    for (; n_fin < x->n_lanes && !terr; n_fin++) {
+        fz[n_fin] = (finalizer){x, n_fin, 0};
+        terr = pthread_create(&fin[n_fin], NULL, finalizer_main, &fz[n_fin]);
+    }
+    if (terr) {
+        if (n_fin) n_fin--; else if (n_wr) n_wr--; else n_rd--; /* the one that failed */
+        set_err(x, ds_fail(DS_EXIT_IO, "%s: cannot start an I/O thread (%s)", x->o->out_dir, strerror(terr)));
     }
     double busy = 0;
     for (int64_t q = 0; q < x->n_chunks; q++) {
@@ -976,9 +984,9 @@ static int stage_pipeline(exec *x) {
         put_state(x, s, SLOT_TRANSFORMED);
     }
     x->busy_xf = busy;
-    for (int t = 0; t < x->n_readers; t++) pthread_join(rd[t], NULL);
-    for (int t = 0; t < x->n_writers; t++) pthread_join(wr[t], NULL);
-    for (int l = 0; l < x->n_lanes; l++) {
+    for (int t = 0; t < n_rd; t++) pthread_join(rd[t], NULL);
+    for (int t = 0; t < n_wr; t++) pthread_join(wr[t], NULL);
+    for (int l = 0; l < n_fin; l++) {
         pthread_join(fin[l], NULL);
         x->busy_final += fz[l].busy;
     }
