@@ -19,7 +19,7 @@ static const ds_cmd commands[] = {
     {"inspect", cmd_inspect, "describe a checkpoint: layers, experts, dtypes, shards", 0},
     {"manifest", cmd_manifest, "XXH3-128 of every tensor and file, as JSON", 0},
     {"finish", cmd_finish, "complete a conversion run as parts (--part I/N): checks them, writes the index", 1},
-    {"to-gguf", cmd_to_gguf, "write llama.cpp's GGUF (bf16/f16/q8_0) straight from the checkpoint", 0},
+    {"to-gguf", cmd_to_gguf, "write llama.cpp's GGUF (bf16/f16/q8_0/q4_k/q6_k) straight from the checkpoint", 0},
     {"to-bf16", cmd_to_bf16, "dequantize to BF16: FP8 blocks, compressed-tensors INT4/INT8/NVFP4/MXFP4 (fp8-to-bf16 is its alias)", 1},
 };
 #define N_COMMANDS (int)(sizeof commands / sizeof commands[0])

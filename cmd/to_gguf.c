@@ -126,9 +126,9 @@ int cmd_to_gguf(int argc, char **argv) {
                          "into the mapped output, blocks reserved first (pwrite where the file\n"
                          "system cannot reserve; slower than pwrite on ext4's page cache)"),
         DS_OPT_INT_("writers", &writers, "N", 0, 64,
-                    "with pwrite: 0 (default): each worker writes its own units (the layout\n"
-                    "measured fastest, H200 and 2-core VM); N: N threads write what the workers\n"
-                    "encode, handed over through min(workers, 16) + 2N buffers"),
+                    "with pwrite: 0 (default): each worker writes its own units (faster than\n"
+                    "one writer thread on the 2-core VM; the layout the H200 measured); N: N threads\n"
+                    "write what the workers encode, handed over through min(workers, 16) + 2N buffers"),
         DS_OPT_FLAG_("reserve", 0, &o.reserve,
                      "reserve the whole file's blocks (fallocate) before writing, so a full\n"
                      "disk fails at the start rather than part way"),
