@@ -1196,7 +1196,7 @@ static void teardown(exec *x) {
         }
     free(x->fs);
     ds_journal_close(x->journal);
-    if (x->dirfd > 0) close(x->dirfd);
+    if (x->dirfd >= 0) close(x->dirfd);
     if (x->xf) ds_xf_destroy(x->xf);
     cJSON_Delete(x->head);
     if (x->have_own) ds_rec_free(&x->own);
