@@ -25,17 +25,7 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${1:-build}
-DS=${DSCONV:-$PWD/bin/dsconv}
-P=0 F=0
-pass() { echo "PASS $1"; P=$((P + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; F=$((F + 1)); }
-done_() { echo "$P passed, $F failed"; [ "$F" = 0 ]; exit $?; }
-TAR=${LLAMA_TAR:-.llama/llama-src.tar.xz}
-if [ -z "${LLAMA:-}" ] && [ -f "$TAR" ]; then
-    LS=${LLAMA_SRC:-/tmp/dsconv-llama-src}
-    [ -f "$LS/llama.cpp/include/llama.h" ] || { mkdir -p "$LS" && tar xJf "$TAR" -C "$LS"; } || { fail "unpack $TAR"; done_; }
-    LLAMA=$LS/llama.cpp
-fi
+source tests/llama/lib.sh
 if [ -z "${LLAMA:-}" ] || [ ! -f "$LLAMA/include/llama.h" ]; then
     echo "SKIP: set LLAMA to llama.cpp's source (llama-cpp-python 0.3.36 sdist, vendor/llama.cpp) or LLAMA_TAR"; echo "0 passed, 0 failed"; exit 0
 fi

@@ -10,17 +10,7 @@
 # so llama.cpp applies the indexer as verify does; q8_0 / q6_k / q4_k are reported and bounded loosely.
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-DS=${DSCONV:-$PWD/bin/dsconv}
-P=0 F=0
-pass() { echo "PASS $1"; P=$((P + 1)); }
-fail() { echo "FAIL $1${2:+: $2}"; F=$((F + 1)); }
-done_() { echo "$P passed, $F failed"; [ "$F" = 0 ]; exit $?; }
-TAR=${LLAMA_TAR:-.llama/llama-src.tar.xz}
-if [ -z "${LLAMA:-}" ] && [ -f "$TAR" ]; then
-    LS=${LLAMA_SRC:-/tmp/dsconv-llama-src}
-    [ -f "$LS/llama.cpp/include/llama.h" ] || { mkdir -p "$LS" && tar xJf "$TAR" -C "$LS"; } || { fail "unpack $TAR"; done_; }
-    LLAMA=$LS/llama.cpp
-fi
+source tests/llama/lib.sh
 LB=${LLAMA_BUILD:-/tmp/dsconv-llama-build}
 if [ -z "${LLAMA:-}" ] || [ ! -f "$LLAMA/include/llama.h" ] || [ ! -e "$LB/src/libllama.a" ]; then
     echo "SKIP: needs llama.cpp's source (LLAMA or LLAMA_TAR) and its build (LLAMA_BUILD; tests/llama/gguf_llama.sh makes it)"
