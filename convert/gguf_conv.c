@@ -401,6 +401,20 @@ static void rounded_notation(double n, char *out, size_t len) {
 
 /* Metadata.get_model_id_components' name: words title-cased unless they
  * have a capital already or look like a version or number. */
+/* The converter also writes general.* keys from a model card (README.md with a
+ * YAML front matter: license, tags, base model...), which to-gguf does not
+ * read: say so rather than write a file that differs from it in silence. */
+static void warn_model_card(const char *dir) {
+    char *path = ds_path_join(dir, "README.md");
+    FILE *f = fopen(path, "rb");
+    char line[8] = {0};
+    if (f && fgets(line, sizeof line, f) && !strncmp(line, "---", 3))
+        ds_warn("%s: model card not read: llama.cpp's converter also writes general.* keys from its front matter "
+                "(license, tags, base model...); this file leaves them out", path);
+    if (f) fclose(f);
+    free(path);
+}
+
 static void title_name(const char *dir, char *out, size_t len) {
     char base[256];
     const char *b = ds_basename(dir);
@@ -476,6 +490,7 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     char name[256];
     if (o->name) snprintf(name, sizeof name, "%s", o->name);
     else title_name(c->dir, name, sizeof name);
+    warn_model_card(c->dir);
     ds_gguf_kv_str(kv, "general.name", name);
     /* size label: gguf_writer.get_total_parameter_count + utility.size_label */
     double total = 0, shared = 0, expert = 0;
