@@ -38,8 +38,9 @@ CU_OBJ  := $(CU_SRC:%.cu=$(BUILD)/%.o) $(patsubst %.c,$(BUILD)/%.o,$(wildcard ke
 NVFLAGS ?= -O3 -std=c++17 -I. -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_80,code=sm_80 -gencode arch=compute_80,code=compute_80 -Xcompiler -fopenmp,-Wall
 CFLAGS  += -DDS_HAVE_CUDA=1
 # cudart is linked statically so the binary starts where no CUDA runtime is installed;
-# cuBLAS is needed only where the CUDA path runs.
-LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcublas -lcudart_static -ldl -lrt -lstdc++
+# cuBLAS is opened at verify's first GEMM (kernels/cuda/gemm.cu), not linked: linking it
+# cost every process 0.1 s of start-up, and the conversions never call it.
+LDLIBS  += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/targets/x86_64-linux/lib -lcudart_static -ldl -lrt -lstdc++
 else
 CU_OBJ  := $(BUILD)/kernels/cuda_stub.o
 endif

@@ -58,6 +58,7 @@ IN_BYTES=$(du -sb --apparent-size "$IN" | cut -f1)
 # the floors: fastest of 3 tries each (bench/floor.sh)
 . "$ROOT/bench/floor.sh"
 T_READ=$(read_floor "$IN"/*.safetensors)
+warm_up $((2 * IN_BYTES)) "$DIR"
 echo "bench_gguf: input $IN_BYTES bytes, read floor $T_READ s; $(df -T "$DIR" | awk 'NR == 2 {print "bench dir on " $2}')"
 
 ROWS=""

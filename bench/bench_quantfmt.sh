@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
-# bench_quantfmt.sh [--size-gb X] [--out DIR] - requant per format (int4, nvfp4,
+# bench_quantfmt.sh [--size-gb X] [--out DIR] [--in DIR] - requant per format (int4, nvfp4,
 # mxfp4; rtn, and mse for nvfp4) on CPU and CUDA, to-bf16 of a compressed
 # output, beside compressed-tensors' own Python convert_checkpoint with its
 # FP8BlockDequantizer (the library's data-free path) on the same input, and
 # the I/O floor of each (cat of the input + dd of as many bytes as written,
-# page cache, as bench/bench.sh measures it). For the GPU machine:
+# page cache, as bench/bench.sh measures it). --in: an existing v3-bench sample (e.g.
+# bench/stage_probe.sh's), else one of --size-gb is made in OUT/in. For the GPU machine:
 #   make -j16 all && bash bench/bench_quantfmt.sh --size-gb 8
 # Prints a markdown table for bench/RESULTS.md and writes OUT/results.json.
 set -u
 calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }  # bc is not on every machine (the GPU image lacks it)
 cd "$(dirname "$0")/.." || exit 1
-SIZE=8 OUT=${TMPDIR:-/tmp}/dsconv-bench-quantfmt
-while [ $# -gt 0 ]; do case $1 in --size-gb) SIZE=$2; shift 2;; --out) OUT=$2; shift 2;; *) echo "usage: $0 [--size-gb X] [--out DIR]"; exit 2;; esac; done
+SIZE=8 OUT=${TMPDIR:-/tmp}/dsconv-bench-quantfmt IN=""
+while [ $# -gt 0 ]; do case $1 in --size-gb) SIZE=$2; shift 2;; --out) OUT=$2; shift 2;; --in) IN=$2; shift 2;; *) echo "usage: $0 [--size-gb X] [--out DIR] [--in DIR]"; exit 2;; esac; done
 D=$PWD/bin/dsconv S=$PWD/bin/dsconv-sample
-IN=$OUT/in
+IN=${IN:-$OUT/in}
 mkdir -p "$OUT"
 [ -e "$IN/model.safetensors.index.json" ] || "$S" --out "$IN" --profile v3-bench --size-gb "$SIZE" --quiet || exit 4
 THREADS=$(nproc); [ "$THREADS" -gt 16 ] && THREADS=16
 . bench/floor.sh
 read_s=$(read_floor "$IN"/*.safetensors)
+warm_up $((2 * $(du -sb --apparent-size "$IN" | cut -f1))) "$OUT"
 gpu=0; nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
 echo "| command | seconds | serial floor s | ratio | overlapped floor s | ratio | GB in | GB out |"
 echo "|---|---|---|---|---|---|---|---|"

@@ -22,3 +22,15 @@ write_floor() {
     done | _fl_min
     rm -f "$f"; sync
 }
+# warm_up BYTES DIR - before the first timed run: flush what is still dirty (a sample just
+# generated) and write BYTES of zeros once into DIR (removed). On a fresh VM the first write
+# into memory the guest has never touched costs far more than later ones (H200 VM, 2026-11-30:
+# the first row after a new 6 GB sample, to-gguf bf16, 3.89 s; the same command with other
+# writer settings later in the run 2.10-2.16 s), while the floors' dd tries run on warm pages.
+# Give BYTES >= the largest output a bench writes.
+warm_up() {
+    local f=$2/.warm-dd bs=$((16 << 20))
+    sync
+    dd if=/dev/zero of="$f" bs=$bs count=$((($1 + bs - 1) / bs)) status=none
+    rm -f "$f"; sync
+}

@@ -19,6 +19,7 @@ cp tests/data/tok-tiny/tokenizer.json tests/data/tok-tiny/tokenizer_config.json 
 T=$(nproc); [ "$T" -gt 16 ] && T=16
 READ=$(read_floor "$IN"/*.safetensors)
 INB=$(du -sb --apparent-size "$IN" | cut -f1)
+warm_up $((2 * INB)) "$DIR"
 echo "input $(calc "$INB/1e9") GB, read floor $READ s, $T threads, $(nproc) cores"
 gpu=0; nvidia-smi -L 2>/dev/null | grep -q '^GPU ' && gpu=1
 probe() { # name out cmd...

@@ -2,12 +2,63 @@
 // the verify forward pass. The handle runs in CUBLAS_PEDANTIC_MATH so no TF32
 // or other reduced-precision path is ever taken: the result must agree with
 // the CPU reference to float32 rounding, not to TF32's 10-bit mantissa.
+//
+// cuBLAS is opened with dlopen when verify first asks for a GEMM, not linked:
+// the loader's mapping of libcublas and libcublasLt (600 MB) cost every dsconv
+// process 0.09-0.11 s before main (a program linked with only -lcublas, dev VM
+// and H200 host, 2026-11-30), twice for the executor's commands (they execute
+// themselves once, cmd/omp_wait.c), which was 0.2 s of each requant's 1.7 s I/O
+// floor on the 8 GB bench. The conversions never call cuBLAS; a machine with a
+// GPU but without cuBLAS now still converts, and verify --device cuda says
+// what it could not load.
 #include <climits>
+#include <dlfcn.h>
+#include <pthread.h>
 #include <cublas_v2.h>
 
 #include "kernels/cuda/cuda_check.h"
 extern "C" {
 #include "kernels/gpu.h"
+}
+
+#define DS_STR_(x) #x
+#define DS_STR(x) DS_STR_(x)
+// The soname of the cuBLAS the build compiled against; the unversioned name
+// (a development install) only when that is missing.
+static const char *const blas_names[] = {"libcublas.so." DS_STR(CUBLAS_VER_MAJOR), "libcublas.so"};
+
+// The five entry points verify uses, resolved once (cublas_v2.h maps the
+// short names to the _v2 symbols).
+static struct {
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasDestroy_v2) destroy;
+    decltype(&cublasSetMathMode) set_math_mode;
+    decltype(&cublasSgemm_v2) sgemm;
+    decltype(&cublasGetStatusString) status_string;
+    char err[512]; // why loading failed, empty when it did not
+} blas;
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_load(void) {
+    void *h = nullptr;
+    const char *tried = nullptr;
+    for (const char *n : blas_names)
+        if ((h = dlopen(tried = n, RTLD_NOW | RTLD_LOCAL))) break;
+    if (!h) {
+        const char *e = dlerror();
+        snprintf(blas.err, sizeof blas.err, "cannot load cuBLAS (tried %s and %s; verify needs it, the "
+                 "conversions do not): %s", blas_names[0], blas_names[1], e ? e : "not found");
+        return;
+    }
+    blas.create = (decltype(blas.create))dlsym(h, "cublasCreate_v2");
+    blas.destroy = (decltype(blas.destroy))dlsym(h, "cublasDestroy_v2");
+    blas.set_math_mode = (decltype(blas.set_math_mode))dlsym(h, "cublasSetMathMode");
+    blas.sgemm = (decltype(blas.sgemm))dlsym(h, "cublasSgemm_v2");
+    blas.status_string = (decltype(blas.status_string))dlsym(h, "cublasGetStatusString");
+    if (!blas.create || !blas.destroy || !blas.set_math_mode || !blas.sgemm || !blas.status_string)
+        snprintf(blas.err, sizeof blas.err, "%s lacks an entry point dsconv uses (cublasCreate_v2, "
+                 "cublasDestroy_v2, cublasSetMathMode, cublasSgemm_v2, cublasGetStatusString)", tried);
+    // The library stays loaded for the life of the process (no dlclose: its handles outlive any one user).
 }
 
 struct ds_cuda_blas {
@@ -17,7 +68,7 @@ struct ds_cuda_blas {
 };
 
 static int cublas_fail_at(cublasStatus_t s, const char *call, const char *file, int line) {
-    return ds_fail(DS_EXIT_IO, "cuBLAS: %s: %s (%s:%d)", call, cublasGetStatusString(s), file, line);
+    return ds_fail(DS_EXIT_IO, "cuBLAS: %s: %s (%s:%d)", call, blas.status_string(s), file, line);
 }
 #define CUBLAS_CHECK(call)                                                                   \
     do {                                                                                     \
@@ -39,15 +90,17 @@ extern "C" int ds_cuda_blas_open(ds_cuda_blas **out) {
     *out = nullptr;
     char why[256];
     if (!ds_cuda_available(why, (int)sizeof why)) return ds_fail(DS_EXIT_USAGE, "--device cuda: %s", why);
+    pthread_once(&blas_once, blas_load);
+    if (blas.err[0]) return ds_fail(DS_EXIT_USAGE, "--device cuda: %s", blas.err);
     ds_cuda_blas *b = (ds_cuda_blas *)xcalloc(1, sizeof *b);
-    cublasStatus_t s = cublasCreate(&b->handle);
+    cublasStatus_t s = blas.create(&b->handle);
     if (s != CUBLAS_STATUS_SUCCESS) {
         free(b);
         return cublas_fail_at(s, "cublasCreate", __FILE__, __LINE__);
     }
-    s = cublasSetMathMode(b->handle, CUBLAS_PEDANTIC_MATH);
+    s = blas.set_math_mode(b->handle, CUBLAS_PEDANTIC_MATH);
     if (s != CUBLAS_STATUS_SUCCESS) {
-        cublasDestroy(b->handle);
+        blas.destroy(b->handle);
         free(b);
         return cublas_fail_at(s, "cublasSetMathMode(PEDANTIC)", __FILE__, __LINE__);
     }
@@ -60,7 +113,7 @@ extern "C" void ds_cuda_blas_close(ds_cuda_blas *b) {
     if (b->dA) CUDA_WARN(cudaFree(b->dA));
     if (b->dW) CUDA_WARN(cudaFree(b->dW));
     if (b->dC) CUDA_WARN(cudaFree(b->dC));
-    cublasDestroy(b->handle);
+    blas.destroy(b->handle);
     free(b);
 }
 
@@ -73,8 +126,8 @@ extern "C" int ds_cuda_gemm_f32(ds_cuda_blas *b, const float *A, const float *W,
     const float one = 1.0f, zero = 0.0f;
     // Row-major C[M,N] = A W^T is column-major C^T[N,M] = op(W)=T [N,K] x A^T [K,M].
     int k = K > 0 ? (int)K : 1; // leading dimensions must be >= 1 even when K is 0
-    CUBLAS_CHECK(cublasSgemm(b->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, W, k,
-                             A, k, &zero, C, (int)N));
+    CUBLAS_CHECK(blas.sgemm(b->handle, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)M, (int)K, &one, W, k,
+                         A, k, &zero, C, (int)N));
     return 0;
 }
 

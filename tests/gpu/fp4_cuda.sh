@@ -25,7 +25,7 @@ log=$BUILD/tests/gpu/fp4_build.log
 gpu_make "$log" "$BUILD/libdsconv.a" bin/dsconv "$BUILD/tools/mfsubset"
 if ! $CC -O2 -g -std=gnu11 -Wall -Wextra -fopenmp -I. "${dflags[@]}" -o "$BUILD/tests/gpu/fp4_cuda" tests/gpu/fp4_cuda.c \
         "$BUILD/libdsconv.a" "${dflags[@]}" -L"$CUDA_HOME/lib64" -L"$CUDA_HOME/targets/x86_64-linux/lib" -lcjson \
-        -lcublas -lcudart_static -ldl -lrt -lpthread -lm -lstdc++ >"$log" 2>&1; then
+        -lcudart_static -ldl -lrt -lpthread -lm -lstdc++ >"$log" 2>&1; then
     cat "$log"; echo "FAIL build: tests/gpu/fp4_cuda.c"; echo "0 passed, 1 failed"; exit 1
 fi
 out=$(mktemp -d "${TMPDIR:-/tmp}/dsconv-fp4-gpu.XXXXXX")
