@@ -294,7 +294,7 @@ int ds_cpu_fp8_fp4_quant_rows(const ds_quant_spec *sp, const uint8_t *w, int64_t
  * core's own), the E2M1 value from the code's bits, one float multiply, and
  * dsq_f2bf's rounding with its NaN case (a NaN scale byte or global scale
  * gives the core's NaN bits). The same operations as the core, one for one,
- * so the same bytes: test_dequant checks every code under every scale byte.
+ * so the same bytes: test_fp8_requant checks every code under every scale byte.
  * Replaces a per-element loop through the core's switch and branches that ran
  * at ~10 ns an element (2-core VM, 2026-11-30). */
 

@@ -232,6 +232,43 @@ TEST(fp4_rtn_equals_core_for_every_group_max) {
         }
 }
 
+/* Decompression (ds_cpu_fp4_unpack_rows, eight codes at a time) against the
+ * core's dsq_fp4_dequantize element by element, bit for bit: every packed
+ * byte (so every code in both nibbles) under every scale byte (NaN E4M3
+ * codes, E8M0 0 and 255 included), global scales plain, tiny, huge, 0 (an
+ * infinite eff) and NaN, to BF16 and to F32. */
+TEST(fp4_unpack_equals_core_for_every_code_and_scale) {
+    const float gss[] = {1.0f, 37.5f, 2688.0f, 1e-30f, 3e30f, 0.0f, NAN};
+    const int64_t rows = 256, cols = 512;
+    uint8_t *packed = xmalloc((size_t)(rows * cols / 2));
+    for (int64_t i = 0; i < rows * cols / 2; i++) packed[i] = (uint8_t)(i * 7 + i / 256);
+    uint16_t *o16 = xmalloc((size_t)(rows * cols * 2));
+    float *o32 = xmalloc((size_t)(rows * cols * 4));
+    for (int fmt = DSQ_FMT_NVFP4; fmt <= DSQ_FMT_MXFP4; fmt++) {
+        const int g = dsq_fp4_group_size(fmt);
+        const int64_t ng = cols / g;
+        uint8_t *scale = xmalloc((size_t)(rows * ng));
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t k = 0; k < ng; k++) scale[i * ng + k] = (uint8_t)(i + k * 37);
+        ds_quant_spec s = {4, g, 1, 0, fmt};
+        for (size_t gi = 0; gi < sizeof gss / sizeof gss[0]; gi++) {
+            CHECK_EQ_INT(ds_cpu_fp4_unpack_rows(&s, packed, scale, gss[gi], rows, cols, o16, DS_BF16), 0);
+            CHECK_EQ_INT(ds_cpu_fp4_unpack_rows(&s, packed, scale, gss[gi], rows, cols, o32, DS_F32), 0);
+            int64_t bad = 0;
+            for (int64_t i = 0; i < rows; i++)
+                for (int64_t c = 0; c < cols; c++) {
+                    uint8_t b = packed[(i * cols + c) / 2];
+                    float eff = dsq_fp4_eff_of_code(fmt, scale[i * ng + c / g], gss[gi]);
+                    float d = dsq_fp4_dequantize((c & 1) ? (uint32_t)(b >> 4) : (uint32_t)(b & 15u), eff);
+                    if (o16[i * cols + c] != dsq_f2bf(d) || memcmp(&o32[i * cols + c], &d, 4)) bad++;
+                }
+            CHECKF(bad == 0, "format %d gs %g: %lld elements differ from the core", fmt, gss[gi], (long long)bad);
+        }
+        free(scale);
+    }
+    free(packed), free(o16), free(o32);
+}
+
 TEST(bad_blocks_refused) {
     ds_quant_spec s = {4, 16, 1, 0, DSQ_FMT_NVFP4};
     uint8_t w[32] = {0}, p[16], sc[2];
@@ -244,4 +281,5 @@ TEST(bad_blocks_refused) {
 }
 
 TESTS_MAIN(T(fp8_direct_equals_dequant_then_quant), T(fp8_small_blocks), T(statistics_independent_of_threads),
-           T(fp4_rtn_equals_core_for_every_group_max), T(bad_blocks_refused))
+           T(fp4_rtn_equals_core_for_every_group_max), T(fp4_unpack_equals_core_for_every_code_and_scale),
+           T(bad_blocks_refused))
