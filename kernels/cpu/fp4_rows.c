@@ -307,12 +307,6 @@ FR_INLINE v8f e2m1_value8(v8u c) {
     return (v8f)(mag | ((c & 8u) << 28));
 }
 
-/* dsq_f2bf of eight floats, in the low 16 bits of each lane. */
-FR_INLINE v8u f2bf8(v8f f) {
-    v8u x = (v8u)f;
-    return sel((v8i)((x & 0x7FFFFFFFu) > 0x7F800000u), (x >> 16) | 0x40u, (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
-}
-
 /* One row of cols (a multiple of the group size G, itself of 8) codes. */
 FR_INLINE void unpack_row_body(const uint8_t *packed, const uint8_t *scale, const float *eff_of, int G, int64_t cols,
                                uint16_t *o16, float *o32) {
@@ -322,15 +316,8 @@ FR_INLINE void unpack_row_body(const uint8_t *packed, const uint8_t *scale, cons
         for (int64_t j = k * G; j < (k + 1) * G; j += 8) {
             uint32_t w;
             memcpy(&w, packed + j / 2, 4); /* element j + l is nibble l: the even column low */
-            v8u b = f2bf8(e2m1_value8((((v8u){0} + w) >> shift) & 15u) * eff);
-            if (o16) {
-                fr_v16h h = (fr_v16h)b;
-                fr_v8h o = __builtin_shufflevector(h, h, 0, 2, 4, 6, 8, 10, 12, 14);
-                memcpy(o16 + j, &o, sizeof o);
-            } else {
-                v8u u = b << 16;
-                memcpy(o32 + j, &u, sizeof u);
-            }
+            v8u b = fr_f2bf8(e2m1_value8((((v8u){0} + w) >> shift) & 15u) * eff);
+            fr_store_bf16_8(b, o16 ? o16 + j : NULL, o32 ? o32 + j : NULL);
         }
     }
 }

@@ -58,6 +58,14 @@ FR_INLINE fr_v8f fr_rbf(fr_v8f f) {
     return (fr_v8f)((x + 0x7FFFu + ((x >> 16) & 1u)) & 0xFFFF0000u);
 }
 
+/* dsq_f2bf of eight floats, NaN case included (quieted: bit 6 of the bf16
+ * set), in the low 16 bits of each lane; the decompression kernels' rounding. */
+FR_INLINE fr_v8u fr_f2bf8(fr_v8f f) {
+    fr_v8u x = (fr_v8u)f;
+    return fr_sel((fr_v8i)((x & 0x7FFFFFFFu) > 0x7F800000u), (x >> 16) | 0x40u,
+                  (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16);
+}
+
 /* Eight e4m3 codes times s, rounded to bf16. */
 FR_INLINE fr_v8f fr_dec8(const uint8_t *src, float s) {
     /* element-wise constructors: what gcc 12 turns into vpmovzxbd / vcvtps2pd ymm (its
@@ -126,6 +134,19 @@ FR_INLINE void fr_decode_row_bf16(const uint8_t *src, int64_t cols, const float 
             memcpy(&u, &f, 4);
             out[j] = (uint16_t)(u >> 16);
         }
+    }
+}
+
+/* Eight bf16 (low halves of b, as fr_f2bf8 gives them) stored as BF16 at o16,
+ * or (o16 NULL) widened to F32 at o32. */
+FR_INLINE void fr_store_bf16_8(fr_v8u b, uint16_t *o16, float *o32) {
+    if (o16) {
+        fr_v16h h = (fr_v16h)b;
+        fr_v8h o = __builtin_shufflevector(h, h, 0, 2, 4, 6, 8, 10, 12, 14);
+        memcpy(o16, &o, sizeof o);
+    } else {
+        fr_v8u u = b << 16;
+        memcpy(o32, &u, sizeof u);
     }
 }
 

@@ -260,6 +260,51 @@ TEST(unpack_roundtrip_and_stats) {
     free(w);
 }
 
+/* Decompression (eight elements at a time where a group is a multiple of 8
+ * columns, element by element otherwise) against the core's dsq_dequantize
+ * element by element, bit for bit: random words (every code), random zero
+ * points, scales random and special (0, -0, the smallest subnormal, the
+ * largest finite, inf, NaN), to BF16 and to F32; the specs cover both paths. */
+TEST(unpack_equals_core_every_element) {
+    static const ds_quant_spec specs[] = {
+        {4, 32, 1, 0, 0}, {4, 128, 1, 0, 0}, {4, 64, 0, 0, 0}, {4, 0, 1, 0, 0}, {4, 0, 0, 0, 0},
+        {8, 0, 1, 0, 0},  {8, 32, 0, 0, 0},  {8, 4, 1, 0, 0},  {8, 12, 0, 0, 0}, {8, 0, 0, 0, 0},
+    };
+    static const uint16_t special[] = {0x0000, 0x8000, 0x0001, 0x7F7F, 0xFF7F, 0x7F80, 0xFF80, 0x7FC0, 0x3C00};
+    rng_seed(17);
+    const int64_t rows = 37, cols = 384;
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        const ds_quant_spec *s = &specs[k];
+        const int pf = 32 / s->bits;
+        const int64_t c = s->group_size == 0 && s->bits == 8 ? cols - 4 : cols; /* a row of 380: no 8-multiple */
+        const int64_t gs = s->group_size ? s->group_size : c, ng = c / gs, wpr = c / pf;
+        uint32_t *packed = xmalloc((size_t)(rows * wpr) * 4), *zp = xmalloc((size_t)((rows + pf - 1) / pf * ng) * 4);
+        uint16_t *scale = xmalloc((size_t)(rows * ng) * 2), *o16 = xmalloc((size_t)(rows * c) * 2);
+        float *o32 = xmalloc((size_t)(rows * c) * 4);
+        for (int64_t i = 0; i < rows * wpr; i++) packed[i] = (uint32_t)rng_u64();
+        for (int64_t i = 0; i < (rows + pf - 1) / pf * ng; i++) zp[i] = (uint32_t)rng_u64();
+        for (int64_t i = 0; i < rows * ng; i++) {
+            uint64_t r = rng_u64();
+            scale[i] = r % 4 == 0 ? special[(r >> 8) % (sizeof special / 2)] : (uint16_t)(r >> 16);
+        }
+        const uint32_t *z = s->symmetric ? NULL : zp;
+        CHECK_EQ_INT(ds_cpu_quant_unpack_rows(s, packed, scale, z, rows, c, o16, DS_BF16), 0);
+        CHECK_EQ_INT(ds_cpu_quant_unpack_rows(s, packed, scale, z, rows, c, o32, DS_F32), 0);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < c; j++) {
+                int64_t g = j / gs;
+                int zpv = s->symmetric ? 0 : dsq_decode(zp[(i / pf) * ng + g], (int)(i % pf), s->bits);
+                int q = dsq_decode(packed[i * wpr + j / pf], (int)(j % pf), s->bits);
+                float d = dsq_dequantize(q, dsq_bf2f(scale[i * ng + g]), zpv);
+                bad += o16[i * c + j] != dsq_f2bf(d) || memcmp(&o32[i * c + j], &d, 4) != 0;
+            }
+        CHECKF(bad == 0, "bits %d group %d sym %d: %lld elements differ from the core", s->bits, s->group_size,
+               s->symmetric, (long long)bad);
+        free(packed), free(zp), free(scale), free(o16), free(o32);
+    }
+}
+
 /* All-zero, constant, +-extreme and tiny groups: finite scales, exact or
  * near-exact reconstruction. (Extremes are +-1e38: from about 0.93 of the
  * largest bf16 up, -8 * amax/7.5 itself overflows bf16, in the library's
@@ -593,6 +638,7 @@ TEST(deferred_scales_survive_later_items) {
 
 TESTS_MAIN(T(bf16_rounding_matches_dtype_table), T(scale_division_equals_reciprocal_multiply),
            T(packing_layout_int4_int8), T(rtn_matches_scalar_reference), T(unpack_roundtrip_and_stats),
+           T(unpack_equals_core_every_element),
            T(edge_groups), T(edge_groups_match_reference), T(constant_group_library_values), T(chunks_and_f32_input_give_same_bytes),
            T(mse_beats_rtn), T(bad_arguments_refused), T(outputs_names_shapes), T(dev_tiny_fixture),
            T(deferred_scales_survive_later_items))
