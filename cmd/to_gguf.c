@@ -153,7 +153,7 @@ int cmd_to_gguf(int argc, char **argv) {
     /* CUDA's start-up is left to the first worker (gguf_conv.h resolve_device),
      * except where it costs nothing: --device cpu, a build without CUDA, a dry run */
     if (dreq.kind == DS_DEV_CPU || !ds_device_cuda() || o.dry_run) DS_TRY(ds_resolve_device(dreq, &o.use_cuda));
-    else { o.resolve_device = resolve_device; o.resolve_ctx = &dreq; }
+    else { o.resolve_device = resolve_device; o.resolve_ctx = &dreq; o.device_auto = dreq.kind == DS_DEV_AUTO; }
     rc = ds_gguf_convert(in, out, &o);
     return rc;
 }

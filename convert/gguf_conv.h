@@ -40,6 +40,9 @@ typedef struct {
      * units instead of preceding them; NULL: use_cuda is already resolved. */
     int (*resolve_device)(void *ctx, int *use_cuda);
     void *resolve_ctx;
+    int device_auto;             /* --device auto: where the GPU can take no unit (BF16 out of FP8 or
+                                  * BF16: table look-ups) CUDA is not started at all; an explicit
+                                  * --device cuda is still resolved (exit 2 without a GPU) */
 } ds_gguf_opts;
 
 typedef enum { DS_GG_PLAIN = 0, DS_GG_STACK, DS_GG_KB, DS_GG_VB } ds_gg_kind;

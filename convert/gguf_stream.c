@@ -453,7 +453,8 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
         int64_t need = t->kind == DS_GG_KB || t->kind == DS_GG_VB ? t->ne[0] * t->ne[1] : t->cols;
         if (need > r.cap) r.cap = need;
     }
-    int64_t max_elems = 0; /* of a unit the GPU may take; 0: none (bf16 from FP8: no GPU context at all) */
+    int64_t max_elems = 0; /* of a unit the GPU may take; 0: none (bf16 from FP8: the GPU gets no buffers,
+                            * and with --device auto no context either) */
     for (int64_t k = 0; k < r.nu; k++)
         if (gpu_can(&r, &r.u[k]) && r.u[k].n * p->t[r.u[k].t].cols > max_elems) max_elems = r.u[k].n * p->t[r.u[k].t].cols;
     const ds_device *dev = NULL;
@@ -503,8 +504,10 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
             float *f = xaligned((size_t)r.cap * 4), *tmp = xaligned((size_t)r.cap * 4);
             uint8_t *stage = base || r.nwriters ? NULL : xaligned((size_t)(r.max_nb ? r.max_nb : 1));
             busy_t b = {0, 0, 0};
-            if (me == 0 && o->resolve_device) {
-                /* --device auto/cuda: CUDA starts here, while the others work */
+            if (me == 0 && o->resolve_device && (max_elems || !o->device_auto)) {
+                /* --device auto/cuda: CUDA starts here, while the others work. With
+                 * auto and no unit the GPU could take, not at all: its context's
+                 * start (0.2 s) and teardown (0.1-0.2 s, H200, 2026-11-30) would buy nothing. */
                 int use = 0, grc = o->resolve_device(o->resolve_ctx, &use);
                 const ds_device *g = NULL;
                 if (!grc && use && !(grc = ds_device_get(1, &g))) {

@@ -23,6 +23,13 @@ for t in bf16 f16 q8_0 q4_k q6_k; do
     "$DSCONV" to-gguf "$M" "$TMP/c-$t.gguf" --type $t --name Model --device cpu --quiet --no-sync
     check "cuda: to-gguf $t = CPU bytes" cmp -s "$TMP/g-$t.gguf" "$TMP/c-$t.gguf"
 done
+# --device auto starts CUDA only where the GPU can take a unit: not for bf16 out of FP8 (look-ups)
+for t in bf16 q8_0; do
+    expect_rc "auto: to-gguf $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/a-$t.gguf" --type $t --name Model --device auto --json "$TMP/a.json" --quiet --no-sync
+    want=cuda; [ $t = bf16 ] && want=cpu
+    check "auto: $t runs on $want" grep -q "\"device\":[[:space:]]*\"$want\"" "$TMP/a.json"
+    check "auto: to-gguf $t = CPU bytes" cmp -s "$TMP/a-$t.gguf" "$TMP/c-$t.gguf"
+done
 for t in bf16 f16 q8_0; do
     check "cuda: to-gguf $t = convert_hf_to_gguf.py" [ "$(sha256sum < "$TMP/g-$t.gguf" | cut -c1-64)" = "$(refhash $t)" ]
 done
