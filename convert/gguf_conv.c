@@ -16,6 +16,7 @@
 #include "convert/gguf_conv.h"
 #include "convert/gguf_vocab.h"
 #include "convert/gguf_sampling.h"
+#include "convert/gguf_card.h"
 #include "convert/gguf_stream.h"
 #include "convert/plan.h"
 #include "kernels/kernels.h"
@@ -401,20 +402,6 @@ static void rounded_notation(double n, char *out, size_t len) {
 
 /* Metadata.get_model_id_components' name: words title-cased unless they
  * have a capital already or look like a version or number. */
-/* The converter also writes general.* keys from a model card (README.md with a
- * YAML front matter: license, tags, base model...), which to-gguf does not
- * read: say so rather than write a file that differs from it in silence. */
-static void warn_model_card(const char *dir) {
-    char *path = ds_path_join(dir, "README.md");
-    FILE *f = fopen(path, "rb");
-    char line[8] = {0};
-    if (f && fgets(line, sizeof line, f) && !strncmp(line, "---", 3))
-        ds_warn("%s: model card not read: llama.cpp's converter also writes general.* keys from its front matter "
-                "(license, tags, base model...); this file leaves them out", path);
-    if (f) fclose(f);
-    free(path);
-}
-
 static void title_name(const char *dir, char *out, size_t len) {
     char base[256];
     const char *b = ds_basename(dir);
@@ -487,11 +474,13 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     /* generation_config.json's sampling defaults, before general.name as the converter */
     rc = ds_gguf_sampling_add(kv, c->dir);
     if (rc) { cJSON_Delete(raw); return rc; }
+    /* the model card (README.md's front matter): read first, so that a front
+     * matter the converter stops on stops to-gguf before anything is written */
+    ds_gguf_card *card = NULL;
+    rc = ds_gguf_card_load(c->dir, &card);
+    if (rc) { cJSON_Delete(raw); return rc; }
     char name[256];
-    if (o->name) snprintf(name, sizeof name, "%s", o->name);
-    else title_name(c->dir, name, sizeof name);
-    warn_model_card(c->dir);
-    ds_gguf_kv_str(kv, "general.name", name);
+    title_name(c->dir, name, sizeof name);
     /* size label: gguf_writer.get_total_parameter_count + utility.size_label */
     double total = 0, shared = 0, expert = 0;
     int64_t expert_sum = 0, n_exp_t = 0;
@@ -512,7 +501,9 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
         rounded_notation(shared + expert, pr, sizeof pr);
         snprintf(label, sizeof label, "%lldx%s", (long long)ecount, pr);
     } else rounded_notation(total, label, sizeof label);
-    if (total > 0) ds_gguf_kv_str(kv, "general.size_label", label);
+    /* general.name, the card's keys, general.size_label, in the converter's order */
+    ds_gguf_card_write(kv, card, o->name, name, total > 0 ? label : NULL, (int64_t)total);
+    ds_gguf_card_free(card);
 
     char k[96];
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", fam->arch, s), k)
