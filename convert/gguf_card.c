@@ -578,8 +578,24 @@ static char *id_to_title(const char *s) {
 
 /* Metadata.get_model_id_components: the full name, organization (NULL: none)
  * and version (NULL: none) of a model id "ORG/NAME" or "NAME". */
-typedef struct { char *full, *org, *version; } id_parts;
-static void id_parts_free(id_parts *x) { free(x->full); free(x->org); free(x->version); }
+typedef struct { char *full, *org, *version, *basename, *finetune, *size_label; } id_parts;
+static void id_parts_free(id_parts *x) {
+    free(x->full); free(x->org); free(x->version); free(x->basename); free(x->finetune); free(x->size_label);
+}
+
+/* "-".join of the parts with flag bit (and without not_bit); dedup: each text once. NULL when none. */
+static char *join_parts(char **mod, const int *t, int np, int bit, int not_bit, int dedup) {
+    sbuf v = {0};
+    for (int i = 0; i < np; i++) {
+        if (!(t[i] & bit) || (t[i] & not_bit)) continue;
+        int seen = 0;
+        for (int k = 0; dedup && k < i; k++) if ((t[k] & bit) && !strcmp(mod[k], mod[i])) seen = 1;
+        if (seen) continue;
+        if (v.n) sb_put(&v, "-", 1);
+        sb_put(&v, mod[i], strlen(mod[i]));
+    }
+    return v.p;
+}
 
 enum { T_BASENAME = 1, T_SIZE = 2, T_FINETUNE = 4, T_VERSION = 8, T_TYPE = 16 };
 
@@ -669,13 +685,11 @@ static void model_id_components(const char *id, int64_t total, id_parts *out) {
         if ((t[i] & T_BASENAME) && (t[i] & ~T_BASENAME)) t[i] &= ~T_BASENAME;
         else break;
     }
-    sbuf v = {0};
-    for (int i = 0; i < np; i++)
-        if ((t[i] & T_VERSION) && !(t[i] & T_BASENAME)) {
-            if (v.n) sb_put(&v, "-", 1);
-            sb_put(&v, mod[i], strlen(mod[i]));
-        }
-    out->version = v.p; /* NULL when none */
+    out->basename = join_parts(mod, t, np, T_BASENAME, 0, 0);
+    out->size_label = join_parts(mod, t, np, T_SIZE, 0, 1);
+    out->finetune = join_parts(mod, t, np, T_FINETUNE, 0, 0);
+    out->version = join_parts(mod, t, np, T_VERSION, T_BASENAME, 0);
+    if (!out->size_label && !out->finetune && !out->version) { free(out->basename); out->basename = NULL; } /* too ambiguous */
     for (int i = 0; i < np; i++) free(mod[i]);
     free(mod); free(part); free(t); free(buf);
 }
@@ -805,28 +819,61 @@ static void put_array(ds_gguf_kv *kv, const ds_gguf_card *c, const char *gkey, c
     free(v);
 }
 
+/* A heuristic's value (h) where the card left the field unset: the
+ * converter's "if metadata.X is None and component is not None". */
+static void take(char **h, const char *v) { if (!*h && v) *h = xstrdup(v); }
+
+/* the field: the card's entry, else the heuristics' string; non-empty strings written */
+static void put_field(ds_gguf_kv *kv, const char *gkey, const cv_entry *e, const char *h, warnlist *w) {
+    if (e) put_scalar(kv, gkey, e, w);
+    else if (h && h[0]) ds_gguf_kv_str(kv, gkey, h);
+}
+
 void ds_gguf_card_write(ds_gguf_kv *kv, const ds_gguf_card *c, const char *cli_name, const char *dir_name,
-                        const char *size_label, int64_t total) {
+                        const char *dir_base, const char *name_or_path, const char *size_label, int64_t total) {
     const cv_entry *f[F_N] = {0};
     for (size_t i = 0; i < sizeof CARD_SCALARS / sizeof *CARD_SCALARS; i++) {
         const cv_entry *e = card_get(c, CARD_SCALARS[i].key);
         if (!f[CARD_SCALARS[i].f] && e && e->kind != CV_NULL) f[CARD_SCALARS[i].f] = e;
     }
+    /* then config.json's _name_or_path (when a model id: at most one '/'), then
+     * the directory's name: name, organization, basename, finetune, version,
+     * size label where the card gave none */
+    char *h[F_N] = {0};
+    const char *ids[2] = {name_or_path, dir_base};
+    for (int k = 0; k < 2; k++) {
+        const char *id = ids[k];
+        if (!id) continue;
+        int slashes = 0;
+        for (const char *q = id; *q; q++) slashes += *q == '/';
+        if (slashes > 1 || !ascii_only(id)) continue;
+        id_parts ip;
+        model_id_components(id, total, &ip);
+        if (k == 0 && ip.full && !f[F_NAME]) { char *t = id_to_title(ip.full); take(&h[F_NAME], t); free(t); }
+        if (ip.org && !f[F_ORG]) { char *t = id_to_title(ip.org); take(&h[F_ORG], t); free(t); }
+        if (!f[F_BASENAME]) take(&h[F_BASENAME], ip.basename);
+        if (!f[F_FINETUNE]) take(&h[F_FINETUNE], ip.finetune);
+        if (!f[F_VERSION]) take(&h[F_VERSION], ip.version);
+        if (!f[F_SIZE]) take(&h[F_SIZE], ip.size_label);
+        id_parts_free(&ip);
+    }
     warnlist w = {{0}};
-    /* name: --name, else the card's, else the directory's */
+    /* name: --name, else the card's, else _name_or_path's, else the directory's */
     if (cli_name) ds_gguf_kv_str(kv, "general.name", cli_name);
     else if (f[F_NAME] && f[F_NAME]->kind == CV_STR) { if (f[F_NAME]->s[0]) ds_gguf_kv_str(kv, "general.name", f[F_NAME]->s); }
     else {
         if (f[F_NAME]) warn_key(&w, f[F_NAME]->key);
-        ds_gguf_kv_str(kv, "general.name", dir_name);
+        if (h[F_NAME]) { if (h[F_NAME][0]) ds_gguf_kv_str(kv, "general.name", h[F_NAME]); }
+        else ds_gguf_kv_str(kv, "general.name", dir_name);
     }
     put_scalar(kv, "general.author", f[F_AUTHOR], &w);
-    put_scalar(kv, "general.version", f[F_VERSION], &w);
-    put_scalar(kv, "general.organization", f[F_ORG], &w);
-    put_scalar(kv, "general.finetune", f[F_FINETUNE], &w);
-    put_scalar(kv, "general.basename", f[F_BASENAME], &w);
+    put_field(kv, "general.version", f[F_VERSION], h[F_VERSION], &w);
+    put_field(kv, "general.organization", f[F_ORG], h[F_ORG], &w);
+    put_field(kv, "general.finetune", f[F_FINETUNE], h[F_FINETUNE], &w);
+    put_field(kv, "general.basename", f[F_BASENAME], h[F_BASENAME], &w);
     put_scalar(kv, "general.description", f[F_DESC], &w);
     if (f[F_SIZE] && f[F_SIZE]->kind == CV_STR) { if (f[F_SIZE]->s[0]) ds_gguf_kv_str(kv, "general.size_label", f[F_SIZE]->s); }
+    else if (h[F_SIZE] && !f[F_SIZE]) { if (h[F_SIZE][0]) ds_gguf_kv_str(kv, "general.size_label", h[F_SIZE]); }
     else {
         if (f[F_SIZE]) warn_key(&w, f[F_SIZE]->key);
         if (size_label) ds_gguf_kv_str(kv, "general.size_label", size_label);
@@ -864,4 +911,5 @@ void ds_gguf_card_write(ds_gguf_kv *kv, const ds_gguf_card *c, const char *cli_n
                 "reads as llama.cpp's converter does): %s; this file leaves them out", c ? c->path : "README.md",
                 w.names.p);
     free(w.names.p);
+    for (int i = 0; i < F_N; i++) free(h[i]);
 }

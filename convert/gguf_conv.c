@@ -502,7 +502,12 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
         snprintf(label, sizeof label, "%lldx%s", (long long)ecount, pr);
     } else rounded_notation(total, label, sizeof label);
     /* general.name, the card's keys, general.size_label, in the converter's order */
-    ds_gguf_card_write(kv, card, o->name, name, total > 0 ? label : NULL, (int64_t)total);
+    char base[256];
+    snprintf(base, sizeof base, "%s", ds_basename(c->dir));
+    for (size_t n = strlen(base); n > 1 && base[n - 1] == '/';) base[--n] = 0;
+    const cJSON *nop = jget(raw, "_name_or_path");
+    ds_gguf_card_write(kv, card, o->name, name, base, cJSON_IsString(nop) ? nop->valuestring : NULL,
+                       total > 0 ? label : NULL, (int64_t)total);
     ds_gguf_card_free(card);
 
     char k[96];

@@ -72,3 +72,22 @@ printf -- '---\nlicense: m\001it\n---\n' > "$M/README.md"
 expect_rc "control character in the front matter: exit 3" 3 conv x
 expect_err "control character: names the file and line" "README.md: line 2"
 check "refused: no output" [ ! -e "$TMP/x.gguf" ]
+# The converter's name heuristics on real checkpoint names (tests/data/gguf-ref/card-dir-*):
+# basename/finetune/version/size label from the directory's name, name and organization from
+# config.json's _name_or_path, each where the card sets none.
+for c in DeepSeek-V3:deepseek-v3 DeepSeek-V3.1:requant Kimi-K2-Instruct:kimi-k2 Moonlight-16B-A3B-Instruct:deepseek-v3 \
+         nop-model:; do
+    d=${c%%:*} g=${c#*:}
+    D=$TMP/gd-$d/$d
+    [ "$d" = nop-model ] && D=$TMP/gd-$d/model
+    mkdir -p "$D"
+    for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$D/"; done
+    cp "$DATA"/dev-tiny/input/*.json "$D/"
+    cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$D/"
+    [ -n "$g" ] && cp "$DATA/model-card/$g.md" "$D/README.md"
+    [ "$d" = nop-model ] && sed -i 's/^{/{"_name_or_path": "deepseek-ai\/DeepSeek-R1",/' "$D/config.json"
+    expect_rc "directory $d: to-gguf runs" 0 "$DSCONV" to-gguf "$D" "$TMP/d-$d.gguf" --type q8_0 --quiet --no-sync
+    check "directory $d: general.* = converter, byte for byte" [ "$(hash "$TMP/d-$d.gguf")" = "$(refhash card-dir-$d-q8_0)" ]
+done
+check "DeepSeek-V3: general.version V3, basename DeepSeek" \
+    bash -c "grep -aq general.version '$TMP/d-DeepSeek-V3.gguf' && grep -aq general.basename '$TMP/d-DeepSeek-V3.gguf'"

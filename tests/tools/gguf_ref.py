@@ -20,6 +20,8 @@ stand-in for the repository's tokenizer class (see below) gives the converter wh
 DeepSeek-V3.2: a shim stands in for DeepseekV32Model.set_vocab's add_bos_token check, which
 transformers 5 makes fail for every checkpoint (see below); the vocabulary is the converter's own.
 --no-hash: convert only, print nothing (bench/bench_gguf.sh).
+--dir NAME: the name of the directory the converter reads (default "model"); the converter
+takes basename, finetune, version and size label from it (Metadata.apply_metadata_heuristic).
 """
 import hashlib, json, os, runpy, sys, tempfile
 
@@ -31,7 +33,7 @@ sys.path.insert(1, os.path.join(llama, "gguf-py"))
 
 # The converter reads one directory: the checkpoint's files plus the tokenizer's, linked.
 work = tempfile.mkdtemp(prefix="gguf-ref-")
-model = os.path.join(work, "model")
+model = os.path.join(work, sys.argv[sys.argv.index("--dir") + 1] if "--dir" in sys.argv else "model")
 os.mkdir(model)
 for d in (ckpt, tokdir):
     if d == "-":
