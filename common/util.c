@@ -2,11 +2,14 @@
 #define _GNU_SOURCE
 #include "common/util.h"
 #include "common/fsafe.h"
+#include "common/bug.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <regex.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -317,4 +320,24 @@ int ds_list_dir(const char *dir, ds_name_filter keep, void *arg, char ***names, 
 void ds_free_names(char **names, int n) {
     for (int i = 0; i < n; i++) free(names[i]);
     free(names);
+}
+
+void ds_sbuf_put(ds_sbuf *b, const void *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        b->cap = (b->n + n + 1) * 2;
+        b->p = xrealloc(b->p, b->cap);
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+int ds_re_match(const char *re, const char *s, int icase) {
+    regex_t r;
+    char anch[512];
+    if (snprintf(anch, sizeof anch, "^(%s)$", re) >= (int)sizeof anch) DS_BUG("regex too long: %s", re);
+    if (regcomp(&r, anch, REG_EXTENDED | REG_NOSUB | (icase ? REG_ICASE : 0))) DS_BUG("regcomp %s", re);
+    int m = regexec(&r, s, 0, NULL, 0) == 0;
+    regfree(&r);
+    return m;
 }

@@ -35,6 +35,12 @@ char *ds_xstrdup_at(const char *s, const char *file, int line);
 #define xcalloc(n, s) ds_xcalloc_at((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n) ds_xrealloc_at((p), (n), __FILE__, __LINE__)
 #define xstrdup(s) ds_xstrdup_at((s), __FILE__, __LINE__)
+/* A growing NUL-terminated string: ds_sbuf b = {0}; ds_sbuf_put(&b, s, n); ... free(b.p). */
+typedef struct { char *p; size_t n, cap; } ds_sbuf;
+void ds_sbuf_put(ds_sbuf *b, const void *s, size_t n);
+/* Does all of s match the POSIX extended regular expression re (Python's
+ * re.fullmatch)? re must compile (a constant of the caller's): DS_BUG otherwise. */
+int ds_re_match(const char *re, const char *s, int icase);
 /* Aligned (64 B) allocation for kernel buffers; free with free(). */
 void *ds_xaligned_at(size_t n, const char *file, int line);
 #define xaligned(n) ds_xaligned_at((n), __FILE__, __LINE__)

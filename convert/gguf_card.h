@@ -5,17 +5,8 @@
 #ifndef DS_GGUF_CARD_H
 #define DS_GGUF_CARD_H
 #include "formats/gguf.h"
+#include "formats/model_card.h"
 #include <stdint.h>
-
-typedef struct ds_gguf_card ds_gguf_card;
-
-/* Reads dir/README.md's front matter. *card is NULL when there is no
- * README.md or no front matter, or when the front matter is more than the
- * YAML subset read here (then a warning names the file, line and why).
- * 0, or DS_EXIT_INPUT naming the file where llama.cpp's converter stops too:
- * a front matter that is not UTF-8 or holds characters YAML refuses. */
-int ds_gguf_card_load(const char *dir, ds_gguf_card **card);
-void ds_gguf_card_free(ds_gguf_card *card);
 
 /* Adds general.name through general.languages in set_gguf_meta_model's
  * order: name (cli_name when set, else the card's, else config.json's
@@ -30,7 +21,7 @@ void ds_gguf_card_free(ds_gguf_card *card);
  * parameter count (its size heuristics use it). card may be NULL. Keys of the
  * card whose values are not written as the converter writes them are left out
  * with one warning naming them. */
-void ds_gguf_card_write(ds_gguf_kv *kv, const ds_gguf_card *card, const char *cli_name, const char *dir_name,
+void ds_gguf_card_write(ds_gguf_kv *kv, const ds_model_card *card, const char *cli_name, const char *dir_name,
                         const char *dir_base, const char *name_or_path, const char *size_label,
                         int64_t total_params);
 #endif

@@ -476,8 +476,8 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     if (rc) { cJSON_Delete(raw); return rc; }
     /* the model card (README.md's front matter): read first, so that a front
      * matter the converter stops on stops to-gguf before anything is written */
-    ds_gguf_card *card = NULL;
-    rc = ds_gguf_card_load(c->dir, &card);
+    ds_model_card *card = NULL;
+    rc = ds_model_card_load(c->dir, &card);
     if (rc) { cJSON_Delete(raw); return rc; }
     char name[256];
     title_name(c->dir, name, sizeof name);
@@ -508,7 +508,7 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     const cJSON *nop = jget(raw, "_name_or_path");
     ds_gguf_card_write(kv, card, o->name, name, base, cJSON_IsString(nop) ? nop->valuestring : NULL,
                        total > 0 ? label : NULL, (int64_t)total);
-    ds_gguf_card_free(card);
+    ds_model_card_free(card);
 
     char k[96];
 #define KEY(s) (snprintf(k, sizeof k, "%s.%s", fam->arch, s), k)

@@ -272,31 +272,21 @@ struct ds_st_writer {
 
 void ds_stw_set_sync(ds_st_writer *w, int sync) { w->no_sync = !sync; }
 
-typedef struct { char *s; size_t len, cap; } sbuf;
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-static void sb_json_string(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
+static void sb_str(ds_sbuf *b, const char *s) { ds_sbuf_put(b, s, strlen(s)); }
+static void sb_json_string(ds_sbuf *b, const char *s) {
+    ds_sbuf_put(b, "\"", 1);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
-        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; sb_put(b, esc, 2); }
-        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); sb_put(b, esc, 6); }
-        else sb_put(b, (const char *)&c, 1);
+        if (c == '"' || c == '\\') { esc[0] = '\\'; esc[1] = (char)c; ds_sbuf_put(b, esc, 2); }
+        else if (c < 0x20) { snprintf(esc, sizeof esc, "\\u%04x", c); ds_sbuf_put(b, esc, 6); }
+        else ds_sbuf_put(b, (const char *)&c, 1);
     }
-    sb_put(b, "\"", 1);
+    ds_sbuf_put(b, "\"", 1);
 }
 
 int ds_st_build_header(const ds_tensor_desc *tensors, int n, uint8_t **out, size_t *len, uint64_t *data_size) {
-    sbuf b = {0};
+    ds_sbuf b = {0};
     char num[64];
     uint64_t off = 0;
     sb_str(&b, "{\"__metadata__\":{\"format\":\"pt\"}");
@@ -320,13 +310,13 @@ int ds_st_build_header(const ds_tensor_desc *tensors, int n, uint8_t **out, size
         off += bytes;
     }
     sb_str(&b, "}");
-    while (b.len % 8) sb_str(&b, " ");   /* data section starts 8-byte aligned */
-    uint8_t *h = xmalloc(8 + b.len);
-    for (int i = 0; i < 8; i++) h[i] = (uint8_t)((uint64_t)b.len >> (8 * i));
-    memcpy(h + 8, b.s, b.len);
-    free(b.s);
+    while (b.n % 8) sb_str(&b, " ");   /* data section starts 8-byte aligned */
+    uint8_t *h = xmalloc(8 + b.n);
+    for (int i = 0; i < 8; i++) h[i] = (uint8_t)((uint64_t)b.n >> (8 * i));
+    memcpy(h + 8, b.p, b.n);
+    free(b.p);
     *out = h;
-    *len = 8 + b.len;
+    *len = 8 + b.n;
     if (data_size) *data_size = off;
     return 0;
 }
