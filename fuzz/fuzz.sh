@@ -18,7 +18,7 @@ CC=${FUZZ_CC:-clang}
 OUTD=${FUZZ_BUILD:-build-fuzz}
 HARNESSES="st_header index config manifest runrec"
 # Only the parsing code: no OpenMP or CUDA needed.
-LIB_SRC="formats/safetensors.c formats/hf.c formats/config.c formats/dtype.c common/util.c common/json.c common/fsafe.c common/hash.c convert/manifest.c convert/runrec.c common/jsonfile.c"
+LIB_SRC="formats/safetensors.c formats/hf.c formats/config.c formats/dtype.c common/util.c common/bug.c common/json.c common/fsafe.c common/hash.c convert/manifest.c convert/runrec.c common/jsonfile.c"
 FLAGS="-g -O1 -std=gnu11 -I. -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined"
 
 have_libfuzzer() {
