@@ -12,7 +12,7 @@
 #          fastest of 3 tries (bench/floor.sh; once per output size); "overlapped floor" = max(read,
 #          write) (reading and writing at the same time), "serial floor" = read + write;
 #   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk) with --device cpu and, when the
-#          build and machine have CUDA, --device cuda; then (variants, to compare write paths) bf16 and
+#          build and machine have CUDA, --device cuda and --device auto (the default); then (variants, to compare write paths) bf16 and
 #          q8_0 with --writers 1 (one writer thread; default 0: each worker writes), bf16 with --reserve, and with --all also q8_0 --reserve, --writers 2,
 #          --io mmap and CUDA with one worker (every unit the GPU takes on the GPU). Under each line:
 #          its --json "stages_seconds" (setup, pipeline wall, the workers' read/transform/write busy);
@@ -116,6 +116,10 @@ if "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --q
     cuda=1
     for t in bf16 q8_0; do
         run to-gguf-$t-cuda "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --device cuda
+    done
+    # the default device: CUDA only where the GPU can take units (q8_0), the CPU alone for bf16
+    for t in bf16 q8_0; do
+        run to-gguf-$t-auto "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --device auto
     done
 else
     echo "bench_gguf: no CUDA (build or device): to-gguf --device cuda not measured"
