@@ -13,3 +13,15 @@ expect_err() {
     if grep -qF -- "$2" "$TMP/err"; then pass "$1"; else fail "$1" "stderr lacks '$2': $(head -c 400 "$TMP/err")"; fi
 }
 check() { local name=$1; shift; if "$@"; then pass "$name"; else fail "$name"; fi; }
+# The to-gguf checks: the sha256 of a whole file, the one llama.cpp's converter gave for the
+# reference NAME (tests/data/gguf-ref/NAME.json), and the model they convert most: dev-tiny's
+# FP8 checkpoint (shards linked, small files copied: a side-file link leaving the checkpoint is
+# refused, MANUAL "Security") with the small DeepSeek-V3-cut tokenizer, in DIR.
+filehash() { sha256sum "$1" | cut -c1-64; }
+refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$DATA/gguf-ref/$1.json" | head -1; }
+tiny_gguf_model() {
+    mkdir -p "$1"
+    for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$1/"; done
+    cp "$DATA"/dev-tiny/input/*.json "$1/"
+    cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$1/"
+}

@@ -1,23 +1,15 @@
 # to-gguf on dev-tiny against the hashes llama.cpp's own converter gives
 # (tests/data/gguf-ref, made by tests/tools/gguf_ref.sh).
-REF=$DATA/gguf-ref
 M=$TMP/gg-model
-mkdir -p "$M"
-# dev-tiny's FP8 checkpoint with the small DeepSeek-V3-cut tokenizer
-# shards linked, small files copied: a side-file link leaving the checkpoint is refused (MANUAL "Security")
-for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$M/"; done
-cp "$DATA"/dev-tiny/input/*.json "$M/"
-cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
-refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
-hash() { sha256sum "$1" | cut -c1-64; }
+tiny_gguf_model "$M"
 
 for t in bf16 f16 q8_0; do
     expect_rc "to-gguf --type $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/$t.gguf" --type $t --name Model --quiet --no-sync
     check "to-gguf $t from FP8 = convert_hf_to_gguf.py on the BF16 checkpoint, byte for byte" \
-        [ "$(hash "$TMP/$t.gguf")" = "$(refhash $t)" ]
+        [ "$(filehash "$TMP/$t.gguf")" = "$(refhash $t)" ]
     expect_rc "to-gguf --type $t --fp8-f32 runs" 0 "$DSCONV" to-gguf "$M" "$TMP/$t-x.gguf" --type $t --name Model --fp8-f32 --quiet --no-sync
     check "to-gguf $t --fp8-f32 = convert_hf_to_gguf.py on the FP8 checkpoint, byte for byte" \
-        [ "$(hash "$TMP/$t-x.gguf")" = "$(refhash $t-from-fp8)" ]
+        [ "$(filehash "$TMP/$t-x.gguf")" = "$(refhash $t-from-fp8)" ]
 done
 check "no temporary file left" bash -c "! ls -a '$TMP' | grep -q dsconv-tmp"
 
@@ -25,7 +17,7 @@ check "no temporary file left" bash -c "! ls -a '$TMP' | grep -q dsconv-tmp"
 # it (DeepSeek-V3's card: general.license mit; more in tests/e2e/to_gguf_card.sh).
 printf -- '---\nlicense: mit\nlibrary_name: transformers\n---\n# Model\n' >"$M/README.md"
 expect_rc "to-gguf with a model card runs" 0 "$DSCONV" to-gguf "$M" "$TMP/card.gguf" --type q8_0 --name Model --quiet --no-sync
-check "with DeepSeek-V3's model card: the converter's bytes" [ "$(hash "$TMP/card.gguf")" = "$(refhash card-deepseek-v3-q8_0)" ]
+check "with DeepSeek-V3's model card: the converter's bytes" [ "$(filehash "$TMP/card.gguf")" = "$(refhash card-deepseek-v3-q8_0)" ]
 check "a card read is not warned about" bash -c "! grep -q 'model card' '$TMP/err'"
 printf '# Model\n' >"$M/README.md"
 expect_rc "to-gguf with a README without front matter runs" 0 "$DSCONV" to-gguf "$M" "$TMP/card.gguf" --type q8_0 --name Model --quiet --no-sync --force
@@ -38,7 +30,7 @@ for io in mmap pwrite; do
     for th in 1 3; do
         expect_rc "to-gguf q8_0 --io $io --threads $th runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type q8_0 --name Model \
             --io $io --threads $th --quiet --no-sync --force --json "$TMP/io.json"
-        check "--io $io --threads $th: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
+        check "--io $io --threads $th: the converter's bytes" [ "$(filehash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
     done
     check "--json says io $io" grep -q "\"io\":[[:space:]]*\"$io\"" "$TMP/io.json"
 done
@@ -46,10 +38,10 @@ check "--json stages_seconds: setup, pipeline, read/transform/write busy" \
     bash -c "grep -q '\"stages_seconds\"' '$TMP/io.json' && grep -q '\"transform_busy\"' '$TMP/io.json' && grep -q '\"write_busy\"' '$TMP/io.json'"
 for wr in 0 2; do
     expect_rc "to-gguf --writers $wr runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type bf16 --name Model --writers $wr --threads 3 --quiet --no-sync --force
-    check "--writers $wr: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash bf16)" ]
+    check "--writers $wr: the converter's bytes" [ "$(filehash "$TMP/io.gguf")" = "$(refhash bf16)" ]
 done
 expect_rc "to-gguf --reserve runs" 0 "$DSCONV" to-gguf "$M" "$TMP/io.gguf" --type q8_0 --name Model --reserve --quiet --no-sync --force --json "$TMP/io.json"
-check "--reserve: the converter's bytes" [ "$(hash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
+check "--reserve: the converter's bytes" [ "$(filehash "$TMP/io.gguf")" = "$(refhash q8_0)" ]
 check "--json says reserve" grep -q '"reserve":[[:space:]]*true' "$TMP/io.json"
 # A file size limit (EFBIG, as a full disk): exit 4 naming the file, nothing left behind.
 for args in "--io pwrite" "--writers 2" "--io mmap"; do
@@ -64,7 +56,7 @@ expect_rc "--io bad is a usage error" 2 "$DSCONV" to-gguf "$M" "$TMP/u.gguf" --i
 expect_rc "fp8-to-bf16 for the BF16 input" 0 "$DSCONV" fp8-to-bf16 "$DATA/dev-tiny/input" "$TMP/gg-bf16" --quiet
 cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/gg-bf16/"
 expect_rc "to-gguf q8_0 from BF16 runs" 0 "$DSCONV" to-gguf "$TMP/gg-bf16" "$TMP/b.gguf" --type q8_0 --name Model --quiet --no-sync
-check "BF16 input: same bytes as the converter" [ "$(hash "$TMP/b.gguf")" = "$(refhash q8_0)" ]
+check "BF16 input: same bytes as the converter" [ "$(filehash "$TMP/b.gguf")" = "$(refhash q8_0)" ]
 
 # --type-for: experts q8_0, the rest bf16; general.name from the directory name.
 expect_rc "to-gguf --type-for runs" 0 "$DSCONV" to-gguf "$M" "$TMP/mix.gguf" --type-for 'blk.*_exps.weight=q8_0' --dry-run
@@ -112,14 +104,14 @@ cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/
 mkdir -p "$TMP/gg-sqm/Model" && cp -P "$TMP"/gg-sq/* "$TMP/gg-sqm/Model/"
 expect_rc "to-gguf q_proj sample runs" 0 "$DSCONV" to-gguf "$TMP/gg-sqm/Model" "$TMP/sq.gguf" --type q8_0 --quiet --no-sync
 check "q_proj sample = converter, byte for byte (general.name from the directory)" \
-    [ "$(hash "$TMP/sq.gguf")" = "$(refhash sample-qproj-q8_0)" ]
+    [ "$(filehash "$TMP/sq.gguf")" = "$(refhash sample-qproj-q8_0)" ]
 # model_type kimi_k2: config.json reaches the converter unnormalized.
 mkdir -p "$TMP/gg-kimi"
 cp -P "$M"/* "$TMP/gg-kimi/"
 rm "$TMP/gg-kimi/config.json"
 sed 's/"model_type": "deepseek_v3"/"model_type": "kimi_k2"/' "$DATA/dev-tiny/input/config.json" > "$TMP/gg-kimi/config.json"
 expect_rc "to-gguf kimi_k2 --no-vocab runs" 0 "$DSCONV" to-gguf "$TMP/gg-kimi" "$TMP/kimi.gguf" --type q8_0 --no-vocab --name Model --quiet --no-sync
-check "kimi_k2 = converter (no vocab), byte for byte" [ "$(hash "$TMP/kimi.gguf")" = "$(refhash kimi_k2-novocab-q8_0)" ]
+check "kimi_k2 = converter (no vocab), byte for byte" [ "$(filehash "$TMP/kimi.gguf")" = "$(refhash kimi_k2-novocab-q8_0)" ]
 
 # The model schema's families (dsconv-sample --family): kimi (kimi_k2, no vocab), terminus
 # (ue8m0 scales), moonlight (BF16, q_proj): each equals the converter's file.
@@ -129,7 +121,7 @@ for fam in kimi terminus moonlight; do
     if [ $fam = kimi ]; then nv=--no-vocab
     else rm -f "$TMP/fam-$fam/Model/tokenizer_config.json"; cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$TMP/fam-$fam/Model/"; fi
     expect_rc "to-gguf family $fam runs" 0 "$DSCONV" to-gguf "$TMP/fam-$fam/Model" "$TMP/fam-$fam.gguf" --type q8_0 $nv --quiet --no-sync
-    check "family $fam = converter, byte for byte" [ "$(hash "$TMP/fam-$fam.gguf")" = "$(refhash family-$fam-q8_0)" ]
+    check "family $fam = converter, byte for byte" [ "$(filehash "$TMP/fam-$fam.gguf")" = "$(refhash family-$fam-q8_0)" ]
 done
 expect_rc "kimi-thinking (compressed-tensors INT4) refused" 3 "$DSCONV" to-gguf "$(mkdir -p "$TMP/kt" && "$SAMPLE" --family kimi-thinking --out "$TMP/kt/m" --quiet && echo "$TMP/kt/m")" "$TMP/kt.gguf" --no-vocab
 expect_err "refusal names the quantization method" "compressed-tensors"

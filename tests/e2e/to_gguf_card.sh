@@ -2,19 +2,13 @@
 # llama.cpp's own converter writes (tests/data/gguf-ref/card-*-q8_0.json, made by
 # tests/tools/gguf_ref_card.sh from tests/data/model-card/*.md), and front matters to-gguf does
 # not read (warned, never a crash).
-REF=$DATA/gguf-ref
-refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
-hash() { sha256sum "$1" | cut -c1-64; }
 M=$TMP/gc/Model
-mkdir -p "$M"
-for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$M/"; done
-cp "$DATA"/dev-tiny/input/*.json "$M/"
-cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
+tiny_gguf_model "$M"
 conv() { "$DSCONV" to-gguf "$M" "$TMP/$1.gguf" --type q8_0 --quiet --no-sync "${@:2}"; }
 for g in deepseek-v3 kimi-k2 requant all-keys; do
     cp "$DATA/model-card/$g.md" "$M/README.md"
     expect_rc "card $g: to-gguf runs" 0 conv "$g"
-    check "card $g: general.* = converter, byte for byte" [ "$(hash "$TMP/$g.gguf")" = "$(refhash card-$g-q8_0)" ]
+    check "card $g: general.* = converter, byte for byte" [ "$(filehash "$TMP/$g.gguf")" = "$(refhash card-$g-q8_0)" ]
     check "card $g: no warning" bash -c "! grep -q 'model card' '$TMP/err'"
 done
 check "deepseek-v3: general.license mit" grep -aq 'general.license' "$TMP/deepseek-v3.gguf"
@@ -22,7 +16,7 @@ check "kimi-k2: general.license.name" grep -aq 'general.license.name' "$TMP/kimi
 # CRLF line ends: the converter reads the text with universal newlines, so the same keys
 sed 's/$/\r/' "$DATA/model-card/deepseek-v3.md" > "$M/README.md"
 expect_rc "CRLF card: runs" 0 conv crlf
-check "CRLF card = the LF card's converter file" [ "$(hash "$TMP/crlf.gguf")" = "$(refhash card-deepseek-v3-q8_0)" ]
+check "CRLF card = the LF card's converter file" [ "$(filehash "$TMP/crlf.gguf")" = "$(refhash card-deepseek-v3-q8_0)" ]
 # --name (the converter's --model-name) wins over the card's model_name
 cp "$DATA/model-card/all-keys.md" "$M/README.md"
 expect_rc "--name with a card name: runs" 0 conv named --name Given
@@ -80,14 +74,11 @@ for c in DeepSeek-V3:deepseek-v3 DeepSeek-V3.1:requant Kimi-K2-Instruct:kimi-k2 
     d=${c%%:*} g=${c#*:}
     D=$TMP/gd-$d/$d
     [ "$d" = nop-model ] && D=$TMP/gd-$d/model
-    mkdir -p "$D"
-    for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$D/"; done
-    cp "$DATA"/dev-tiny/input/*.json "$D/"
-    cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$D/"
+    tiny_gguf_model "$D"
     [ -n "$g" ] && cp "$DATA/model-card/$g.md" "$D/README.md"
     [ "$d" = nop-model ] && sed -i 's/^{/{"_name_or_path": "deepseek-ai\/DeepSeek-R1",/' "$D/config.json"
     expect_rc "directory $d: to-gguf runs" 0 "$DSCONV" to-gguf "$D" "$TMP/d-$d.gguf" --type q8_0 --quiet --no-sync
-    check "directory $d: general.* = converter, byte for byte" [ "$(hash "$TMP/d-$d.gguf")" = "$(refhash card-dir-$d-q8_0)" ]
+    check "directory $d: general.* = converter, byte for byte" [ "$(filehash "$TMP/d-$d.gguf")" = "$(refhash card-dir-$d-q8_0)" ]
 done
 check "DeepSeek-V3: general.version V3, basename DeepSeek" \
     bash -c "grep -aq general.version '$TMP/d-DeepSeek-V3.gguf' && grep -aq general.basename '$TMP/d-DeepSeek-V3.gguf'"

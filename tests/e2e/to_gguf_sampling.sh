@@ -1,19 +1,13 @@
 # to-gguf's general.sampling.* keys (generation_config.json's temperature, top_p, top_k, ...)
 # against what llama.cpp's own converter writes (tests/data/gguf-ref/sampling-*-q8_0.json, made
 # by tests/tools/gguf_ref_sampling.sh from tests/data/gen-config/*.json).
-REF=$DATA/gguf-ref
-refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
-hash() { sha256sum "$1" | cut -c1-64; }
 M=$TMP/gs/Model
-mkdir -p "$M"
-for f in "$DATA"/dev-tiny/input/*.safetensors; do ln -sf "$f" "$M/"; done
-cp "$DATA"/dev-tiny/input/*.json "$M/"
-cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
+tiny_gguf_model "$M"
 for g in deepseek-v3 all-keys; do
     cp "$DATA/gen-config/$g.json" "$M/generation_config.json"
     expect_rc "to-gguf with generation_config $g runs" 0 "$DSCONV" to-gguf "$M" "$TMP/gs-$g.gguf" --type q8_0 --quiet --no-sync
     check "generation_config $g: general.sampling.* = converter, byte for byte" \
-        [ "$(hash "$TMP/gs-$g.gguf")" = "$(refhash sampling-$g-q8_0)" ]
+        [ "$(filehash "$TMP/gs-$g.gguf")" = "$(refhash sampling-$g-q8_0)" ]
 done
 check "all-keys: min_p null left out" bash -c "! grep -q general.sampling.min_p '$TMP/gs-all-keys.gguf'"
 check "all-keys: repetition_penalty written as penalty_repeat" grep -q general.sampling.penalty_repeat "$TMP/gs-all-keys.gguf"

@@ -2,10 +2,7 @@
 # tokenizer_config.json, no tokenizer.json) against what llama.cpp's own converter writes
 # (tests/data/gguf-ref/family-*-tiktoken-q8_0.json, made by tests/tools/gguf_ref_tiktoken.sh
 # from the synthetic fixture tests/data/tok-tiktoken, tests/tools/mk_tiktoken_tiny.py).
-REF=$DATA/gguf-ref
 TOK=$DATA/tok-tiktoken
-refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
-hash() { sha256sum "$1" | cut -c1-64; }
 # a dsconv-sample family with the fixture tokenizer; config.json's bos/eos ids point to [BOS]/[EOS]
 mk() { # mk FAMILY DIR
     "$SAMPLE" --family "$1" --out "$2" --quiet || return 1
@@ -18,7 +15,7 @@ for fam in kimi moonlight; do
     mk $fam "$TMP/tk-$fam/Model"
     expect_rc "to-gguf $fam with tiktoken.model runs" 0 "$DSCONV" to-gguf "$TMP/tk-$fam/Model" "$TMP/tk-$fam.gguf" --type q8_0 --quiet --no-sync
     check "$fam + tiktoken = converter's kimi-k2 vocab, whole file byte for byte" \
-        [ "$(hash "$TMP/tk-$fam.gguf")" = "$(refhash family-$fam-tiktoken-q8_0)" ]
+        [ "$(filehash "$TMP/tk-$fam.gguf")" = "$(refhash family-$fam-tiktoken-q8_0)" ]
 done
 check "pre kimi-k2 written" grep -q "kimi-k2" "$TMP/tk-kimi.gguf"
 check "reserved ids named <|reserved_token_N|>" grep -q "<|reserved_token_1005|>" "$TMP/tk-kimi.gguf"
@@ -31,7 +28,7 @@ cp -P "$M"/* "$TMP/tk-moon/"
 mv "$TMP/tk-moon/tokenization_kimi.py" "$TMP/tk-moon/tokenization_moonshot.py"
 sed -i 's/tokenization_kimi\./tokenization_moonshot./' "$TMP/tk-moon/tokenizer_config.json"
 expect_rc "auto_map to tokenization_moonshot.py recognized" 0 "$DSCONV" to-gguf "$TMP/tk-moon" "$TMP/tk-moon.gguf" --type q8_0 --name Model --quiet --no-sync
-check "tokenization_moonshot.py: same file" [ "$(hash "$TMP/tk-moon.gguf")" = "$(refhash family-kimi-tiktoken-q8_0)" ]
+check "tokenization_moonshot.py: same file" [ "$(filehash "$TMP/tk-moon.gguf")" = "$(refhash family-kimi-tiktoken-q8_0)" ]
 
 # Without the tokenizer code dsconv cannot tell the pre-tokenizer: refused unless --tokenizer-pre kimi-k2.
 mkdir -p "$TMP/tk-nopy"
@@ -42,7 +39,7 @@ expect_err "names the missing file" "tokenization_kimi.py"
 expect_err "suggests --tokenizer-pre kimi-k2" "--tokenizer-pre kimi-k2"
 check "refused: no output" [ ! -e "$TMP/x.gguf" ]
 expect_rc "--tokenizer-pre kimi-k2 runs without it" 0 "$DSCONV" to-gguf "$TMP/tk-nopy" "$TMP/tk-nopy.gguf" --type q8_0 --name Model --tokenizer-pre kimi-k2 --quiet --no-sync
-check "--tokenizer-pre kimi-k2: same file" [ "$(hash "$TMP/tk-nopy.gguf")" = "$(refhash family-kimi-tiktoken-q8_0)" ]
+check "--tokenizer-pre kimi-k2: same file" [ "$(filehash "$TMP/tk-nopy.gguf")" = "$(refhash family-kimi-tiktoken-q8_0)" ]
 expect_rc "--tokenizer-pre deepseek-v3 on tiktoken: usage error" 2 "$DSCONV" to-gguf "$TMP/tk-nopy" "$TMP/x.gguf" --tokenizer-pre deepseek-v3
 expect_err "says tiktoken is kimi-k2 only" "kimi-k2 only"
 
@@ -117,12 +114,12 @@ mk kimi "$TMP/tv-kj/Model"
 rm "$TMP/tv-kj/Model/tokenizer_config.json"
 cp "$DATA"/tok-variants/kimi-jinja/* "$TMP/tv-kj/Model/"
 expect_rc "tiktoken + chat_template.jinja runs" 0 "$DSCONV" to-gguf "$TMP/tv-kj/Model" "$TMP/tv-kj.gguf" --type q8_0 --quiet --no-sync
-check "chat template from chat_template.jinja = converter" [ "$(hash "$TMP/tv-kj.gguf")" = "$(refhash vocab-kimi-jinja-q8_0)" ]
+check "chat template from chat_template.jinja = converter" [ "$(filehash "$TMP/tv-kj.gguf")" = "$(refhash vocab-kimi-jinja-q8_0)" ]
 "$SAMPLE" --out "$TMP/tv-dv/Model" --quiet
 rm -f "$TMP/tv-dv/Model/tokenizer_config.json"
 cp "$DATA"/tok-variants/deepseek/* "$TMP/tv-dv/Model/"
 expect_rc "tokenizer.json variant runs" 0 "$DSCONV" to-gguf "$TMP/tv-dv/Model" "$TMP/tv-dv.gguf" --type q8_0 --quiet --no-sync
-check "normalizer keys, cls as BOS, null template = converter" [ "$(hash "$TMP/tv-dv.gguf")" = "$(refhash vocab-deepseek-variant-q8_0)" ]
+check "normalizer keys, cls as BOS, null template = converter" [ "$(filehash "$TMP/tv-dv.gguf")" = "$(refhash vocab-deepseek-variant-q8_0)" ]
 check "normalizer.strip_accents written" grep -q "tokenizer.ggml.normalizer.strip_accents" "$TMP/tv-dv.gguf"
 check "chat_template null: no template" bash -c "! grep -q tokenizer.chat_template '$TMP/tv-dv.gguf'"
 # a chat_template.jinja linked outside the checkpoint is refused, not embedded

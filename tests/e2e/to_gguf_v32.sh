@@ -2,9 +2,6 @@
 # what llama.cpp's own converter writes (tests/data/gguf-ref/v32-*.json, made by
 # tests/tools/gguf_ref_v32.sh): the indexer's tensors (indexer.proj F32), the MTP layer as block
 # L (nextn.*), deepseek32.nextn_predict_layers and attention.indexer.*.
-REF=$DATA/gguf-ref
-refhash() { sed -n 's/.*"file_sha256": "\([0-9a-f]*\)".*/\1/p' "$REF/$1.json" | head -1; }
-hash() { sha256sum "$1" | cut -c1-64; }
 M=$TMP/v32/Model
 mkdir -p "$TMP/v32"
 "$SAMPLE" --family v32 --out "$M" --quiet
@@ -12,17 +9,17 @@ cp "$DATA"/tok-tiny/tokenizer.json "$DATA"/tok-tiny/tokenizer_config.json "$M/"
 for t in bf16 f16 q8_0; do
     expect_rc "v32 sample to-gguf --type $t (from FP8) runs" 0 "$DSCONV" to-gguf "$M" "$TMP/v32-$t.gguf" --type $t --quiet --no-sync
     check "v32 sample $t = convert_hf_to_gguf.py (DeepseekV32Model) on its BF16 conversion, byte for byte" \
-        [ "$(hash "$TMP/v32-$t.gguf")" = "$(refhash v32-sample-$t)" ]
+        [ "$(filehash "$TMP/v32-$t.gguf")" = "$(refhash v32-sample-$t)" ]
 done
 # K-quants: llama-quantize --pure of the converter's BF16 file (which quantizes indexer.proj)
 for t in q4_k q6_k; do
     expect_rc "v32 sample to-gguf --type $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/v32-$t.gguf" --type $t --quiet --no-sync
     check "v32 sample $t = llama-quantize --pure of the converter's BF16 file, byte for byte" \
-        [ "$(hash "$TMP/v32-$t.gguf")" = "$(refhash v32-sample-$t)" ]
+        [ "$(filehash "$TMP/v32-$t.gguf")" = "$(refhash v32-sample-$t)" ]
     expect_rc "v32-tiny to-gguf --type $t runs" 0 "$DSCONV" to-gguf "$DATA/v32-tiny/fp8" "$TMP/v32t-$t.gguf" --type $t \
         --no-vocab --name Model --quiet --no-sync
     check "v32-tiny $t (indexer.proj on the Q5_0/Q8_0 fallback) = llama-quantize, byte for byte" \
-        [ "$(hash "$TMP/v32t-$t.gguf")" = "$(refhash v32-tiny-$t)" ]
+        [ "$(filehash "$TMP/v32t-$t.gguf")" = "$(refhash v32-tiny-$t)" ]
 done
 expect_rc "v32 --dry-run" 0 "$DSCONV" to-gguf "$M" "$TMP/v32-dry.gguf" --type q8_0 --dry-run
 cp "$TMP/out" "$TMP/v32-plan"
@@ -35,10 +32,10 @@ check "architecture deepseek32, indexer keys" bash -c "grep -aq deepseek32.atten
 # tests/data/v32-tiny (no MTP layer, no tokenizer), BF16 and FP8 inputs
 expect_rc "v32-tiny BF16 to-gguf q8_0 --no-vocab runs" 0 "$DSCONV" to-gguf "$DATA/v32-tiny/bf16" "$TMP/v32t.gguf" --type q8_0 \
     --no-vocab --name Model --quiet --no-sync
-check "v32-tiny = converter, byte for byte" [ "$(hash "$TMP/v32t.gguf")" = "$(refhash v32-tiny-q8_0)" ]
+check "v32-tiny = converter, byte for byte" [ "$(filehash "$TMP/v32t.gguf")" = "$(refhash v32-tiny-q8_0)" ]
 expect_rc "v32-tiny FP8 to-gguf q8_0 --no-vocab runs" 0 "$DSCONV" to-gguf "$DATA/v32-tiny/fp8" "$TMP/v32t8.gguf" --type q8_0 \
     --no-vocab --name Model --quiet --no-sync
-check "v32-tiny from FP8 = the same file" [ "$(hash "$TMP/v32t8.gguf")" = "$(refhash v32-tiny-q8_0)" ]
+check "v32-tiny from FP8 = the same file" [ "$(filehash "$TMP/v32t8.gguf")" = "$(refhash v32-tiny-q8_0)" ]
 # the converter's add_bos_token check (DeepseekV32Model.set_vocab)
 sed -i 's/"add_bos_token": *true/"add_bos_token": false/' "$M/tokenizer_config.json"
 expect_rc "v32 tokenizer without add_bos_token: exit 3" 3 "$DSCONV" to-gguf "$M" "$TMP/v32-nb.gguf" --type q8_0 --quiet
