@@ -2,7 +2,7 @@
 # bench_gguf.sh - dsconv to-gguf beside llama.cpp's convert_hf_to_gguf.py and the I/O floor.
 #
 # usage: [LLAMA=/path/to/llama.cpp] bench/bench_gguf.sh [--size-gb X] [--in DIR] [--dir DIR] [--json FILE]
-#                                                      [--threads N] [--all]
+#                                                      [--threads N] [--tries N] [--all]
 #
 # Input: bin/dsconv-sample --profile v3-bench (DeepSeek-V3's real shapes, FP8) plus the small tokenizer
 # tests/data/tok-tiny, kept in --in (default: bench/stage_probe.sh's, ${TMPDIR:-/tmp}/dsconv-stage-probe/in,
@@ -11,18 +11,21 @@
 #   floor: `cat` of the input (read once), `dd` of as many bytes as the output (write once), each the
 #          fastest of 3 tries (bench/floor.sh; once per output size); "overlapped floor" = max(read,
 #          write) (reading and writing at the same time), "serial floor" = read + write;
-#   to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk) with --device cpu and, when the
-#          build and machine have CUDA, --device cuda and --device auto (the default); then (variants, to compare write paths) bf16 and
-#          q8_0 with --writers 1 (one writer thread; default 0: each worker writes), bf16 with --reserve, and with --all also q8_0 --reserve, --writers 2,
-#          --io mmap and CUDA with one worker (every unit the GPU takes on the GPU). Under each line:
-#          its --json "stages_seconds" (setup, pipeline wall, the workers' read/transform/write busy);
-#   convert_hf_to_gguf.py --outtype bf16 and q8_0 on the same FP8 input (when LLAMA is set:
-#          the llama.cpp source, e.g. the llama-cpp-python 0.3.36 sdist's vendor/llama.cpp,
+#   the main rows: to-gguf --type bf16 and --type q8_0 (FP8 in, no BF16 copy on disk) with --device cpu
+#          and, when the build and machine have CUDA, --device cuda and --device auto (the default); each
+#          the fastest of --tries (default 3, the floors' statistic; every try printed), the tries taken
+#          in turns (every row once, then again) so that the page cache's drift falls on every row alike;
+#   variants, one try each, to compare write paths: bf16 and q8_0 with --writers 1 (one writer thread;
+#          default 0: each worker writes), bf16 with --reserve, and with --all also q8_0 --reserve,
+#          --writers 2, --io mmap and CUDA with one worker (every unit the GPU takes on the GPU). Under
+#          each line: its --json "stages_seconds" (setup, pipeline wall, the workers' busy seconds);
+#   convert_hf_to_gguf.py --outtype bf16 and q8_0 on the same FP8 input, one try each (when LLAMA is
+#          set: the llama.cpp source, e.g. the llama-cpp-python 0.3.36 sdist's vendor/llama.cpp,
 #          run with PY, default python3, which needs torch, numpy, transformers, safetensors);
 # and prints seconds, GB/s, ratio to each floor and peak RSS (GNU time when available).
 # Outputs are written without fsync (dsconv --no-sync; dd and the converter do not sync).
 set -u
-SIZE_GB=6 DIR=${TMPDIR:-/tmp}/dsconv-bench-gguf IN=${TMPDIR:-/tmp}/dsconv-stage-probe/in JSON="" THREADS=$(nproc) ALL=0
+SIZE_GB=6 DIR=${TMPDIR:-/tmp}/dsconv-bench-gguf IN=${TMPDIR:-/tmp}/dsconv-stage-probe/in JSON="" THREADS=$(nproc) ALL=0 TRIES=3
 while [ $# -gt 0 ]; do
     case $1 in
     --size-gb) SIZE_GB=$2; shift ;;
@@ -30,8 +33,9 @@ while [ $# -gt 0 ]; do
     --dir) DIR=$2; shift ;;
     --json) JSON=$2; shift ;;
     --threads) THREADS=$2; shift ;;
+    --tries) TRIES=$2; shift ;;
     --all) ALL=1 ;;
-    -h|--help) sed -n 2,24p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,26p "$0"; exit 0 ;;
     *) echo "bench_gguf: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -81,17 +85,33 @@ print("    stages: setup %.3f  pipeline %.3f  busy/worker: read %.3f transform %
          j.get("buffer_bytes", 0) / 1048576))
 PYEOF
 }
-run() { # name -- command...
+# Each row keeps its fastest try (the floors are the fastest of 3 too): BEST/ALL/OB/RSS/FAILED by
+# row name, its --json in $DIR/best-NAME.json.
+declare -A BEST ALL OB RSS FAILED
+try_row() { # name -- command...: one try
     local name=$1; shift
-    rm -f "$OUT" "$DIR/run.json"; sync
-    local t0 t rc rss=0
+    [ -n "${FAILED[$name]:-}" ] && return
+    local t0 ti rc
+    rm -f "$OUT" "$DIR/try.json"; sync
     t0=$(date +%s.%N)
     $TIME "$@" >"$DIR/log" 2>&1; rc=$?
-    t=$(secs "$t0")
-    [ -n "$TIME" ] && rss=$(( $(tail -1 "$DIR/rss") * 1024 ))
-    if [ $rc != 0 ] || [ ! -e "$OUT" ]; then echo "bench_gguf: $name failed (exit $rc)"; tail -3 "$DIR/log"; ROWS="$ROWS{\"name\":\"$name\",\"error\":$rc},"; return; fi
-    local ob tw fo fs
-    ob=$(stat -c %s "$OUT"); rm -f "$OUT"; sync
+    ti=$(secs "$t0")
+    if [ $rc != 0 ] || [ ! -e "$OUT" ]; then
+        echo "bench_gguf: $name failed (exit $rc)"; tail -3 "$DIR/log"; FAILED[$name]=$rc; return
+    fi
+    ALL[$name]="${ALL[$name]:-}${ALL[$name]:+,}$ti"
+    OB[$name]=$(stat -c %s "$OUT"); rm -f "$OUT"; sync
+    if [ -z "${BEST[$name]:-}" ] || awk -v a="$ti" -v b="${BEST[$name]}" 'BEGIN { exit !(a < b) }'; then
+        BEST[$name]=$ti
+        RSS[$name]=0; [ -n "$TIME" ] && RSS[$name]=$(( $(tail -1 "$DIR/rss") * 1024 ))
+        rm -f "$DIR/best-$name.json"; [ -s "$DIR/try.json" ] && mv "$DIR/try.json" "$DIR/best-$name.json"
+    fi
+    return 0
+}
+report_row() { # name: its line, stages and JSON row
+    local name=$1
+    if [ -n "${FAILED[$name]:-}" ]; then ROWS="$ROWS{\"name\":\"$name\",\"error\":${FAILED[$name]}},"; return; fi
+    local t=${BEST[$name]} ob=${OB[$name]} rss=${RSS[$name]} all=${ALL[$name]} tw fo fs
     # one floor per output size (bf16 and q8_0 files): 3 dd tries each, not per row
     tw=$(sed -n "s/^$ob //p" "$DIR/floors" 2>/dev/null | head -1)
     if [ -z "$tw" ]; then tw=$(write_floor "$ob" "$DIR"); echo "$ob $tw" >>"$DIR/floors"; fi
@@ -99,31 +119,39 @@ run() { # name -- command...
     fs=$(calc "$T_READ + $tw")
     printf "%-22s %8.2f s  %6.2f GB/s  overlapped floor %6.2f s (ratio %5.2fx)  serial floor %6.2f s (%5.2fx)  peak RSS %6d MiB\n" \
         "$name" "$t" "$(calc "($IN_BYTES + $ob) / $t / 1000000000")" "$fo" "$(calc "$t / $fo")" "$fs" "$(calc "$t / $fs")" $((rss / 1048576))
+    case $all in *,*) echo "    fastest of $(echo "$all" | tr ',' '\n' | wc -l) tries, s: ${all//,/ }" ;; esac
+    rm -f "$DIR/run.json"; [ -s "$DIR/best-$name.json" ] && mv "$DIR/best-$name.json" "$DIR/run.json"
     stages
     local sj=null
     [ -s "$DIR/run.json" ] && sj=$(tr -d '\n' < "$DIR/run.json")
-    ROWS="$ROWS{\"name\":\"$name\",\"dsconv_json\":$sj,\"seconds\":$t,\"bytes_in\":$IN_BYTES,\"bytes_out\":$ob,\"read_floor_seconds\":$T_READ,\"write_floor_seconds\":$tw,\"overlapped_floor_seconds\":$fo,\"ratio_overlapped\":$(calc "$t / $fo"),\"peak_rss_bytes\":$rss},"
+    ROWS="$ROWS{\"name\":\"$name\",\"dsconv_json\":$sj,\"seconds\":$t,\"tries_seconds\":[$all],\"bytes_in\":$IN_BYTES,\"bytes_out\":$ob,\"read_floor_seconds\":$T_READ,\"write_floor_seconds\":$tw,\"overlapped_floor_seconds\":$fo,\"ratio_overlapped\":$(calc "$t / $fo"),\"peak_rss_bytes\":$rss},"
 }
+run() { try_row "$@"; report_row "$1"; } # name -- command...: one try
 
 rm -f "$DIR/floors"
-common=(--device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/run.json")
-for t in bf16 q8_0; do
-    run to-gguf-$t "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}"
-done
+common=(--device cpu --threads "$THREADS" --no-sync --quiet --force --json "$DIR/try.json")
 cuda=0
 if "$DS" to-gguf "$IN" "$DIR/probe.gguf" --type q8_0 --device cuda --dry-run --quiet >/dev/null 2>&1 \
    && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     cuda=1
-    for t in bf16 q8_0; do
-        run to-gguf-$t-cuda "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --device cuda
-    done
-    # the default device: CUDA only where the GPU can take units (q8_0), the CPU alone for bf16
-    for t in bf16 q8_0; do
-        run to-gguf-$t-auto "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --device auto
-    done
 else
-    echo "bench_gguf: no CUDA (build or device): to-gguf --device cuda not measured"
+    echo "bench_gguf: no CUDA (build or device): to-gguf --device cuda and auto not measured"
 fi
+# The main rows: cpu, and where there is CUDA cuda and auto (the default: CUDA only where the GPU
+# can take units, q8_0; the CPU alone for bf16), each the fastest of --tries, the tries interleaved
+# (row after row, then again) so that the page cache's drift falls on every row alike.
+MAIN=()
+for d in cpu cuda auto; do
+    [ $d != cpu ] && [ $cuda = 0 ] && continue
+    for t in bf16 q8_0; do MAIN+=("$t:$d"); done
+done
+name_of() { local t=${1%%:*} d=${1##*:}; [ $d = cpu ] && echo "to-gguf-$t" || echo "to-gguf-$t-$d"; }
+for ((k = 0; k < TRIES; k++)); do
+    for m in "${MAIN[@]}"; do
+        try_row "$(name_of "$m")" "$DS" to-gguf "$IN" "$OUT" --type "${m%%:*}" "${common[@]}" --device "${m##*:}"
+    done
+done
+for m in "${MAIN[@]}"; do report_row "$(name_of "$m")"; done
 for t in bf16 q8_0; do
     run to-gguf-$t-writers1 "$DS" to-gguf "$IN" "$OUT" --type $t "${common[@]}" --writers 1
 done

@@ -33,6 +33,8 @@ typedef struct {
     ds_device_kind kind;
     int has_index;   /* cuda:K given */
     int index;       /* K: among the devices CUDA_VISIBLE_DEVICES leaves visible */
+    int check_only;  /* the caller will run nothing there: check the device without a context
+                      * (ds_cuda_present; cuda:K's cudaSetDevice still makes one) */
 } ds_device_req;
 /* Parses a --device value; DS_EXIT_USAGE on a bad value. */
 int ds_parse_device(const char *s, ds_device_req *d);

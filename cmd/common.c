@@ -32,11 +32,15 @@ int ds_parse_device(const char *s, ds_device_req *d) {
 }
 
 /* What resolving needs of CUDA: K current (on the calling thread), then
- * whether CUDA is usable, which creates the context. */
+ * whether CUDA is usable, which creates the context (check_only: whether
+ * the driver has a device this build could use, without one). */
 static void probe_cuda(ds_device_probe *pr) {
     /* Choose the device before anything else touches CUDA, so every later call uses it. */
     pr->selected = !pr->d.has_index || ds_cuda_select_device(pr->d.index, pr->why, sizeof pr->why);
-    if (pr->selected) pr->avail = pr->d.kind == DS_DEV_CPU ? 0 : ds_cuda_available(pr->why, sizeof pr->why);
+    if (pr->selected)
+        pr->avail = pr->d.kind == DS_DEV_CPU ? 0
+                    : pr->d.check_only       ? ds_cuda_present(pr->why, sizeof pr->why)
+                                             : ds_cuda_available(pr->why, sizeof pr->why);
 }
 static void *probe_main(void *arg) {
     probe_cuda(arg);

@@ -45,7 +45,11 @@ static int cb_io(const ds_option *opt, const char *arg) {
     return 0;
 }
 
-static int resolve_device(void *ctx, int *use_cuda) { return ds_resolve_device(*(const ds_device_req *)ctx, use_cuda); }
+static int resolve_device(void *ctx, int gpu_work, int *use_cuda) {
+    ds_device_req d = *(const ds_device_req *)ctx;
+    d.check_only = !gpu_work;
+    return ds_resolve_device(d, use_cuda);
+}
 
 /* --type and --type-for fill the ggml types of ds_gguf_opts. */
 typedef struct {

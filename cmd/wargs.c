@@ -126,7 +126,7 @@ static int run(ds_wargs *w, const char *in, const char *out, ds_plan_builder bui
     if (w->exec.finish && w->exec.part_n) return ds_fail(DS_EXIT_USAGE, "--part and finish do not go together");
     if (w->exec.rehash && !w->exec.resume && !w->exec.finish)
         return ds_fail(DS_EXIT_USAGE, "--rehash re-reads the files --resume keeps: use it with --resume");
-    if (w->exec.finish) w->device = (ds_device_req){DS_DEV_CPU, 0, 0}; /* finish transforms nothing */
+    if (w->exec.finish) w->device = (ds_device_req){.kind = DS_DEV_CPU}; /* finish transforms nothing */
     set_threads(w);
     /* The CUDA context is created while the checkpoint is opened and planned,
      * and while the executor starts with the copies (exec.h device_join). */

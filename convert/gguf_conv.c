@@ -664,6 +664,8 @@ int ds_gguf_convert(const char *in, const char *out, const ds_gguf_opts *o) {
             cJSON_AddNumberToObject(j, "peak_anon_bytes", (double)st.peak_anon);
             cJSON_AddStringToObject(j, "device", st.gpu ? "cuda" : "cpu");
             cJSON_AddNumberToObject(j, "gpu_bytes", (double)st.gpu_bytes);
+            cJSON_AddBoolToObject(j, "gpu_context", st.gpu_context);
+            if (st.gpu_released >= 0) cJSON_AddNumberToObject(j, "gpu_released_at_seconds", st.gpu_released);
             cJSON_AddStringToObject(j, "io", base ? "mmap" : "pwrite");
             cJSON_AddBoolToObject(j, "reserve", o->reserve);
             cJSON_AddNumberToObject(j, "workers", st.workers);

@@ -37,12 +37,14 @@ typedef struct {
                                   * the command's default is 1) */
     /* --device auto/cuda: resolved by worker 0 as the workers start, so that
      * CUDA's start-up (a good part of a second) overlaps the CPU workers'
-     * units instead of preceding them; NULL: use_cuda is already resolved. */
-    int (*resolve_device)(void *ctx, int *use_cuda);
+     * units instead of preceding them; NULL: use_cuda is already resolved.
+     * gpu_work 0: the GPU will be given no unit, so only check it is there
+     * (no context: its start and teardown would buy nothing). */
+    int (*resolve_device)(void *ctx, int gpu_work, int *use_cuda);
     void *resolve_ctx;
     int device_auto;             /* --device auto: where the GPU can take no unit (BF16 out of FP8 or
-                                  * BF16: table look-ups) CUDA is not started at all; an explicit
-                                  * --device cuda is still resolved (exit 2 without a GPU) */
+                                  * BF16: table look-ups) CUDA is not resolved at all; an explicit
+                                  * --device cuda is still checked (exit 2 without a GPU), without a context */
 } ds_gguf_opts;
 
 typedef enum { DS_GG_PLAIN = 0, DS_GG_STACK, DS_GG_KB, DS_GG_VB } ds_gg_kind;

@@ -96,6 +96,7 @@ typedef struct {
     size_t dscale_cap;
     const ds_ckpt_entry *dscale_of; /* the scale tensor now in dscale */
     uint64_t gpu_bytes;
+    int own_gpu;        /* the context is this command's (resolved here), so it may be released early */
 } gg_run;
 
 static int64_t unit_rows(int64_t elems_per_row) {
@@ -324,6 +325,30 @@ static int gpu_unit(gg_run *r, const gg_unit *u, uint8_t *dst) {
     return 0;
 }
 
+static void gpu_free(gg_run *r) {
+    const ds_device *g = r->gpu;
+    g->free(r->dw); g->free(r->dbf); g->free(r->df); g->free(r->dq); g->free(r->dscale);
+    r->dw = r->dbf = r->df = r->dq = r->dscale = NULL;
+    r->dscale_of = NULL;
+}
+
+/* Worker 0 gives the GPU back once the units left would take the workers less
+ * than this at the pace so far, and finishes on the CPU: the context's teardown
+ * (0.1 s, H200, 2026-11-30), which a process otherwise pays at exit after the
+ * file is complete, then runs beside the other workers' last units. */
+#define RELEASE_AHEAD_S 0.3
+static int near_end(const gg_run *r) {
+    int64_t taken = __atomic_load_n(&r->next, __ATOMIC_RELAXED);
+    if (taken < 1) return 0;
+    double pace = (ds_now() - r->t0) / (double)taken; /* seconds per unit, all workers together */
+    return (double)(r->nu - taken) * pace < RELEASE_AHEAD_S;
+}
+static void gpu_release(gg_run *r) {
+    gpu_free(r);
+    if (r->gpu->release) r->gpu->release();
+    r->gpu = NULL; /* read by worker 0 alone */
+}
+
 /* ---- writers ------------------------------------------------------------------- */
 static void set_err(gg_run *r, int rc) {
     int zero = 0;
@@ -438,6 +463,7 @@ static int do_unit(gg_run *r, const gg_unit *u, int gpu_worker, uint8_t *stage, 
 int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o, ds_gguf_writer *w, uint8_t *base,
                    uint64_t data_bytes, ds_gguf_stream_stats *st) {
     memset(st, 0, sizeof *st);
+    st->gpu_released = -1;
     gg_run r;
     memset(&r, 0, sizeof r);
     r.c = c; r.p = p; r.w = w; r.map = base;
@@ -462,7 +488,7 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     if (!rc && !o->resolve_device) rc = ds_device_get(o->use_cuda, &dev);
     if (!rc && dev && dev->gpu) {
         on_cuda = 1;
-        if (max_elems) r.gpu = dev; /* worker 0 allocates its buffers (below) */
+        if (max_elems) r.gpu = dev, st->gpu_context = 1; /* worker 0 allocates its buffers (below) */
     }
     int nw = omp_get_max_threads();
     if (nw < 1) nw = 1;
@@ -505,14 +531,15 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
             uint8_t *stage = base || r.nwriters ? NULL : xaligned((size_t)(r.max_nb ? r.max_nb : 1));
             busy_t b = {0, 0, 0};
             if (me == 0 && o->resolve_device && (max_elems || !o->device_auto)) {
-                /* --device auto/cuda: CUDA starts here, while the others work. With
-                 * auto and no unit the GPU could take, not at all: its context's
-                 * start (0.2 s) and teardown (0.1-0.2 s, H200, 2026-11-30) would buy nothing. */
-                int use = 0, grc = o->resolve_device(o->resolve_ctx, &use);
+                /* --device auto/cuda: CUDA starts here, while the others work. Where
+                 * the GPU could take no unit, its context's start (0.2 s) and teardown
+                 * (0.1-0.2 s, H200, 2026-11-30) would buy nothing: auto does not look
+                 * for it, cuda only checks it is there. */
+                int use = 0, grc = o->resolve_device(o->resolve_ctx, max_elems != 0, &use);
                 const ds_device *g = NULL;
                 if (!grc && use && !(grc = ds_device_get(1, &g))) {
                     on_cuda = 1;
-                    if (max_elems) r.gpu = g;
+                    if (max_elems) r.gpu = g, r.own_gpu = st->gpu_context = 1;
                 }
                 if (grc) set_err(&r, grc);
             }
@@ -528,6 +555,12 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
             }
             for (;;) {
                 if (__atomic_load_n(&r.err, __ATOMIC_RELAXED)) break;
+                if (me == 0 && r.gpu && r.own_gpu && nw > 1 && near_end(&r)) {
+                    double tr = ds_now();
+                    gpu_release(&r);
+                    b.xf += ds_now() - tr;
+                    st->gpu_released = tr - r.t0;
+                }
                 int64_t k = __atomic_fetch_add(&r.next, 1, __ATOMIC_RELAXED);
                 if (k >= r.nu) break;
                 uint8_t *buf = stage;
@@ -582,7 +615,7 @@ int ds_gguf_stream(const ds_ckpt *c, const ds_gg_plan *p, const ds_gguf_opts *o,
     st->gpu = on_cuda;
     st->gpu_bytes = r.gpu_bytes;
     st->peak_anon = r.peak_anon;
-    if (r.gpu) { r.gpu->free(r.dw); r.gpu->free(r.dbf); r.gpu->free(r.df); r.gpu->free(r.dq); r.gpu->free(r.dscale); }
+    if (r.gpu) gpu_free(&r);
     free(r.u);
     return rc;
 }

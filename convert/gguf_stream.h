@@ -14,6 +14,10 @@ typedef struct {
     int gpu;                                      /* --device resolved to CUDA (worker 0 encodes the units
                                                    * the GPU can take on it, if any) */
     uint64_t gpu_bytes;                           /* output bytes encoded on the GPU */
+    int gpu_context;                              /* a CUDA context was made (not where the GPU could take no
+                                                   * unit: then --device cuda only checked the device) */
+    double gpu_released;                          /* seconds into the pipeline when worker 0 gave the GPU
+                                                   * back to finish on the CPU (gguf_stream.c near_end); -1: not */
     uint64_t peak_anon;                           /* sampled RssAnon maximum */
     uint64_t buffer_bytes;                        /* the workers' buffers (scratch, staging) */
 } ds_gguf_stream_stats;

@@ -14,6 +14,8 @@ int ds_cuda_available(char *reason, int reason_len) {
     return 0;
 }
 
+int ds_cuda_present(char *reason, int reason_len) { return ds_cuda_available(reason, reason_len); }
+
 int ds_cuda_select_device(int k, char *reason, int reason_len) {
     (void)k;
     if (reason && reason_len > 0) snprintf(reason, (size_t)reason_len, "built without CUDA");

@@ -39,6 +39,9 @@ typedef struct ds_device {
     int (*d2h)(void *dst, const void *src, size_t n);
     int (*memset)(void *p, int byte, size_t n);
     int (*sync)(void);                                       /* all work done */
+    /* gives the device back (CUDA: the context is destroyed, with every buffer made
+     * on it) so its teardown runs now, beside other work, not at exit; NULL: nothing to give */
+    void (*release)(void);
 
     /* streams and events */
     int (*stream_create)(void **stream);

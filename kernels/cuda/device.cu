@@ -81,13 +81,8 @@ struct ds_cuda_ctx {
 
 /* ---- availability ---------------------------------------------------------- */
 
-extern "C" int ds_cuda_available(char *reason, int reason_len) {
-    char dummy[8];
-    if (!reason || reason_len <= 0) {
-        reason = dummy;
-        reason_len = (int)sizeof dummy;
-    }
-    reason[0] = 0;
+/* A device with compute capability 8.0+, asked of the driver alone: no context. */
+static int device_present(char *reason, int reason_len, int *dev_out, int *major_out, int *minor_out) {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
@@ -113,6 +108,33 @@ extern "C" int ds_cuda_available(char *reason, int reason_len) {
                  dev, major, minor);
         return 0;
     }
+    *dev_out = dev;
+    *major_out = major;
+    *minor_out = minor;
+    return 1;
+}
+
+extern "C" int ds_cuda_present(char *reason, int reason_len) {
+    char dummy[8];
+    if (!reason || reason_len <= 0) {
+        reason = dummy;
+        reason_len = (int)sizeof dummy;
+    }
+    reason[0] = 0;
+    int dev = 0, major = 0, minor = 0;
+    return device_present(reason, reason_len, &dev, &major, &minor);
+}
+
+extern "C" int ds_cuda_available(char *reason, int reason_len) {
+    char dummy[8];
+    if (!reason || reason_len <= 0) {
+        reason = dummy;
+        reason_len = (int)sizeof dummy;
+    }
+    reason[0] = 0;
+    int dev = 0, major = 0, minor = 0;
+    if (!device_present(reason, reason_len, &dev, &major, &minor)) return 0;
+    cudaError_t e;
     /* Creates the context and finds (or JIT-compiles) a kernel image. */
     if ((e = ds_cuda_dequant_probe_()) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -182,6 +204,12 @@ extern "C" int ds_cuda_memset(void *dptr, int byte, size_t n) {
 extern "C" int ds_cuda_sync(void) {
     CUDA_CHECK(cudaDeviceSynchronize());
     return DS_OK;
+}
+
+extern "C" void ds_cuda_release(void) {
+    /* Errors here only mean there was nothing to tear down. */
+    (void)cudaDeviceReset();
+    (void)cudaGetLastError();
 }
 
 extern "C" int ds_cuda_host_alloc(void **p, size_t n) {

@@ -42,6 +42,7 @@ static const ds_device cuda = {
     .d2h = ds_cuda_memcpy_d2h,
     .memset = ds_cuda_memset,
     .sync = ds_cuda_sync,
+    .release = ds_cuda_release,
     .stream_create = ds_cuda_stream_create,
     .stream_destroy = ds_cuda_stream_destroy,
     .event_create = ds_cuda_event_create,

@@ -19,6 +19,11 @@ for t in bf16 f16 q8_0 q4_k q6_k; do
     expect_rc "cuda: to-gguf $t runs" 0 "$DSCONV" to-gguf "$M" "$TMP/g-$t.gguf" --type $t --name Model --device cuda --threads 1 --json "$TMP/r.json" --quiet --no-sync
     check "cuda: report says cuda ($t)" grep -q '"device":[[:space:]]*"cuda"' "$TMP/r.json"
     [ $t = bf16 ] || check "cuda: $t encoded on the GPU (gpu_bytes > 0)" grep -Eq '"gpu_bytes":[[:space:]]*[1-9]' "$TMP/r.json"
+    # bf16 out of FP8 is look-ups the GPU would not speed up: the device is checked, no context made
+    ctx=true; [ $t = bf16 ] && ctx=false
+    check "cuda: gpu_context $ctx ($t)" grep -Eq "\"gpu_context\":[[:space:]]*$ctx" "$TMP/r.json"
+    # one worker keeps the GPU to the end (nobody else would finish its units)
+    check "cuda: one worker does not give the GPU back ($t)" [ -z "$(grep -o gpu_released_at "$TMP/r.json")" ]
     "$DSCONV" to-gguf "$M" "$TMP/c-$t.gguf" --type $t --name Model --device cpu --quiet --no-sync
     check "cuda: to-gguf $t = CPU bytes" cmp -s "$TMP/g-$t.gguf" "$TMP/c-$t.gguf"
 done
@@ -38,8 +43,11 @@ for t in q4_k q6_k q8_0; do
     "$DSCONV" to-gguf "$TMP/big" "$TMP/bc-$t.gguf" --type $t --no-vocab --device cpu --quiet --no-sync
     expect_rc "cuda: to-gguf $t of a 0.3 GB V3-shaped sample" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bg-$t.gguf" --type $t --no-vocab --device cuda --threads 1 --quiet --no-sync
     check "cuda: $t = CPU bytes on the sample" cmp -s "$TMP/bg-$t.gguf" "$TMP/bc-$t.gguf"
-    expect_rc "cuda: to-gguf $t, GPU and CPU workers together" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bh-$t.gguf" --type $t --no-vocab --device cuda --quiet --no-sync
+    expect_rc "cuda: to-gguf $t, GPU and CPU workers together" 0 "$DSCONV" to-gguf "$TMP/big" "$TMP/bh-$t.gguf" --type $t --no-vocab --device cuda --threads 4 --json "$TMP/h.json" --quiet --no-sync
     check "cuda: $t GPU+CPU workers = CPU bytes on the sample" cmp -s "$TMP/bh-$t.gguf" "$TMP/bc-$t.gguf"
+    # worker 0 gives the GPU back near the end (at the latest when every unit is taken) and finishes on the CPU
+    check "cuda: $t GPU given back before the end (gpu_released_at_seconds)" grep -q gpu_released_at "$TMP/h.json"
+    echo "  ($t, 4 workers: $(grep -Eo '"(gpu_bytes|gpu_released_at_seconds)":[^,]*' "$TMP/h.json" | tr '\n' ' '))"
 done
 } | tee "$TMP/log"
 log_summary "$TMP/log"
