@@ -38,6 +38,13 @@ static inline int ds_cuda_fail_at(cudaError_t e, const char *call, const char *f
     } while (0)
 
 /* Shared between the .cu files in kernels/cuda, not part of the C API. */
+/* First call of every extern "C" entry point: once --device cuda:K chose K
+ * (ds_cuda_select_device), makes K current on the calling thread, once per
+ * thread. Threads that never chose it - the executor's readers, which allocate
+ * pinned buffers before the device is known, a main thread freeing them -
+ * then work on K instead of making a context on device 0 (the default of
+ * every new thread). Without cuda:K: nothing. */
+void ds_cuda_bind_(void);
 /* Checks arguments and enqueues the fp8->bf16 kernel on st (no wait). */
 int ds_cuda_dequant_launch_(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
                             const float *scale, int64_t scale_cols, int br, int bc, cudaStream_t st);

@@ -173,11 +173,13 @@ cudaError_t ds_cuda_dequant_probe_(void) {
 extern "C" int ds_cuda_dequant_fp8_bf16_async(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows,
                                               int64_t cols, const float *scale, int64_t scale_cols, int br, int bc,
                                               void *stream) {
+    ds_cuda_bind_();
     return ds_cuda_dequant_launch_(w, out, r0, nrows, cols, scale, scale_cols, br, bc, (cudaStream_t)stream);
 }
 
 extern "C" int ds_cuda_dequant_fp8_bf16(const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows, int64_t cols,
                                         const float *scale, int64_t scale_cols, int br, int bc) {
+    ds_cuda_bind_();
     DS_TRY(ds_cuda_dequant_launch_(w, out, r0, nrows, cols, scale, scale_cols, br, bc, (cudaStream_t)0));
     CUDA_CHECK(cudaStreamSynchronize((cudaStream_t)0));
     return DS_OK;

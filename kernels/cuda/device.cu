@@ -81,6 +81,16 @@ struct ds_cuda_ctx {
 
 /* ---- availability ---------------------------------------------------------- */
 
+/* --device cuda:K's K, set once when chosen (an option, not state); -1: none. */
+static int selected_device = -1;
+/* The device this thread made current through ds_cuda_bind_ (or chose). */
+static __thread int bound_device = -1;
+
+void ds_cuda_bind_(void) {
+    int k = __atomic_load_n(&selected_device, __ATOMIC_ACQUIRE);
+    if (k >= 0 && bound_device != k && cudaSetDevice(k) == cudaSuccess) bound_device = k;
+}
+
 /* A device with compute capability 8.0+, asked of the driver alone: no context. */
 static int device_present(char *reason, int reason_len, int *dev_out, int *major_out, int *minor_out) {
     int n = 0;
@@ -115,6 +125,7 @@ static int device_present(char *reason, int reason_len, int *dev_out, int *major
 }
 
 extern "C" int ds_cuda_present(char *reason, int reason_len) {
+    ds_cuda_bind_();
     char dummy[8];
     if (!reason || reason_len <= 0) {
         reason = dummy;
@@ -126,6 +137,7 @@ extern "C" int ds_cuda_present(char *reason, int reason_len) {
 }
 
 extern "C" int ds_cuda_available(char *reason, int reason_len) {
+    ds_cuda_bind_();
     char dummy[8];
     if (!reason || reason_len <= 0) {
         reason = dummy;
@@ -170,55 +182,66 @@ extern "C" int ds_cuda_select_device(int k, char *reason, int reason_len) {
         snprintf(reason, (size_t)reason_len, "cannot use CUDA device %d (%s)", k, cudaGetErrorString(e));
         return 0;
     }
+    bound_device = k;
+    __atomic_store_n(&selected_device, k, __ATOMIC_RELEASE);
     return 1;
 }
 
 /* ---- memory ------------------------------------------------------------------ */
 
 extern "C" int ds_cuda_malloc(void **dptr, size_t n) {
+    ds_cuda_bind_();
     *dptr = NULL;
     CUDA_CHECK(cudaMalloc(dptr, n ? n : 1));
     return DS_OK;
 }
 
 extern "C" void ds_cuda_free(void *dptr) {
+    ds_cuda_bind_();
     if (dptr) CUDA_WARN(cudaFree(dptr));
 }
 
 extern "C" int ds_cuda_memcpy_h2d(void *dst, const void *src, size_t n) {
+    ds_cuda_bind_();
     CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
     return DS_OK;
 }
 
 extern "C" int ds_cuda_memcpy_d2h(void *dst, const void *src, size_t n) {
+    ds_cuda_bind_();
     CUDA_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost));
     return DS_OK;
 }
 
 extern "C" int ds_cuda_memset(void *dptr, int byte, size_t n) {
+    ds_cuda_bind_();
     CUDA_CHECK(cudaMemset(dptr, byte, n));
     CUDA_CHECK(cudaDeviceSynchronize());
     return DS_OK;
 }
 
 extern "C" int ds_cuda_sync(void) {
+    ds_cuda_bind_();
     CUDA_CHECK(cudaDeviceSynchronize());
     return DS_OK;
 }
 
 extern "C" void ds_cuda_release(void) {
+    ds_cuda_bind_();
     /* Errors here only mean there was nothing to tear down. */
     (void)cudaDeviceReset();
     (void)cudaGetLastError();
 }
 
 extern "C" int ds_cuda_host_alloc(void **p, size_t n) {
+    ds_cuda_bind_();
     *p = NULL;
     CUDA_CHECK(cudaHostAlloc(p, n ? n : 1, cudaHostAllocDefault));
     return DS_OK;
 }
 
 extern "C" void ds_cuda_host_free(void *p) {
+    ds_cuda_bind_();
     if (p) CUDA_WARN(cudaFreeHost(p));
 }
 
@@ -337,6 +360,7 @@ int chunk_impl(ds_cuda_ctx *c, const uint8_t *w, uint16_t *out, int64_t r0, int6
 } /* namespace */
 
 extern "C" int ds_cuda_ctx_create(ds_cuda_ctx **out, size_t stage_bytes, int nslots) {
+    ds_cuda_bind_();
     *out = NULL;
     if (nslots == 0) nslots = kDefaultSlots;
     if (stage_bytes == 0) stage_bytes = kDefaultStage;
@@ -366,6 +390,7 @@ extern "C" int ds_cuda_ctx_create(ds_cuda_ctx **out, size_t stage_bytes, int nsl
 }
 
 extern "C" void ds_cuda_ctx_destroy(ds_cuda_ctx *c) {
+    ds_cuda_bind_();
     if (!c) return;
     for (int i = 0; i < c->nslots; i++) {
         slot *s = &c->s[i];
@@ -380,6 +405,7 @@ extern "C" void ds_cuda_ctx_destroy(ds_cuda_ctx *c) {
 
 extern "C" int ds_cuda_dequant_chunk(ds_cuda_ctx *c, const uint8_t *w, uint16_t *out, int64_t r0, int64_t nrows,
                                      int64_t cols, const float *scale, int64_t scale_cols, int br, int bc) {
+    ds_cuda_bind_();
     if (r0 < 0 || nrows < 0 || cols < 0 || br <= 0 || bc <= 0 || scale_cols < (cols + bc - 1) / bc)
         return ds_fail(DS_EXIT_INPUT,
                        "dequant fp8->bf16 (CUDA chunk): bad arguments r0=%lld nrows=%lld cols=%lld "

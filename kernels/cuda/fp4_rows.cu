@@ -56,6 +56,7 @@ __global__ void fp4_rows_kernel(int fmt, int mse, const uint16_t *w, int64_t col
 extern "C" int ds_cuda_fp4_quant_rows_async(const ds_quant_spec *sp, const uint16_t *w, int64_t nrows,
                                             int64_t cols, float gs, uint8_t *packed, uint8_t *scale,
                                             ds_quant_row_stats *stats, void *stream) {
+    ds_cuda_bind_();
     if ((sp->format != DSQ_FMT_NVFP4 && sp->format != DSQ_FMT_MXFP4) || nrows < 0 || cols <= 0 ||
         cols % dsq_fp4_group_size(sp->format))
         return ds_fail(DS_EXIT_INPUT, "CUDA quantize fp4: unsupported format %d or shape %lld x %lld", sp->format,
@@ -74,6 +75,7 @@ extern "C" int ds_cuda_fp4_quant_rows_async(const ds_quant_spec *sp, const uint1
 
 extern "C" int ds_cuda_fp4_quant_rows(const ds_quant_spec *sp, const uint16_t *w, int64_t nrows, int64_t cols,
                                       float gs, uint8_t *packed, uint8_t *scale, ds_quant_row_stats *stats) {
+    ds_cuda_bind_();
     DS_TRY(ds_cuda_fp4_quant_rows_async(sp, w, nrows, cols, gs, packed, scale, stats, NULL));
     CUDA_CHECK(cudaDeviceSynchronize());
     return 0;

@@ -87,6 +87,7 @@ static int grow(float **p, size_t *cap, size_t n) {
 }
 
 extern "C" int ds_cuda_blas_open(ds_cuda_blas **out) {
+    ds_cuda_bind_();
     *out = nullptr;
     char why[256];
     if (!ds_cuda_available(why, (int)sizeof why)) return ds_fail(DS_EXIT_USAGE, "--device cuda: %s", why);
@@ -109,6 +110,7 @@ extern "C" int ds_cuda_blas_open(ds_cuda_blas **out) {
 }
 
 extern "C" void ds_cuda_blas_close(ds_cuda_blas *b) {
+    ds_cuda_bind_();
     if (!b) return;
     if (b->dA) CUDA_WARN(cudaFree(b->dA));
     if (b->dW) CUDA_WARN(cudaFree(b->dW));
@@ -119,6 +121,7 @@ extern "C" void ds_cuda_blas_close(ds_cuda_blas *b) {
 
 extern "C" int ds_cuda_gemm_f32(ds_cuda_blas *b, const float *A, const float *W, float *C,
                                 int64_t M, int64_t N, int64_t K) {
+    ds_cuda_bind_();
     if (M <= 0 || N <= 0) return 0;
     if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
         return ds_fail(DS_EXIT_INPUT, "CUDA GEMM: %lld x %lld x %lld exceeds cuBLAS int sizes",
@@ -133,6 +136,7 @@ extern "C" int ds_cuda_gemm_f32(ds_cuda_blas *b, const float *A, const float *W,
 
 extern "C" int ds_cuda_gemm_f32_host(ds_cuda_blas *b, const float *A, const float *W, float *C,
                                      int64_t M, int64_t N, int64_t K) {
+    ds_cuda_bind_();
     if (M <= 0 || N <= 0) return 0;
     size_t nA = (size_t)M * (size_t)K, nW = (size_t)N * (size_t)K, nC = (size_t)M * (size_t)N;
     DS_TRY(grow(&b->dA, &b->capA, nA ? nA : 1));

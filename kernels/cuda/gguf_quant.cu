@@ -35,6 +35,7 @@ __global__ void encode_blocks(const float *__restrict__ x, uint8_t *__restrict__
 // x, out: device pointers; rows are contiguous, so the row structure only
 // matters through cols being a multiple of the block (checked).
 extern "C" int ds_cuda_gguf_encode(const float *x, int64_t nrows, int64_t cols, ds_ggml_type t, uint8_t *out) {
+    ds_cuda_bind_();
     const ds_ggml_traits *tr = ds_ggml_info(t);
     if (!tr || cols % tr->block)
         return ds_fail(DS_EXIT_USAGE, "gguf encode (CUDA): type %d with rows of %lld", (int)t, (long long)cols);

@@ -144,6 +144,7 @@ quant_groups(const T *__restrict__ w, int64_t nrows, int64_t cols, int bits, int
 extern "C" int ds_cuda_quant_rows_async(const ds_quant_spec *sp, const void *w, ds_dtype w_dtype, int64_t nrows,
                                         int64_t cols, uint32_t *packed, uint16_t *scale, uint32_t *zero_point,
                                         ds_quant_row_stats *stats, void *stream) {
+    ds_cuda_bind_();
     const char *why = dsq_chunk_error(sp->bits, sp->group_size, nrows, cols);
     if (why) return ds_fail(DS_EXIT_INPUT, "quantize: %s (bits %d, group %d, %lld x %lld)", why, sp->bits,
                             sp->group_size, (long long)nrows, (long long)cols);
@@ -173,6 +174,7 @@ extern "C" int ds_cuda_quant_rows_async(const ds_quant_spec *sp, const void *w, 
 extern "C" int ds_cuda_quant_rows(const ds_quant_spec *sp, const void *w, ds_dtype w_dtype, int64_t nrows,
                                   int64_t cols, uint32_t *packed, uint16_t *scale, uint32_t *zero_point,
                                   ds_quant_row_stats *stats) {
+    ds_cuda_bind_();
     DS_TRY(ds_cuda_quant_rows_async(sp, w, w_dtype, nrows, cols, packed, scale, zero_point, stats, NULL));
     CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;

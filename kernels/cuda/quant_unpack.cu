@@ -40,6 +40,7 @@ unpack_words(const uint32_t *__restrict__ packed, const uint16_t *__restrict__ s
 extern "C" int ds_cuda_quant_unpack_rows(const ds_quant_spec *sp, const uint32_t *packed, const uint16_t *scale,
                                          const uint32_t *zero_point, int64_t nrows, int64_t cols, void *out,
                                          ds_dtype out_dtype) {
+    ds_cuda_bind_();
     const char *why = dsq_chunk_error(sp->bits, sp->group_size, nrows, cols);
     if (why) return ds_fail(DS_EXIT_INPUT, "unpack: %s (bits %d, group %d, %lld x %lld)", why, sp->bits,
                             sp->group_size, (long long)nrows, (long long)cols);

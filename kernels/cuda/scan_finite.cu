@@ -37,6 +37,7 @@ unsigned grid_for(int64_t items) {
 
 extern "C" int ds_cuda_scan_nonfinite_async(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask,
                                             unsigned long long *dev_first, void *stream) {
+    ds_cuda_bind_();
     if (n <= 0 || !exp_mask) return DS_OK;
     cudaStream_t st = (cudaStream_t)stream;
     switch (elem_size) {
@@ -51,6 +52,7 @@ extern "C" int ds_cuda_scan_nonfinite_async(const void *dev_data, int64_t n, int
 
 extern "C" int ds_cuda_scan_nonfinite(const void *dev_data, int64_t n, int elem_size, uint32_t exp_mask,
                                       int64_t *first) {
+    ds_cuda_bind_();
     unsigned long long *d = NULL, h = ~0ull;
     *first = -1;
     CUDA_CHECK(cudaMalloc((void **)&d, sizeof h));

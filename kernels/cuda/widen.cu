@@ -44,6 +44,7 @@ unsigned grid_for(int64_t items) {
 } // namespace
 
 extern "C" int ds_cuda_widen_bf16_f32_async(const uint16_t *in, float *out, int64_t n, void *stream) {
+    ds_cuda_bind_();
     if (n < 0) return ds_fail(DS_EXIT_INPUT, "widen bf16->f32 (CUDA): negative length %lld", (long long)n);
     if (n == 0) return DS_OK;
     cudaStream_t st = (cudaStream_t)stream;
@@ -61,6 +62,7 @@ extern "C" int ds_cuda_widen_bf16_f32_async(const uint16_t *in, float *out, int6
 }
 
 extern "C" int ds_cuda_widen_bf16_f32(const uint16_t *in, float *out, int64_t n) {
+    ds_cuda_bind_();
     DS_TRY(ds_cuda_widen_bf16_f32_async(in, out, n, NULL));
     CUDA_CHECK(cudaStreamSynchronize(0));
     return DS_OK;

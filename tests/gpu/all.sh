@@ -24,7 +24,7 @@ if [ "${DSCONV_GPU_BUILT:-}" != 1 ]; then # make test-gpu has just built it all
 fi
 log=$(mktemp); trap 'rm -f "$log"' EXIT
 tp=0 tf=0
-for t in run.sh quant_cuda.sh verify_cuda.sh verify_v32_cuda.sh e2e_convert.sh device_table.sh parts_cuda.sh families_cuda.sh gguf_cuda.sh verify_scan.sh fp4_cuda.sh gguf_v32_cuda.sh; do
+for t in run.sh quant_cuda.sh verify_cuda.sh verify_v32_cuda.sh e2e_convert.sh device_table.sh parts_cuda.sh families_cuda.sh gguf_cuda.sh verify_scan.sh fp4_cuda.sh gguf_v32_cuda.sh device_k.sh; do
     echo "== tests/gpu/$t"
     bash "tests/gpu/$t" "$BUILD" >"$log" 2>&1; rc=$?
     cat "$log"
