@@ -9,7 +9,9 @@
  * "built without CUDA") and the device table has no CUDA instance. CUDA
  * failures are printed where they happen ("CUDA: <call>: <error>
  * (file:line)") and returned as DS_EXIT_IO; bad arguments as DS_EXIT_INPUT.
- * Functions use the calling thread's current device. */
+ * Functions use the calling thread's current device: after
+ * ds_cuda_select_device(K) (--device cuda:K), device K on every thread (each
+ * entry point makes it current on a thread that has not chosen it yet). */
 #ifndef DS_GPU_H
 #define DS_GPU_H
 
