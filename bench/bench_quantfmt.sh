@@ -50,7 +50,7 @@ done
 [ $gpu = 1 ] && timed "requant nvfp4 mse, cuda" "$OUT/q" "$D" requant "$IN" "$OUT/q" --format nvfp4 --method mse --device cuda --no-sync --quiet
 [ $gpu = 1 ] && timed "requant nvfp4 --experts-only, cuda" "$OUT/q" "$D" requant "$IN" "$OUT/q" --format nvfp4 --experts-only --device cuda --no-sync --quiet
 "$D" requant "$IN" "$OUT/nv" --format nvfp4 --no-sync --quiet --force
-timed "to-bf16 of the nvfp4 output, cpu" "$OUT/b" "$D" to-bf16 "$OUT/nv" "$OUT/b" --no-sync --quiet
+timed "to-bf16 of the nvfp4 output, cpu" "$OUT/b" "$D" to-bf16 "$OUT/nv" "$OUT/b" --device cpu --threads "$THREADS" --no-sync --quiet
 timed "to-bf16 (FP8 blocks), cpu" "$OUT/b" "$D" to-bf16 "$IN" "$OUT/b" --device cpu --threads "$THREADS" --no-sync --quiet
 if python3 -c 'import compressed_tensors.entrypoints.convert' 2>/dev/null; then
     cat >"$OUT/ct.py" <<'PY'
