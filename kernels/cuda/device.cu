@@ -91,8 +91,16 @@ void ds_cuda_bind_(void) {
     if (k >= 0 && bound_device != k && cudaSetDevice(k) == cudaSuccess) bound_device = k;
 }
 
-/* A device with compute capability 8.0+, asked of the driver alone: no context. */
-static int device_present(char *reason, int reason_len, int *dev_out, int *major_out, int *minor_out) {
+/* Whether the current device is one this build can use: the driver's answer
+ * alone (count, compute capability 8.0+: no context), then, with kernels,
+ * whether this build's kernels run there (which creates the context). */
+static int usable(char *reason, int reason_len, int kernels) {
+    char dummy[8];
+    if (!reason || reason_len <= 0) {
+        reason = dummy;
+        reason_len = (int)sizeof dummy;
+    }
+    reason[0] = 0;
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
     if (e != cudaSuccess) {
@@ -118,35 +126,7 @@ static int device_present(char *reason, int reason_len, int *dev_out, int *major
                  dev, major, minor);
         return 0;
     }
-    *dev_out = dev;
-    *major_out = major;
-    *minor_out = minor;
-    return 1;
-}
-
-extern "C" int ds_cuda_present(char *reason, int reason_len) {
-    ds_cuda_bind_();
-    char dummy[8];
-    if (!reason || reason_len <= 0) {
-        reason = dummy;
-        reason_len = (int)sizeof dummy;
-    }
-    reason[0] = 0;
-    int dev = 0, major = 0, minor = 0;
-    return device_present(reason, reason_len, &dev, &major, &minor);
-}
-
-extern "C" int ds_cuda_available(char *reason, int reason_len) {
-    ds_cuda_bind_();
-    char dummy[8];
-    if (!reason || reason_len <= 0) {
-        reason = dummy;
-        reason_len = (int)sizeof dummy;
-    }
-    reason[0] = 0;
-    int dev = 0, major = 0, minor = 0;
-    if (!device_present(reason, reason_len, &dev, &major, &minor)) return 0;
-    cudaError_t e;
+    if (!kernels) return 1;
     /* Creates the context and finds (or JIT-compiles) a kernel image. */
     if ((e = ds_cuda_dequant_probe_()) != cudaSuccess) {
         (void)cudaGetLastError();
@@ -155,6 +135,16 @@ extern "C" int ds_cuda_available(char *reason, int reason_len) {
         return 0;
     }
     return 1;
+}
+
+extern "C" int ds_cuda_present(char *reason, int reason_len) {
+    ds_cuda_bind_();
+    return usable(reason, reason_len, 0);
+}
+
+extern "C" int ds_cuda_available(char *reason, int reason_len) {
+    ds_cuda_bind_();
+    return usable(reason, reason_len, 1);
 }
 
 extern "C" int ds_cuda_select_device(int k, char *reason, int reason_len) {
