@@ -213,8 +213,8 @@ int main(void) {
     printf("# seed %llu (DS_SEED to repeat)\n", (unsigned long long)g_state);
     int quick = getenv("DS_QUICK") != NULL;
     const ds_quant_spec specs[] = {
-        {4, 128, 1, 0}, {4, 128, 0, 0}, {4, 32, 1, 0}, {4, 0, 1, 0}, {4, 0, 0, 0},
-        {8, 0, 1, 0},   {8, 0, 0, 0},   {8, 128, 1, 0}, {8, 64, 0, 0},
+        {4, 128, 1, 0, 0}, {4, 128, 0, 0, 0}, {4, 32, 1, 0, 0}, {4, 0, 1, 0, 0}, {4, 0, 0, 0, 0},
+        {8, 0, 1, 0, 0},   {8, 0, 0, 0, 0},   {8, 128, 1, 0, 0}, {8, 64, 0, 0, 0},
     };
     const int64_t shapes[][2] = {{37, 512}, {160, 256}, {64, 7168}};
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++)
@@ -227,11 +227,11 @@ int main(void) {
             }
     if (!quick) {
         /* A DeepSeek-V3 expert and a dense projection. */
-        ds_quant_spec s = {4, 128, 1, 0};
+        ds_quant_spec s = {4, 128, 1, 0, 0};
         run_case(&s, 2048, 7168, 0);
         s.mse = 1;
         run_case(&s, 2048, 7168, 0);
-        ds_quant_spec b[] = {{4, 128, 1, 0}, {4, 128, 1, 1}, {8, 0, 1, 0}, {8, 0, 1, 1}, {4, 128, 0, 1}};
+        ds_quant_spec b[] = {{4, 128, 1, 0, 0}, {4, 128, 1, 1, 0}, {8, 0, 1, 0, 0}, {8, 0, 1, 1, 0}, {4, 128, 0, 1, 0}};
         for (int i = 0; i < 5; i++) bench(&b[i], 7168, 2048);
     }
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -25,7 +25,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: quant_file BITS GROUP SYM MSE ROWS COLS IN.bf16 OUT_PREFIX\n");
         return DS_EXIT_USAGE;
     }
-    ds_quant_spec s = {atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4])};
+    ds_quant_spec s = {atoi(argv[1]), atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), 0}; /* format 0: integer */
     long long rows = atoll(argv[5]), cols = atoll(argv[6]);
     char *in;
     size_t len;
