@@ -29,7 +29,9 @@
  * encoded, copied back into the output); the other workers encode on the CPU.
  * The bytes are the same either way; --threads 1 puts every unit the GPU can
  * take on it. BF16 out of FP8 or BF16 is a byte-for-byte table look-up and
- * stays on the CPU (the GPU would add two copies and nothing else). */
+ * stays on the CPU (the GPU would add two copies and nothing else), so where
+ * that is all there is no context is made. With more workers, worker 0 gives
+ * the GPU back shortly before the end (near_end) and finishes on the CPU. */
 #include "convert/gguf_stream.h"
 #include "formats/dtype.h"
 #include "kernels/kernels.h"
