@@ -402,12 +402,9 @@ static void rounded_notation(double n, char *out, size_t len) {
 
 /* Metadata.get_model_id_components' name: words title-cased unless they
  * have a capital already or look like a version or number. */
-static void title_name(const char *dir, char *out, size_t len) {
+static void title_name(const char *dirname, char *out, size_t len) {
     char base[256];
-    const char *b = ds_basename(dir);
-    snprintf(base, sizeof base, "%s", b);
-    size_t n = strlen(base);
-    while (n > 1 && base[n - 1] == '/') base[--n] = 0;
+    snprintf(base, sizeof base, "%s", dirname);
     for (char *p = base; *p; p++) if (*p == '-') *p = ' ';
     size_t o = 0;
     out[0] = 0;
@@ -480,7 +477,8 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     rc = ds_model_card_load(c->dir, &card);
     if (rc) { cJSON_Delete(raw); return rc; }
     char name[256];
-    title_name(c->dir, name, sizeof name);
+    const char *base = ds_basename(c->dir); /* c->dir has no trailing '/' (ds_ckpt_open) */
+    title_name(base, name, sizeof name);
     /* size label: gguf_writer.get_total_parameter_count + utility.size_label */
     double total = 0, shared = 0, expert = 0;
     int64_t expert_sum = 0, n_exp_t = 0;
@@ -502,9 +500,6 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
         snprintf(label, sizeof label, "%lldx%s", (long long)ecount, pr);
     } else rounded_notation(total, label, sizeof label);
     /* general.name, the card's keys, general.size_label, in the converter's order */
-    char base[256];
-    snprintf(base, sizeof base, "%s", ds_basename(c->dir));
-    for (size_t n = strlen(base); n > 1 && base[n - 1] == '/';) base[--n] = 0;
     const cJSON *nop = jget(raw, "_name_or_path");
     ds_gguf_card_write(kv, card, o->name, name, base, cJSON_IsString(nop) ? nop->valuestring : NULL,
                        total > 0 ? label : NULL, (int64_t)total);

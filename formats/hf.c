@@ -181,7 +181,9 @@ int ds_ckpt_open(const char *path, ds_ckpt *c) {
         free(ip);
         if ((rc = open_shards(c))) goto fail;
     } else {
+        /* "Model/" as "Model": the directory's name is the model's (to-gguf's general.name) */
         c->dir = xstrdup(path);
+        for (size_t n = strlen(c->dir); n > 1 && c->dir[n - 1] == '/';) c->dir[--n] = 0;
         char *ip = ds_path_join(path, "model.safetensors.index.json");
         if (ds_path_exists(ip)) {
             char *json = NULL;

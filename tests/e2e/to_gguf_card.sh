@@ -80,5 +80,8 @@ for c in DeepSeek-V3:deepseek-v3 DeepSeek-V3.1:requant Kimi-K2-Instruct:kimi-k2 
     expect_rc "directory $d: to-gguf runs" 0 "$DSCONV" to-gguf "$D" "$TMP/d-$d.gguf" --type q8_0 --quiet --no-sync
     check "directory $d: general.* = converter, byte for byte" [ "$(filehash "$TMP/d-$d.gguf")" = "$(refhash card-dir-$d-q8_0)" ]
 done
+# the directory given as "DeepSeek-V3.1/" (as a shell completes it): the same name, so the same file
+expect_rc "directory DeepSeek-V3.1/ (trailing slash): to-gguf runs" 0 "$DSCONV" to-gguf "$TMP/gd-DeepSeek-V3.1/DeepSeek-V3.1/" "$TMP/d-slash.gguf" --type q8_0 --quiet --no-sync
+check "directory DeepSeek-V3.1/: general.* = converter, byte for byte" [ "$(filehash "$TMP/d-slash.gguf")" = "$(refhash card-dir-DeepSeek-V3.1-q8_0)" ]
 check "DeepSeek-V3: general.version V3, basename DeepSeek" \
     bash -c "grep -aq general.version '$TMP/d-DeepSeek-V3.gguf' && grep -aq general.basename '$TMP/d-DeepSeek-V3.gguf'"
