@@ -324,8 +324,8 @@ static void put_field(ds_gguf_kv *kv, const char *gkey, const ds_cv_entry *e, co
     else if (h && h[0]) ds_gguf_kv_str(kv, gkey, h);
 }
 
-void ds_gguf_card_write(ds_gguf_kv *kv, const ds_model_card *c, const char *cli_name, const char *dir_name,
-                        const char *dir_base, const char *name_or_path, const char *size_label, int64_t total) {
+void ds_gguf_card_write(ds_gguf_kv *kv, const ds_model_card *c, const char *cli_name, const char *dir_base,
+                        const char *name_or_path, const char *size_label, int64_t total) {
     const ds_cv_entry *f[F_N] = {0};
     for (size_t i = 0; i < sizeof CARD_SCALARS / sizeof *CARD_SCALARS; i++) {
         const ds_cv_entry *e = ds_model_card_get(c, CARD_SCALARS[i].key);
@@ -359,7 +359,11 @@ void ds_gguf_card_write(ds_gguf_kv *kv, const ds_model_card *c, const char *cli_
     else {
         if (f[F_NAME]) warn_key(&w, f[F_NAME]->key);
         if (h[F_NAME]) { if (h[F_NAME][0]) ds_gguf_kv_str(kv, "general.name", h[F_NAME]); }
-        else ds_gguf_kv_str(kv, "general.name", dir_name);
+        else {
+            char *t = id_to_title(dir_base);
+            ds_gguf_kv_str(kv, "general.name", t);
+            free(t);
+        }
     }
     put_scalar(kv, "general.author", f[F_AUTHOR], &w);
     put_field(kv, "general.version", f[F_VERSION], h[F_VERSION], &w);

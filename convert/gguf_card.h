@@ -10,7 +10,7 @@
 
 /* Adds general.name through general.languages in set_gguf_meta_model's
  * order: name (cli_name when set, else the card's, else config.json's
- * _name_or_path title-cased, else dir_name), author, version, organization,
+ * _name_or_path title-cased, else dir_base title-cased), author, version, organization,
  * finetune, basename, description, size_label (the card's, else the one
  * found in _name_or_path's or dir_base's name parts, else size_label; NULL:
  * none), license (+ .name, .link), source.*, base_model.*, dataset.*, tags,
@@ -21,7 +21,6 @@
  * parameter count (its size heuristics use it). card may be NULL. Keys of the
  * card whose values are not written as the converter writes them are left out
  * with one warning naming them. */
-void ds_gguf_card_write(ds_gguf_kv *kv, const ds_model_card *card, const char *cli_name, const char *dir_name,
-                        const char *dir_base, const char *name_or_path, const char *size_label,
-                        int64_t total_params);
+void ds_gguf_card_write(ds_gguf_kv *kv, const ds_model_card *card, const char *cli_name, const char *dir_base,
+                        const char *name_or_path, const char *size_label, int64_t total_params);
 #endif

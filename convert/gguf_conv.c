@@ -400,33 +400,6 @@ static void rounded_notation(double n, char *out, size_t len) {
     snprintf(out, len, "%.*f%s", fix, s, suf);
 }
 
-/* Metadata.get_model_id_components' name: words title-cased unless they
- * have a capital already or look like a version or number. */
-static void title_name(const char *dirname, char *out, size_t len) {
-    char base[256];
-    snprintf(base, sizeof base, "%s", dirname);
-    for (char *p = base; *p; p++) if (*p == '-') *p = ' ';
-    size_t o = 0;
-    out[0] = 0;
-    char *save, *w = strtok_r(base, " \t", &save);
-    while (w) {
-        int has_upper = 0, has_lower = 0;
-        for (char *p = w; *p; p++) { if (*p >= 'A' && *p <= 'Z') has_upper = 1; if (*p >= 'a' && *p <= 'z') has_lower = 1; }
-        int version = (w[0] == 'v' && w[1] >= '0' && w[1] <= '9') || (w[0] >= '0' && w[0] <= '9');
-        if (version && w[0] == 'v') for (char *p = w + 1; *p; p++) if (!((*p >= '0' && *p <= '9') || *p == '.')) version = 0;
-        if (has_lower && !has_upper && !version) {
-            int prev_alpha = 0;
-            for (char *p = w; *p; p++) {
-                int alpha = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
-                if (alpha && !prev_alpha && *p >= 'a') *p = (char)(*p - 32);
-                prev_alpha = alpha;
-            }
-        }
-        o += (size_t)snprintf(out + o, o < len ? len - o : 0, "%s%s", o ? " " : "", w);
-        w = strtok_r(NULL, " \t", &save);
-    }
-}
-
 static const cJSON *jget(const cJSON *j, const char *k) { return cJSON_GetObjectItemCaseSensitive(j, k); }
 
 /* DeepseekV32Model.set_vocab refuses a tokenizer that does not add BOS
@@ -476,9 +449,6 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     ds_model_card *card = NULL;
     rc = ds_model_card_load(c->dir, &card);
     if (rc) { cJSON_Delete(raw); return rc; }
-    char name[256];
-    const char *base = ds_basename(c->dir); /* c->dir has no trailing '/' (ds_ckpt_open) */
-    title_name(base, name, sizeof name);
     /* size label: gguf_writer.get_total_parameter_count + utility.size_label */
     double total = 0, shared = 0, expert = 0;
     int64_t expert_sum = 0, n_exp_t = 0;
@@ -501,7 +471,8 @@ int ds_gguf_metadata(const ds_ckpt *c, const ds_gguf_opts *o, const ds_gg_plan *
     } else rounded_notation(total, label, sizeof label);
     /* general.name, the card's keys, general.size_label, in the converter's order */
     const cJSON *nop = jget(raw, "_name_or_path");
-    ds_gguf_card_write(kv, card, o->name, name, base, cJSON_IsString(nop) ? nop->valuestring : NULL,
+    ds_gguf_card_write(kv, card, o->name, ds_basename(c->dir) /* no trailing '/': ds_ckpt_open */,
+                       cJSON_IsString(nop) ? nop->valuestring : NULL,
                        total > 0 ? label : NULL, (int64_t)total);
     ds_model_card_free(card);
 
