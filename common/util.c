@@ -16,17 +16,34 @@
 #include <time.h>
 #include <unistd.h>
 
+int ds_utf8_next(const unsigned char *p, const unsigned char *end, uint32_t *cp) {
+    unsigned c = p[0];
+    if (c < 0x80) { *cp = c; return 1; }
+    int n; unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) n = 1;
+    else if (c == 0xE0) { n = 2; lo = 0xA0; }
+    else if (c == 0xED) { n = 2; hi = 0x9F; }
+    else if (c >= 0xE1 && c <= 0xEF) n = 2;
+    else if (c == 0xF0) { n = 3; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) n = 3;
+    else if (c == 0xF4) { n = 3; hi = 0x8F; }
+    else return 0;
+    if (end - p < n + 1) return 0;
+    uint32_t v = c & (n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07);
+    for (int i = 1; i <= n; i++) {
+        unsigned b = p[i];
+        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) return 0;
+        v = (v << 6) | (b & 0x3F);
+    }
+    *cp = v;
+    return n + 1;
+}
+
 /* Length of the valid UTF-8 sequence at s (1-4) that is not a C1 control, or 0. */
 static size_t utf8_ok(const unsigned char *s) {
-    unsigned c = s[0];
-    size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
-    if (c >= 0xF5) n = 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80) return 0;
-    if (n == 2 && c == 0xC2 && s[1] < 0xA0) return 0;            /* U+0080..U+009F: C1 controls */
-    if (n == 3 && ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] >= 0xA0))) return 0; /* overlong, surrogate */
-    if (n == 4 && ((c == 0xF0 && s[1] < 0x90) || (c == 0xF4 && s[1] >= 0x90))) return 0;
-    return n;
+    uint32_t cp;
+    int n = ds_utf8_next(s, s + strnlen((const char *)s, 4), &cp);
+    return n > 1 && cp >= 0xA0 ? (size_t)n : 0;
 }
 
 void ds_esc_fputs(const char *text, FILE *f) {

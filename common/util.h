@@ -35,6 +35,9 @@ char *ds_xstrdup_at(const char *s, const char *file, int line);
 #define xcalloc(n, s) ds_xcalloc_at((n), (s), __FILE__, __LINE__)
 #define xrealloc(p, n) ds_xrealloc_at((p), (n), __FILE__, __LINE__)
 #define xstrdup(s) ds_xstrdup_at((s), __FILE__, __LINE__)
+/* One UTF-8 code point at p (< end) into *cp: its length, or 0 when invalid
+ * (Python's strict decoder: no overlongs, surrogates or values past U+10FFFF). */
+int ds_utf8_next(const unsigned char *p, const unsigned char *end, uint32_t *cp);
 /* A growing NUL-terminated string: ds_sbuf b = {0}; ds_sbuf_put(&b, s, n); ... free(b.p). */
 typedef struct { char *p; size_t n, cap; } ds_sbuf;
 void ds_sbuf_put(ds_sbuf *b, const void *s, size_t n);

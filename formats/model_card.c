@@ -43,31 +43,6 @@ const ds_cv_entry *ds_model_card_get(const ds_model_card *c, const char *k) {
 }
 
 /* ---- reading the front matter -------------------------------------------- */
-/* One UTF-8 code point at p (< end): its length, or 0 when invalid (Python's
- * strict decoder: no overlongs, surrogates or values past U+10FFFF). */
-static int utf8_next(const unsigned char *p, const unsigned char *end, uint32_t *cp) {
-    unsigned c = p[0];
-    if (c < 0x80) { *cp = c; return 1; }
-    int n; unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) n = 1;
-    else if (c == 0xE0) { n = 2; lo = 0xA0; }
-    else if (c == 0xED) { n = 2; hi = 0x9F; }
-    else if (c >= 0xE1 && c <= 0xEF) n = 2;
-    else if (c == 0xF0) { n = 3; lo = 0x90; }
-    else if (c >= 0xF1 && c <= 0xF3) n = 3;
-    else if (c == 0xF4) { n = 3; hi = 0x8F; }
-    else return 0;
-    if (end - p < n + 1) return 0;
-    uint32_t v = c & (n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07);
-    for (int i = 1; i <= n; i++) {
-        unsigned b = p[i];
-        if (b < (i == 1 ? lo : 0x80) || b > (i == 1 ? hi : 0xBF)) return 0;
-        v = (v << 6) | (b & 0x3F);
-    }
-    *cp = v;
-    return n + 1;
-}
-
 /* str.splitlines' line boundaries */
 static int is_break(uint32_t cp) {
     return cp == '\n' || cp == '\r' || cp == 0x0B || cp == 0x0C || cp == 0x1C || cp == 0x1D || cp == 0x1E ||
@@ -368,7 +343,7 @@ int ds_model_card_load(const char *dir, ds_model_card **card) {
         uint32_t cp = 0;
         int bad = 0, np_bad = 0;
         while (p < end) {
-            int n = utf8_next(p, end, &cp);
+            int n = ds_utf8_next(p, end, &cp);
             if (!n) { bad = 1; break; }
             if (is_break(cp)) break;
             if (!yaml_printable(cp)) np_bad = 1;
@@ -382,7 +357,7 @@ int ds_model_card_load(const char *dir, ds_model_card **card) {
             break;
         }
         if (p < end) { /* the break */
-            int n = utf8_next(p, end, &cp);
+            int n = ds_utf8_next(p, end, &cp);
             p += n;
             if (cp == '\r' && p < end && *p == '\n') p++;
         } else if (len == cap) { why = "front matter longer than 1 MiB"; skip = 1; break; }
@@ -432,7 +407,7 @@ int ds_model_card_load(const char *dir, ds_model_card **card) {
             int at_eof = got == 0 || have < cap;
             while (q < have) {
                 uint32_t cp;
-                int n = utf8_next(buf + q, buf + have, &cp);
+                int n = ds_utf8_next(buf + q, buf + have, &cp);
                 if (!n) {
                     if (!at_eof && have - q < 4) break; /* cut by the buffer: read on */
                     ds_warn("%s: byte %zu: not UTF-8; llama.cpp's converter stops on this file (UnicodeDecodeError); "
